@@ -1,0 +1,94 @@
+"""Signal encoder: residual strided 1-D CNN from raw samples to per-epoch vectors."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from wav2sleep_jax.models import layers
+from wav2sleep_jax.models.config import ModelConfig
+
+
+class EncoderBlock(nnx.Module):
+  """Three conv->norm->act layers halving the length, plus a 1x1 shortcut."""
+
+  def __init__(self, in_channels: int, out_channels: int, cfg: ModelConfig,
+               *, rngs: nnx.Rngs):
+    self.cfg = cfg
+    maxpool = cfg.encoder_downsample == 'maxpool'
+    conv = lambda i, o, k, s: nnx.Conv(
+        i, o, kernel_size=(k,), strides=(s,), padding='VALID', use_bias=False,
+        dtype=jnp.dtype(cfg.dtype), rngs=rngs)
+    self.conv1 = conv(in_channels, out_channels, 3, 1)
+    self.conv2 = conv(out_channels, out_channels, 3, 1)
+    self.conv3 = conv(out_channels, out_channels, 3, 1 if maxpool else 2)
+    self.shortcut = (
+        conv(in_channels, out_channels, 1, 1 if maxpool else 2)
+        if cfg.encoder_residual else None)
+
+  def _norm(self, x_BLC: jax.Array, samples_per_epoch: int) -> jax.Array:
+    cfg = self.cfg
+    if cfg.encoder_norm == 'instance':
+      chunk = samples_per_epoch if cfg.causal else None
+      return layers.instance_norm(x_BLC, cfg.instance_norm_eps, chunk=chunk)
+    if cfg.encoder_norm == 'layer':
+      return layers.layer_norm_no_affine(x_BLC, cfg.layer_norm_eps)
+    return x_BLC
+
+  def _pad(self, x_BLC: jax.Array, kernel: int, stride: int) -> jax.Array:
+    """Padding giving length L/stride: symmetric, or left-only when causal."""
+    total = kernel - stride if self.cfg.causal else kernel - 1
+    left = total if self.cfg.causal else total // 2
+    return jnp.pad(x_BLC, ((0, 0), (left, total - left), (0, 0)))
+
+  def __call__(self, x_BLC: jax.Array, samples_per_epoch: int) -> jax.Array:
+    """x_BLC with L = S * samples_per_epoch -> [B, L/2, C_out]."""
+    act = layers.activation_fn(self.cfg.activation)
+    maxpool = self.cfg.encoder_downsample == 'maxpool'
+    stride = 1 if maxpool else 2
+    y = act(self._norm(self.conv1(self._pad(x_BLC, 3, 1)), samples_per_epoch))
+    y = act(self._norm(self.conv2(self._pad(y, 3, 1)), samples_per_epoch))
+    y = self.conv3(self._pad(y, 3, stride))
+    y = act(self._norm(y, samples_per_epoch // stride))
+    if self.shortcut is not None:
+      y = act(y + self.shortcut(x_BLC))
+    if maxpool:
+      b, l, c = y.shape
+      y = y.reshape(b, l // 2, 2, c).max(axis=2)
+    return y
+
+
+class SignalEncoder(nnx.Module):
+  """Raw samples [B, S*k] -> one F-dim vector per epoch [B, S, F]."""
+
+  def __init__(self, name: str, cfg: ModelConfig, *, rngs: nnx.Rngs):
+    self.cfg = cfg
+    self.samples_per_epoch = 4 * 2 ** cfg.num_encoder_blocks(name)
+    channels = cfg.channel_schedule(name)
+    ins = (1,) + channels[:-1]
+    self.blocks = nnx.List([
+        EncoderBlock(i, o, cfg, rngs=rngs) for i, o in zip(ins, channels)])
+    self.proj = nnx.Linear(4 * channels[-1], cfg.feature_dim,
+                           dtype=jnp.dtype(cfg.dtype), rngs=rngs)
+    self.out_norm = (nnx.LayerNorm(cfg.feature_dim, epsilon=cfg.layer_norm_eps,
+                                   dtype=jnp.dtype(cfg.dtype), rngs=rngs)
+                     if cfg.encoder_output_norm else None)
+
+  def __call__(self, x_BT: jax.Array) -> jax.Array:
+    b, t = x_BT.shape
+    k = self.samples_per_epoch
+    if t % k:
+      raise ValueError(f'Signal length {t} is not a multiple of {k} samples per epoch.')
+    s = t // k
+    h = x_BT[:, :, None].astype(jnp.dtype(self.cfg.dtype))
+    for block in self.blocks:
+      h = block(h, k)
+      k //= 2
+    # h: [B, 4S, C]; an epoch's 4 vectors are concatenated in time order.
+    c = h.shape[-1]
+    act = layers.activation_fn(self.cfg.activation)
+    z_BSF = act(self.proj(h.reshape(b, s, 4 * c)))
+    if self.out_norm is not None:
+      z_BSF = self.out_norm(z_BSF)
+    return z_BSF

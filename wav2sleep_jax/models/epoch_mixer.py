@@ -1,0 +1,87 @@
+"""Epoch mixer: fuse the per-signal vectors of each epoch with a set transformer."""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from wav2sleep_jax.models import layers
+from wav2sleep_jax.models.config import ModelConfig
+
+
+class SelfAttention(nnx.Module):
+  """Multi-head self-attention with fused q/k/v projection and key padding mask."""
+
+  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+    f = cfg.feature_dim
+    self.num_heads = cfg.mixer_heads
+    dtype = jnp.dtype(cfg.dtype)
+    self.qkv = nnx.Linear(f, 3 * f, dtype=dtype, rngs=rngs)
+    self.out = nnx.Linear(f, f, dtype=dtype, rngs=rngs)
+    self.attn_dropout = nnx.Dropout(cfg.dropout, rngs=rngs)
+
+  def __call__(self, x_BNF: jax.Array, valid_BN: jax.Array) -> jax.Array:
+    b, n, f = x_BNF.shape
+    h = self.num_heads
+    q, k, v = jnp.split(self.qkv(x_BNF).reshape(b, n, 3, h, f // h), 3, axis=2)
+    q, k, v = (t[:, :, 0] for t in (q, k, v))  # [B, N, H, D]
+    logits_BHNN = jnp.einsum('bqhd,bkhd->bhqk', q, k).astype(jnp.float32)
+    logits_BHNN *= (f // h) ** -0.5
+    logits_BHNN = jnp.where(valid_BN[:, None, None, :], logits_BHNN,
+                            jnp.finfo(jnp.float32).min)
+    weights = jax.nn.softmax(logits_BHNN, axis=-1).astype(v.dtype)
+    weights = self.attn_dropout(weights)
+    y_BNHD = jnp.einsum('bhqk,bkhd->bqhd', weights, v)
+    return self.out(y_BNHD.reshape(b, n, f))
+
+
+class TransformerLayer(nnx.Module):
+  """Pre-norm transformer encoder layer (attention, then feed-forward)."""
+
+  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+    f, dtype = cfg.feature_dim, jnp.dtype(cfg.dtype)
+    norm = lambda: nnx.LayerNorm(f, epsilon=cfg.layer_norm_eps, dtype=dtype, rngs=rngs)
+    self.activation = cfg.activation
+    self.norm1 = norm()
+    self.attn = SelfAttention(cfg, rngs=rngs)
+    self.norm2 = norm()
+    self.ff1 = nnx.Linear(f, cfg.mixer_ff_dim, dtype=dtype, rngs=rngs)
+    self.ff2 = nnx.Linear(cfg.mixer_ff_dim, f, dtype=dtype, rngs=rngs)
+    self.dropout_attn = nnx.Dropout(cfg.dropout, rngs=rngs)
+    self.dropout_ff_hidden = nnx.Dropout(cfg.dropout, rngs=rngs)
+    self.dropout_ff = nnx.Dropout(cfg.dropout, rngs=rngs)
+
+  def __call__(self, x_BNF: jax.Array, valid_BN: jax.Array) -> jax.Array:
+    act = layers.activation_fn(self.activation)
+    x_BNF = x_BNF + self.dropout_attn(self.attn(self.norm1(x_BNF), valid_BN))
+    y = self.dropout_ff_hidden(act(self.ff1(self.norm2(x_BNF))))
+    return x_BNF + self.dropout_ff(self.ff2(y))
+
+
+class EpochMixer(nnx.Module):
+  """[B, S, M, F] signal vectors + mask [B, M] -> fused epoch vectors [B, S, F].
+
+  A learnable CLS token joins the present signals of every epoch; absent signals
+  are masked out of attention. Without positional or modality embeddings the
+  output is invariant to the order of the signals.
+  """
+
+  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+    self.cls_token = nnx.Param(
+        jax.random.normal(rngs.params(), (cfg.feature_dim,)) * 0.02)
+    self.layers = nnx.List([TransformerLayer(cfg, rngs=rngs)
+                            for _ in range(cfg.mixer_layers)])
+
+  def __call__(self, z_BSMF: jax.Array, mask_BM: jax.Array) -> jax.Array:
+    b, s, m, f = z_BSMF.shape
+    chex.assert_shape(mask_BM, (b, m))
+    cls_BS1F = jnp.broadcast_to(
+        self.cls_token[...].astype(z_BSMF.dtype), (b, s, 1, f))
+    x_BNF = jnp.concatenate([cls_BS1F, z_BSMF], axis=2).reshape(b * s, m + 1, f)
+    valid_BN = jnp.concatenate([jnp.ones((b, 1), bool), mask_BM], axis=1)
+    valid_BN = jnp.repeat(valid_BN, s, axis=0)
+    for layer in self.layers:
+      x_BNF = layer(x_BNF, valid_BN)
+    return x_BNF[:, 0].reshape(b, s, f)

@@ -1,0 +1,91 @@
+"""wav2sleep: signal encoders -> epoch mixer -> sequence mixer -> classifier."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import chex
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from wav2sleep_jax.models.config import ModelConfig
+from wav2sleep_jax.models.encoder import SignalEncoder
+from wav2sleep_jax.models.epoch_mixer import EpochMixer
+from wav2sleep_jax.models.sequence_mixer import SequenceMixer
+
+
+def resolve_encoder_impl(cfg: ModelConfig) -> str:
+  """'loop' on CPU (vmapped conv gradients are very slow there), else 'vmap'."""
+  if cfg.encoder_impl != 'auto':
+    return cfg.encoder_impl
+  return 'loop' if jax.default_backend() == 'cpu' else 'vmap'
+
+
+class Wav2Sleep(nnx.Module):
+  """Sleep stager over any non-empty subset of `cfg.signals`.
+
+  Call with `x` mapping signal names to raw (normalised) samples [B, S*k] and a
+  boolean `mask_BM` over `cfg.signals` (True = present). Signals missing from `x`
+  must be masked; their encoders are not run. Returns logits [B, S, K].
+  """
+
+  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+    self.cfg = cfg
+    self.encoders = nnx.Dict({
+        name: SignalEncoder(name, cfg, rngs=rngs) for name in cfg.signals})
+    self.epoch_mixer = EpochMixer(cfg, rngs=rngs)
+    self.sequence_mixer = SequenceMixer(cfg, rngs=rngs)
+    self.classifier = nnx.Linear(cfg.feature_dim, cfg.num_classes,
+                                 dtype=jnp.dtype(cfg.dtype), rngs=rngs)
+
+  def encode(self, x: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+    """Per-signal epoch vectors {name: [B, S, F]} for the signals in `x`."""
+    if resolve_encoder_impl(self.cfg) == 'loop':
+      return {name: self.encoders[name](x[name]) for name in x}
+    return self._encode_vmapped(x)
+
+  def _encode_vmapped(self, x: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+    """Stack encoders of identical structure and run each group with vmap."""
+    groups: dict[object, list[str]] = {}
+    graphdefs, states = {}, {}
+    for name in x:
+      graphdefs[name], states[name] = nnx.split(self.encoders[name])
+      groups.setdefault((graphdefs[name], x[name].shape), []).append(name)
+    z = {}
+    for (graphdef, _), names in groups.items():
+      if len(names) == 1:
+        z[names[0]] = self.encoders[names[0]](x[names[0]])
+        continue
+      state_G = jax.tree.map(lambda *a: jnp.stack(a), *(states[n] for n in names))
+      x_GBT = jnp.stack([x[n] for n in names])
+      z_GBSF = jax.vmap(lambda st, xi: nnx.merge(graphdef, st)(xi))(state_G, x_GBT)
+      z.update({n: z_GBSF[i] for i, n in enumerate(names)})
+    return z
+
+  def __call__(self, x: Mapping[str, jax.Array], mask_BM: jax.Array) -> jax.Array:
+    cfg = self.cfg
+    unknown = set(x) - set(cfg.signals)
+    if unknown:
+      raise ValueError(f'Unknown signals {sorted(unknown)}; model has {cfg.signals}.')
+    if not x:
+      raise ValueError('At least one signal is required.')
+    b = mask_BM.shape[0]
+    chex.assert_shape(mask_BM, (b, len(cfg.signals)))
+    z = self.encode(x)
+    s = next(iter(z.values())).shape[1]
+    dtype = jnp.dtype(cfg.dtype)
+    zeros_BSF = jnp.zeros((b, s, cfg.feature_dim), dtype)
+    # Absent signals get zero vectors (never NaN) and are masked in attention.
+    z_BSMF = jnp.stack([
+        jnp.where(mask_BM[:, i, None, None], z[name].astype(dtype), 0)
+        if name in z else zeros_BSF
+        for i, name in enumerate(cfg.signals)], axis=2)
+    present_BM = jnp.stack([
+        mask_BM[:, i] if name in z else jnp.zeros((b,), bool)
+        for i, name in enumerate(cfg.signals)], axis=1)
+    fused_BSF = self.epoch_mixer(z_BSMF, present_BM)
+    mixed_BSF = self.sequence_mixer(fused_BSF)
+    logits_BSK = self.classifier(mixed_BSF).astype(jnp.float32)
+    chex.assert_shape(logits_BSK, (b, s, cfg.num_classes))
+    return logits_BSK
