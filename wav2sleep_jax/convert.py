@@ -13,8 +13,12 @@ import pathlib
 import re
 from typing import Any, Callable, Mapping
 
+from absl import app
+from absl import flags
+from absl import logging
 import numpy as np
 
+from wav2sleep_jax import model_io
 from wav2sleep_jax.models.config import ModelConfig
 
 _REFERENCE_FILES = ('config.yaml', 'state_dict.pth')
@@ -223,9 +227,7 @@ def params_from_state_dict(state_dict: Mapping[str, np.ndarray],
 
 def load_reference(folder: str | pathlib.Path):
   """Read a reference folder -> (ModelConfig, pure parameter dict of numpy arrays)."""
-  import yaml  # Light import; torch is imported lazily below.
-  from flax import nnx
-  from wav2sleep_jax.models.wav2sleep import Wav2Sleep
+  import yaml
 
   folder = pathlib.Path(folder)
   if not is_reference_checkpoint(folder):
@@ -243,6 +245,34 @@ def load_reference(folder: str | pathlib.Path):
   cfg = config_from_reference(raw)
   state_dict = torch.load(folder / 'state_dict.pth', map_location='cpu', weights_only=True)
   state_dict = {k: v.detach().cpu().numpy() for k, v in state_dict.items()}
-  abstract = nnx.eval_shape(lambda: Wav2Sleep(cfg, rngs=nnx.Rngs(0)))
-  params_like = nnx.state(abstract, nnx.Param).to_pure_dict()
-  return cfg, params_from_state_dict(state_dict, params_like)
+  return cfg, params_from_state_dict(state_dict, model_io.abstract_params(cfg))
+
+
+
+def convert_reference(reference: str | pathlib.Path, output: str | pathlib.Path
+                      ) -> tuple[ModelConfig, int]:
+  """Convert a reference folder into a wav2sleep_jax checkpoint at `output`.
+
+  Returns the model config and its number of parameters.
+  """
+  cfg, params = load_reference(reference)
+  model_io.save_model(output, cfg, params)
+  return cfg, sum(int(np.size(v)) for v in _flatten(params).values())
+
+
+_REFERENCE = flags.DEFINE_string(
+    'reference', None, 'Reference checkpoint folder (config.yaml + state_dict.pth).')
+_OUTPUT = flags.DEFINE_string('output', None, 'Directory for the wav2sleep_jax checkpoint.')
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)  # Orbax is chatty at INFO.
+  cfg, num_params = convert_reference(_REFERENCE.value, _OUTPUT.value)
+  print(f'Wrote {_OUTPUT.value}: signals {", ".join(cfg.signals)}, '
+        f'{cfg.num_classes} classes, {num_params:,} parameters.')
+
+
+if __name__ == '__main__':
+  flags.mark_flags_as_required(['reference', 'output'])
+  app.run(main)

@@ -20,9 +20,10 @@ class SelfAttention(nnx.Module):
     dtype = jnp.dtype(cfg.dtype)
     self.qkv = nnx.Linear(f, 3 * f, dtype=dtype, rngs=rngs)
     self.out = nnx.Linear(f, f, dtype=dtype, rngs=rngs)
-    self.attn_dropout = nnx.Dropout(cfg.dropout, rngs=rngs)
+    self.attn_dropout = nnx.Dropout(cfg.dropout)
 
-  def __call__(self, x_BNF: jax.Array, valid_BN: jax.Array) -> jax.Array:
+  def __call__(self, x_BNF: jax.Array, valid_BN: jax.Array,
+               rngs: nnx.Rngs | None = None) -> jax.Array:
     b, n, f = x_BNF.shape
     h = self.num_heads
     q, k, v = jnp.split(self.qkv(x_BNF).reshape(b, n, 3, h, f // h), 3, axis=2)
@@ -32,7 +33,7 @@ class SelfAttention(nnx.Module):
     logits_BHNN = jnp.where(valid_BN[:, None, None, :], logits_BHNN,
                             jnp.finfo(jnp.float32).min)
     weights = jax.nn.softmax(logits_BHNN, axis=-1).astype(v.dtype)
-    weights = self.attn_dropout(weights)
+    weights = self.attn_dropout(weights, deterministic=rngs is None, rngs=rngs)
     y_BNHD = jnp.einsum('bhqk,bkhd->bqhd', weights, v)
     return self.out(y_BNHD.reshape(b, n, f))
 
@@ -49,15 +50,17 @@ class TransformerLayer(nnx.Module):
     self.norm2 = norm()
     self.ff1 = nnx.Linear(f, cfg.mixer_ff_dim, dtype=dtype, rngs=rngs)
     self.ff2 = nnx.Linear(cfg.mixer_ff_dim, f, dtype=dtype, rngs=rngs)
-    self.dropout_attn = nnx.Dropout(cfg.dropout, rngs=rngs)
-    self.dropout_ff_hidden = nnx.Dropout(cfg.dropout, rngs=rngs)
-    self.dropout_ff = nnx.Dropout(cfg.dropout, rngs=rngs)
+    self.dropout_attn = nnx.Dropout(cfg.dropout)
+    self.dropout_ff_hidden = nnx.Dropout(cfg.dropout)
+    self.dropout_ff = nnx.Dropout(cfg.dropout)
 
-  def __call__(self, x_BNF: jax.Array, valid_BN: jax.Array) -> jax.Array:
+  def __call__(self, x_BNF: jax.Array, valid_BN: jax.Array,
+               rngs: nnx.Rngs | None = None) -> jax.Array:
     act = layers.activation_fn(self.activation)
-    x_BNF = x_BNF + self.dropout_attn(self.attn(self.norm1(x_BNF), valid_BN))
-    y = self.dropout_ff_hidden(act(self.ff1(self.norm2(x_BNF))))
-    return x_BNF + self.dropout_ff(self.ff2(y))
+    drop = dict(deterministic=rngs is None, rngs=rngs)
+    x_BNF = x_BNF + self.dropout_attn(self.attn(self.norm1(x_BNF), valid_BN, rngs), **drop)
+    y = self.dropout_ff_hidden(act(self.ff1(self.norm2(x_BNF))), **drop)
+    return x_BNF + self.dropout_ff(self.ff2(y), **drop)
 
 
 class EpochMixer(nnx.Module):
@@ -74,7 +77,8 @@ class EpochMixer(nnx.Module):
     self.layers = nnx.List([TransformerLayer(cfg, rngs=rngs)
                             for _ in range(cfg.mixer_layers)])
 
-  def __call__(self, z_BSMF: jax.Array, mask_BM: jax.Array) -> jax.Array:
+  def __call__(self, z_BSMF: jax.Array, mask_BM: jax.Array,
+               rngs: nnx.Rngs | None = None) -> jax.Array:
     b, s, m, f = z_BSMF.shape
     chex.assert_shape(mask_BM, (b, m))
     cls_BS1F = jnp.broadcast_to(
@@ -83,5 +87,5 @@ class EpochMixer(nnx.Module):
     valid_BN = jnp.concatenate([jnp.ones((b, 1), bool), mask_BM], axis=1)
     valid_BN = jnp.repeat(valid_BN, s, axis=0)
     for layer in self.layers:
-      x_BNF = layer(x_BNF, valid_BN)
+      x_BNF = layer(x_BNF, valid_BN, rngs)
     return x_BNF[:, 0].reshape(b, s, f)

@@ -25,9 +25,9 @@ class DilatedBlock(nnx.Module):
         nnx.LayerNorm(f, epsilon=cfg.layer_norm_eps, dtype=dtype, rngs=rngs)
         if cfg.sequence_norm == 'layer' else None
         for _ in cfg.sequence_dilations])
-    self.dropout = nnx.Dropout(cfg.dropout, rngs=rngs)
+    self.dropout = nnx.Dropout(cfg.dropout)
 
-  def __call__(self, x_BSF: jax.Array) -> jax.Array:
+  def __call__(self, x_BSF: jax.Array, rngs: nnx.Rngs | None = None) -> jax.Array:
     act = layers.activation_fn(self.cfg.activation)
     k = self.cfg.sequence_kernel_size
     y = x_BSF
@@ -36,7 +36,7 @@ class DilatedBlock(nnx.Module):
       left = total if self.cfg.causal else total // 2
       y = conv(jnp.pad(y, ((0, 0), (left, total - left), (0, 0))))
       y = act(norm(y) if norm is not None else y)
-    return act(x_BSF + self.dropout(y))
+    return act(x_BSF + self.dropout(y, deterministic=rngs is None, rngs=rngs))
 
 
 class SequenceMixer(nnx.Module):
@@ -46,7 +46,7 @@ class SequenceMixer(nnx.Module):
     self.blocks = nnx.List([DilatedBlock(cfg, rngs=rngs)
                             for _ in range(cfg.sequence_blocks)])
 
-  def __call__(self, x_BSF: jax.Array) -> jax.Array:
+  def __call__(self, x_BSF: jax.Array, rngs: nnx.Rngs | None = None) -> jax.Array:
     for block in self.blocks:
-      x_BSF = block(x_BSF)
+      x_BSF = block(x_BSF, rngs)
     return x_BSF

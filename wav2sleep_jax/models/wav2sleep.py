@@ -27,7 +27,8 @@ class Wav2Sleep(nnx.Module):
 
   Call with `x` mapping signal names to raw (normalised) samples [B, S*k] and a
   boolean `mask_BM` over `cfg.signals` (True = present). Signals missing from `x`
-  must be masked; their encoders are not run. Returns logits [B, S, K].
+  are absent for every night and their encoders are not run. The module holds
+  parameters only (no RNG state): dropout randomness is passed per call.
   """
 
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
@@ -63,7 +64,9 @@ class Wav2Sleep(nnx.Module):
       z.update({n: z_GBSF[i] for i, n in enumerate(names)})
     return z
 
-  def __call__(self, x: Mapping[str, jax.Array], mask_BM: jax.Array) -> jax.Array:
+  def __call__(self, x: Mapping[str, jax.Array], mask_BM: jax.Array,
+               rngs: nnx.Rngs | None = None) -> jax.Array:
+    """Logits [B, S, K]; dropout is active only when `rngs` (a 'dropout' stream) is given."""
     cfg = self.cfg
     unknown = set(x) - set(cfg.signals)
     if unknown:
@@ -84,8 +87,8 @@ class Wav2Sleep(nnx.Module):
     present_BM = jnp.stack([
         mask_BM[:, i] if name in z else jnp.zeros((b,), bool)
         for i, name in enumerate(cfg.signals)], axis=1)
-    fused_BSF = self.epoch_mixer(z_BSMF, present_BM)
-    mixed_BSF = self.sequence_mixer(fused_BSF)
+    fused_BSF = self.epoch_mixer(z_BSMF, present_BM, rngs)
+    mixed_BSF = self.sequence_mixer(fused_BSF, rngs)
     logits_BSK = self.classifier(mixed_BSF).astype(jnp.float32)
     chex.assert_shape(logits_BSK, (b, s, cfg.num_classes))
     return logits_BSK

@@ -1,0 +1,20 @@
+"""Shared test fixtures: locating ../shared beside the checkout."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / 'shared'
+REFERENCE_FIXTURES = SHARED / 'fixtures' / 'reference'
+
+
+def require_shared(*parts: str) -> pathlib.Path:
+  """Path under ../shared, or skip the test with a clear message if absent."""
+  path = SHARED.joinpath(*parts)
+  if not path.exists():
+    pytest.skip(f'{path} not found: the shared/ folder must sit beside the checkout '
+                '(CI provides it).')
+  return path

@@ -1,0 +1,93 @@
+"""Our own model checkpoint format: `model_config.json` + Orbax parameters.
+
+  DIR/model_config.json   ModelConfig fields (JSON)
+  DIR/params/             Orbax checkpoint of the pure parameter dict
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from wav2sleep_jax.models.config import ModelConfig
+from wav2sleep_jax.models.wav2sleep import Wav2Sleep
+
+CONFIG_FILE = 'model_config.json'
+PARAMS_DIR = 'params'
+
+
+def config_to_dict(cfg: ModelConfig) -> dict[str, Any]:
+  d = dataclasses.asdict(cfg)
+  d['encoder_channels'] = {k: list(v) for k, v in cfg.encoder_channels}
+  return d
+
+
+def config_from_dict(d: Mapping[str, Any]) -> ModelConfig:
+  known = {f.name for f in dataclasses.fields(ModelConfig)}
+  unknown = set(d) - known
+  if unknown:
+    raise ValueError(f'Unknown model config fields {sorted(unknown)}.')
+  d = dict(d)
+  for key in ('signals', 'sequence_dilations'):
+    if key in d:
+      d[key] = tuple(d[key])
+  return ModelConfig(**d)
+
+
+def is_model_checkpoint(path: str | pathlib.Path) -> bool:
+  path = pathlib.Path(path)
+  return (path / CONFIG_FILE).is_file() and (path / PARAMS_DIR).is_dir()
+
+
+def abstract_params(cfg: ModelConfig) -> dict:
+  """Shape/dtype tree of the model's parameters (no allocation)."""
+  model = nnx.eval_shape(lambda: Wav2Sleep(cfg, rngs=nnx.Rngs(0)))
+  return nnx.state(model, nnx.Param).to_pure_dict()
+
+
+def save_model(directory: str | pathlib.Path, cfg: ModelConfig, params: Mapping) -> None:
+  """Write a model checkpoint (overwrites an existing one at `directory`)."""
+  import orbax.checkpoint as ocp
+
+  directory = pathlib.Path(directory).absolute()
+  directory.mkdir(parents=True, exist_ok=True)
+  (directory / CONFIG_FILE).write_text(json.dumps(config_to_dict(cfg), indent=2))
+  params = jax.tree.map(np.asarray, dict(params))
+  with ocp.StandardCheckpointer() as ckptr:
+    ckptr.save(directory / PARAMS_DIR, params, force=True)
+
+
+def load_model_checkpoint(directory: str | pathlib.Path) -> tuple[ModelConfig, dict]:
+  """Read (ModelConfig, pure parameter dict) written by `save_model`."""
+  import orbax.checkpoint as ocp
+
+  directory = pathlib.Path(directory).absolute()
+  if not is_model_checkpoint(directory):
+    raise FileNotFoundError(f'{directory} is not a wav2sleep_jax model checkpoint '
+                            f'(needs {CONFIG_FILE} and {PARAMS_DIR}/).')
+  cfg = config_from_dict(json.loads((directory / CONFIG_FILE).read_text()))
+  target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype),
+                        abstract_params(cfg))
+  with ocp.StandardCheckpointer() as ckptr:
+    params = ckptr.restore(directory / PARAMS_DIR, target)
+  return cfg, params
+
+
+def build_model(cfg: ModelConfig, params: Mapping | None = None, seed: int = 0) -> Wav2Sleep:
+  """Wav2Sleep with the given pure parameter dict, or randomly initialised.
+
+  With `params`, no initialiser runs (loading is fast); the module holds only
+  parameters, so the abstract module filled with `params` is complete.
+  """
+  if params is None:
+    return Wav2Sleep(cfg, rngs=nnx.Rngs(seed))
+  graphdef, state = nnx.split(nnx.eval_shape(lambda: Wav2Sleep(cfg, rngs=nnx.Rngs(seed))))
+  nnx.replace_by_pure_dict(state, jax.tree.map(jnp.asarray, dict(params)))
+  return nnx.merge(graphdef, state)

@@ -1,0 +1,29 @@
+"""Sleep stage classes: 5-class AASM labels and the 4-class grouping."""
+
+from __future__ import annotations
+
+import numpy as np
+
+UNSCORED = -1
+STAGES_5 = ('Wake', 'N1', 'N2', 'N3', 'REM')
+STAGES_4 = ('Wake', 'Light', 'Deep', 'REM')
+
+# 5-class label -> 4-class label (N1 and N2 are both Light sleep).
+_FIVE_TO_FOUR = np.array([0, 1, 1, 2, 3], dtype=np.int8)
+
+
+def stage_names(num_classes: int) -> tuple[str, ...]:
+  if num_classes == 4:
+    return STAGES_4
+  if num_classes == 5:
+    return STAGES_5
+  raise ValueError(f'No stage names for {num_classes} classes (expected 4 or 5).')
+
+
+def five_to_four(labels: np.ndarray) -> np.ndarray:
+  """Map 5-class labels to 4 classes, keeping -1 (unscored) as -1."""
+  labels = np.asarray(labels)
+  out = np.full(labels.shape, UNSCORED, dtype=np.int8)
+  scored = labels >= 0
+  out[scored] = _FIVE_TO_FOUR[labels[scored]]
+  return out

@@ -1,0 +1,18 @@
+"""Deterministic synthetic polysomnography in the NSRR cohorts' on-disk layouts.
+
+    night = generate_night('mesa', seed=0, night_index=3, hours=0.5)
+    night.labels            # int8 per 30-s epoch: 0 W, 1 N1, 2 N2, 3 N3, 4 REM, -1 unscored
+    night.signals['EKG']    # (float32 samples, native rate)
+    write_cohort('shhs', n_nights=4, output_dir='/tmp/shhs', seed=0, hours=1.0)
+
+Modules: hypnogram (sleep architecture), events (apneas, arousals, ...), physiology (latent
+heart/breathing/vascular drivers), ecg / ppg / respiration / eeg / eog / oximetry (channel
+renderers), cohorts (per-cohort layout), night (assembly), writers (EDF, NSRR XML, WSC text).
+"""
+
+from wav2sleep_jax.synthetic.cohorts import COHORTS, ChannelSpec, CohortSpec
+from wav2sleep_jax.synthetic.night import Channel, Night, generate_night
+from wav2sleep_jax.synthetic.writers import Defects, iter_write_cohort, write_cohort, write_night
+
+__all__ = ['COHORTS', 'Channel', 'ChannelSpec', 'CohortSpec', 'Defects', 'Night', 'generate_night',
+           'iter_write_cohort', 'write_cohort', 'write_night']

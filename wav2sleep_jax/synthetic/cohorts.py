@@ -1,0 +1,149 @@
+"""Per-cohort layout of NSRR downloads: folders, record ids, EDF channels and annotation format.
+
+Channel labels, native rates, units and physical ranges follow the cohorts' EDF headers as
+described in docs (NSRR_FORMATS.md): several rates inside one EDF, model channels under
+cohort-specific labels, and extra channels (SpO2, pulse rate, position, EEG, second ECG leads)
+that readers must skip.
+"""
+
+import dataclasses
+
+from wav2sleep_jax.synthetic import population as pop
+
+NSRR_XML = 'nsrr_xml'
+WSC_TEXT = 'wsc_text'
+
+# Signal sources a channel can be rendered from, with the unit the generator produces.
+SOURCE_UNITS = {'ECG': 'mV', 'ECG2': 'mV', 'ECG3': 'mV', 'PPG': '', 'THX': '', 'ABD': '',
+                'EOG-L': 'uV', 'EOG-R': 'uV', 'EEG': 'uV', 'SpO2': '%', 'HR': 'bpm', 'POS': ''}
+_VOLTS = {'V': 1.0, 'mV': 1e-3, 'uV': 1e-6}
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelSpec:
+  """One EDF signal: label, what feeds it, native rate, unit and physical range."""
+  label: str
+  source: str  # Key of SOURCE_UNITS.
+  rate: int  # Samples per second.
+  unit: str  # EDF physical dimension.
+  physical_range: tuple[float, float]
+  scale: float = 1.0  # Extra factor for unitless sources (belts, pleth).
+  alt_labels: tuple[str, ...] = ()  # Other labels used by some nights of the cohort.
+
+  def unit_factor(self) -> float:
+    """Multiplier from the generator's unit to this channel's unit."""
+    src = SOURCE_UNITS[self.source]
+    if src in _VOLTS and self.unit in _VOLTS:
+      return _VOLTS[src] / _VOLTS[self.unit] * self.scale
+    return self.scale
+
+
+@dataclasses.dataclass(frozen=True)
+class CohortSpec:
+  """How one NSRR cohort is laid out on disk."""
+  name: str
+  visits: tuple[str, ...]  # First one is the default.
+  id_template: str  # Formatted with visit= and n=.
+  first_participant: int
+  visit_folders: bool  # EDFs under edfs/<visit>/ rather than edfs/.
+  annotation_format: str  # NSRR_XML or WSC_TEXT.
+  channels: tuple[ChannelSpec, ...]
+  population: pop.Population
+  rk_stage4: bool  # Scored with R&K (deep sleep split into stages 3 and 4).
+  rate_overrides: tuple[tuple[str, str, int], ...] = ()  # (visit, label, rate).
+
+  def record_id(self, index: int, visit: str | None = None) -> str:
+    return self.id_template.format(visit=visit or self.visits[0], n=self.first_participant + index)
+
+  def channels_for(self, visit: str | None = None) -> tuple[ChannelSpec, ...]:
+    visit = visit or self.visits[0]
+    rates = {label: rate for v, label, rate in self.rate_overrides if v == visit}
+    return tuple(dataclasses.replace(c, rate=rates.get(c.label, c.rate)) for c in self.channels)
+
+  def edf_path(self, record_id: str, visit: str | None = None) -> str:
+    """Path of the EDF relative to the cohort root."""
+    if self.annotation_format == WSC_TEXT:
+      return f'polysomnography/{record_id}.edf'
+    sub = f'{visit or self.visits[0]}/' if self.visit_folders else ''
+    return f'polysomnography/edfs/{sub}{record_id}.edf'
+
+  def annotation_paths(self, record_id: str, visit: str | None = None) -> dict[str, str]:
+    """Annotation files relative to the cohort root, keyed by kind."""
+    if self.annotation_format == WSC_TEXT:
+      base = f'polysomnography/{record_id}'
+      return {'stg': f'{base}.stg.txt', 'log': f'{base}.log.txt', 'allscore': f'{base}.allscore.txt'}
+    sub = f'{visit or self.visits[0]}/' if self.visit_folders else ''
+    return {'nsrr_xml': f'polysomnography/annotations-events-nsrr/{sub}{record_id}-nsrr.xml'}
+
+
+def _c(label, source, rate, unit, lo, hi, scale=1.0, alt=()):
+  return ChannelSpec(label, source, rate, unit, (float(lo), float(hi)), scale, tuple(alt))
+
+
+_SPO2 = _c('SpO2', 'SpO2', 1, '%', 0, 100)
+
+COHORTS: dict[str, CohortSpec] = {c.name: c for c in (
+    CohortSpec(
+        'shhs', ('shhs1', 'shhs2'), '{visit}-{n}', 200001, True, NSRR_XML,
+        (_c('SaO2', 'SpO2', 1, '%', 0, 100), _c('H.R.', 'HR', 1, 'bpm', 0, 250),
+         _c('EEG(sec)', 'EEG', 125, 'uV', -125, 125), _c('ECG', 'ECG', 125, 'mV', -1.25, 1.25),
+         _c('THOR RES', 'THX', 10, '', -1, 1, scale=0.25), _c('ABDO RES', 'ABD', 10, '', -1, 1, scale=0.25),
+         _c('POSITION', 'POS', 1, '', 0, 3), _c('EOG(L)', 'EOG-L', 50, 'uV', -300, 300),
+         _c('EOG(R)', 'EOG-R', 50, 'uV', -300, 300)),
+        pop.ADULT, rk_stage4=True, rate_overrides=(('shhs2', 'ECG', 250),)),
+    CohortSpec(
+        'mesa', ('sleep',), 'mesa-sleep-{n:04d}', 1, False, NSRR_XML,
+        (_c('EKG', 'ECG', 256, 'mV', -2.5, 2.5), _c('EOG-L', 'EOG-L', 256, 'uV', -500, 500),
+         _c('EOG-R', 'EOG-R', 256, 'uV', -500, 500), _c('Thor', 'THX', 32, '', -2.5, 2.5, scale=0.4),
+         _c('Abdo', 'ABD', 32, '', -2.5, 2.5, scale=0.4), _c('Pleth', 'PPG', 256, '', -5, 5, scale=0.8),
+         _c('SpO2', 'SpO2', 1, '%', 0, 100), _c('HR', 'HR', 1, 'bpm', 0, 250),
+         _c('Pos', 'POS', 1, '', 0, 3)),
+        pop.ADULT, rk_stage4=False),
+    CohortSpec(
+        'cfs', ('visit5',), 'cfs-visit5-{n}', 800001, False, NSRR_XML,
+        (_c('ECG1', 'ECG', 256, 'uV', -3000, 3000), _c('ECG2', 'ECG2', 256, 'uV', -3000, 3000),
+         _c('LOC', 'EOG-L', 128, 'uV', -400, 400), _c('ROC', 'EOG-R', 128, 'uV', -400, 400),
+         _c('THOR EFFORT', 'THX', 32, 'mV', -1000, 1000, scale=200),
+         _c('ABDO EFFORT', 'ABD', 32, 'mV', -1000, 1000, scale=200),
+         _c('PlethWV', 'PPG', 256, '', -100, 100, scale=15), _SPO2),
+        pop.ADULT, rk_stage4=True),
+    CohortSpec(
+        'ccshs', ('trec',), 'ccshs-trec-{n}', 1800001, False, NSRR_XML,
+        (_c('ECG1', 'ECG', 256, 'uV', -3000, 3000), _c('ECG2', 'ECG2', 256, 'uV', -3000, 3000),
+         _c('LOC', 'EOG-L', 128, 'uV', -400, 400), _c('ROC', 'EOG-R', 128, 'uV', -400, 400),
+         _c('THOR EFFORT', 'THX', 32, 'mV', -1000, 1000, scale=200),
+         _c('ABDO EFFORT', 'ABD', 32, 'mV', -1000, 1000, scale=200),
+         _c('PlethWV', 'PPG', 256, '', -100, 100, scale=15), _SPO2),
+        pop.ADOLESCENT, rk_stage4=True),
+    CohortSpec(
+        'chat', ('baseline', 'followup'), 'chat-{visit}-{n}', 300001, True, NSRR_XML,
+        (_c('ECG1', 'ECG', 256, 'uV', -5000, 5000), _c('ECG2', 'ECG2', 256, 'uV', -5000, 5000),
+         _c('ECG3', 'ECG3', 256, 'uV', -5000, 5000), _c('E1', 'EOG-L', 200, 'uV', -500, 500),
+         _c('E2', 'EOG-R', 200, 'uV', -500, 500), _c('Chest', 'THX', 64, 'uV', -2000, 2000, scale=300),
+         _c('ABD', 'ABD', 64, 'uV', -2000, 2000, scale=300),
+         _c('PlethMasimo', 'PPG', 256, '', -1, 1, scale=0.15, alt=('PlethNellcor', 'Pleth')), _SPO2),
+        pop.CHILD, rk_stage4=False),
+    CohortSpec(
+        'mros', ('visit1', 'visit2'), 'mros-{visit}-aa{n:04d}', 1, True, NSRR_XML,
+        (_c('ECG L', 'ECG', 512, 'V', -0.005, 0.005), _c('ECG R', 'ECG2', 512, 'V', -0.005, 0.005),
+         _c('LOC', 'EOG-L', 256, 'uV', -500, 500), _c('ROC', 'EOG-R', 256, 'uV', -500, 500),
+         _c('Thoracic', 'THX', 16, '', -10, 10, scale=2.0), _c('Abdominal', 'ABD', 16, '', -10, 10, scale=2.0),
+         _c('SaO2', 'SpO2', 1, '%', 0, 100)),
+        pop.OLDER, rk_stage4=True),
+    CohortSpec(
+        'wsc', ('visit1', 'visit2', 'visit3'), 'wsc-{visit}-{n}-nsrr', 10001, False, WSC_TEXT,
+        (_c('ECG', 'ECG', 200, 'mV', -4, 4), _c('E1', 'EOG-L', 200, 'uV', -500, 500),
+         _c('E2', 'EOG-R', 200, 'uV', -500, 500), _c('thorax', 'THX', 100, '', -5, 5, scale=1.0),
+         _c('abdomen', 'ABD', 100, '', -5, 5, scale=1.0), _c('SpO2', 'SpO2', 1, '%', 0, 100)),
+        pop.ADULT, rk_stage4=True),
+)}
+
+
+def get(cohort: 'str | CohortSpec') -> CohortSpec:
+  """Looks up a cohort by name (a clear error lists the known names)."""
+  if isinstance(cohort, CohortSpec):
+    return cohort
+  try:
+    return COHORTS[cohort]
+  except KeyError:
+    raise ValueError(f'Unknown cohort {cohort!r}; known: {sorted(COHORTS)}') from None

@@ -1,0 +1,208 @@
+"""Writes generated nights in a cohort's NSRR layout: EDF + NSRR XML, or EDF + WSC text files.
+
+File formats written:
+- EDF: one signal per channel at its native rate (1-s data records), physical units and ranges
+  of the cohort table, anonymised header with start date 01.01.85 as NSRR distributes them.
+- NSRR XML (`<id>-nsrr.xml`): every element on its own line; a `Recording Start Time` event with
+  `ClockTime` `00.00.00 HH.MM.SS`; stage runs (`Stages|Stages`, `Wake|0` ... `REM sleep|5`,
+  `Unscored|9`) interleaved by start time with respiratory, desaturation, arousal and limb
+  events. In some nights (a fixed function of the record id) all stage events come last.
+- WSC: `<id>.stg.txt` (tab-separated `Epoch`, `User-Defined Stage`, epochs from 1, codes 0-5,
+  7 = unscored; some nights have no header line), `<id>.log.txt` (lines `HH:MM:SS.fff<TAB>text`,
+  the first being `Recording Started`), `<id>.allscore.txt` (`HH:MM:SS.fff<TAB>text`,
+  `START RECORDING`, stage changes `STAGE - W|N1|N2|N3|R|NO STAGE`, events, `STOP RECORDING`).
+"""
+
+import dataclasses
+import datetime
+import os
+import zlib
+from collections.abc import Iterator, Sequence
+
+import edfio
+import numpy as np
+
+from wav2sleep_jax.synthetic import cohorts as cohorts_lib
+from wav2sleep_jax.synthetic import events as ev
+from wav2sleep_jax.synthetic.night import Night, generate_night
+
+STAGE_CONCEPTS = {0: 'Wake|0', 1: 'Stage 1 sleep|1', 2: 'Stage 2 sleep|2', 3: 'Stage 3 sleep|3',
+                  4: 'Stage 4 sleep|4', 5: 'REM sleep|5', 9: 'Unscored|9'}
+_EVENT_XML = {
+    ev.OBSTRUCTIVE_APNEA: ('Respiratory|Respiratory', 'Obstructive apnea|Obstructive Apnea', 'ABD'),
+    ev.CENTRAL_APNEA: ('Respiratory|Respiratory', 'Central apnea|Central Apnea', 'ABD'),
+    ev.HYPOPNEA: ('Respiratory|Respiratory', 'Hypopnea|Hypopnea', 'ABD'),
+    ev.DESATURATION: ('Respiratory|Respiratory', 'SpO2 desaturation|SpO2 desaturation', 'SpO2'),
+    ev.AROUSAL: ('Arousals|Arousals', 'Arousal|Arousal ()', None),
+    ev.LIMB_MOVEMENT: ('Limb Movement|Limb Movement', 'Limb movement - left|Limb Movement (Left)', None),
+}
+_EVENT_TEXT = {ev.OBSTRUCTIVE_APNEA: 'OBS APNEA', ev.CENTRAL_APNEA: 'CNT APNEA',
+               ev.HYPOPNEA: 'HYPOPNEA', ev.DESATURATION: 'DESATURATION', ev.AROUSAL: 'AROUSAL',
+               ev.LIMB_MOVEMENT: 'LM'}
+_WSC_STAGE_TEXT = {0: 'W', 1: 'N1', 2: 'N2', 3: 'N3', 4: 'N3', 5: 'R', 9: 'NO STAGE'}
+
+
+@dataclasses.dataclass(frozen=True)
+class Defects:
+  """Recording defects to inject when writing (for tests of readers)."""
+  flat: tuple[str, ...] = ()  # Labels written as a constant.
+  physical_max_zero: tuple[str, ...] = ()  # Labels whose header physical maximum becomes 0.
+  ends_early_s: tuple[tuple[str, float], ...] = ()  # (label, seconds): flat after that time.
+
+
+def _variant(record_id: str, modulo: int) -> bool:
+  """Deterministic per-record format variant (1 in `modulo` records)."""
+  return zlib.crc32(record_id.encode()) % modulo == 0
+
+
+def write_edf(path: str, night: Night, defects: Defects = Defects()) -> None:
+  signals = []
+  for label, ch in night.channels.items():
+    data = ch.data.astype(np.float64)
+    if label in defects.flat:
+      data = np.full_like(data, 0.5 * (ch.physical_range[0] + ch.physical_range[1]))
+    for early_label, seconds in defects.ends_early_s:
+      if early_label == label:
+        data[int(seconds * ch.rate):] = data[int(seconds * ch.rate) - 1] if seconds > 0 else 0.0
+    signals.append(edfio.EdfSignal(data, ch.rate, label=label, physical_dimension=ch.unit,
+                                   physical_range=ch.physical_range))
+  edf = edfio.Edf(signals, patient=edfio.Patient(),
+                  recording=edfio.Recording(startdate=night.start_time.date()),
+                  starttime=night.start_time.time(), data_record_duration=1.0)
+  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+  edf.write(path)
+  for label in defects.physical_max_zero:
+    set_physical_max(path, label, 0.0)
+
+
+def set_physical_max(path: str, label: str, value: float) -> None:
+  """Overwrites the physical maximum of one signal in an EDF header (to fake broken files)."""
+  with open(path, 'r+b') as f:
+    head = f.read(256)
+    ns = int(head[252:256])
+    labels = [f.read(16).decode('ascii').strip() for _ in range(ns)]
+    i = labels.index(label)
+    f.seek(256 + ns * (16 + 80 + 8 + 8) + 8 * i)
+    f.write(f'{value:<8g}'.encode('ascii')[:8].ljust(8))
+
+
+def _runs(codes: np.ndarray) -> list[tuple[int, int, int]]:
+  """(code, first epoch, epoch count) of each run of equal codes."""
+  edges = np.flatnonzero(np.diff(codes.astype(np.int16))) + 1
+  starts = np.concatenate([[0], edges])
+  ends = np.concatenate([edges, [len(codes)]])
+  return [(int(codes[s]), int(s), int(e - s)) for s, e in zip(starts, ends)]
+
+
+def nsrr_xml(night: Night) -> str:
+  """The NSRR XML text of a night."""
+  label_of = {c.source: label for label, c in night.channels.items()}
+  clock = night.start_time.strftime('%H.%M.%S')
+  lines = ['<?xml version="1.0" encoding="UTF-8" standalone="no"?>', '<PSGAnnotation>',
+           '<SoftwareVersion>Compumedics</SoftwareVersion>', '<EpochLength>30</EpochLength>',
+           '<ScoredEvents>', '<ScoredEvent>', '<EventType/>',
+           '<EventConcept>Recording Start Time</EventConcept>', '<Start>0</Start>',
+           f'<Duration>{night.duration_s:.1f}</Duration>', f'<ClockTime>00.00.00 {clock}</ClockTime>',
+           '</ScoredEvent>']
+  items = []
+  for code, first, count in _runs(night.stage_codes):
+    items.append((first * 30.0, 0, ['<ScoredEvent>', '<EventType>Stages|Stages</EventType>',
+                                    f'<EventConcept>{STAGE_CONCEPTS[code]}</EventConcept>',
+                                    f'<Start>{first * 30.0:.1f}</Start>',
+                                    f'<Duration>{count * 30.0:.1f}</Duration>', '</ScoredEvent>']))
+  for e in night.events:
+    etype, concept, where = _EVENT_XML[e.kind]
+    body = ['<ScoredEvent>', f'<EventType>{etype}</EventType>', f'<EventConcept>{concept}</EventConcept>',
+            f'<Start>{e.start:.1f}</Start>', f'<Duration>{e.duration:.1f}</Duration>']
+    if where is not None and where in label_of:
+      body.append(f'<SignalLocation>{label_of[where]}</SignalLocation>')
+    if e.kind == ev.DESATURATION:
+      body += [f'<SpO2Nadir>{e.nadir:.0f}</SpO2Nadir>', f'<SpO2Baseline>{e.baseline:.0f}</SpO2Baseline>']
+    items.append((e.start, 1, body + ['</ScoredEvent>']))
+  if _variant(night.record_id, 5):
+    items.sort(key=lambda it: (it[1] == 0, it[0]))  # Stage events after all others.
+  else:
+    items.sort(key=lambda it: (it[0], it[1]))
+  for _, _, body in items:
+    lines += body
+  lines += ['</ScoredEvents>', '</PSGAnnotation>', '']
+  return '\n'.join(lines)
+
+
+def _clock(start: datetime.datetime, seconds: float) -> str:
+  t = start + datetime.timedelta(seconds=seconds)
+  return t.strftime('%H:%M:%S.') + f'{t.microsecond // 1000:03d}'
+
+
+def wsc_stg(night: Night) -> str:
+  codes = np.where(night.stage_codes == 9, 7, night.stage_codes)
+  lines = [] if _variant(night.record_id, 4) else ['Epoch\tUser-Defined Stage']
+  lines += [f'{i + 1}\t{c}' for i, c in enumerate(codes)]
+  return '\n'.join(lines) + '\n'
+
+
+def wsc_log(night: Night) -> str:
+  scored = np.flatnonzero(night.stage_codes != 9)
+  lights_on = 30.0 * (scored[-1] + 1) if scored.size else night.duration_s
+  rows = [(0.0, 'Recording Started'), (12.0, 'Impedance check OK'), (30.0, 'Lights Out'),
+          (lights_on, 'Lights On'), (night.duration_s, 'Recording Stopped')]
+  return ''.join(f'{_clock(night.start_time, t)}\t{text}\n' for t, text in rows)
+
+
+def wsc_allscore(night: Night) -> str:
+  rows = [(0.0, 0, 'START RECORDING'), (30.0, 1, 'LIGHTS OUT')]
+  for code, first, _ in _runs(night.stage_codes):
+    rows.append((first * 30.0, 2, f'STAGE - {_WSC_STAGE_TEXT[code]}'))
+  for e in night.events:
+    text = _EVENT_TEXT[e.kind]
+    if e.kind == ev.DESATURATION:
+      text += f' - {e.nadir:.0f}%'
+    rows.append((e.start, 3, text))
+  rows.append((night.duration_s, 4, 'STOP RECORDING'))
+  rows.sort(key=lambda r: (r[0], r[1]))
+  return ''.join(f'{_clock(night.start_time, t)}\t{text}\n' for t, _, text in rows)
+
+
+def write_night(night: Night, output_dir: str, defects: Defects = Defects()) -> dict[str, str]:
+  """Writes the EDF and annotation files of `night`; returns {kind: absolute path}."""
+  spec = cohorts_lib.get(night.cohort)
+  paths = {'edf': spec.edf_path(night.record_id, night.visit),
+           **spec.annotation_paths(night.record_id, night.visit)}
+  paths = {k: os.path.join(output_dir, v) for k, v in paths.items()}
+  write_edf(paths['edf'], night, defects)
+  texts = {}
+  if spec.annotation_format == cohorts_lib.NSRR_XML:
+    texts['nsrr_xml'] = nsrr_xml(night)
+  else:
+    texts.update(stg=wsc_stg(night), log=wsc_log(night), allscore=wsc_allscore(night))
+  for kind, text in texts.items():
+    os.makedirs(os.path.dirname(paths[kind]), exist_ok=True)
+    with open(paths[kind], 'w', encoding='utf-8') as f:
+      f.write(text)
+  return paths
+
+
+def iter_write_cohort(cohort: 'str | cohorts_lib.CohortSpec', n_nights: int, output_dir: str,
+                      seed: int = 0, hours: float | None = None,
+                      visits: Sequence[str] | None = None) -> Iterator[Night]:
+  """Generates and writes nights one at a time, yielding each written night.
+
+  Each participant index 0..n_nights-1 gets one night per visit in `visits` (default: the
+  cohort's first visit only), so visits of one participant share the participant number.
+  """
+  spec = cohorts_lib.get(cohort)
+  for visit in visits or spec.visits[:1]:
+    if visit not in spec.visits:
+      raise ValueError(f'{spec.name} has visits {spec.visits}, not {visit!r}.')
+  for index in range(n_nights):
+    for visit in visits or spec.visits[:1]:
+      night = generate_night(spec, seed=seed, night_index=index, hours=hours, visit=visit)
+      write_night(night, output_dir)
+      yield night
+
+
+def write_cohort(cohort: 'str | cohorts_lib.CohortSpec', n_nights: int, output_dir: str,
+                 seed: int = 0, hours: float | None = None,
+                 visits: Sequence[str] | None = None) -> list[str]:
+  """Writes `n_nights` nights of `cohort` under `output_dir`; returns the record ids."""
+  return [n.record_id for n in iter_write_cohort(cohort, n_nights, output_dir, seed, hours, visits)]
