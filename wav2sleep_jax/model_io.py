@@ -80,14 +80,52 @@ def load_model_checkpoint(directory: str | pathlib.Path) -> tuple[ModelConfig, d
   return cfg, params
 
 
-def build_model(cfg: ModelConfig, params: Mapping | None = None, seed: int = 0) -> Wav2Sleep:
-  """Wav2Sleep with the given pure parameter dict, or randomly initialised.
+def init_params(cfg: ModelConfig, seed: int = 0) -> dict:
+  """Random parameters with the reference's (PyTorch default) initialisation.
 
-  With `params`, no initialiser runs (loading is fast); the module holds only
-  parameters, so the abstract module filled with `params` is complete.
+  Drawn with NumPy on the host: instant, deterministic per seed, and free of
+  the per-shape XLA compiles that eager JAX initialisers cost on CPU.
+    conv / dense kernels and biases: U(+-1/sqrt(fan_in)) (kaiming_uniform, a=sqrt(5));
+    attention q/k/v kernel: xavier uniform; attention biases: 0;
+    layer norms: scale 1, bias 0; CLS token: N(0, 0.02^2).
+  """
+  rng = np.random.default_rng(seed)
+  leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(abstract_params(cfg))
+  paths = ['/'.join(str(getattr(k, 'key', getattr(k, 'idx', k))) for k in path)
+           for path, _ in leaves_with_path]
+  shapes = [tuple(leaf.shape) for _, leaf in leaves_with_path]
+  kernel_fan_in = {p.rsplit('/', 1)[0]: int(np.prod(shape[:-1]))
+                   for p, shape in zip(paths, shapes) if p.endswith('/kernel')}
+  leaves = []
+  for path, shape in zip(paths, shapes):
+    parent, _, leaf_name = path.rpartition('/')
+    is_norm = 'norm' in parent
+    if leaf_name == 'cls_token':
+      value = 0.02 * rng.standard_normal(shape)
+    elif leaf_name == 'scale':
+      value = np.ones(shape)
+    elif leaf_name == 'bias' and (is_norm or parent.endswith(('attn/qkv', 'attn/out'))):
+      value = np.zeros(shape)
+    elif leaf_name == 'kernel' and parent.endswith('attn/qkv'):
+      bound = np.sqrt(6.0 / (shape[0] + shape[1]))
+      value = rng.uniform(-bound, bound, shape)
+    elif leaf_name in ('kernel', 'bias'):
+      bound = 1.0 / np.sqrt(kernel_fan_in[parent])
+      value = rng.uniform(-bound, bound, shape)
+    else:
+      raise ValueError(f'No initialiser for parameter {path}.')
+    leaves.append(value.astype(np.float32))
+  return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def build_model(cfg: ModelConfig, params: Mapping | None = None, seed: int = 0) -> Wav2Sleep:
+  """Wav2Sleep holding `params`, or `init_params(cfg, seed)` when None.
+
+  The module holds only parameters, so an abstract module filled with the
+  given values is complete and no JAX initialiser ever runs.
   """
   if params is None:
-    return Wav2Sleep(cfg, rngs=nnx.Rngs(seed))
+    params = init_params(cfg, seed)
   graphdef, state = nnx.split(nnx.eval_shape(lambda: Wav2Sleep(cfg, rngs=nnx.Rngs(seed))))
   nnx.replace_by_pure_dict(state, jax.tree.map(jnp.asarray, dict(params)))
   return nnx.merge(graphdef, state)

@@ -202,6 +202,17 @@ def test_wsc_log_start_choice(tmp_path):
     annotations.read_wsc_log_start(log)
 
 
+@pytest.mark.parametrize('line', [
+    '22:14:53 1\tRecording Started',  # Real logs: '<time> <epoch>'.
+    '22:14:53.000\tRecording Started',  # Without the epoch, with milliseconds.
+    '22:14:53\tRecording Started',
+])
+def test_wsc_log_start_formats(tmp_path, line):
+  log = tmp_path / 'x.log.txt'
+  log.write_text(f'22:13:18 0\tLights Off\n{line}\n22:15:05 1\tImpedance check OK\n')
+  assert annotations.read_wsc_log_start(log) == datetime.time(22, 14, 53)
+
+
 def _allscore(tmp_path, lines):
   path = tmp_path / 'wsc-visit1-10119-nsrr.allscore.txt'
   path.write_text('\n'.join(lines) + '\n')

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from wav2sleep_jax import synthetic
+from wav2sleep_jax.data import annotations
 from wav2sleep_jax.synthetic import cohorts, writers
 
 EXPECTED = {  # cohort: (first record id, EDF path, annotation path)
@@ -92,8 +93,13 @@ def test_layout_edf_and_annotations(tmp_path, name):
     rows = [l.split('\t') for l in (tmp_path / ann_rel).read_text().splitlines() if l[0].isdigit()]
     assert [int(r[0]) for r in rows] == list(range(1, len(night.labels) + 1))
     np.testing.assert_array_equal([CODE_TO_LABEL[int(r[1])] for r in rows], night.labels)
-    log = (tmp_path / ann_rel.replace('.stg.txt', '.log.txt')).read_text().splitlines()
-    assert log[0] == night.start_time.strftime('%H:%M:%S') + '.000\tRecording Started'
+    log_path = tmp_path / ann_rel.replace('.stg.txt', '.log.txt')
+    log = log_path.read_text().splitlines()
+    assert night.start_time.strftime('%H:%M:%S') + ' 1\tRecording Started' in log
+    assert annotations.read_wsc_log_start(log_path) == night.start_time.time()
+    hyp = annotations.read_wsc_stg(tmp_path / ann_rel, edf_start=night.start_time.time())
+    np.testing.assert_array_equal(hyp.labels, night.labels)
+    assert hyp.start_time == night.start_time.time()
 
 
 def test_events_interleaved_and_concepts_known(tmp_path):

@@ -273,6 +273,9 @@ def read_wsc_log_start(path: str | os.PathLike[str],
                        edf_start: datetime.time | None = None) -> datetime.time:
   """Recording start from a WSC `.log.txt` ('<time> <epoch>\\tRecording Started').
 
+  Real logs write `HH:MM:SS <epoch><TAB>text` (epoch 0 before the recording
+  starts); `HH:MM:SS[.fff][ AM|PM]<TAB>text` without the epoch is accepted too.
+
   Args:
     path: the log file.
     edf_start: the EDF's start time. Logs of restarted recordings hold several

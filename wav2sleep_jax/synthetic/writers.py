@@ -8,8 +8,10 @@ File formats written:
   `Unscored|9`) interleaved by start time with respiratory, desaturation, arousal and limb
   events. In some nights (a fixed function of the record id) all stage events come last.
 - WSC: `<id>.stg.txt` (tab-separated `Epoch`, `User-Defined Stage`, epochs from 1, codes 0-5,
-  7 = unscored; some nights have no header line), `<id>.log.txt` (lines `HH:MM:SS.fff<TAB>text`,
-  the first being `Recording Started`), `<id>.allscore.txt` (`HH:MM:SS.fff<TAB>text`,
+  7 = unscored; some nights have no header line), `<id>.log.txt` (lines
+  `HH:MM:SS <epoch><TAB>text` as in the real logs: the 30-s epoch number counted from 1 at the
+  recording start, 0 before it; `Lights Off` precedes `Recording Started`), `<id>.allscore.txt`
+  (`HH:MM:SS.fff<TAB>text`,
   `START RECORDING`, stage changes `STAGE - W|N1|N2|N3|R|NO STAGE`, events, `STOP RECORDING`).
 """
 
@@ -142,11 +144,17 @@ def wsc_stg(night: Night) -> str:
 
 
 def wsc_log(night: Night) -> str:
+  """The `.log.txt` text: `HH:MM:SS <epoch><TAB>text` (epoch 0 before the recording starts)."""
   scored = np.flatnonzero(night.stage_codes != 9)
   lights_on = 30.0 * (scored[-1] + 1) if scored.size else night.duration_s
-  rows = [(0.0, 'Recording Started'), (12.0, 'Impedance check OK'), (30.0, 'Lights Out'),
+  rows = [(-95.0, 'Lights Off'), (0.0, 'Recording Started'), (12.0, 'Impedance check OK'),
           (lights_on, 'Lights On'), (night.duration_s, 'Recording Stopped')]
-  return ''.join(f'{_clock(night.start_time, t)}\t{text}\n' for t, text in rows)
+  lines = []
+  for t, text in rows:
+    clock = (night.start_time + datetime.timedelta(seconds=t)).strftime('%H:%M:%S')
+    epoch = int(t // 30) + 1 if t >= 0 else 0
+    lines.append(f'{clock} {epoch}\t{text}\n')
+  return ''.join(lines)
 
 
 def wsc_allscore(night: Night) -> str:
