@@ -46,6 +46,11 @@ def is_model_checkpoint(path: str | pathlib.Path) -> bool:
   return (path / CONFIG_FILE).is_file() and (path / PARAMS_DIR).is_dir()
 
 
+def graphdef(cfg: ModelConfig) -> nnx.GraphDef:
+  """Static structure of the model (pairs with a pure parameter dict in nnx.merge)."""
+  return nnx.graphdef(nnx.eval_shape(lambda: Wav2Sleep(cfg, rngs=nnx.Rngs(0))))
+
+
 def abstract_params(cfg: ModelConfig) -> dict:
   """Shape/dtype tree of the model's parameters (no allocation)."""
   model = nnx.eval_shape(lambda: Wav2Sleep(cfg, rngs=nnx.Rngs(0)))

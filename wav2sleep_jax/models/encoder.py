@@ -17,9 +17,15 @@ class EncoderBlock(nnx.Module):
                *, rngs: nnx.Rngs):
     self.cfg = cfg
     maxpool = cfg.encoder_downsample == 'maxpool'
-    conv = lambda i, o, k, s: nnx.Conv(
-        i, o, kernel_size=(k,), strides=(s,), padding='VALID', use_bias=False,
-        dtype=jnp.dtype(cfg.dtype), rngs=rngs)
+    causal = cfg.causal
+
+    def conv(i, o, k, s):
+      # Output length L/s: symmetric padding, or all of it on the left when causal.
+      total = max(k - s, 0) if causal else k - 1
+      left = total if causal else total // 2
+      return nnx.Conv(i, o, kernel_size=(k,), strides=(s,), padding=((left, total - left),),
+                      use_bias=False, dtype=jnp.dtype(cfg.dtype), rngs=rngs)
+
     self.conv1 = conv(in_channels, out_channels, 3, 1)
     self.conv2 = conv(out_channels, out_channels, 3, 1)
     self.conv3 = conv(out_channels, out_channels, 3, 1 if maxpool else 2)
@@ -36,20 +42,14 @@ class EncoderBlock(nnx.Module):
       return layers.layer_norm_no_affine(x_BLC, cfg.layer_norm_eps)
     return x_BLC
 
-  def _pad(self, x_BLC: jax.Array, kernel: int, stride: int) -> jax.Array:
-    """Padding giving length L/stride: symmetric, or left-only when causal."""
-    total = kernel - stride if self.cfg.causal else kernel - 1
-    left = total if self.cfg.causal else total // 2
-    return jnp.pad(x_BLC, ((0, 0), (left, total - left), (0, 0)))
-
   def __call__(self, x_BLC: jax.Array, samples_per_epoch: int) -> jax.Array:
     """x_BLC with L = S * samples_per_epoch -> [B, L/2, C_out]."""
     act = layers.activation_fn(self.cfg.activation)
     maxpool = self.cfg.encoder_downsample == 'maxpool'
     stride = 1 if maxpool else 2
-    y = act(self._norm(self.conv1(self._pad(x_BLC, 3, 1)), samples_per_epoch))
-    y = act(self._norm(self.conv2(self._pad(y, 3, 1)), samples_per_epoch))
-    y = self.conv3(self._pad(y, 3, stride))
+    y = act(self._norm(self.conv1(x_BLC), samples_per_epoch))
+    y = act(self._norm(self.conv2(y), samples_per_epoch))
+    y = self.conv3(y)
     y = act(self._norm(y, samples_per_epoch // stride))
     if self.shortcut is not None:
       y = act(y + self.shortcut(x_BLC))

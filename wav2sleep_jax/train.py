@@ -1,0 +1,449 @@
+"""Train wav2sleep on prepared cohorts (the main job).
+
+  python -m wav2sleep_jax.train --config=wav2sleep_jax/configs/demo.py --workdir=runs/demo
+  python -m wav2sleep_jax.train --config=wav2sleep_jax/configs/default.py --workdir=DIR \
+      --config.data_dir=~/tensorflow_datasets [--config.batch_size=8 ...]
+
+Reads top to bottom: devices/mesh -> data -> model -> shard -> step functions ->
+restore -> loop -> final evaluation. A run resumes from the newest checkpoint in
+its workdir (after SIGTERM/preemption, SIGKILL or a crash).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import time
+from typing import Any
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+from ml_collections import config_flags
+import numpy as np
+import optax
+from flax import nnx
+from flax import struct
+
+from wav2sleep_jax import augment
+from wav2sleep_jax import evaluation
+from wav2sleep_jax import input_pipeline
+from wav2sleep_jax import losses
+from wav2sleep_jax import model_io
+from wav2sleep_jax import sharding
+from wav2sleep_jax.models.config import ModelConfig
+
+
+class TrainState(struct.PyTreeNode):
+  step: jax.Array
+  params: Any
+  opt_state: Any
+  ema_params: Any  # {} when EMA is off.
+
+
+class NonFiniteLossError(FloatingPointError):
+  """The training loss became NaN/inf; the run stops without checkpointing it."""
+
+
+def model_config_from(config: ml_collections.ConfigDict) -> ModelConfig:
+  fields = config.model.to_dict()
+  fields['encoder_channels'] = {k: tuple(v) for k, v in dict(fields['encoder_channels']).items()}
+  return ModelConfig(**fields)
+
+
+def learning_rate_schedule(config) -> optax.Schedule:
+  """Linear warm-up, then lr * exp(-(step - warmup) / tau) (PAPER.md)."""
+  warmup = optax.linear_schedule(0.0, config.learning_rate, max(config.warmup_steps, 1))
+  decay = lambda step: config.learning_rate * jnp.exp(-step / config.decay_tau)
+  return optax.join_schedules([warmup, decay], [config.warmup_steps])
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+  tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm),
+                   optax.adamw(learning_rate_schedule(config),
+                               weight_decay=config.weight_decay))
+  if config.grad_accum_steps > 1:
+    tx = optax.MultiSteps(tx, every_k_schedule=config.grad_accum_steps)
+  return tx
+
+
+def make_train_step(graphdef, config, tx, signals):
+  """Pure train_step(state, batch, rng) -> (state, metrics)."""
+  drop_M = jnp.array([config.mask_probs.get(s, 0.0) for s in signals], jnp.float32)
+  backup_M = jnp.array([s in config.backup_signals for s in signals])
+  schedule = learning_rate_schedule(config)
+
+  def train_step(state: TrainState, batch, rng):
+    rng = jax.random.fold_in(rng, state.step)
+    mask_rng, flip_rng, dropout_rng = jax.random.split(rng, 3)
+    mask_BM = augment.sample_signal_mask(mask_rng, batch['present'], drop_M, backup_M)
+    x = augment.flip_polarity(flip_rng, batch['signals'], config.polarity_flip_prob)
+
+    def loss_fn(params):
+      model = nnx.merge(graphdef, params)
+      logits_BSK = model(x, mask_BM, rngs=nnx.Rngs(dropout=dropout_rng))
+      loss_sum, count = losses.cross_entropy_sum(logits_BSK, batch['labels'])
+      return loss_sum / jnp.maximum(count, 1), (logits_BSK, count)
+
+    (loss, (logits_BSK, count)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    ema = state.ema_params
+    if config.ema_decay:
+      ema = optax.incremental_update(params, ema, 1.0 - config.ema_decay)
+    valid = batch['labels'] >= 0
+    metrics = {
+        'loss': loss,
+        'accuracy': ((logits_BSK.argmax(-1) == batch['labels']) & valid).sum()
+                    / jnp.maximum(count, 1),
+        'grad_norm': optax.global_norm(grads),
+        'learning_rate': schedule(state.step // config.grad_accum_steps),
+        'signals_kept': mask_BM.sum() / jnp.maximum(batch['present'].sum(), 1),
+    }
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                         ema_params=ema), metrics
+
+  return train_step
+
+
+# ----------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------
+
+def load_source(name: str, split: str, data_dir: str | None):
+  """Random-access nights of a prepared TFDS dataset (no TensorFlow)."""
+  import tensorflow_datasets as tfds
+  try:
+    return tfds.data_source(name, split=split, data_dir=data_dir or None)
+  except Exception as e:  # TFDS raises several types for "not prepared".
+    raise FileNotFoundError(
+        f'Dataset {name!r} split {split!r} is not prepared under '
+        f'{data_dir or "the TFDS default data dir"} ({type(e).__name__}: {e}). Build it '
+        f'with: python -m tfds_builders.build {name} --manual_dir=... --data_dir=...') from e
+
+
+def load_eval_sources(names, split, data_dir) -> dict[str, Any]:
+  """Sources of the evaluation datasets that are prepared; missing ones are reported."""
+  sources = {}
+  for name in names:
+    try:
+      sources[name] = load_source(name, split, data_dir)
+    except FileNotFoundError as e:
+      logging.warning('Skipping %s/%s in evaluation: %s', name, split, e)
+  return sources
+
+
+# ----------------------------------------------------------------------------
+# Checkpoints and logging
+# ----------------------------------------------------------------------------
+
+class _Preemption:
+  """Turns SIGTERM into a flag the loop polls (save, then exit cleanly)."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+  def _handle(self, signum, frame):
+    del frame
+    logging.warning('Received signal %d: checkpointing and exiting.', signum)
+    self.requested = True
+
+  def restore(self):
+    signal.signal(signal.SIGTERM, self._previous)
+
+  def any_process(self) -> bool:
+    if jax.process_count() == 1:
+      return self.requested
+    from jax.experimental import multihost_utils
+    return bool(multihost_utils.process_allgather(np.array(self.requested)).any())
+
+
+class _Writer:
+  """TensorBoard (process 0) + console scalars."""
+
+  def __init__(self, workdir: pathlib.Path):
+    self._tb = None
+    if jax.process_index() == 0:
+      from tensorboardX import SummaryWriter
+      self._tb = SummaryWriter(str(workdir / 'tensorboard'))
+
+  def scalars(self, step: int, values: dict[str, float]):
+    if self._tb is not None:
+      for k, v in values.items():
+        self._tb.add_scalar(k, float(v), step)
+
+  def close(self):
+    if self._tb is not None:
+      self._tb.close()
+
+
+def _abstract(tree):
+  return jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), tree)
+
+
+# ----------------------------------------------------------------------------
+# Main loop
+# ----------------------------------------------------------------------------
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       sources: dict[str, Any] | None = None) -> dict[str, Any]:
+  """Trains (resuming from `workdir`), then evaluates the best checkpoint.
+
+  `sources` optionally replaces the TFDS datasets with random-access nights:
+  {'train': {name: source}, 'validation': {name: source}, 'test': {name: source}}.
+
+  Returns a dict with 'status' ('finished', 'early_stopped', 'preempted'),
+  'step', 'best_step', 'best_val_loss' and the final 'test' metrics.
+  """
+  import grain
+  import orbax.checkpoint as ocp
+
+  workdir = pathlib.Path(workdir).absolute()
+  workdir.mkdir(parents=True, exist_ok=True)
+
+  # Devices and mesh.
+  mesh = sharding.make_mesh()
+  local_batch = sharding.check_batch_size(config.batch_size)
+  local_eval_batch = sharding.check_batch_size(config.eval_batch_size)
+  logging.info('Devices: %d (%s), processes: %d', jax.device_count(),
+               jax.devices()[0].platform, jax.process_count())
+
+  # Data.
+  if config.prepare:
+    from wav2sleep_jax import demo_data
+    demo_data.prepare(config)
+  mcfg = model_config_from(config)
+  data_dir = os.path.expanduser(config.data_dir) if config.data_dir else None
+  if sources is None:
+    sources = {'train': {n: load_source(n, 'train', data_dir) for n in config.train_datasets},
+               'validation': load_eval_sources(config.val_datasets, 'validation', data_dir),
+               'test': load_eval_sources(config.test_datasets, 'test', data_dir)}
+  train_sources = list(sources['train'].values())
+  train_spec = input_pipeline.NightSpec(mcfg.signals, config.train_epochs, mcfg.num_classes,
+                                        causal_normalization=mcfg.causal)
+  eval_spec = input_pipeline.NightSpec(mcfg.signals, config.eval_epochs, mcfg.num_classes,
+                                       causal_normalization=mcfg.causal)
+  if config.mixture_weights:
+    train_ds = input_pipeline.train_dataset(
+        train_sources[0], train_spec, local_batch, config.seed, config.worker_count,
+        jax.process_index(), jax.process_count(), weights=list(config.mixture_weights),
+        extra_sources=train_sources[1:])
+  else:
+    train_ds = input_pipeline.train_dataset(
+        input_pipeline.ConcatSource(train_sources), train_spec, local_batch, config.seed,
+        config.worker_count, jax.process_index(), jax.process_count())
+  train_iter = iter(train_ds)
+  val_sources = sources['validation']
+  logging.info('Training nights: %d from %s; validation: %s',
+               sum(len(s) for s in train_sources), ', '.join(sources['train']),
+               {k: len(v) for k, v in val_sources.items()})
+
+  # Model, optimizer, state.
+  params = model_io.init_params(mcfg, config.seed)
+  graphdef = model_io.graphdef(mcfg)
+  tx = make_optimizer(config)
+  state = TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+                     ema_params=params if config.ema_decay else {})
+
+  # Shard: everything replicated, batches split over 'data'.
+  state = jax.device_put(state, sharding.replicated(mesh))
+  to_device = lambda batch: sharding.global_batch(batch, mesh)
+
+  # Step functions.
+  train_step = jax.jit(make_train_step(graphdef, config, tx, mcfg.signals), donate_argnums=0)
+  eval_step = evaluation.make_eval_step(graphdef, mcfg.num_classes)
+
+  # Restore.
+  options = ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints, create=True)
+  ckpt = ocp.CheckpointManager(workdir / 'checkpoints', options=options)
+  best_ckpt = ocp.CheckpointManager(workdir / 'best',
+                                    options=ocp.CheckpointManagerOptions(max_to_keep=1,
+                                                                         create=True))
+  progress = {'best_val_loss': float('inf'), 'best_step': -1, 'bad_evals': 0, 'history': []}
+  if ckpt.latest_step() is not None:
+    restored = ckpt.restore(ckpt.latest_step(), args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(_abstract(state)),
+        data=grain.checkpoint.CheckpointRestore(train_iter),
+        progress=ocp.args.JsonRestore()))
+    state, progress = restored.state, restored.progress
+    logging.info('Resumed from step %d in %s', int(state.step), workdir)
+
+  def save(step: int):
+    ckpt.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(train_iter),
+        progress=ocp.args.JsonSave(progress)), force=True)
+
+  # Loop.
+  writer = _Writer(workdir)
+  preemption = _Preemption()
+  rng = jax.random.key(config.seed)
+  step = int(state.step)
+  status = 'finished'
+  bar = _progress_bar(config.max_steps, step)
+  started, nights_seen = time.perf_counter(), 0
+  try:
+    while step < config.max_steps:
+      batch = to_device(next(train_iter))
+      state, m = train_step(state, batch, rng)
+      step += 1
+      nights_seen += config.batch_size
+      loss = float(m['loss'])
+      if not np.isfinite(loss):
+        raise NonFiniteLossError(
+            f'Training loss is {loss} at step {step}; stopping without checkpointing. '
+            f'Last good checkpoint: step {ckpt.latest_step()} in {workdir / "checkpoints"}. '
+            'Lower --config.learning_rate or check the data for corrupt nights.')
+      if bar is not None:
+        bar.update(1)
+        bar.set_postfix(loss=f'{loss:.3f}')
+      if step % config.log_every_steps == 0 or step == 1:
+        elapsed = time.perf_counter() - started
+        scalars = {k: float(v) for k, v in m.items()}
+        scalars['nights_per_s'] = nights_seen / max(elapsed, 1e-9)
+        writer.scalars(step, {f'train/{k}': v for k, v in scalars.items()})
+        logging.info('step %d: %s', step, ', '.join(f'{k} {v:.4g}' for k, v in scalars.items()))
+        started, nights_seen = time.perf_counter(), 0
+      if step % config.eval_every_steps == 0 or step == config.max_steps:
+        val = _validate(eval_step, state, val_sources, eval_spec, local_eval_batch, mcfg,
+                        to_device, config)
+        writer.scalars(step, {f'val/{k}': v for k, v in val.items()})
+        logging.info('step %d validation: %s', step, val)
+        progress['history'].append({'step': step, **val})
+        if val['loss'] < progress['best_val_loss']:
+          progress.update(best_val_loss=val['loss'], best_step=step, bad_evals=0)
+          best_ckpt.save(step, args=ocp.args.StandardSave(_eval_params(state, config)),
+                         force=True)
+        else:
+          progress['bad_evals'] += 1
+        save(step)
+        if progress['bad_evals'] >= config.patience:
+          logging.info('Early stopping at step %d: validation loss has not improved for %d '
+                       'evaluations (best %.4f at step %d).', step, config.patience,
+                       progress['best_val_loss'], progress['best_step'])
+          status = 'early_stopped'
+          break
+      if preemption.any_process():
+        save(step)
+        status = 'preempted'
+        break
+  finally:
+    if bar is not None:
+      bar.close()
+    ckpt.wait_until_finished()
+    best_ckpt.wait_until_finished()
+    preemption.restore()
+  result = {'status': status, 'step': step, 'best_step': progress['best_step'],
+            'best_val_loss': progress['best_val_loss']}
+  if status == 'preempted':
+    logging.warning('Preempted at step %d; the next run in %s resumes from here.', step, workdir)
+    writer.close()
+    return result
+
+  # Final evaluation of the best checkpoint on the test sets.
+  if best_ckpt.latest_step() is not None:
+    best_params = best_ckpt.restore(best_ckpt.latest_step(), args=ocp.args.StandardRestore(
+        _abstract(_eval_params(state, config))))
+  else:
+    best_params = _eval_params(state, config)
+  if jax.process_index() == 0:
+    model_io.save_model(workdir / 'model', mcfg, jax.device_get(best_params))
+  table = {}
+  for name, source in sources['test'].items():
+    results = evaluation.evaluate(
+        eval_step, best_params,
+        input_pipeline.eval_batches(source, eval_spec, local_eval_batch, jax.process_index(),
+                                    jax.process_count()),
+        mcfg.signals, [s for s in config.eval_subsets if set(s) <= set(mcfg.signals)],
+        to_device)
+    table[name] = {evaluation.subset_name(k): r.summary() for k, r in results.items()}
+    for subset, summary in table[name].items():
+      writer.scalars(step, {f'test/{name}/{subset}/kappa': summary['kappa']})
+  result['test'] = table
+  if jax.process_index() == 0:
+    (workdir / 'metrics.json').write_text(json.dumps(result, indent=2, default=float))
+    print(format_table(table, config.eval_subsets))
+  writer.close()
+  return result
+
+
+def _eval_params(state: TrainState, config):
+  return state.ema_params if config.ema_decay else state.params
+
+
+def _validate(eval_step, state, sources, spec, batch_size, mcfg, to_device, config
+              ) -> dict[str, float]:
+  """Pooled validation loss/kappa over all validation datasets (all signals)."""
+  total = evaluation.SubsetResult(())
+  params = _eval_params(state, config)
+  for source in sources.values():
+    res = evaluation.evaluate(
+        eval_step, params,
+        input_pipeline.eval_batches(source, spec, batch_size, jax.process_index(),
+                                    jax.process_count()),
+        mcfg.signals, [()], to_device)[()]
+    total.loss_sum += res.loss_sum
+    total.count += res.count
+    total.nights += res.nights
+    total.cm = res.cm if total.cm is None else total.cm + res.cm
+  return {'loss': total.loss, 'kappa': total.kappa, 'accuracy': total.accuracy}
+
+
+def format_table(table: dict[str, dict[str, dict]], subsets) -> str:
+  """Markdown table: rows = signal subsets, columns = datasets, total kappa (nights)."""
+  datasets = list(table)
+  lines = ['| test inputs | ' + ' | '.join(datasets) + ' |',
+           '|---|' + '---|' * len(datasets)]
+  for subset in subsets:
+    name = evaluation.subset_name(subset)
+    cells = []
+    for d in datasets:
+      s = table[d].get(name)
+      cells.append('–' if s is None or not s['nights'] else
+                   f"{s['kappa']:.3f} (acc {s['accuracy']:.3f}, n={s['nights']})")
+    if any(c != '–' for c in cells):
+      lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+  return 'Total Cohen\'s kappa on the test split (4 or 5 classes as configured):\n' + \
+      '\n'.join(lines)
+
+
+def _progress_bar(total: int, initial: int):
+  if jax.process_index() != 0:
+    return None
+  from tqdm import tqdm
+  return tqdm(total=total, initial=initial, desc='train', unit='step', dynamic_ncols=True)
+
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Training configuration file.',
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints and logs.')
+_COORDINATOR = flags.DEFINE_string('coordinator_address', None,
+                                   'host:port of process 0 for multi-process runs.')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Processes (multi-host).')
+_PROCESS_ID = flags.DEFINE_integer('process_id', None, 'Index of this process.')
+
+
+def main(argv):
+  # Orbax logs every checkpoint step at INFO; keep the console for training progress.
+  logging.get_absl_handler().addFilter(lambda record: 'orbax' not in record.pathname)
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if _COORDINATOR.value or os.environ.get('JAX_COORDINATOR_ADDRESS') \
+      or os.environ.get('TPU_WORKER_HOSTNAMES'):
+    jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
+                               num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
+  if _WORKDIR.value is None or _CONFIG.value is None:
+    raise app.UsageError('--config and --workdir are required.')
+  result = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  logging.info('Done: %s', {k: v for k, v in result.items() if k != 'test'})
+
+
+if __name__ == '__main__':
+  app.run(main)
