@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import csv
 import dataclasses
+import io
 import json
 import os
 from typing import Iterable
@@ -100,6 +101,20 @@ class SkipReport:
     return f'{nights} nights skipped; {len(self)} entries' + (
         f' ({details})' if details else '')
 
+  def to_csv(self) -> str:
+    """The entries as CSV text (header record_id,path,stage,reason,action)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=_FIELDS, lineterminator='\n')
+    writer.writeheader()
+    writer.writerows(dataclasses.asdict(e) for e in self._entries)
+    return buffer.getvalue()
+
+  def to_json(self) -> str:
+    """The summary and the entries as JSON text."""
+    return json.dumps({'summary': self.summary(),
+                       'entries': [dataclasses.asdict(e) for e in self._entries]},
+                      indent=1) + '\n'
+
   def write(self, directory: str | os.PathLike[str],
             name: str = 'skipped') -> tuple[str, str]:
     """Writes `<name>.csv` and `<name>.json` into `directory`; returns both paths."""
@@ -107,15 +122,15 @@ class SkipReport:
     csv_path = os.path.join(directory, f'{name}.csv')
     json_path = os.path.join(directory, f'{name}.json')
     with open(csv_path, 'w', newline='', encoding='utf-8') as f:
-      writer = csv.DictWriter(f, fieldnames=_FIELDS)
-      writer.writeheader()
-      writer.writerows(dataclasses.asdict(e) for e in self._entries)
+      f.write(self.to_csv())
     with open(json_path, 'w', encoding='utf-8') as f:
-      json.dump({'summary': self.summary(),
-                 'entries': [dataclasses.asdict(e) for e in self._entries]},
-                f, indent=1)
-      f.write('\n')
+      f.write(self.to_json())
     return csv_path, json_path
+
+  @classmethod
+  def from_csv(cls, text: str) -> SkipReport:
+    """Parses the text written by `to_csv`."""
+    return cls(SkipEntry(**row) for row in csv.DictReader(io.StringIO(text)))
 
   @classmethod
   def read_csv(cls, path: str | os.PathLike[str]) -> SkipReport:

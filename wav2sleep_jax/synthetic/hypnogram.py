@@ -41,7 +41,8 @@ def simulate(rng: np.random.Generator, n_epochs: int, population: Population,
 
   sol = _minutes(float(np.clip(population.sleep_onset_min * rng.lognormal(0.0, 0.6), 2, 90)), s)
   final_wake = _minutes(float(np.clip(rng.lognormal(np.log(8.0), 0.8), 0.5, 60)), s)
-  sleep_end = max(n_epochs - final_wake, sol + 4)
+  # Capped at the night's end (very short nights); unchanged for all others.
+  sleep_end = min(max(n_epochs - final_wake, sol + 4), n_epochs)
   n3_night = population.n3_scale * rng.lognormal(0.0, 0.35)
   rem_night = rng.lognormal(0.0, 0.15)
 

@@ -1,0 +1,6 @@
+"""TFDS builders of the wav2sleep datasets (one folder per dataset).
+
+Build without TensorFlow:  python -m tfds_builders.build <name> --manual_dir=... --data_dir=...
+With TensorFlow installed: tfds build tfds_builders/<name> --manual_dir=... --data_dir=...
+The `wav2sleep_jax` package never imports this one.
+"""

@@ -1,0 +1,11 @@
+"""CCSHS (Cleveland Children's Sleep and Health Study): ECG, PPG, THX, ABD."""
+
+from tfds_builders import nsrr_builder
+from wav2sleep_jax.data import cohorts
+
+
+class Builder(nsrr_builder.NsrrBuilder):
+  """DatasetBuilder for ccshs: one example per night (see nsrr_builder)."""
+
+  COHORT = cohorts.get('ccshs')
+  MANUAL_DOWNLOAD_INSTRUCTIONS = nsrr_builder.manual_instructions(COHORT)

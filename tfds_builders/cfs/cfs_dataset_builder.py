@@ -1,0 +1,11 @@
+"""CFS (Cleveland Family Study), visit 5: ECG, PPG, THX, ABD."""
+
+from tfds_builders import nsrr_builder
+from wav2sleep_jax.data import cohorts
+
+
+class Builder(nsrr_builder.NsrrBuilder):
+  """DatasetBuilder for cfs: one example per night (see nsrr_builder)."""
+
+  COHORT = cohorts.get('cfs')
+  MANUAL_DOWNLOAD_INSTRUCTIONS = nsrr_builder.manual_instructions(COHORT)

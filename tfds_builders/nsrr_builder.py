@@ -1,0 +1,305 @@
+"""Shared TFDS builder for polysomnography nights (one tiny subclass per cohort).
+
+Each example is one night, keyed by its record id:
+
+    record_id, cohort, start_time (ISO 8601 or ''), num_epochs (int32),
+    labels (int8 [num_epochs]: 0 W, 1 N1, 2 N2, 3 N3, 4 REM, -1 unscored),
+    signals/<ECG|PPG|ABD|THX[|EOG_L|EOG_R]> (float32 [num_epochs * samples per
+      epoch], physical units at the model's rate; length 0 when absent),
+    present/<signal> (bool), native_rate_hz/<signal> (float32, 0 if absent),
+    unit/<signal> (text).
+
+Nights are stored at their natural length up to `max_hours` (not padded).
+What was skipped, and why, is written as `skipped.csv` and `skipped.json` in
+the dataset's version folder. With `beam_pipeline_options` (or a Beam runner
+in the download config) the same nights are assembled by an Apache Beam
+pipeline instead of in-process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterator, Mapping, Sequence
+
+from absl import logging
+from etils import epath
+import tensorflow_datasets as tfds
+
+from wav2sleep_jax import signals as grid
+from wav2sleep_jax.data import cohorts as cohorts_lib
+from wav2sleep_jax.data import features as features_lib
+from wav2sleep_jax.data import nights as nights_lib
+from wav2sleep_jax.data import report as report_lib
+from wav2sleep_jax.data import splits as splits_lib
+
+SKIP_REPORT_NAME = 'skipped'
+_REPORT_PARTS = 'skipped-parts'  # Per-split partial reports of Beam workers.
+_SPLITS_SUBDIR = 'splits'  # `<manual_dir>/splits/<cohort>/*.txt` if present.
+
+
+@dataclasses.dataclass
+class NsrrConfig(tfds.core.BuilderConfig):
+  """Builder config; pass a JSON of these fields to `tfds build --config=`.
+
+  Attributes:
+    split_dir: folder of split lists `<cohort>/{train,val,test}.txt`. Default:
+      `<manual_dir>/splits` if it exists, else a deterministic split by
+      participant in the paper's proportions.
+    max_hours: nights are cropped to this length (stored unpadded).
+    signals: canonical signals stored per example.
+    aliases: canonical name -> extra EDF channel labels (tried last).
+    replace_aliases: use `aliases` instead of the default labels.
+    split_sizes: (train, validation, test) proportions of the deterministic split.
+    allow_truncated: keep the complete records of truncated EDFs.
+    exclude_sleep_wake_only: skip nights without N1, N3 and REM.
+  """
+
+  split_dir: str | None = None
+  max_hours: float = 10.0
+  signals: Sequence[str] = grid.CARDIORESPIRATORY
+  aliases: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
+  replace_aliases: bool = False
+  split_sizes: Sequence[float] | None = None
+  allow_truncated: bool = False
+  exclude_sleep_wake_only: bool = True
+
+
+DEFAULT_CONFIG = NsrrConfig(
+    name='default',
+    description='ECG, PPG, ABD, THX at the model rates; nights up to 10 h.')
+
+
+def manual_instructions(cohort: cohorts_lib.Cohort) -> str:
+  """MANUAL_DOWNLOAD_INSTRUCTIONS for an NSRR cohort."""
+  if cohort.layout == cohorts_lib.WSC_LAYOUT:
+    layout = ('  **/<id>.edf with <id>.stg.txt (or <id>.allscore.txt) and '
+              '<id>.log.txt beside it\n'
+              '  e.g. polysomnography/wsc-visit1-10119-nsrr.edf')
+  else:
+    layout = ('  polysomnography/edfs/[<visit>/]<id>.edf\n'
+              '  polysomnography/annotations-events-nsrr/[<visit>/]'
+              '<id>-nsrr.xml')
+  return (
+      f'Download {cohort.name.upper()} from the NSRR ({cohort.homepage}; a '
+      'data-use agreement is required) with the NSRR download tool, e.g.\n'
+      f'  nsrr download {cohort.name}/polysomnography\n'
+      f'and pass the cohort folder (or its parent) as --manual_dir. Layout:\n'
+      f'{layout}\n'
+      'Optionally put split lists in <manual_dir>/splits/'
+      f'{cohort.name}/{{train,val,test}}.txt or pass split_dir.')
+
+
+def _assemble(files: nights_lib.NightFiles, options: nights_lib.NightOptions
+              ) -> tuple[str, dict[str, Any] | None,
+                         tuple[report_lib.SkipEntry, ...]]:
+  """(key, example or None, report entries) of one night (Beam-friendly)."""
+  result = nights_lib.assemble_night(files, cohorts_lib.get(files.cohort),
+                                     options)
+  example = (None if result.night is None
+             else nights_lib.to_example(result.night, options.signals))
+  return files.record_id, example, result.entries
+
+
+def _write_report_part(entries: list[report_lib.SkipEntry], path: str) -> None:
+  epath.Path(path).parent.mkdir(parents=True, exist_ok=True)
+  epath.Path(path).write_text(report_lib.SkipReport(entries).to_csv())
+
+
+def _beam_examples(nights: Sequence[nights_lib.NightFiles],
+                   options: nights_lib.NightOptions, report_path: str):
+  """Beam PTransform: assembled examples; skip entries go to `report_path`."""
+  beam = tfds.core.lazy_imports.apache_beam
+
+  @beam.ptransform_fn
+  def _build(pipeline):
+    results = (pipeline
+               | 'ListNights' >> beam.Create(list(nights))
+               | 'Spread' >> beam.Reshuffle()
+               | 'Assemble' >> beam.Map(_assemble, options))
+    _ = (results
+         | 'Entries' >> beam.FlatMap(lambda r: r[2])
+         | 'Collect' >> beam.combiners.ToList()
+         | 'WriteReport' >> beam.Map(_write_report_part, report_path))
+    return (results
+            | 'Examples' >> beam.FlatMap(
+                lambda r: [] if r[1] is None else [(r[0], r[1])]))
+
+  return _build()  # pylint: disable=no-value-for-parameter
+
+
+class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """Base builder: finds nights, splits them, assembles one example per night.
+
+  Subclasses implement `_find_nights` (and may override `_plan_splits`).
+  Constructor kwargs `split_dir`, `max_hours` and `aliases` override the
+  config's values (they do not rename the config's data folder).
+  """
+
+  VERSION = tfds.core.Version('1.0.0')
+  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  BUILDER_CONFIGS = [DEFAULT_CONFIG]
+
+  def __init__(self, *, split_dir: str | None = None,
+               max_hours: float | None = None,
+               aliases: Mapping[str, Sequence[str]] | None = None, **kwargs):
+    self._overrides = {k: v for k, v in (('split_dir', split_dir),
+                                         ('max_hours', max_hours),
+                                         ('aliases', aliases)) if v is not None}
+    self._use_beam = False
+    self._report = report_lib.SkipReport()
+    super().__init__(**kwargs)
+
+  def _option(self, name: str) -> Any:
+    return self._overrides.get(name, getattr(self.builder_config, name))
+
+  @property
+  def night_options(self) -> nights_lib.NightOptions:
+    return nights_lib.NightOptions(
+        signals=tuple(self.builder_config.signals),
+        max_hours=float(self._option('max_hours')),
+        extra_aliases={k: tuple(v) for k, v in self._option('aliases').items()},
+        replace_aliases=self.builder_config.replace_aliases,
+        exclude_sleep_wake_only=self.builder_config.exclude_sleep_wake_only,
+        allow_truncated=self.builder_config.allow_truncated)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return self.dataset_info_from_configs(
+        features=features_lib.night_features(self.builder_config.signals),
+        homepage=self._homepage())
+
+  def _homepage(self) -> str:
+    return 'https://sleepdata.org'
+
+  # --- Hooks ----------------------------------------------------------------
+
+  def _find_nights(self, dl_manager: tfds.download.DownloadManager
+                   ) -> list[nights_lib.NightFiles]:
+    raise NotImplementedError
+
+  def _split_dir(self, dl_manager: tfds.download.DownloadManager) -> str | None:
+    """The split-list folder: option, else `<manual_dir>/splits` if present."""
+    split_dir = self._option('split_dir')
+    if split_dir is None and dl_manager.manual_dir:
+      default = epath.Path(dl_manager.manual_dir) / _SPLITS_SUBDIR
+      split_dir = str(default) if default.is_dir() else None
+    return split_dir
+
+  def _plan_splits(self, nights: Sequence[nights_lib.NightFiles],
+                   dl_manager: tfds.download.DownloadManager,
+                   cohort: str) -> splits_lib.SplitPlan:
+    return splits_lib.plan_splits(
+        [n.record_id for n in nights], cohort,
+        split_dir=self._split_dir(dl_manager),
+        sizes=self.builder_config.split_sizes)
+
+  # --- Generation -----------------------------------------------------------
+
+  def _download_and_prepare(self, dl_manager, download_config):
+    self._use_beam = (download_config.beam_options is not None
+                      or download_config.beam_runner is not None)
+    self._report = report_lib.SkipReport()
+    super()._download_and_prepare(dl_manager, download_config)
+    self._write_report()
+
+  def _split_generators(self, dl_manager):
+    nights = self._unique(self._find_nights(dl_manager))
+    plan = self._plan(nights, dl_manager)
+    by_id = {n.record_id: n for n in nights}
+    for split, missing in plan.missing.items():
+      for rid in missing:
+        self._report.add(rid, splits_lib.list_file_name(split), 'split',
+                         'listed in the split list but not found in the '
+                         'manual dir', report_lib.NIGHT_SKIPPED)
+    logging.info(
+        '%s: %d nights found; %s; %s; %d found nights in no split list.',
+        self.name, len(nights), plan.source,
+        ', '.join(f'{s} {len(ids)}' for s, ids in plan.splits.items()),
+        len(plan.unlisted))
+    generators = {
+        split: self._generate_examples(
+            split=split, nights=tuple(by_id[r] for r in ids))
+        for split, ids in plan.splits.items() if ids}
+    if not generators:
+      raise FileNotFoundError(
+          f'{self.name}: no nights to build in {dl_manager.manual_dir} '
+          f'({len(nights)} found; {plan.source}).')
+    return generators
+
+  def _plan(self, nights, dl_manager) -> splits_lib.SplitPlan:
+    cohorts = sorted({n.cohort for n in nights})
+    if len(cohorts) != 1:
+      raise ValueError(f'{self.name}: expected one cohort, found {cohorts}.')
+    return self._plan_splits(nights, dl_manager, cohorts[0])
+
+  def _unique(self, nights: Sequence[nights_lib.NightFiles]
+              ) -> list[nights_lib.NightFiles]:
+    """Drops (and reports) repeated record ids, keeping the first."""
+    kept: dict[str, nights_lib.NightFiles] = {}
+    for night in nights:
+      if night.record_id in kept:
+        self._report.add(night.record_id, night.edf, 'edf',
+                         f'duplicate record id (also {kept[night.record_id].edf})',
+                         report_lib.NIGHT_SKIPPED)
+      else:
+        kept[night.record_id] = night
+    return list(kept.values())
+
+  def _generate_examples(self, split: str,
+                         nights: Sequence[nights_lib.NightFiles]):
+    options = self.night_options
+    if self._use_beam:
+      part = epath.Path(self.data_dir) / _REPORT_PARTS / f'{split}.csv'
+      return _beam_examples(nights, options, str(part))
+    return self._generate_local(split, nights, options)
+
+  def _generate_local(self, split: str,
+                      nights: Sequence[nights_lib.NightFiles],
+                      options: nights_lib.NightOptions
+                      ) -> Iterator[tuple[str, dict[str, Any]]]:
+    written = 0
+    skipped = report_lib.SkipReport()
+    for files in nights:
+      key, example, entries = _assemble(files, options)
+      skipped.extend(entries)
+      if example is not None:
+        written += 1
+        yield key, example
+    self._report.extend(skipped)
+    if not written:
+      raise RuntimeError(
+          f'{self.name}: every night of split {split!r} was skipped '
+          f'({skipped.summary_text()}): '
+          + '; '.join(f'{e.record_id}: {e.reason}' for e in skipped.entries))
+
+  def _write_report(self) -> None:
+    """Merges the Beam parts, writes skipped.csv/json, logs the summary."""
+    data_dir = epath.Path(self.data_dir)
+    parts = data_dir / _REPORT_PARTS
+    if parts.exists():
+      for part in sorted(parts.glob('*.csv')):
+        self._report.extend(report_lib.SkipReport.from_csv(part.read_text()))
+      parts.rmtree()
+    report = report_lib.SkipReport(sorted(
+        self._report.entries, key=lambda e: (e.record_id, e.stage, e.reason)))
+    (data_dir / f'{SKIP_REPORT_NAME}.csv').write_text(report.to_csv())
+    (data_dir / f'{SKIP_REPORT_NAME}.json').write_text(report.to_json())
+    written = sum(s.num_examples for s in self.info.splits.values())
+    logging.info('%s: %d nights written; %s; report: %s.csv/.json',
+                 self.name, written, report.summary_text(),
+                 SKIP_REPORT_NAME)
+    self._report = report
+
+
+class NsrrBuilder(NightsBuilder, skip_registration=True):
+  """Builder of one NSRR cohort laid out as the NSRR download tool writes it."""
+
+  COHORT: cohorts_lib.Cohort
+
+  def _homepage(self) -> str:
+    return self.COHORT.homepage
+
+  def _find_nights(self, dl_manager):
+    return nights_lib.find_nights(dl_manager.manual_dir, self.COHORT)
+
+  def _plan(self, nights, dl_manager):
+    return self._plan_splits(nights, dl_manager, self.COHORT.name)

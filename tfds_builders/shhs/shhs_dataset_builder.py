@@ -1,0 +1,11 @@
+"""SHHS (Sleep Heart Health Study), visits shhs1 and shhs2: ECG, THX, ABD (no PPG)."""
+
+from tfds_builders import nsrr_builder
+from wav2sleep_jax.data import cohorts
+
+
+class Builder(nsrr_builder.NsrrBuilder):
+  """DatasetBuilder for shhs: one example per night (see nsrr_builder)."""
+
+  COHORT = cohorts.get('shhs')
+  MANUAL_DOWNLOAD_INSTRUCTIONS = nsrr_builder.manual_instructions(COHORT)

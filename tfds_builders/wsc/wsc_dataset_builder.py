@@ -1,0 +1,11 @@
+"""WSC (Wisconsin Sleep Cohort): ECG, THX, ABD (no PPG); stages from .stg.txt or .allscore.txt."""
+
+from tfds_builders import nsrr_builder
+from wav2sleep_jax.data import cohorts
+
+
+class Builder(nsrr_builder.NsrrBuilder):
+  """DatasetBuilder for wsc: one example per night (see nsrr_builder)."""
+
+  COHORT = cohorts.get('wsc')
+  MANUAL_DOWNLOAD_INSTRUCTIONS = nsrr_builder.manual_instructions(COHORT)

@@ -1,0 +1,1 @@
+"""Benchmarks (data preparation and reading)."""

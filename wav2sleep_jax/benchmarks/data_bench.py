@@ -1,0 +1,119 @@
+"""Data benchmark: nights built per minute per core, nights read back per second.
+
+    from wav2sleep_jax.benchmarks import data_bench
+    data_bench.run_data_benchmark('/data/mesa', 'mesa',
+                                  data_dir='~/tensorflow_datasets', dataset='mesa')
+
+Build throughput is measured in one process (= one core) over the work a
+dataset build does per night: read the EDF and the annotation, check and
+resample the channels, and encode and serialize the example. Read throughput
+is random access through `tfds.data_source` over a prepared dataset. The
+builders themselves (tfds_builders) are not imported.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import tensorflow_datasets as tfds
+from tensorflow_datasets.core import example_serializer
+
+from wav2sleep_jax import signals as grid
+from wav2sleep_jax.data import cohorts
+from wav2sleep_jax.data import features as features_lib
+from wav2sleep_jax.data import nights
+
+
+def _nbytes(tree: Any) -> int:
+  if isinstance(tree, dict):
+    return sum(_nbytes(v) for v in tree.values())
+  return np.asarray(tree).nbytes
+
+
+def benchmark_build(manual_dir: str, cohort: str, *,
+                    signals: Sequence[str] = grid.CARDIORESPIRATORY,
+                    max_nights: int | None = None) -> dict[str, float]:
+  """Per-core cost of building nights from EDF + annotations."""
+  spec = cohorts.get(cohort)
+  options = nights.NightOptions(signals=tuple(signals))
+  features = features_lib.night_features(options.signals)
+  serializer = example_serializer.ExampleSerializer(
+      features.get_serialized_info())
+  found = nights.find_nights(manual_dir, spec)[:max_nights]
+  built = skipped = serialized_bytes = 0
+  hours = 0.0
+  wall, cpu = time.perf_counter(), time.process_time()
+  for files in found:
+    result = nights.assemble_night(files, spec, options)
+    if result.night is None:
+      skipped += 1
+      continue
+    example = features.encode_example(
+        nights.to_example(result.night, options.signals))
+    serialized_bytes += len(serializer.serialize_example(example))
+    built += 1
+    hours += result.night.num_epochs * grid.EPOCH_SECONDS / 3600
+  wall = time.perf_counter() - wall
+  cpu = time.process_time() - cpu
+  return {
+      'build_nights': built,
+      'build_nights_skipped': skipped,
+      'build_hours_of_recording': hours,
+      'build_seconds': wall,
+      'build_cpu_seconds': cpu,
+      'build_nights_per_min_per_core': 60.0 * built / max(wall, 1e-9),
+      'build_mb_per_night': serialized_bytes / 1e6 / max(built, 1),
+  }
+
+
+def benchmark_read(dataset: str, data_dir: str, split: str = 'train',
+                   repeats: int = 3, seed: int = 0) -> dict[str, float]:
+  """Random-access reads of whole nights through `tfds.data_source`."""
+  source = tfds.data_source(dataset, split=split, data_dir=data_dir,
+                            download=False)
+  order = np.random.default_rng(seed).permutation(
+      np.tile(np.arange(len(source)), repeats))
+  total_bytes = 0
+  start = time.perf_counter()
+  for index in order:
+    example = source[int(index)]
+    total_bytes += _nbytes(example['signals']) + _nbytes(example['labels'])
+  seconds = time.perf_counter() - start
+  return {
+      'read_nights': len(order),
+      'read_seconds': seconds,
+      'read_nights_per_s': len(order) / max(seconds, 1e-9),
+      'read_mb_per_s': total_bytes / 1e6 / max(seconds, 1e-9),
+  }
+
+
+def run_data_benchmark(manual_dir: str, cohort: str, *,
+                       data_dir: str | None = None,
+                       dataset: str | None = None, split: str = 'train',
+                       signals: Sequence[str] = grid.CARDIORESPIRATORY,
+                       max_nights: int | None = None,
+                       read_repeats: int = 3) -> dict[str, float | str | int]:
+  """Build and (if `dataset` is given) read benchmarks, as one flat dict.
+
+  Args:
+    manual_dir: NSRR-layout folder of `cohort` (real or synthetic).
+    cohort: cohort layout ('mesa', 'shhs', ...).
+    data_dir: TFDS data dir holding the prepared `dataset`.
+    dataset: TFDS name of the prepared data, e.g. 'mesa' or
+      'synthetic/mesa_like'; None skips the read benchmark.
+    split: split to read.
+    signals: stored signals.
+    max_nights: build at most this many nights.
+    read_repeats: passes over the split (in random order).
+  """
+  result: dict[str, Any] = {'cohort': cohort, 'cpu_count': os.cpu_count()}
+  result.update(benchmark_build(manual_dir, cohort, signals=signals,
+                                max_nights=max_nights))
+  if dataset is not None:
+    result['dataset'] = dataset
+    result.update(benchmark_read(dataset, os.path.expanduser(data_dir or ''),
+                                 split, read_repeats))
+  return result
