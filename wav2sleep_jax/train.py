@@ -217,11 +217,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                jax.devices()[0].platform, jax.process_count())
 
   # Data.
-  if config.prepare:
-    from wav2sleep_jax import demo_data
-    demo_data.prepare(config)
-  mcfg = model_config_from(config)
   data_dir = os.path.expanduser(config.data_dir) if config.data_dir else None
+  if config.prepare == 'synthetic' and sources is None:
+    from wav2sleep_jax import demo_data
+    data_dir = demo_data.prepare(config, workdir)
+  elif config.prepare not in ('', 'synthetic'):
+    raise ValueError(f'Unknown config.prepare {config.prepare!r} (expected "" or "synthetic").')
+  mcfg = model_config_from(config)
   if sources is None:
     sources = {'train': {n: load_source(n, 'train', data_dir) for n in config.train_datasets},
                'validation': load_eval_sources(config.val_datasets, 'validation', data_dir),
@@ -424,6 +426,9 @@ def _progress_bar(total: int, initial: int):
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Training configuration file.',
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints and logs.')
+_DISTRIBUTED = flags.DEFINE_bool(
+    'distributed', False, 'Call jax.distributed.initialize() (auto-detected on Cloud TPU '
+    'pod slices and SLURM; otherwise pass --coordinator_address etc.).')
 _COORDINATOR = flags.DEFINE_string('coordinator_address', None,
                                    'host:port of process 0 for multi-process runs.')
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Processes (multi-host).')
@@ -435,8 +440,7 @@ def main(argv):
   logging.get_absl_handler().addFilter(lambda record: 'orbax' not in record.pathname)
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  if _COORDINATOR.value or os.environ.get('JAX_COORDINATOR_ADDRESS') \
-      or os.environ.get('TPU_WORKER_HOSTNAMES'):
+  if _DISTRIBUTED.value or _COORDINATOR.value:
     jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
                                num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
   if _WORKDIR.value is None or _CONFIG.value is None:

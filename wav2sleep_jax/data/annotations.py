@@ -115,15 +115,7 @@ def _parse_clock_time(text: str) -> datetime.time | None:
   tokens = text.split()
   if not tokens:
     return None
-  match = re.fullmatch(r'(\d{1,2})[.:](\d{2})[.:](\d{2})(?:\.(\d+))?', tokens[-1])
-  if match is None:
-    return None
-  hours, minutes, seconds = (int(g) for g in match.groups()[:3])
-  micro = int((match.group(4) or '0').ljust(6, '0')[:6])
-  try:
-    return datetime.time(hours, minutes, seconds, micro)
-  except ValueError:
-    return None
+  return wfdb_format.parse_time_of_day(tokens[-1])
 
 
 def _nsrr_stage(concept: str, path: str) -> int:

@@ -110,11 +110,12 @@ class WfdbHeader:
   start_time: datetime.time | None
 
 
-_TIME = re.compile(r'^(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?$')
+_TIME = re.compile(r'(\d{1,2})[.:](\d{2})[.:](\d{2})(?:\.(\d+))?')
 
 
-def _parse_time(text: str) -> datetime.time | None:
-  match = _TIME.match(text)
+def parse_time_of_day(text: str) -> datetime.time | None:
+  """Parses 'hh:mm:ss[.fff]' (or with dots, 'hh.mm.ss'); None if it is not a time."""
+  match = _TIME.fullmatch(text.strip())
   if match is None:
     return None
   hours, minutes, seconds = (int(g) for g in match.groups()[:3])
@@ -147,5 +148,5 @@ def read_header(path: str | os.PathLike[str]) -> WfdbHeader:
         path, f'malformed WFDB record line {lines[0]!r}') from None
   if rate <= 0:
     raise errors.AnnotationError(path, f'sampling rate {rate} <= 0')
-  start = _parse_time(fields[4]) if len(fields) > 4 else None
+  start = parse_time_of_day(fields[4]) if len(fields) > 4 else None
   return WfdbHeader(fields[0], rate, num_samples, start)

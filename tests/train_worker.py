@@ -1,0 +1,75 @@
+"""Subprocess entry points for training tests that need a fresh JAX runtime.
+
+  train_worker.py loss OUT.json                  (honours XLA_FLAGS device count)
+  train_worker.py distributed WORKDIR ADDR ID    (2-process jax.distributed run)
+  train_worker.py sigterm WORKDIR                (sends itself SIGTERM mid-run)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+
+def main():
+  mode, *args = sys.argv[1:]
+  if mode == 'distributed':
+    import jax
+    jax.distributed.initialize(coordinator_address=args[1], num_processes=2,
+                               process_id=int(args[2]))
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from wav2sleep_jax import model_io, sharding, train
+  from tests import test_train
+
+  if mode == 'loss':
+    config = test_train._config(batch_size=8)
+    step, state = test_train._step_fn_and_state(config)
+    mesh = sharding.make_mesh()
+    state = jax.device_put(state, sharding.replicated(mesh))
+    rng = np.random.default_rng(0)
+    losses = []
+    for _ in range(3):
+      batch = sharding.global_batch(test_train._easy_batch(rng, 8, 4), mesh)
+      state, m = step(state, batch, jax.random.key(0))
+      losses.append(float(m['loss']))
+    pathlib.Path(args[0]).write_text(json.dumps(
+        {'devices': jax.device_count(), 'losses': losses}))
+  elif mode == 'distributed':
+    workdir = pathlib.Path(args[0])
+    result = train.train_and_evaluate(
+        test_train._config(max_steps=2, eval_every_steps=2, batch_size=2, eval_batch_size=2),
+        workdir, sources=test_train._sources())
+    (workdir / f'result_{jax.process_index()}.json').write_text(json.dumps(
+        {'process_count': jax.process_count(), 'step': result['step'],
+         'best_val_loss': result['best_val_loss']}))
+  elif mode == 'sigterm':
+    workdir = pathlib.Path(args[0])
+    original = train.make_train_step
+
+    def make_step_then_preempt(*a, **k):
+      step = original(*a, **k)
+
+      def wrapped(state, batch, rng):
+        out = step(state, batch, rng)
+        if int(state.step) == 2:
+          os.kill(os.getpid(), signal.SIGTERM)
+        return out
+      return wrapped
+
+    train.make_train_step = make_step_then_preempt
+    result = train.train_and_evaluate(test_train._config(max_steps=50, eval_every_steps=1000),
+                                      workdir, sources=test_train._sources())
+    (workdir / 'first.json').write_text(json.dumps(result, default=float))
+  else:
+    raise SystemExit(f'unknown mode {mode}')
+
+
+if __name__ == '__main__':
+  main()
