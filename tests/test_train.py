@@ -149,7 +149,7 @@ def test_two_processes_on_localhost(tmp_path):
   outs = [p.communicate(timeout=600) for p in procs]
   for p, (_, err) in zip(procs, outs):
     assert p.returncode == 0, err[-3000:]
-  results = [json.loads((tmp_path / f'result_{i}.json').read_text()) for i in range(2)]
+  results = [json.loads((tmp_path / 'run' / f'result_{i}.json').read_text()) for i in range(2)]
   assert results[0]['process_count'] == 2 and results[0]['step'] == results[1]['step'] == 2
   assert results[0]['best_val_loss'] == pytest.approx(results[1]['best_val_loss'])
 

@@ -51,20 +51,16 @@ def main():
          'best_val_loss': result['best_val_loss']}))
   elif mode == 'sigterm':
     workdir = pathlib.Path(args[0])
-    original = train.make_train_step
+    original = train._Writer.scalars
 
-    def make_step_then_preempt(*a, **k):
-      step = original(*a, **k)
+    def scalars_then_preempt(self, step, values):
+      original(self, step, values)
+      if step == 2 and any(k.startswith('train/') for k in values):
+        os.kill(os.getpid(), signal.SIGTERM)  # A preemption notice mid-run.
 
-      def wrapped(state, batch, rng):
-        out = step(state, batch, rng)
-        if int(state.step) == 2:
-          os.kill(os.getpid(), signal.SIGTERM)
-        return out
-      return wrapped
-
-    train.make_train_step = make_step_then_preempt
-    result = train.train_and_evaluate(test_train._config(max_steps=50, eval_every_steps=1000),
+    train._Writer.scalars = scalars_then_preempt
+    result = train.train_and_evaluate(test_train._config(max_steps=50, eval_every_steps=1000,
+                                                          log_every_steps=2),
                                       workdir, sources=test_train._sources())
     (workdir / 'first.json').write_text(json.dumps(result, default=float))
   else:

@@ -32,10 +32,14 @@ def subset_vector(subset: Sequence[str], signals: Sequence[str]) -> np.ndarray:
   return np.array([(not subset) or (s in subset) for s in signals], bool)
 
 
-def make_eval_step(graphdef: nnx.GraphDef, num_classes: int) -> Callable:
-  """eval_step(params, batch, subset_M, require_all) -> summed statistics."""
+def make_eval_step(graphdef: nnx.GraphDef, num_classes: int,
+                   mesh: jax.sharding.Mesh | None = None) -> Callable:
+  """eval_step(params, batch, subset_M, require_all) -> summed statistics.
 
-  @jax.jit
+  With a mesh, every output is replicated so each process can read the
+  per-night results (batches are sharded over processes).
+  """
+
   def eval_step(params, batch, subset_M, require_all):
     present_BM = batch['present']
     has_subset_B = jnp.where(require_all, (present_BM | ~subset_M).all(-1),
@@ -52,7 +56,10 @@ def make_eval_step(graphdef: nnx.GraphDef, num_classes: int) -> Callable:
             'night_cm': metrics.per_night_confusion(labels_BS, pred_BS, num_classes),
             'night_ok': night_ok_B}
 
-  return eval_step
+  if mesh is None:
+    return jax.jit(eval_step)
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  return jax.jit(eval_step, out_shardings=replicated)
 
 
 @dataclasses.dataclass

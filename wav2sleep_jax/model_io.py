@@ -58,13 +58,18 @@ def abstract_params(cfg: ModelConfig) -> dict:
 
 
 def save_model(directory: str | pathlib.Path, cfg: ModelConfig, params: Mapping) -> None:
-  """Write a model checkpoint (overwrites an existing one at `directory`)."""
+  """Write a model checkpoint (overwrites an existing one at `directory`).
+
+  In a multi-process run every process must call this (Orbax synchronises
+  them); only process 0 writes the config file.
+  """
   import orbax.checkpoint as ocp
 
   directory = pathlib.Path(directory).absolute()
   directory.mkdir(parents=True, exist_ok=True)
-  (directory / CONFIG_FILE).write_text(json.dumps(config_to_dict(cfg), indent=2))
-  params = jax.tree.map(np.asarray, dict(params))
+  if jax.process_index() == 0:
+    (directory / CONFIG_FILE).write_text(json.dumps(config_to_dict(cfg), indent=2))
+  params = dict(params)
   with ocp.StandardCheckpointer() as ckptr:
     ckptr.save(directory / PARAMS_DIR, params, force=True)
 

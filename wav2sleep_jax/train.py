@@ -261,7 +261,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   # Step functions.
   train_step = jax.jit(make_train_step(graphdef, config, tx, mcfg.signals), donate_argnums=0)
-  eval_step = evaluation.make_eval_step(graphdef, mcfg.num_classes)
+  eval_step = evaluation.make_eval_step(graphdef, mcfg.num_classes, mesh)
 
   # Restore.
   options = ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints, create=True)
@@ -355,8 +355,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         _abstract(_eval_params(state, config))))
   else:
     best_params = _eval_params(state, config)
-  if jax.process_index() == 0:
-    model_io.save_model(workdir / 'model', mcfg, jax.device_get(best_params))
+  model_io.save_model(workdir / 'model', mcfg, best_params)  # Collective: all processes.
   table = {}
   for name, source in sources['test'].items():
     results = evaluation.evaluate(
