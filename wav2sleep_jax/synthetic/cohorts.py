@@ -81,6 +81,13 @@ def _c(label, source, rate, unit, lo, hi, scale=1.0, alt=()):
 
 
 _SPO2 = _c('SpO2', 'SpO2', 1, '%', 0, 100)
+# CFS and CCSHS were recorded with the same montage.
+_CFS_CCSHS_CHANNELS = (
+    _c('ECG1', 'ECG', 256, 'uV', -3000, 3000), _c('ECG2', 'ECG2', 256, 'uV', -3000, 3000),
+    _c('LOC', 'EOG-L', 128, 'uV', -400, 400), _c('ROC', 'EOG-R', 128, 'uV', -400, 400),
+    _c('THOR EFFORT', 'THX', 32, 'mV', -1000, 1000, scale=200),
+    _c('ABDO EFFORT', 'ABD', 32, 'mV', -1000, 1000, scale=200),
+    _c('PlethWV', 'PPG', 256, '', -100, 100, scale=15), _SPO2)
 
 COHORTS: dict[str, CohortSpec] = {c.name: c for c in (
     CohortSpec(
@@ -101,19 +108,11 @@ COHORTS: dict[str, CohortSpec] = {c.name: c for c in (
         pop.ADULT, rk_stage4=False),
     CohortSpec(
         'cfs', ('visit5',), 'cfs-visit5-{n}', 800001, False, NSRR_XML,
-        (_c('ECG1', 'ECG', 256, 'uV', -3000, 3000), _c('ECG2', 'ECG2', 256, 'uV', -3000, 3000),
-         _c('LOC', 'EOG-L', 128, 'uV', -400, 400), _c('ROC', 'EOG-R', 128, 'uV', -400, 400),
-         _c('THOR EFFORT', 'THX', 32, 'mV', -1000, 1000, scale=200),
-         _c('ABDO EFFORT', 'ABD', 32, 'mV', -1000, 1000, scale=200),
-         _c('PlethWV', 'PPG', 256, '', -100, 100, scale=15), _SPO2),
+        _CFS_CCSHS_CHANNELS,
         pop.ADULT, rk_stage4=True),
     CohortSpec(
         'ccshs', ('trec',), 'ccshs-trec-{n}', 1800001, False, NSRR_XML,
-        (_c('ECG1', 'ECG', 256, 'uV', -3000, 3000), _c('ECG2', 'ECG2', 256, 'uV', -3000, 3000),
-         _c('LOC', 'EOG-L', 128, 'uV', -400, 400), _c('ROC', 'EOG-R', 128, 'uV', -400, 400),
-         _c('THOR EFFORT', 'THX', 32, 'mV', -1000, 1000, scale=200),
-         _c('ABDO EFFORT', 'ABD', 32, 'mV', -1000, 1000, scale=200),
-         _c('PlethWV', 'PPG', 256, '', -100, 100, scale=15), _SPO2),
+        _CFS_CCSHS_CHANNELS,
         pop.ADOLESCENT, rk_stage4=True),
     CohortSpec(
         'chat', ('baseline', 'followup'), 'chat-{visit}-{n}', 300001, True, NSRR_XML,
