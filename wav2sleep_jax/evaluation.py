@@ -9,7 +9,6 @@ subset () means "all signals the night has".
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, Callable, Iterable, Sequence
 
 import jax

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import pathlib
 from typing import Any, Mapping
@@ -46,15 +47,20 @@ def is_model_checkpoint(path: str | pathlib.Path) -> bool:
   return (path / CONFIG_FILE).is_file() and (path / PARAMS_DIR).is_dir()
 
 
+@functools.lru_cache(maxsize=64)
+def _abstract_model(cfg: ModelConfig) -> tuple[nnx.GraphDef, Any]:
+  """(graphdef, abstract parameter state), traced once per config (~1 s on CPU)."""
+  return nnx.split(nnx.eval_shape(lambda: Wav2Sleep(cfg, rngs=nnx.Rngs(0))))
+
+
 def graphdef(cfg: ModelConfig) -> nnx.GraphDef:
   """Static structure of the model (pairs with a pure parameter dict in nnx.merge)."""
-  return nnx.graphdef(nnx.eval_shape(lambda: Wav2Sleep(cfg, rngs=nnx.Rngs(0))))
+  return _abstract_model(cfg)[0]
 
 
 def abstract_params(cfg: ModelConfig) -> dict:
   """Shape/dtype tree of the model's parameters (no allocation)."""
-  model = nnx.eval_shape(lambda: Wav2Sleep(cfg, rngs=nnx.Rngs(0)))
-  return nnx.state(model, nnx.Param).to_pure_dict()
+  return _abstract_model(cfg)[1].filter(nnx.Param).to_pure_dict()
 
 
 def save_model(directory: str | pathlib.Path, cfg: ModelConfig, params: Mapping) -> None:
@@ -136,6 +142,11 @@ def build_model(cfg: ModelConfig, params: Mapping | None = None, seed: int = 0) 
   """
   if params is None:
     params = init_params(cfg, seed)
-  graphdef, state = nnx.split(nnx.eval_shape(lambda: Wav2Sleep(cfg, rngs=nnx.Rngs(seed))))
-  nnx.replace_by_pure_dict(state, jax.tree.map(jnp.asarray, dict(params)))
-  return nnx.merge(graphdef, state)
+  params = jax.tree.map(jnp.asarray, dict(params))
+  expected = abstract_params(cfg)
+  if jax.tree.structure(params) != jax.tree.structure(expected):
+    raise ValueError('Parameters do not match the model structure of this config.')
+  shapes = jax.tree.map(lambda p, e: p.shape == e.shape, params, expected)
+  if not all(jax.tree.leaves(shapes)):
+    raise ValueError('Parameter shapes do not match the model of this config.')
+  return nnx.merge(graphdef(cfg), params)

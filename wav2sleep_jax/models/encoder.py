@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from wav2sleep_jax import signals as signals_lib
 from wav2sleep_jax.models import layers
 from wav2sleep_jax.models.config import ModelConfig
 
@@ -64,7 +65,7 @@ class SignalEncoder(nnx.Module):
 
   def __init__(self, name: str, cfg: ModelConfig, *, rngs: nnx.Rngs):
     self.cfg = cfg
-    self.samples_per_epoch = 4 * 2 ** cfg.num_encoder_blocks(name)
+    self.samples_per_epoch = signals_lib.samples_per_epoch(name)
     channels = cfg.channel_schedule(name)
     ins = (1,) + channels[:-1]
     self.blocks = nnx.List([
