@@ -260,19 +260,23 @@ def convert_reference(reference: str | pathlib.Path, output: str | pathlib.Path
   return cfg, sum(int(np.size(v)) for v in _flatten(params).values())
 
 
-_REFERENCE = flags.DEFINE_string(
-    'reference', None, 'Reference checkpoint folder (config.yaml + state_dict.pth).')
-_OUTPUT = flags.DEFINE_string('output', None, 'Directory for the wav2sleep_jax checkpoint.')
+def define_flags() -> None:
+  """CLI flags, defined only when run as a program (`load_model` imports this module)."""
+  flags.DEFINE_string(
+      'reference', None, 'Reference checkpoint folder (config.yaml + state_dict.pth).')
+  flags.DEFINE_string('output', None, 'Directory for the wav2sleep_jax checkpoint.')
+  flags.mark_flags_as_required(['reference', 'output'])
 
 
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # Orbax is chatty at INFO.
-  cfg, num_params = convert_reference(_REFERENCE.value, _OUTPUT.value)
-  print(f'Wrote {_OUTPUT.value}: signals {", ".join(cfg.signals)}, '
+  output = flags.FLAGS.output
+  cfg, num_params = convert_reference(flags.FLAGS.reference, output)
+  print(f'Wrote {output}: signals {", ".join(cfg.signals)}, '
         f'{cfg.num_classes} classes, {num_params:,} parameters.')
 
 
 if __name__ == '__main__':
-  flags.mark_flags_as_required(['reference', 'output'])
+  define_flags()
   app.run(main)

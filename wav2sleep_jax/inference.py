@@ -53,6 +53,10 @@ class StagingModel:
   def params(self) -> dict:
     return self._state.filter(nnx.Param).to_pure_dict()
 
+  def forward(self, x: Mapping[str, jax.Array], mask_BM: jax.Array) -> jax.Array:
+    """Traceable eval-mode forward pass, no input checks (for jax.jit / jax.export)."""
+    return nnx.merge(self._graphdef, self._state)(x, mask_BM)
+
   def prepare(self, signals: Mapping[str, np.ndarray], normalize: bool = False
               ) -> tuple[dict[str, np.ndarray], np.ndarray, int]:
     """Validate inputs -> (finite arrays, mask [B, M] over self.signals, epochs)."""

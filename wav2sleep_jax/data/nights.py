@@ -252,7 +252,16 @@ def _read_labels(files: NightFiles, recording: edf_lib.Recording
   if not files.annotations:
     raise _Skip(files.edf, 'annotation', 'no annotation file found')
   kind, rel = files.annotations[0]
-  path = files.path(rel)
+  return read_annotation(kind, files.path(rel), recording)
+
+
+def read_annotation(kind: str, path: str | os.PathLike[str],
+                    recording: edf_lib.Recording) -> annotations.Hypnogram:
+  """Reads an annotation file of `kind` (NSRR_XML, ...) for `recording`.
+
+  Raises:
+    AnnotationError: if the file is malformed.
+  """
   if kind == NSRR_XML:
     return annotations.read_nsrr_xml(path)
   if kind == PROFUSION_XML:

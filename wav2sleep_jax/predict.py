@@ -1,0 +1,83 @@
+r"""Stages every night in a file or folder (EDF, CSV, parquet).
+
+  python -m wav2sleep_jax.predict --model=CHECKPOINT --input=EDF_FILE_OR_FOLDER --output=DIR \
+      [--signals=ECG,THX] [--channels=ECG=EKG,THX=Thor] [--batch_size=8] [--noplots]
+
+--model is a wav2sleep_jax checkpoint or a reference folder (config.yaml +
+state_dict.pth). Writes <name>.preds.csv and <name>.hypnogram.png per night,
+summary.csv and skipped.csv/.json (see `wav2sleep_jax.prediction`). Exits 0
+if at least one night was staged, 1 if none was, 2 on a usage error.
+
+The library lives in `wav2sleep_jax.prediction`; `wav2sleep_jax.predict(...)`
+stays the API function even after this module is imported (it is callable).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from wav2sleep_jax import inference
+from wav2sleep_jax import night_input
+from wav2sleep_jax import prediction
+
+
+def define_flags() -> None:
+  """CLI flags, defined only when run as a program (importing stays side-effect free)."""
+  flags.DEFINE_string('model', None, 'wav2sleep_jax checkpoint, or reference folder '
+                      '(config.yaml + state_dict.pth).', required=True)
+  flags.DEFINE_string('input', None, 'EDF/CSV/parquet file, or a folder searched recursively.',
+                      required=True)
+  flags.DEFINE_string('output', None, 'Output folder.', required=True)
+  flags.DEFINE_list('signals', None, "Subset of the model's signals (default: all).")
+  flags.DEFINE_list(
+      'channels', None, 'SIGNAL=LABEL mappings, e.g. ECG=EKG,THX=Thor (repeat a signal for '
+      'alternatives); a mapped signal is looked up only under its labels.')
+  flags.DEFINE_list('formats', 'edf,csv,parquet', 'Input formats to look for.')
+  flags.DEFINE_integer('batch_size', 8, 'Nights per forward pass.', lower_bound=1)
+  flags.DEFINE_bool('plots', True, 'Write a hypnogram PNG per night.')
+  flags.DEFINE_bool('labels', True, 'Read scored stages next to EDFs (NSRR layout).')
+  flags.DEFINE_bool('allow_truncated', False, 'Stage the complete records of truncated EDFs.')
+  flags.DEFINE_integer('workers', 2, 'Reader threads (0: none).', lower_bound=0)
+  flags.DEFINE_enum('dtype', None, ['float32', 'bfloat16'], 'Compute dtype override.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.set_verbosity(logging.WARNING)  # Orbax is chatty at INFO.
+  fl = flags.FLAGS
+  try:
+    channel_map = night_input.parse_channel_map(fl.channels or [])
+    model = inference.load_model(fl.model, dtype=fl.dtype)
+    result = prediction.predict_files(
+        model, fl.input, fl.output, signals=fl.signals, channel_map=channel_map,
+        kinds=fl.formats, batch_size=fl.batch_size, plots=fl.plots, with_labels=fl.labels,
+        allow_truncated=fl.allow_truncated, workers=fl.workers)
+  except (FileNotFoundError, ValueError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  n, s = len(result.predicted), len(result.skipped)
+  print(f'Staged {n} night(s), skipped {s}, in {result.seconds:.1f} s '
+        f'({n / max(result.seconds, 1e-9):.2f} nights/s); outputs in {fl.output}'
+        + (f'; see {prediction.SKIPPED_NAME}.csv' if len(result.report) else ''))
+  return 0 if result.ok else 1
+
+
+class _CallableModule(types.ModuleType):
+  """Importing this module rebinds `wav2sleep_jax.predict`; keep it callable."""
+
+  def __call__(self, *args, **kwargs):
+    return prediction.predict(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)
