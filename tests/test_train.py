@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import wav2sleep_jax
-from wav2sleep_jax import model_io, train
+from wav2sleep_jax import evaluation, model_io, train
 from tests.conftest import REPO_ROOT
 from tests.train_testutil import synthetic_nights, tiny_train_config
 
@@ -152,6 +152,14 @@ def test_two_processes_on_localhost(tmp_path):
   results = [json.loads((tmp_path / 'run' / f'result_{i}.json').read_text()) for i in range(2)]
   assert results[0]['process_count'] == 2 and results[0]['step'] == results[1]['step'] == 2
   assert results[0]['best_val_loss'] == pytest.approx(results[1]['best_val_loss'])
+  # Evaluation sharded over the two processes = evaluation in this one process.
+  single = evaluation.evaluate_workdir(tmp_path / 'run', sources=_sources()['test'],
+                                       progress=False)['results']
+  for name in ('mesa', 'shhs'):
+    for subset, s in single[name].items():
+      for r in results:
+        assert r['eval'][name][subset]['nights'] == s['nights'] > 0
+        assert r['eval'][name][subset]['confusion_matrix'] == s['confusion_matrix']
 
 
 def test_sigterm_checkpoints_and_resumes(tmp_path):
@@ -190,3 +198,14 @@ def test_demo_config_trains_on_a_tiny_synthetic_build(tmp_path):
   assert set(table) == {'synthetic/demo_mesa', 'synthetic/demo_shhs'}
   assert table['synthetic/demo_mesa']['PPG']['nights'] >= 1
   assert table['synthetic/demo_shhs']['PPG']['nights'] == 0  # SHHS has no PPG.
+  # `python -m wav2sleep_jax.evaluate --workdir` rebuilds data and model from the run alone.
+  assert json.loads((tmp_path / 'config.json').read_text())['eval_epochs'] == 12
+  evaluated = evaluation.evaluate_workdir(tmp_path, subsets=[('ECG',)], progress=False)
+  assert evaluated['step'] == result['best_step']
+  for name, per_subset in table.items():  # Nights of <= eval_epochs: the same numbers.
+    assert list(evaluated['results'][name]) == ['all available', 'PPG', 'ECG']
+    for subset, s in per_subset.items():
+      assert evaluated['results'][name][subset]['confusion_matrix'] == s['confusion_matrix']
+  text = (tmp_path / 'eval' / 'test' / 'table.md').read_text()
+  assert '| test inputs | demo_mesa | demo_shhs |' in text
+  assert list((tmp_path / 'eval' / 'test' / 'confusion').glob('*.png'))

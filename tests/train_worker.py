@@ -1,7 +1,7 @@
 """Subprocess entry points for training tests that need a fresh JAX runtime.
 
   train_worker.py loss OUT.json                  (honours XLA_FLAGS device count)
-  train_worker.py distributed WORKDIR ADDR ID    (2-process jax.distributed run)
+  train_worker.py distributed WORKDIR ADDR ID    (2-process jax.distributed run + evaluate)
   train_worker.py sigterm WORKDIR                (sends itself SIGTERM mid-run)
 """
 
@@ -46,9 +46,13 @@ def main():
     result = train.train_and_evaluate(
         test_train._config(max_steps=2, eval_every_steps=2, batch_size=2, eval_batch_size=2),
         workdir, sources=test_train._sources())
+    from wav2sleep_jax import evaluation
+    evaluated = evaluation.evaluate_workdir(workdir, sources=test_train._sources()['test'],
+                                            progress=False)
     (workdir / f'result_{jax.process_index()}.json').write_text(json.dumps(
         {'process_count': jax.process_count(), 'step': result['step'],
-         'best_val_loss': result['best_val_loss']}))
+         'best_val_loss': result['best_val_loss'], 'eval': evaluated['results']},
+        default=float))
   elif mode == 'sigterm':
     workdir = pathlib.Path(args[0])
     original = train._Writer.scalars

@@ -17,6 +17,7 @@ import bisect
 import dataclasses
 from typing import Any, Iterator, Mapping, Sequence
 
+from absl import logging
 import grain
 import numpy as np
 
@@ -176,3 +177,27 @@ def eval_batches(source: Any, spec: NightSpec, batch_size: int, process_index: i
 
 def record_ids(source: Any) -> list[str]:
   return [_text(source[i]['record_id']) for i in range(len(source))]
+
+
+def load_source(name: str, split: str, data_dir: str | None):
+  """Random-access nights of a prepared TFDS dataset (no TensorFlow)."""
+  import tensorflow_datasets as tfds
+  try:
+    return tfds.data_source(name, split=split, data_dir=data_dir or None)
+  except Exception as e:  # TFDS raises several types for "not prepared".
+    raise FileNotFoundError(
+        f'Dataset {name!r} split {split!r} is not prepared under '
+        f'{data_dir or "the TFDS default data dir"} ({type(e).__name__}: {e}). Build it '
+        f'with: python -m tfds_builders.build {name} --manual_dir=... --data_dir=...') from e
+
+
+def load_eval_sources(names: Sequence[str], split: str, data_dir: str | None
+                      ) -> dict[str, Any]:
+  """Sources of the evaluation datasets that are prepared; missing ones are reported."""
+  sources = {}
+  for name in names:
+    try:
+      sources[name] = load_source(name, split, data_dir)
+    except FileNotFoundError as e:
+      logging.warning('Skipping %s/%s in evaluation: %s', name, split, e)
+  return sources

@@ -42,11 +42,15 @@ def accuracy(cm: np.ndarray) -> float:
 
 
 def per_class_scores(cm: np.ndarray) -> dict[str, np.ndarray]:
-  """Precision, recall and F1 per class (nan where undefined)."""
+  """Precision, recall and F1 per class (nan where undefined).
+
+  F1 = 2 TP / (2 TP + FP + FN): 0 when a class is scored or predicted but never
+  both, nan only when it is neither (as scikit-learn's zero_division=nan).
+  """
   cm = np.asarray(cm, dtype=np.float64)
   tp = np.diag(cm)
   with np.errstate(invalid='ignore', divide='ignore'):
     precision = tp / cm.sum(0)
     recall = tp / cm.sum(1)
-    f1 = 2 * precision * recall / (precision + recall)
+    f1 = 2 * tp / (cm.sum(0) + cm.sum(1))
   return {'precision': precision, 'recall': recall, 'f1': f1}

@@ -80,8 +80,14 @@ def save_model(directory: str | pathlib.Path, cfg: ModelConfig, params: Mapping)
     ckptr.save(directory / PARAMS_DIR, params, force=True)
 
 
-def load_model_checkpoint(directory: str | pathlib.Path) -> tuple[ModelConfig, dict]:
-  """Read (ModelConfig, pure parameter dict) written by `save_model`."""
+def load_model_checkpoint(directory: str | pathlib.Path,
+                          sharding: jax.sharding.Sharding | None = None
+                          ) -> tuple[ModelConfig, dict]:
+  """Read (ModelConfig, pure parameter dict) written by `save_model`.
+
+  The parameters land with `sharding` (default: this process's first device),
+  whatever devices and processes saved them.
+  """
   import orbax.checkpoint as ocp
 
   directory = pathlib.Path(directory).absolute()
@@ -89,7 +95,9 @@ def load_model_checkpoint(directory: str | pathlib.Path) -> tuple[ModelConfig, d
     raise FileNotFoundError(f'{directory} is not a wav2sleep_jax model checkpoint '
                             f'(needs {CONFIG_FILE} and {PARAMS_DIR}/).')
   cfg = config_from_dict(json.loads((directory / CONFIG_FILE).read_text()))
-  target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype),
+  # An explicit sharding: the one stored names the saving run's devices.
+  sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
                         abstract_params(cfg))
   with ocp.StandardCheckpointer() as ckptr:
     params = ckptr.restore(directory / PARAMS_DIR, target)

@@ -35,6 +35,7 @@ from wav2sleep_jax import evaluation
 from wav2sleep_jax import input_pipeline
 from wav2sleep_jax import losses
 from wav2sleep_jax import model_io
+from wav2sleep_jax import report
 from wav2sleep_jax import sharding
 from wav2sleep_jax.models.config import ModelConfig
 
@@ -113,33 +114,6 @@ def make_train_step(graphdef, config, tx, signals):
 
 
 # ----------------------------------------------------------------------------
-# Data
-# ----------------------------------------------------------------------------
-
-def load_source(name: str, split: str, data_dir: str | None):
-  """Random-access nights of a prepared TFDS dataset (no TensorFlow)."""
-  import tensorflow_datasets as tfds
-  try:
-    return tfds.data_source(name, split=split, data_dir=data_dir or None)
-  except Exception as e:  # TFDS raises several types for "not prepared".
-    raise FileNotFoundError(
-        f'Dataset {name!r} split {split!r} is not prepared under '
-        f'{data_dir or "the TFDS default data dir"} ({type(e).__name__}: {e}). Build it '
-        f'with: python -m tfds_builders.build {name} --manual_dir=... --data_dir=...') from e
-
-
-def load_eval_sources(names, split, data_dir) -> dict[str, Any]:
-  """Sources of the evaluation datasets that are prepared; missing ones are reported."""
-  sources = {}
-  for name in names:
-    try:
-      sources[name] = load_source(name, split, data_dir)
-    except FileNotFoundError as e:
-      logging.warning('Skipping %s/%s in evaluation: %s', name, split, e)
-  return sources
-
-
-# ----------------------------------------------------------------------------
 # Checkpoints and logging
 # ----------------------------------------------------------------------------
 
@@ -208,6 +182,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   workdir = pathlib.Path(workdir).absolute()
   workdir.mkdir(parents=True, exist_ok=True)
+  evaluation.save_run_config(config, workdir)  # What `wav2sleep_jax.evaluate` rebuilds from.
 
   # Devices and mesh.
   mesh = sharding.make_mesh()
@@ -225,9 +200,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     raise ValueError(f'Unknown config.prepare {config.prepare!r} (expected "" or "synthetic").')
   mcfg = model_config_from(config)
   if sources is None:
-    sources = {'train': {n: load_source(n, 'train', data_dir) for n in config.train_datasets},
-               'validation': load_eval_sources(config.val_datasets, 'validation', data_dir),
-               'test': load_eval_sources(config.test_datasets, 'test', data_dir)}
+    sources = {'train': {n: input_pipeline.load_source(n, 'train', data_dir)
+                         for n in config.train_datasets},
+               'validation': input_pipeline.load_eval_sources(config.val_datasets,
+                                                              'validation', data_dir),
+               'test': input_pipeline.load_eval_sources(config.test_datasets, 'test',
+                                                        data_dir)}
   train_sources = list(sources['train'].values())
   train_spec = input_pipeline.NightSpec(mcfg.signals, config.train_epochs, mcfg.num_classes,
                                         causal_normalization=mcfg.causal)
@@ -370,7 +348,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   result['test'] = table
   if jax.process_index() == 0:
     (workdir / 'metrics.json').write_text(json.dumps(result, indent=2, default=float))
-    print(format_table(table, config.eval_subsets))
+    print(report.summary_tables(table))  # Rows: the config's subsets the model takes.
   writer.close()
   return result
 
@@ -395,24 +373,6 @@ def _validate(eval_step, state, sources, spec, batch_size, mcfg, to_device, conf
     total.nights += res.nights
     total.cm = res.cm if total.cm is None else total.cm + res.cm
   return {'loss': total.loss, 'kappa': total.kappa, 'accuracy': total.accuracy}
-
-
-def format_table(table: dict[str, dict[str, dict]], subsets) -> str:
-  """Markdown table: rows = signal subsets, columns = datasets, total kappa (nights)."""
-  datasets = list(table)
-  lines = ['| test inputs | ' + ' | '.join(datasets) + ' |',
-           '|---|' + '---|' * len(datasets)]
-  for subset in subsets:
-    name = evaluation.subset_name(subset)
-    cells = []
-    for d in datasets:
-      s = table[d].get(name)
-      cells.append('–' if s is None or not s['nights'] else
-                   f"{s['kappa']:.3f} (acc {s['accuracy']:.3f}, n={s['nights']})")
-    if any(c != '–' for c in cells):
-      lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
-  return 'Total Cohen\'s kappa on the test split (4 or 5 classes as configured):\n' + \
-      '\n'.join(lines)
 
 
 def _progress_bar(total: int, initial: int):

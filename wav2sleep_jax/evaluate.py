@@ -1,0 +1,55 @@
+"""Evaluate a trained run on every dataset x signal subset (the paper's Table 6).
+
+  python -m wav2sleep_jax.evaluate --workdir=runs/demo
+  python -m wav2sleep_jax.evaluate --workdir=runs/paper --split=validation \
+      --subsets='ECG;ECG,THX;PPG' --datasets=shhs,mesa --batch_size=8
+
+Reads WORKDIR/config.json (written by wav2sleep_jax.train) and the model in
+WORKDIR/model; writes WORKDIR/eval/<split>/: metrics.json, table.md (rows =
+signal subsets, columns = datasets), confusion/<dataset>__<subset>.png and
+tensorboard/. See evaluation.evaluate_workdir.
+"""
+
+from __future__ import annotations
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+
+from wav2sleep_jax import evaluation
+from wav2sleep_jax import report
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of a training run.', required=True)
+_SPLIT = flags.DEFINE_enum('split', 'test', list(evaluation.SPLITS), 'Split to evaluate.')
+_SUBSETS = flags.DEFINE_string(
+    'subsets', '', "Extra signal subsets besides the config's: ';' between subsets, ',' "
+    "between signals, 'all' = all available (e.g. 'ECG;ECG,THX;PPG').")
+_DATASETS = flags.DEFINE_list('datasets', None, 'Datasets (default: those of the config).')
+_DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data dir (default: the run\'s).')
+_BATCH_SIZE = flags.DEFINE_integer('batch_size', None,
+                                   'Nights per global batch (default: eval_batch_size).')
+_MAX_EPOCHS = flags.DEFINE_integer(
+    'max_epochs', 0, 'Crop nights to this many 30-s epochs (0: never; e.g. 1200 = the '
+    "paper's 10 h). Cut scored epochs are counted in the report.")
+_DISTRIBUTED = flags.DEFINE_bool('distributed', False,
+                                 'Call jax.distributed.initialize() (multi-process).')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.get_absl_handler().addFilter(lambda record: 'orbax' not in record.pathname)
+  if _DISTRIBUTED.value:
+    jax.distributed.initialize()
+  out = evaluation.evaluate_workdir(
+      _WORKDIR.value, split=_SPLIT.value, subsets=evaluation.parse_subsets(_SUBSETS.value),
+      datasets=_DATASETS.value, data_dir=_DATA_DIR.value, batch_size=_BATCH_SIZE.value,
+      max_epochs=_MAX_EPOCHS.value)
+  if jax.process_index() == 0:
+    print(report.summary_tables(out['results'], out['subsets'], out['split']))
+    print(f"\nFull report: {_WORKDIR.value}/eval/{out['split']}/table.md")
+
+
+if __name__ == '__main__':
+  app.run(main)
