@@ -32,7 +32,8 @@ def prepare(config, workdir: str | pathlib.Path) -> str:
       continue
     spec = {'name': cohort.name, 'cohort_layout': cohort.layout,
             'num_nights': cohort.nights, 'hours': cohort.hours, 'seed': cohort.seed,
-            'split_sizes': list(cohort.split_sizes)}
+            'split_sizes': list(cohort.split_sizes),
+            'stage_contrast': cohort.get('stage_contrast', 1.0)}
     cmd = [sys.executable, '-m', 'tfds_builders.build', 'synthetic',
            f'--config={json.dumps(spec)}', f'--data_dir={data_dir}']
     log = open(data_dir / f'build_{cohort.name}.log', 'w')

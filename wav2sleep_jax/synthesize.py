@@ -21,6 +21,8 @@ _NIGHTS = flags.DEFINE_integer('nights', 4, 'Number of participants to generate.
 _OUTPUT = flags.DEFINE_string('output', None, 'Root folder (the cohort folder of an NSRR download).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Global seed.')
 _HOURS = flags.DEFINE_float('hours', None, 'Recording length in hours (default: drawn per night).')
+_CONTRAST = flags.DEFINE_float(
+    'stage_contrast', 1.0, 'Strength of stage signatures (1 = realistic; > 1 easier to stage).')
 _VISITS = flags.DEFINE_list('visits', None, 'Visits to write per participant (default: first).')
 flags.mark_flags_as_required(['cohort', 'output'])
 
@@ -34,7 +36,8 @@ def main(argv):
   stages = collections.Counter()
   hours = 0.0
   nights = synthetic.iter_write_cohort(spec, _NIGHTS.value, _OUTPUT.value, seed=_SEED.value,
-                                       hours=_HOURS.value, visits=visits)
+                                       hours=_HOURS.value, visits=visits,
+                                       stage_contrast=_CONTRAST.value)
   for night in tqdm.tqdm(nights, total=total, desc=f'{spec.name} nights', unit='night'):
     stages.update(night.labels.tolist())
     hours += night.duration_s / 3600.0

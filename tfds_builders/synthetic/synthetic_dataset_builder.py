@@ -28,6 +28,8 @@ class SyntheticConfig(nsrr_builder.NsrrConfig):
     hours: night length; None draws it per night (about 6-11 h).
     seed: generator seed.
     visits: visits per participant (default: the cohort's first).
+    stage_contrast: strength of the stage signatures (1 = realistic; the CPU
+      demo exaggerates them, see wav2sleep_jax/configs/demo.py).
     source_dir: where the EDFs and annotations are written; default
       `<download_dir>/synthetic_<config name>`. Reused if it already holds
       the same generation parameters.
@@ -38,6 +40,7 @@ class SyntheticConfig(nsrr_builder.NsrrConfig):
   hours: float | None = None
   seed: int = 0
   visits: Sequence[str] | None = None
+  stage_contrast: float = 1.0
   source_dir: str | None = None
   split_sizes: Sequence[float] | None = (0.8, 0.1, 0.1)
 
@@ -59,14 +62,16 @@ class Builder(nsrr_builder.NightsBuilder):
                       f'synthetic_{config.name}')
     params = {'cohort': config.cohort_layout, 'num_nights': config.num_nights,
               'hours': config.hours, 'seed': config.seed,
-              'visits': list(config.visits) if config.visits else None}
+              'visits': list(config.visits) if config.visits else None,
+              'stage_contrast': config.stage_contrast}
     marker = root / _MARKER
     if not (marker.exists() and json.loads(marker.read_text()) == params):
       logging.info('Generating %d synthetic %s nights in %s.',
                    config.num_nights, config.cohort_layout, root)
       synthetic.write_cohort(config.cohort_layout, config.num_nights, str(root),
                              seed=config.seed, hours=config.hours,
-                             visits=config.visits)
+                             visits=config.visits,
+                             stage_contrast=config.stage_contrast)
       marker.write_text(json.dumps(params))
     return nights.find_nights(str(root), cohorts.get(config.cohort_layout))
 

@@ -69,7 +69,8 @@ def to_stage_codes(labels: np.ndarray, rk_stage4: bool, rng: np.random.Generator
 
 
 def generate_night(cohort: 'str | cohorts_lib.CohortSpec', seed: int = 0, night_index: int = 0,
-                   hours: float | None = None, visit: str | None = None) -> Night:
+                   hours: float | None = None, visit: str | None = None,
+                   stage_contrast: float = 1.0) -> Night:
   """Generates night `night_index` of `cohort` (deterministic in all arguments).
 
   Args:
@@ -79,7 +80,11 @@ def generate_night(cohort: 'str | cohorts_lib.CohortSpec', seed: int = 0, night_
     hours: recording length; drawn from the cohort's population when None. Short nights (e.g.
       0.5 h) keep a compressed but complete sleep architecture.
     visit: visit name (defaults to the cohort's first visit).
+    stage_contrast: how strongly stages shape heart rate, HRV, breathing and vascular tone
+      (1 = realistic; larger values make every signal easier to stage).
   """
+  if not stage_contrast > 0:
+    raise ValueError(f'stage_contrast must be positive, got {stage_contrast}.')
   spec = cohorts_lib.get(cohort)
   visit = visit or spec.visits[0]
   seeds = night_seed(spec.name, seed, night_index, visit).spawn(8)
@@ -94,7 +99,8 @@ def generate_night(cohort: 'str | cohorts_lib.CohortSpec', seed: int = 0, night_
 
   labels = hypnogram.simulate(r_hyp, n_epochs, population)
   events = events_lib.simulate(r_ev, labels, population, spo2_baseline)
-  drivers = physiology.simulate(r_phys, labels, events, population, spo2_baseline)
+  drivers = physiology.simulate(r_phys, labels, events, population, spo2_baseline,
+                               stage_contrast)
   specs = spec.channels_for(visit)
   brain = eeg.simulate(r_eeg, drivers) if any(c.source in ('EEG', 'EOG-L', 'EOG-R') for c in specs) else None
 

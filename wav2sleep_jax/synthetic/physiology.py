@@ -46,6 +46,19 @@ def _per_stage(rng: np.random.Generator, means, rel_jitter: float, abs_jitter: f
   return means * rng.lognormal(0.0, rel_jitter) + rng.normal(0.0, abs_jitter, means.shape)
 
 
+def _contrast_shift(deltas, contrast: float):
+  """Stage offsets (N2 = 0) scaled by `contrast`."""
+  return deltas if contrast == 1.0 else (np.asarray(deltas, np.float64) * contrast).tolist()
+
+
+def _contrast_ratio(values, contrast: float):
+  """Positive stage values pushed away from N2 by `contrast` on a log scale."""
+  if contrast == 1.0:
+    return values
+  v = np.asarray(values, np.float64)
+  return (v[2] * (v / v[2]) ** contrast).tolist()
+
+
 def _epoch_values(rng: np.random.Generator, table: np.ndarray, stages: np.ndarray,
                   sd: float) -> np.ndarray:
   return (table[stages] + rng.normal(0.0, sd, stages.shape)).astype(np.float32)
@@ -66,8 +79,15 @@ def _bumps(times: np.ndarray, amps: np.ndarray, n: int, rise_s: float, decay_s: 
 
 
 def simulate(rng: np.random.Generator, stages: np.ndarray, events: list[ev.Event],
-             population: Population, spo2_baseline: float) -> Drivers:
-  """Draws the night's latent physiology. `stages` is the 5-class hypnogram (-1 allowed)."""
+             population: Population, spo2_baseline: float, stage_contrast: float = 1.0
+             ) -> Drivers:
+  """Draws the night's latent physiology. `stages` is the 5-class hypnogram (-1 allowed).
+
+  `stage_contrast` scales how far each stage's autonomic and breathing targets sit from N2's
+  (1 = the realistic default; > 1 exaggerates stage signatures, e.g. for a short CPU demo).
+  """
+  sh = lambda deltas: _contrast_shift(deltas, stage_contrast)
+  ra = lambda values: _contrast_ratio(values, stage_contrast)
   st = np.where(stages < 0, 0, stages).astype(np.int8)
   n_ep = len(st)
   n = int(n_ep * 30 * FS)
@@ -88,10 +108,10 @@ def simulate(rng: np.random.Generator, stages: np.ndarray, events: list[ev.Event
 
   # --- Breathing. ---
   rate_table = population.breaths_per_min + rng.normal(0.0, 1.8) + _per_stage(
-      rng, [1.6, 0.6, 0.0, -0.5, 1.3], 0.35, 0.4)
+      rng, sh([1.6, 0.6, 0.0, -0.5, 1.3]), 0.35, 0.4)
   rate = noise.stage_profile(st, _epoch_values(rng, rate_table, st, 0.5), FS, 30.0)
   rate += 0.8 * noise.ou(rng, n, FS, 600.0)
-  var_table = _per_stage(rng, [0.13, 0.08, 0.05, 0.022, 0.15], 0.25)
+  var_table = _per_stage(rng, ra([0.13, 0.08, 0.05, 0.022, 0.15]), 0.25)
   variability = noise.stage_profile(st, np.clip(var_table, 0.005, None), FS, 20.0)
   freq = rate / 60.0 * (1.0 + variability * noise.band_noise(rng, n, FS, 0.01, 0.2))
   freq *= 1.0 + 0.5 * movement * noise.band_noise(rng, n, FS, None, 0.3)
@@ -101,8 +121,8 @@ def simulate(rng: np.random.Generator, stages: np.ndarray, events: list[ev.Event
   freq = np.clip(freq, 0.05, 1.2)
   resp_phase = np.cumsum(freq, dtype=np.float64) / FS + rng.random()
 
-  amp_table = _per_stage(rng, [1.0, 0.85, 0.95, 1.1, 0.8], 0.1, 0.05)
-  amp_var_table = _per_stage(rng, [0.28, 0.15, 0.1, 0.04, 0.28], 0.25)
+  amp_table = _per_stage(rng, ra([1.0, 0.85, 0.95, 1.1, 0.8]), 0.1, 0.05)
+  amp_var_table = _per_stage(rng, ra([0.28, 0.15, 0.1, 0.04, 0.28]), 0.25)
   amp = noise.stage_profile(st, _epoch_values(rng, amp_table, st, 0.05), FS, 20.0)
   amp_var = noise.stage_profile(st, amp_var_table, FS, 20.0)
   amp = amp * np.exp(amp_var * noise.ou(rng, n, FS, 6.0))
@@ -119,12 +139,12 @@ def simulate(rng: np.random.Generator, stages: np.ndarray, events: list[ev.Event
     effort *= 1.0 - depth * mask
     paradox = np.maximum(paradox, para * mask)
   amp *= effort
-  thx_share = noise.stage_profile(st, _per_stage(rng, [1.0, 1.0, 1.0, 1.0, 0.6], 0.0, 0.05), FS, 60.0)
+  thx_share = noise.stage_profile(st, _per_stage(rng, ra([1.0, 1.0, 1.0, 1.0, 0.6]), 0.0, 0.05), FS, 60.0)
 
   # --- Heart rate. ---
   sd_base = 9.0 if population.heart_rate_bpm > 75 else 7.0
   hr_table = population.heart_rate_bpm + rng.normal(0.0, sd_base) + _per_stage(
-      rng, [7.0, 2.5, 0.0, -3.0, 3.0], 0.4, 1.2)
+      rng, sh([7.0, 2.5, 0.0, -3.0, 3.0]), 0.4, 1.2)
   hr = noise.stage_profile(st, _epoch_values(rng, hr_table, st, 1.2), FS, 20.0)
   hr += (-rng.uniform(0.0, 6.0) * t / duration).astype(np.float32)
   hr += 2.5 * noise.ou(rng, n, FS, 600.0)
@@ -133,11 +153,11 @@ def simulate(rng: np.random.Generator, stages: np.ndarray, events: list[ev.Event
   hr += 12.0 * noise.smooth(movement, FS, 4.0)
   brady = noise.event_mask(resp_starts, resp_durs, n, FS, ramp_s=8.0)
   hr -= rng.uniform(1.0, 5.0) * brady  # Cyclic variation: slower during apneas.
-  lf_table = _per_stage(rng, [0.035, 0.028, 0.022, 0.008, 0.035], 0.3)
-  vlf_table = _per_stage(rng, [0.03, 0.02, 0.012, 0.004, 0.035], 0.3)
+  lf_table = _per_stage(rng, ra([0.035, 0.028, 0.022, 0.008, 0.035]), 0.3)
+  vlf_table = _per_stage(rng, ra([0.03, 0.02, 0.012, 0.004, 0.035]), 0.3)
   hr *= 1.0 + noise.stage_profile(st, lf_table, FS, 20.0) * noise.band_noise(rng, n, FS, 0.04, 0.15)
   hr *= 1.0 + noise.stage_profile(st, vlf_table, FS, 20.0) * noise.band_noise(rng, n, FS, 0.008, 0.04)
-  rsa_table = population.rsa_scale * _per_stage(rng, [0.018, 0.028, 0.035, 0.045, 0.022], 0.4)
+  rsa_table = population.rsa_scale * _per_stage(rng, ra([0.018, 0.028, 0.035, 0.045, 0.022]), 0.4)
   rsa = noise.stage_profile(st, rsa_table, FS, 20.0) * np.minimum(amp, 2.0)
   hr *= 1.0 + rsa * np.sin(2 * np.pi * (resp_phase - 0.1)).astype(np.float32)
   hr = np.clip(hr, 35.0, 180.0).astype(np.float32)
@@ -154,7 +174,7 @@ def simulate(rng: np.random.Generator, stages: np.ndarray, events: list[ev.Event
   beat_times, ectopic = np.sort(beat_times[keep]), ectopic[keep]
 
   # --- Peripheral vascular tone (PPG amplitude). ---
-  tone_table = _per_stage(rng, [0.95, 0.95, 1.0, 1.15, 0.8], 0.1, 0.05)
+  tone_table = _per_stage(rng, ra([0.95, 0.95, 1.0, 1.15, 0.8]), 0.1, 0.05)
   tone = noise.stage_profile(st, _epoch_values(rng, tone_table, st, 0.06), FS, 30.0)
   tone *= np.exp(0.2 * noise.ou(rng, n, FS, 300.0))
   dips = rng.random(n_ep) < np.array([0.25, 0.12, 0.06, 0.02, 0.3])[st]

@@ -192,7 +192,8 @@ def write_night(night: Night, output_dir: str, defects: Defects = Defects()) -> 
 
 def iter_write_cohort(cohort: 'str | cohorts_lib.CohortSpec', n_nights: int, output_dir: str,
                       seed: int = 0, hours: float | None = None,
-                      visits: Sequence[str] | None = None) -> Iterator[Night]:
+                      visits: Sequence[str] | None = None,
+                      stage_contrast: float = 1.0) -> Iterator[Night]:
   """Generates and writes nights one at a time, yielding each written night.
 
   Each participant index 0..n_nights-1 gets one night per visit in `visits` (default: the
@@ -204,13 +205,16 @@ def iter_write_cohort(cohort: 'str | cohorts_lib.CohortSpec', n_nights: int, out
       raise ValueError(f'{spec.name} has visits {spec.visits}, not {visit!r}.')
   for index in range(n_nights):
     for visit in visits or spec.visits[:1]:
-      night = generate_night(spec, seed=seed, night_index=index, hours=hours, visit=visit)
+      night = generate_night(spec, seed=seed, night_index=index, hours=hours, visit=visit,
+                             stage_contrast=stage_contrast)
       write_night(night, output_dir)
       yield night
 
 
 def write_cohort(cohort: 'str | cohorts_lib.CohortSpec', n_nights: int, output_dir: str,
                  seed: int = 0, hours: float | None = None,
-                 visits: Sequence[str] | None = None) -> list[str]:
+                 visits: Sequence[str] | None = None,
+                 stage_contrast: float = 1.0) -> list[str]:
   """Writes `n_nights` nights of `cohort` under `output_dir`; returns the record ids."""
-  return [n.record_id for n in iter_write_cohort(cohort, n_nights, output_dir, seed, hours, visits)]
+  return [n.record_id for n in iter_write_cohort(cohort, n_nights, output_dir, seed, hours, visits,
+                                                 stage_contrast)]
