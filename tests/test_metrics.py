@@ -35,3 +35,9 @@ def test_kappa_edge_cases():
   assert np.isnan(metrics.cohen_kappa(np.zeros((4, 4))))
   assert metrics.cohen_kappa(np.diag([5, 0, 0, 0])) == 1.0
   assert metrics.cohen_kappa(np.array([[0, 5], [5, 0]])) == pytest.approx(-1.0)
+
+
+def test_f1_is_zero_for_a_class_never_hit_and_nan_for_an_absent_one():
+  scores = metrics.per_class_scores(np.array([[0, 3, 0], [2, 5, 0], [0, 0, 0]]))
+  np.testing.assert_allclose(scores['f1'][:2], [0.0, 2 * 5 / (2 * 5 + 3 + 2)])
+  assert np.isnan(scores['f1'][2])  # Neither scored nor predicted.
