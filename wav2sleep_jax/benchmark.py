@@ -1,7 +1,24 @@
 """Benchmark harness (medians after warm-up; numbers for the README, never for tests).
 
+  python -m wav2sleep_jax.benchmark {train,infer} [--batch=2 --hours=10
+      --signals=ECG,PPG,ABD,THX --dtype=float32 --encoder_impl=auto --remat
+      --repeats=5 --warmup=2 --config=wav2sleep_jax/configs/default.py] [--json=OUT.json]
+  python -m wav2sleep_jax.benchmark memory [--hours=10 --remat --budget_gb=24]
   python -m wav2sleep_jax.benchmark data [--cohort=mesa --nights=12 --hours=8]
       [--manual_dir=NSRR_FOLDER --data_dir=DIR --dataset=NAME] [--json=OUT.json]
+
+`train`: full training steps (signal masking, polarity flips, forward, backward,
+AdamW) on random nights; `infer`: the eval-mode forward pass. Both report
+nights/s (batch / median step time), compile time, XLA memory of the step, peak
+host/device memory, FLOPs and FLOP/s (see benchmarks/model_bench.py). The model
+and training recipe come from --config (a training config file, default the
+paper's; `--config.model.feature_dim=64` etc. override it), then --signals,
+--dtype, --encoder_impl and --remat override the model. --batch defaults to 2
+nights on CPU and 16 (the paper's batch) on GPU/TPU.
+
+`memory`: the largest batch whose training step fits --budget_gb per device
+(default: the device memory on GPU/TPU, physical RAM on CPU), found by compiling
+the step for increasing batches without running it.
 
 `data`: nights/min per core to build examples from EDF + annotations, and nights/s
 read back through `tfds.data_source`. Without --manual_dir, synthetic nights of
@@ -22,9 +39,28 @@ import tempfile
 from absl import app
 from absl import flags
 
+from wav2sleep_jax import train  # Defines --config (a training config file).
+
 _COHORT = flags.DEFINE_string('cohort', 'mesa', 'Cohort layout.')
 _NIGHTS = flags.DEFINE_integer('nights', 12, 'Synthetic nights to generate.')
-_HOURS = flags.DEFINE_float('hours', 8.0, 'Length of each synthetic night.')
+_HOURS = flags.DEFINE_float(
+    'hours', None, 'Night length in hours (default: 10 for train/infer/memory, 8 for the '
+    'synthetic nights of data).')
+_BATCH = flags.DEFINE_integer('batch', None, 'Nights per step (default: 2 on CPU, 16 on '
+                              'GPU/TPU).')
+_SIGNALS = flags.DEFINE_list('signals', None, "Model signals (default: the config's, "
+                             'ECG,PPG,ABD,THX for the paper).')
+_DTYPE = flags.DEFINE_enum('dtype', None, ['float32', 'bfloat16'],
+                           "Compute dtype (default: the config's, float32).")
+_ENCODER_IMPL = flags.DEFINE_enum('encoder_impl', None, ['auto', 'loop', 'vmap'],
+                                  "Encoder implementation (default: the config's, auto).")
+_REMAT = flags.DEFINE_bool('remat', None, "Rematerialise the encoders (default: the "
+                           "config's, off).")
+_REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed steps (the median is reported).')
+_WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compiling.')
+_BUDGET_GB = flags.DEFINE_float('budget_gb', None, 'memory: budget per device in GB (1e9 '
+                                'bytes; default: device memory, or RAM on CPU).')
+_MAX_BATCH = flags.DEFINE_integer('max_batch', 4096, 'memory: largest batch to try.')
 _MANUAL_DIR = flags.DEFINE_string('manual_dir', None, 'NSRR-layout folder (real data).')
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data dir of a prepared dataset.')
 _DATASET = flags.DEFINE_string('dataset', None, 'Prepared TFDS dataset name to read.')
@@ -48,8 +84,9 @@ def machine() -> dict[str, object]:
 def _synthetic_build(tmp: pathlib.Path) -> tuple[str, str, str]:
   """Generate + build synthetic nights; returns (manual_dir, data_dir, dataset)."""
   name = f'bench_{_COHORT.value}'
+  hours = 8.0 if _HOURS.value is None else _HOURS.value
   spec = {'name': name, 'cohort_layout': _COHORT.value, 'num_nights': _NIGHTS.value,
-          'hours': _HOURS.value, 'seed': 0, 'split_sizes': [1.0, 0.0, 0.0],
+          'hours': hours, 'seed': 0, 'split_sizes': [1.0, 0.0, 0.0],
           'source_dir': str(tmp / 'nsrr')}
   build = subprocess.run([sys.executable, '-m', 'tfds_builders.build', 'synthetic',
                           f'--config={json.dumps(spec)}', f'--data_dir={tmp / "tfds"}'],
@@ -70,10 +107,37 @@ def data_benchmark() -> dict[str, object]:
                                          dataset=dataset)
 
 
+def model_benchmark(kind: str) -> dict[str, object]:
+  """`train`, `infer` or `memory` with the configuration given by the flags."""
+  import jax
+  from wav2sleep_jax.benchmarks import model_bench
+  from wav2sleep_jax.configs import common
+
+  config = flags.FLAGS.config or common.base_config()
+  mcfg = model_bench.model_config(config, signals=_SIGNALS.value, dtype=_DTYPE.value,
+                                  encoder_impl=_ENCODER_IMPL.value, remat=_REMAT.value)
+  epochs = round((10.0 if _HOURS.value is None else _HOURS.value)
+                 * model_bench.EPOCHS_PER_HOUR)
+  if kind == 'memory':
+    budget = (model_bench.device_info()['memory_limit_bytes']
+              or model_bench.host_memory_bytes())
+    if _BUDGET_GB.value is not None:
+      budget = _BUDGET_GB.value * 1e9
+    result = model_bench.largest_batch(config, mcfg, epochs, budget, _MAX_BATCH.value)
+  else:
+    batch = _BATCH.value or (2 if jax.default_backend() == 'cpu' else 16)
+    run = model_bench.benchmark_train if kind == 'train' else model_bench.benchmark_infer
+    result = run(config, mcfg, batch, epochs, _REPEATS.value, _WARMUP.value)
+  return {'device': model_bench.device_info(), **result}
+
+
 def main(argv):
-  if len(argv) != 2 or argv[1] not in ('data',):
-    raise app.UsageError('usage: python -m wav2sleep_jax.benchmark data [flags]')
-  result = {'benchmark': argv[1], 'machine': machine(), **data_benchmark()}
+  kinds = ('train', 'infer', 'memory', 'data')
+  if len(argv) != 2 or argv[1] not in kinds:
+    raise app.UsageError(
+        f'usage: python -m wav2sleep_jax.benchmark {{{",".join(kinds)}}} [flags]')
+  run = data_benchmark if argv[1] == 'data' else lambda: model_benchmark(argv[1])
+  result = {'benchmark': argv[1], 'machine': machine(), **run()}
   text = json.dumps(result, indent=2, default=float)
   print(text)
   if _JSON.value:

@@ -36,6 +36,7 @@ from wav2sleep_jax import model_io
 from wav2sleep_jax import report
 from wav2sleep_jax import sharding
 from wav2sleep_jax import stages
+from wav2sleep_jax.models import wav2sleep
 
 RUN_CONFIG_FILE = 'config.json'
 MODEL_DIR = 'model'
@@ -77,10 +78,11 @@ def make_eval_step(graphdef: nnx.GraphDef, num_classes: int,
             'night_cm': metrics.per_night_confusion(labels_BS, pred_BS, num_classes),
             'night_ok': night_ok_B}
 
+  options = wav2sleep.compiler_options()
   if mesh is None:
-    return jax.jit(eval_step)
+    return jax.jit(eval_step, compiler_options=options)
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  return jax.jit(eval_step, out_shardings=replicated)
+  return jax.jit(eval_step, out_shardings=replicated, compiler_options=options)
 
 
 @dataclasses.dataclass

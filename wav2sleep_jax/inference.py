@@ -24,13 +24,22 @@ from wav2sleep_jax import model_io
 from wav2sleep_jax import normalize as normalize_lib
 from wav2sleep_jax import signals as signals_lib
 from wav2sleep_jax import stages
+from wav2sleep_jax.models import wav2sleep
 from wav2sleep_jax.models.config import ModelConfig
 
 
-@functools.partial(jax.jit, static_argnums=0)
+def _forward(graphdef, state, x, mask_BM):
+  return nnx.merge(graphdef, state)(x, mask_BM)
+
+
+@functools.cache
+def _jitted_forward():
+  return jax.jit(_forward, static_argnums=0, compiler_options=wav2sleep.compiler_options())
+
+
 def _apply(graphdef, state, x, mask_BM):
   """Eval-mode forward pass; compiled once per model structure and input shapes."""
-  return nnx.merge(graphdef, state)(x, mask_BM)
+  return _jitted_forward()(graphdef, state, x, mask_BM)
 
 
 class StagingModel:

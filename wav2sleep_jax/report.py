@@ -218,7 +218,7 @@ def write_confusion_pngs(directory: str | pathlib.Path,
   return paths
 
 
-def _tag(name: str) -> str:
+def tag(name: str) -> str:
   """TensorBoard-safe tag part: 'ECG+THX' -> 'ECG_THX', 'all available' -> 'all_available'."""
   return re.sub(r'[^A-Za-z0-9_./-]', '_', name)
 
@@ -234,7 +234,7 @@ def write_tensorboard(logdir: str | pathlib.Path, results: Results, stage_names:
       for subset, s in per_subset.items():
         if not _evaluated(s):
           continue
-        prefix = f'{split}/{_tag(dataset)}/{_tag(subset)}'
+        prefix = f'{split}/{tag(dataset)}/{tag(subset)}'
         values = {'kappa': s['kappa'], 'accuracy': s['accuracy'], 'nights': s['nights'],
                   'night_kappa_median': s['night_kappa_median']}
         values.update({f'f1/{name}': f for name, f in zip(stage_names, s['f1'])})

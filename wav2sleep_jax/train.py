@@ -37,6 +37,7 @@ from wav2sleep_jax import losses
 from wav2sleep_jax import model_io
 from wav2sleep_jax import report
 from wav2sleep_jax import sharding
+from wav2sleep_jax.models import wav2sleep
 from wav2sleep_jax.models.config import ModelConfig
 
 
@@ -238,7 +239,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   to_device = lambda batch: sharding.global_batch(batch, mesh)
 
   # Step functions.
-  train_step = jax.jit(make_train_step(graphdef, config, tx, mcfg.signals), donate_argnums=0)
+  train_step = jax.jit(make_train_step(graphdef, config, tx, mcfg.signals), donate_argnums=0,
+                       compiler_options=wav2sleep.compiler_options(mcfg))
   eval_step = evaluation.make_eval_step(graphdef, mcfg.num_classes, mesh)
 
   # Restore.
@@ -343,8 +345,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         mcfg.signals, [s for s in config.eval_subsets if set(s) <= set(mcfg.signals)],
         to_device)
     table[name] = {evaluation.subset_name(k): r.summary() for k, r in results.items()}
-    for subset, summary in table[name].items():
-      writer.scalars(step, {f'test/{name}/{subset}/kappa': summary['kappa']})
+    writer.scalars(step, {f'test/{report.tag(name)}/{report.tag(subset)}/kappa': s['kappa']
+                          for subset, s in table[name].items() if s['nights']})
   result['test'] = table
   if jax.process_index() == 0:
     (workdir / 'metrics.json').write_text(json.dumps(result, indent=2, default=float))

@@ -44,6 +44,11 @@ class ModelConfig:
     causal: left-only padding everywhere and epoch-local encoder normalisation,
       so logits at epoch t depend only on inputs up to the end of epoch t.
     dtype: compute dtype ('float32' or 'bfloat16'); parameters stay float32.
+    remat: rematerialise the encoders (jax.checkpoint around each encoder block):
+      only block inputs are kept for the backward pass, everything inside a block
+      is recomputed, trading compute for memory. Ours, not the reference's;
+      outputs and gradients are unchanged. On CPU the training step must be
+      compiled with `wav2sleep.compiler_options(cfg)` for it to take effect.
   """
 
   signals: tuple[str, ...] = signals_lib.CARDIORESPIRATORY
@@ -70,6 +75,7 @@ class ModelConfig:
   layer_norm_eps: float = 1e-5
   causal: bool = False
   dtype: Literal['float32', 'bfloat16'] = 'float32'
+  remat: bool = False
 
   def __post_init__(self):
     # Stored as sorted (name, schedule) pairs so the config stays hashable.

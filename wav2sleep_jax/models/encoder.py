@@ -60,6 +60,16 @@ class EncoderBlock(nnx.Module):
     return y
 
 
+def _apply_block(block: EncoderBlock, x_BLC: jax.Array, samples_per_epoch: int,
+                 remat: bool) -> jax.Array:
+  """block(x_BLC), keeping only its input for the backward pass when `remat`."""
+  if not remat:
+    return block(x_BLC, samples_per_epoch)
+  graphdef, state = nnx.split(block)
+  fn = lambda st, x: nnx.merge(graphdef, st)(x, samples_per_epoch)
+  return jax.checkpoint(fn)(state, x_BLC)
+
+
 class SignalEncoder(nnx.Module):
   """Raw samples [B, S*k] -> one F-dim vector per epoch [B, S, F]."""
 
@@ -84,7 +94,7 @@ class SignalEncoder(nnx.Module):
     s = t // k
     h = x_BT[:, :, None].astype(jnp.dtype(self.cfg.dtype))
     for block in self.blocks:
-      h = block(h, k)
+      h = _apply_block(block, h, k, self.cfg.remat)
       k //= 2
     # h: [B, 4S, C]; an epoch's 4 vectors are concatenated in time order.
     c = h.shape[-1]

@@ -22,6 +22,18 @@ def resolve_encoder_impl(cfg: ModelConfig) -> str:
   return 'loop' if jax.default_backend() == 'cpu' else 'vmap'
 
 
+def compiler_options(cfg: ModelConfig | None = None) -> dict[str, str]:
+  """XLA options for jitted functions of this model on the current backend.
+
+  With `cfg.remat` on CPU the optimisation barriers of `jax.checkpoint` are kept:
+  XLA:CPU otherwise expands them before common-subexpression elimination, which
+  merges the recomputation back into the forward pass and undoes the remat.
+  """
+  if cfg is not None and cfg.remat and jax.default_backend() == 'cpu':
+    return {'xla_disable_hlo_passes': 'cse_barrier_expander'}
+  return {}
+
+
 class Wav2Sleep(nnx.Module):
   """Sleep stager over any non-empty subset of `cfg.signals`.
 
