@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 import pytest
 
+from wav2sleep_jax import host_heap
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / 'shared'
 REFERENCE_FIXTURES = SHARED / 'fixtures' / 'reference'
+
+# CLI subprocesses start with the reusable-heap settings instead of re-executing.
+if host_heap.applies():
+  os.environ.update(host_heap.environment())
 
 
 def require_shared(*parts: str) -> pathlib.Path:

@@ -58,7 +58,10 @@ def test_vmap_and_loop_gradients_agree(tiny):
 
   g_loop, g_vmap = grads('loop'), grads('vmap')
   for a, b in zip(jax.tree.leaves(g_loop), jax.tree.leaves(g_vmap)):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4, rtol=1e-4)
+    # vmap turns the convolutions into grouped ones, which sum in another order;
+    # these random-parameter gradients cancel a lot, so compare at the leaf's scale.
+    scale = np.abs(np.asarray(a)).max()
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-4 * scale, rtol=1e-4)
 
 
 def test_masked_signal_equals_leaving_it_out(tiny):

@@ -4,7 +4,7 @@
       --signals=ECG,PPG,ABD,THX --dtype=float32 --encoder_impl=auto --remat
       --repeats=5 --warmup=2 --config=wav2sleep_jax/configs/default.py] [--json=OUT.json]
   python -m wav2sleep_jax.benchmark memory [--hours=10 --remat --budget_gb=24]
-  python -m wav2sleep_jax.benchmark data [--cohort=mesa --nights=12 --hours=8]
+  python -m wav2sleep_jax.benchmark data [--cohort=mesa --nights=12 --hours=8 --workers=0,1,2]
       [--manual_dir=NSRR_FOLDER --data_dir=DIR --dataset=NAME] [--json=OUT.json]
 
 `train`: full training steps (signal masking, polarity flips, forward, backward,
@@ -20,8 +20,10 @@ nights on CPU and 16 (the paper's batch) on GPU/TPU.
 (default: the device memory on GPU/TPU, physical RAM on CPU), found by compiling
 the step for increasing batches without running it.
 
-`data`: nights/min per core to build examples from EDF + annotations, and nights/s
-read back through `tfds.data_source`. Without --manual_dir, synthetic nights of
+`data`: nights/min per core to build examples from EDF + annotations, nights/s
+read back through `tfds.data_source`, and nights/s out of the Grain training
+pipeline (10-h windows) with each of --workers worker processes, with the worker
+count that would sustain 100 nights/s. Without --manual_dir, synthetic nights of
 the chosen cohort layout are generated (and built with the TF-free TFDS build)
 in a temporary folder first.
 """
@@ -39,6 +41,7 @@ import tempfile
 from absl import app
 from absl import flags
 
+from wav2sleep_jax import host_heap
 from wav2sleep_jax import train  # Defines --config (a training config file).
 
 _COHORT = flags.DEFINE_string('cohort', 'mesa', 'Cohort layout.')
@@ -64,6 +67,8 @@ _MAX_BATCH = flags.DEFINE_integer('max_batch', 4096, 'memory: largest batch to t
 _MANUAL_DIR = flags.DEFINE_string('manual_dir', None, 'NSRR-layout folder (real data).')
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data dir of a prepared dataset.')
 _DATASET = flags.DEFINE_string('dataset', None, 'Prepared TFDS dataset name to read.')
+_WORKERS = flags.DEFINE_list('workers', ['0', '1', '2'], 'data: Grain worker counts to '
+                             'time the training pipeline with (0 = in-process).')
 _JSON = flags.DEFINE_string('json', None, 'Write the results to this JSON file.')
 
 
@@ -78,7 +83,8 @@ def machine() -> dict[str, object]:
   except OSError:
     pass
   return {'cpu': cpu, 'cpu_count': os.cpu_count(), 'platform': platform.platform(),
-          'python': platform.python_version()}
+          'python': platform.python_version(),
+          'host_heap': {k: os.environ.get(k) for k in host_heap.SETTINGS}}
 
 
 def _synthetic_build(tmp: pathlib.Path) -> tuple[str, str, str]:
@@ -103,8 +109,9 @@ def data_benchmark() -> dict[str, object]:
       manual_dir, data_dir, dataset = _MANUAL_DIR.value, _DATA_DIR.value, _DATASET.value
     else:
       manual_dir, data_dir, dataset = _synthetic_build(pathlib.Path(tmp))
-    return data_bench.run_data_benchmark(manual_dir, _COHORT.value, data_dir=data_dir,
-                                         dataset=dataset)
+    return data_bench.run_data_benchmark(
+        manual_dir, _COHORT.value, data_dir=data_dir, dataset=dataset,
+        worker_counts=[int(w) for w in _WORKERS.value])
 
 
 def model_benchmark(kind: str) -> dict[str, object]:
@@ -145,4 +152,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  host_heap.reexec_with_reusable_heap()
   app.run(main)

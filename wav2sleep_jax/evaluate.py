@@ -18,6 +18,7 @@ from absl import logging
 import jax
 
 from wav2sleep_jax import evaluation
+from wav2sleep_jax import host_heap
 from wav2sleep_jax import report
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of a training run.', required=True)
@@ -52,4 +53,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  host_heap.reexec_with_reusable_heap()
   app.run(main)

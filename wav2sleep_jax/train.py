@@ -32,6 +32,7 @@ from flax import struct
 
 from wav2sleep_jax import augment
 from wav2sleep_jax import evaluation
+from wav2sleep_jax import host_heap
 from wav2sleep_jax import input_pipeline
 from wav2sleep_jax import losses
 from wav2sleep_jax import model_io
@@ -411,4 +412,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  host_heap.reexec_with_reusable_heap()
   app.run(main)

@@ -25,7 +25,8 @@ class EncoderBlock(nnx.Module):
       total = max(k - s, 0) if causal else k - 1
       left = total if causal else total // 2
       return nnx.Conv(i, o, kernel_size=(k,), strides=(s,), padding=((left, total - left),),
-                      use_bias=False, dtype=jnp.dtype(cfg.dtype), rngs=rngs)
+                      use_bias=False, dtype=jnp.dtype(cfg.dtype), rngs=rngs,
+                      conv_general_dilated=layers.conv_general_dilated)
 
     self.conv1 = conv(in_channels, out_channels, 3, 1)
     self.conv2 = conv(out_channels, out_channels, 3, 1)
@@ -62,12 +63,13 @@ class EncoderBlock(nnx.Module):
 
 def _apply_block(block: EncoderBlock, x_BLC: jax.Array, samples_per_epoch: int,
                  remat: bool) -> jax.Array:
-  """block(x_BLC), keeping only its input for the backward pass when `remat`."""
+  """block(x_BLC); with `remat`, keep only its input and norm statistics for backward."""
   if not remat:
     return block(x_BLC, samples_per_epoch)
   graphdef, state = nnx.split(block)
   fn = lambda st, x: nnx.merge(graphdef, st)(x, samples_per_epoch)
-  return jax.checkpoint(fn)(state, x_BLC)
+  policy = jax.checkpoint_policies.save_only_these_names(layers.NORM_STATS)
+  return jax.checkpoint(fn, policy=policy)(state, x_BLC)
 
 
 class SignalEncoder(nnx.Module):
