@@ -114,7 +114,8 @@ class _RandomWindow(grain.transforms.RandomMap):
 def train_dataset(source: Any, spec: NightSpec, batch_size: int, seed: int,
                   worker_count: int = 0, process_index: int = 0, process_count: int = 1,
                   weights: Sequence[float] | None = None,
-                  extra_sources: Sequence[Any] = ()) -> grain.IterDataset:
+                  extra_sources: Sequence[Any] = (), read_threads: int = 2,
+                  prefetch_batches: int = 2) -> grain.IterDataset:
   """Shuffled, repeated, randomly cropped batches of `batch_size` nights per process.
 
   Args:
@@ -123,6 +124,9 @@ def train_dataset(source: Any, spec: NightSpec, batch_size: int, seed: int,
       `extra_sources`).
     batch_size: nights per batch on this process (global batch / process_count).
     worker_count: Grain worker processes (0 = in-process, for tests).
+    read_threads: threads preparing batches in each process.
+    prefetch_batches: batches each process prepares ahead. Grain's default (500)
+      would hold hundreds of batches of 10-h nights (12 MB each) in memory.
   """
   if weights is not None:
     parts = [grain.MapDataset.source(s) for s in (source, *extra_sources)]
@@ -135,7 +139,8 @@ def train_dataset(source: Any, spec: NightSpec, batch_size: int, seed: int,
   ds = ds[process_index::process_count]
   ds = ds.random_map(_RandomWindow(spec))
   ds = ds.batch(batch_size, drop_remainder=True)
-  it_ds = ds.to_iter_dataset()
+  it_ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=read_threads,
+                                               prefetch_buffer_size=prefetch_batches))
   if worker_count > 0:
     it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
   return it_ds
