@@ -41,8 +41,8 @@ def test_nights_do_not_depend_on_batch_mates(model):
   batched = prediction.predict(model, [a, b, c], batch_size=2)  # a+b in one batch.
   alone = [prediction.predict(model, night) for night in (a, b, c)]
   for got, want in zip(batched, alone):  # Float32 rounding of different batch sizes only.
-    scale = np.abs(want.logits_SK).max()
-    np.testing.assert_allclose(got.logits_SK, want.logits_SK, rtol=0, atol=1e-6 * scale)
+    scale = np.abs(want.logits_SK).max()  # ~300 with these random weights.
+    np.testing.assert_allclose(got.logits_SK, want.logits_SK, rtol=0, atol=3e-6 * scale)
     np.testing.assert_array_equal(got.stages_S, want.stages_S)
   assert [p.signals for p in batched] == [('ECG', 'THX'), ('ECG', 'THX'), ('THX',)]
   # Same as the array API with per-night z-scoring.
