@@ -175,9 +175,9 @@ def _conv1d_matmul_grad_bwd(stride, padding, residuals, g_BTO):
 _conv1d_matmul_grad.defvjp(_conv1d_matmul_grad_fwd, _conv1d_matmul_grad_bwd)
 
 
-def conv_general_dilated(inputs, kernel, window_strides, padding, *,
-                                 lhs_dilation=None, rhs_dilation=None,
-                                 dimension_numbers=None, feature_group_count=1, **kwargs):
+def conv_general_dilated(inputs, kernel, window_strides, padding, *, lhs_dilation=None,
+                         rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
+                         **kwargs):
   """`lax.conv_general_dilated` for `nnx.Conv`, with a matmul kernel gradient on CPU.
 
   Plain 1-D convolutions (all of the encoder's) get the kernel gradient of
