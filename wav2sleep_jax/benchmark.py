@@ -58,7 +58,7 @@ _DTYPE = flags.DEFINE_enum('dtype', None, ['float32', 'bfloat16'],
 _ENCODER_IMPL = flags.DEFINE_enum('encoder_impl', None, ['auto', 'loop', 'vmap'],
                                   "Encoder implementation (default: the config's, auto).")
 _REMAT = flags.DEFINE_bool('remat', None, "Rematerialise the encoders (default: the "
-                           "config's, off).")
+                           "config's: on for the paper config, off for the demo).")
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed steps (the median is reported).')
 _WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compiling.')
 _BUDGET_GB = flags.DEFINE_float('budget_gb', None, 'memory: budget per device in GB (1e9 '

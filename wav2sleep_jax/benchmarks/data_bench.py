@@ -10,8 +10,8 @@ resample the channels, and encode and serialize the example. Read throughput
 is random access through `tfds.data_source` over a prepared dataset. Pipeline
 throughput is the training input pipeline itself (`input_pipeline.
 train_dataset`: Grain shuffle, random 10-h window, per-night normalisation,
-batching) with 0 (in-process), 1, 2, ... worker processes, timed after the
-first batch; `pipeline_workers_for` says how many workers sustain a given
+batching) with 0 (in-process), 1, 2, ... worker processes, timed after three
+warm-up batches; `pipeline_workers_for` says how many workers sustain a given
 accelerator rate at the measured per-worker rate. The builders themselves
 (tfds_builders) are not imported.
 """

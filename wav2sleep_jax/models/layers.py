@@ -57,8 +57,7 @@ def _moments(x: jax.Array) -> tuple[jax.Array, jax.Array]:
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
 def _normalize(x: jax.Array, eps: float) -> jax.Array:
   """(x - mean) / sqrt(var + eps) over axis -2 (float32 in, float32 out)."""
-  mean, var = _moments(x)
-  return (x - mean) * jax.lax.rsqrt(var + eps)
+  return _normalize_fwd(x, eps)[0]
 
 
 def _normalize_fwd(x, eps):
