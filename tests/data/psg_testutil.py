@@ -18,6 +18,7 @@ _FIELD_OFFSET_WIDTH = {
     'label': (0, 16), 'transducer': (16, 80), 'unit': (96, 8),
     'physical_min': (104, 8), 'physical_max': (112, 8),
     'digital_min': (120, 8), 'digital_max': (128, 8),
+    'samples_per_record': (216, 8),
 }
 
 

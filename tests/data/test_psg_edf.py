@@ -130,6 +130,9 @@ def test_check_samples_nan_and_flat_arrays():
   assert edf.check_samples(partly_nan) is None
 
 
+_RECORD_BYTES = 2 * (125 + 10 + 1)  # One 1-s record of _shhs_like().
+
+
 def _good_edf_bytes(make_edf):
   return make_edf(_shhs_like(), name='good.edf').read_bytes()
 
@@ -149,12 +152,80 @@ def test_truncated_edf_raises_recording_error_naming_file(make_edf, tmp_path):
 def test_truncated_edf_can_be_kept_when_allowed(make_edf, tmp_path):
   raw = _good_edf_bytes(make_edf)
   path = tmp_path / 'short.edf'
-  record_bytes = 2 * (125 + 10 + 1)
-  path.write_bytes(raw[:len(raw) - 10 * record_bytes - 7])  # 11 records short.
+  path.write_bytes(raw[:len(raw) - 11 * _RECORD_BYTES])  # 11 whole records short.
   rec = edf.read_recording(path, ['ECG', 'THX'], allow_truncated=True)
   assert rec.duration_s == SECONDS - 11
   assert rec.channels['ECG'].data.shape == (125 * (SECONDS - 11),)
   assert any('truncated' in note for note in rec.notes)
+
+
+def test_partial_last_record_is_refused_even_when_truncation_is_allowed(
+    make_edf, tmp_path):
+  raw = _good_edf_bytes(make_edf)
+  path = tmp_path / 'short.edf'
+  path.write_bytes(raw[:len(raw) - 10 * _RECORD_BYTES - 7])
+  with pytest.raises(errors.RecordingError, match='not a whole number of records'):
+    edf.read_recording(path, ['ECG'], allow_truncated=True)
+
+
+@pytest.mark.parametrize('samples', ['124', '126', '250'])
+def test_samples_per_record_not_matching_the_file_size_is_corrupt(
+    make_edf, tmp_path, samples):
+  path = tmp_path / 'edited.edf'
+  path.write_bytes(_good_edf_bytes(make_edf))
+  psg_testutil.patch_header(path, 'samples_per_record', 0, samples)  # ECG: 125.
+  for allow_truncated in (False, True):
+    with pytest.raises(errors.RecordingError, match='edited.edf: .*file has 82624 bytes'):
+      edf.read_recording(path, ['ECG', 'THX'], allow_truncated=allow_truncated)
+    with pytest.raises(errors.RecordingError, match='header'):
+      edf.read_header(path, allow_truncated=allow_truncated)
+
+
+@pytest.mark.parametrize('value, reason', [
+    ('0', 'data record duration is 0 s'),
+    ('-1', 'data record duration is -1 s'),
+    ('nan', 'data record duration field'),
+    ('one', 'data record duration field'),
+])
+def test_bad_record_duration_is_named(make_edf, tmp_path, value, reason):
+  raw = bytearray(_good_edf_bytes(make_edf))
+  raw[244:252] = value.encode().ljust(8)
+  path = tmp_path / 'duration.edf'
+  path.write_bytes(bytes(raw))
+  with pytest.raises(errors.RecordingError, match=reason):
+    edf.read_recording(path)
+  with pytest.raises(errors.RecordingError, match=reason):
+    edf.read_header(path)
+
+
+def test_nonpositive_samples_per_record_is_corrupt(make_edf, tmp_path):
+  path = tmp_path / 'spr.edf'
+  path.write_bytes(_good_edf_bytes(make_edf))
+  psg_testutil.patch_header(path, 'samples_per_record', 2, '0')
+  with pytest.raises(errors.RecordingError, match='signal 2 has 0 samples per data record'):
+    edf.read_header(path)
+
+
+def test_physical_range_overflowing_float32_makes_channel_absent(make_edf):
+  path = make_edf(_shhs_like())
+  psg_testutil.patch_header(path, 'physical_max', 0, '1e39')
+  rec = edf.read_recording(path, ['ECG', 'THX'])
+  assert 'ECG' not in rec.channels and 'THX' in rec.channels
+  (problem,) = rec.problems
+  assert problem.name == 'ECG' and 'overflows float32' in problem.reason
+
+
+def test_samples_overflowing_float32_make_channel_absent(make_edf):
+  path = make_edf(_shhs_like())
+  # Within float32 itself, but 1e36 per digital step: most samples overflow.
+  psg_testutil.patch_header(path, 'physical_min', 0, '-1e36')
+  psg_testutil.patch_header(path, 'physical_max', 0, '1e36')
+  psg_testutil.patch_header(path, 'digital_min', 0, '-1')
+  psg_testutil.patch_header(path, 'digital_max', 0, '1')
+  rec = edf.read_recording(path, ['ECG', 'THX'])
+  assert 'ECG' not in rec.channels and 'THX' in rec.channels
+  (problem,) = rec.problems
+  assert problem.name == 'ECG' and 'samples overflow float32' in problem.reason
 
 
 @pytest.mark.parametrize('cut, reason', [
@@ -190,14 +261,14 @@ def test_unknown_signal_name_is_a_value_error(make_edf):
     edf.read_recording(make_edf(_shhs_like()), ['EEG'])
 
 
-def test_records_beyond_the_declared_count_are_ignored(make_edf, tmp_path):
+@pytest.mark.parametrize('extra', [_RECORD_BYTES * 5, 3])
+def test_data_beyond_the_declared_records_is_corrupt(make_edf, tmp_path, extra):
   raw = _good_edf_bytes(make_edf)
   path = tmp_path / 'extra.edf'
-  path.write_bytes(raw + bytes(2 * (125 + 10 + 1) * 5))  # 5 garbage records.
-  rec = edf.read_recording(path, ['ECG'])
-  assert rec.duration_s == SECONDS
-  assert rec.channels['ECG'].data.shape == (125 * SECONDS,)
-  assert rec.notes == ('5 data records after the declared 300 ignored',)
+  path.write_bytes(raw + bytes(extra))
+  for allow_truncated in (False, True):
+    with pytest.raises(errors.RecordingError, match='header does not match the data'):
+      edf.read_recording(path, ['ECG'], allow_truncated=allow_truncated)
 
 
 def test_unknown_record_count_uses_the_file_size(make_edf, tmp_path):

@@ -32,6 +32,8 @@ from wav2sleep_jax.data import signals as signals_lib
 FLAT_STD_FRACTION_OF_LSB = 0.01
 # Fallback flat tolerance relative to the signal's magnitude (no LSB known).
 FLAT_STD_RELATIVE = 1e-6
+# Samples are stored as float32: larger magnitudes would become inf.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _FIXED_HEADER_BYTES = 256
 _SIGNAL_HEADER_BYTES = 256
@@ -164,6 +166,9 @@ def check_ranges(
   if digital_range is None:
     return 'unreadable digital min/max'
   pmin, pmax = physical_range
+  if max(abs(pmin), abs(pmax)) > FLOAT32_MAX:
+    return (f'physical range [{pmin:g}, {pmax:g}] overflows float32 '
+            f'(max {FLOAT32_MAX:.3g})')
   if pmax == 0:
     return f'physical max is 0 (physical range [{pmin:g}, {pmax:g}])'
   if pmin == pmax:
@@ -187,6 +192,10 @@ def check_samples(data: np.ndarray, lsb: float | None = None) -> str | None:
   finite = data[np.isfinite(data)]
   if finite.size == 0:
     return 'all samples are NaN/inf'
+  overflow = int(np.count_nonzero(np.abs(finite) > FLOAT32_MAX))
+  if overflow:
+    return (f'{overflow} samples overflow float32 (max |x| '
+            f'{float(np.max(np.abs(finite))):.3g} > {FLOAT32_MAX:.3g})')
   std = float(np.std(finite, dtype=np.float64))
   if lsb is not None:
     tolerance = FLAT_STD_FRACTION_OF_LSB * lsb
@@ -216,17 +225,38 @@ def _raw_int(field: bytes, name: str, path: str) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class _Layout:
+  """Sizes from the raw header and the file."""
+
+  file_bytes: int
+  header_bytes: int
+  record_bytes: int
   declared_records: int  # -1 means unknown (allowed by the EDF spec).
-  present_records: int
-  incomplete_tail_bytes: int
+  record_duration_s: float
+
+  @property
+  def present_records(self) -> int:
+    return (self.file_bytes - self.header_bytes) // self.record_bytes
+
+  @property
+  def tail_bytes(self) -> int:
+    """Bytes after the last whole data record."""
+    return (self.file_bytes - self.header_bytes) % self.record_bytes
 
 
-def _check_layout(path: str) -> _Layout:
-  """Validates the raw header and the data-section size of an EDF.
+def _raw_float(field: bytes, name: str, path: str) -> float:
+  """Parses a finite numeric header field or raises RecordingError."""
+  try:
+    value = float(field.decode('ascii').strip())
+  except (UnicodeDecodeError, ValueError):
+    value = math.nan
+  if not math.isfinite(value):
+    raise errors.RecordingError(
+        path, f'corrupt EDF header: {name} field {field!r} is not a number')
+  return value
 
-  Raises:
-    RecordingError: unreadable, not an EDF, header truncated, or no data.
-  """
+
+def _read_raw_header(path: str) -> tuple[bytes, bytes, int]:
+  """(fixed header, signal headers, file size); RecordingError if unreadable."""
   try:
     size = os.path.getsize(path)
     with open(path, 'rb') as f:
@@ -239,12 +269,7 @@ def _check_layout(path: str) -> _Layout:
             path, f'not an EDF: version field is {fixed[:8]!r}, expected b"0"')
       num_signals = _raw_int(fixed[252:256], 'number of signals', path)
       header_bytes = _raw_int(fixed[184:192], 'header size', path)
-      declared = _raw_int(fixed[236:244], 'number of data records', path)
-      if declared == 0 or declared < -1:
-        raise errors.RecordingError(
-            path, f'corrupt EDF header: {declared} data records declared')
-      if num_signals <= 0 or header_bytes != _FIXED_HEADER_BYTES * (
-          1 + num_signals):
+      if num_signals <= 0 or header_bytes != _FIXED_HEADER_BYTES * (1 + num_signals):
         raise errors.RecordingError(
             path, f'corrupt EDF header: {num_signals} signals but header size '
             f'{header_bytes} bytes')
@@ -254,19 +279,72 @@ def _check_layout(path: str) -> _Layout:
   if len(signal_headers) < _SIGNAL_HEADER_BYTES * num_signals:
     raise errors.RecordingError(
         path, f'truncated EDF header: {size} bytes, header needs {header_bytes}')
+  return fixed, signal_headers, size
+
+
+def _check_layout(path: str) -> _Layout:
+  """Validates the raw header fields that fix the data layout.
+
+  Raises:
+    RecordingError: unreadable, not an EDF, header truncated or inconsistent
+      (record count, record duration, samples per record), or no data.
+  """
+  fixed, signal_headers, size = _read_raw_header(path)
+  num_signals = len(signal_headers) // _SIGNAL_HEADER_BYTES
+  declared = _raw_int(fixed[236:244], 'number of data records', path)
+  if declared == 0 or declared < -1:
+    raise errors.RecordingError(
+        path, f'corrupt EDF header: {declared} data records declared')
+  duration = _raw_float(fixed[244:252], 'data record duration', path)
+  if duration <= 0:
+    raise errors.RecordingError(
+        path, f'corrupt EDF header: data record duration is {duration:g} s '
+        '(must be > 0)')
   offset = 216 * num_signals  # Start of the samples-per-record fields.
   samples_per_record = [
       _raw_int(signal_headers[offset + 8 * i:offset + 8 * (i + 1)],
                'samples per data record', path) for i in range(num_signals)
   ]
-  record_bytes = _EDF_SAMPLE_BYTES * sum(samples_per_record)
-  if record_bytes <= 0:
-    raise errors.RecordingError(path, 'corrupt EDF header: empty data records')
-  present, tail = divmod(size - header_bytes, record_bytes)
-  if present == 0:
+  bad = [(i, n) for i, n in enumerate(samples_per_record) if n <= 0]
+  if bad:
     raise errors.RecordingError(
-        path, f'no data records (file has {size} bytes, header {header_bytes})')
-  return _Layout(declared, present, tail)
+        path, f'corrupt EDF header: signal {bad[0][0]} has {bad[0][1]} samples '
+        'per data record')
+  layout = _Layout(size, _FIXED_HEADER_BYTES * (1 + num_signals),
+                   _EDF_SAMPLE_BYTES * sum(samples_per_record), declared, duration)
+  if layout.present_records == 0:
+    raise errors.RecordingError(
+        path, f'no data records (file has {size} bytes, header '
+        f'{layout.header_bytes}, one record {layout.record_bytes})')
+  return layout
+
+
+def _size_mismatch(layout: _Layout) -> tuple[str, bool] | None:
+  """(reason, whole records missing at the end) if the file size is off.
+
+  The size must be header + records x record size; a file that is short by
+  whole trailing records is a truncated (but aligned) file.
+  """
+  data_bytes = layout.file_bytes - layout.header_bytes
+  if layout.declared_records < 0:
+    if not layout.tail_bytes:
+      return None
+    return (f'corrupt or truncated EDF: last data record incomplete ({data_bytes} '
+            f'data bytes are not a whole number of {layout.record_bytes}-byte '
+            'records; header and data do not match)', False)
+  expected = layout.header_bytes + layout.declared_records * layout.record_bytes
+  if layout.file_bytes == expected:
+    return None
+  sizes = (f'file has {layout.file_bytes} bytes, header says {layout.header_bytes} + '
+           f'{layout.declared_records} records x {layout.record_bytes} bytes = '
+           f'{expected}')
+  if layout.file_bytes > expected:
+    return (f'corrupt EDF: {sizes} (header does not match the data)', False)
+  if layout.tail_bytes:
+    return (f'truncated EDF or header mismatch: {sizes}; the data is not a '
+            f'whole number of records', False)
+  return (f'truncated EDF: header declares {layout.declared_records} data '
+          f'records, file holds {layout.present_records}', True)
 
 
 def _start_datetime(edf: edfio.Edf) -> datetime.datetime | None:
@@ -298,30 +376,17 @@ def _signal_header(signal: edfio.EdfSignal) -> SignalHeader:
   )
 
 
-def _truncation(layout: _Layout) -> str | None:
-  """Describes a truncated data section, or None if it is complete."""
-  if layout.declared_records > layout.present_records:
-    return (f'truncated EDF: header declares {layout.declared_records} data '
-            f'records, file holds {layout.present_records}')
-  if layout.declared_records < 0 and layout.incomplete_tail_bytes:
-    return (f'truncated EDF: last data record incomplete '
-            f'({layout.incomplete_tail_bytes} stray bytes)')
-  return None
-
-
 def _open(path: str,
           allow_truncated: bool) -> tuple[edfio.Edf, _Layout, list[str]]:
-  """Checks the layout, then opens the EDF with edfio (data loaded lazily)."""
+  """Checks the layout and size, then opens the EDF with edfio (lazy data)."""
   layout = _check_layout(path)
   notes = []
-  truncation = _truncation(layout)
-  if truncation is not None:
-    if not allow_truncated:
-      raise errors.RecordingError(path, truncation)
-    notes.append(truncation + ' (complete records kept)')
-  elif layout.present_records > layout.declared_records >= 0:
-    notes.append(f'{layout.present_records - layout.declared_records} data '
-                 f'records after the declared {layout.declared_records} ignored')
+  mismatch = _size_mismatch(layout)
+  if mismatch is not None:
+    reason, whole_records_missing = mismatch
+    if not (allow_truncated and whole_records_missing):
+      raise errors.RecordingError(path, reason)
+    notes.append(reason + ' (complete records kept)')
   try:
     with warnings.catch_warnings():
       warnings.simplefilter('ignore')  # Truncation is handled above.
@@ -337,6 +402,16 @@ def _open(path: str,
   return edf, layout, notes
 
 
+def _signals_and_labels(
+    path: str, edf: edfio.Edf) -> tuple[list[edfio.EdfSignal], tuple[str, ...]]:
+  """Ordinary signals and their labels (RecordingError if undecodable)."""
+  try:
+    edf_signals = list(edf.signals)
+    return edf_signals, tuple(s.label for s in edf_signals)
+  except ValueError as e:  # Includes UnicodeDecodeError of a label.
+    raise errors.RecordingError(path, f'corrupt EDF header: {e}') from e
+
+
 def read_header(path: str | os.PathLike[str], *,
                 allow_truncated: bool = False) -> EdfHeader:
   """Reads the header of an EDF (no signal data).
@@ -348,17 +423,17 @@ def read_header(path: str | os.PathLike[str], *,
   path = os.fspath(path)
   edf, layout, _ = _open(path, allow_truncated)
   num_records = _kept_records(layout)
+  edf_signals, _ = _signals_and_labels(path, edf)
   try:
-    signals = tuple(_signal_header(s) for s in edf.signals)
-    record_duration = float(edf.data_record_duration)
-  except ValueError as e:
+    signals = tuple(_signal_header(s) for s in edf_signals)
+  except (ValueError, ZeroDivisionError) as e:
     raise errors.RecordingError(path, f'corrupt EDF header: {e}') from e
   return EdfHeader(
       path=path,
       start=_start_datetime(edf),
-      duration_s=num_records * record_duration,
+      duration_s=num_records * layout.record_duration_s,
       num_records=num_records,
-      record_duration_s=record_duration,
+      record_duration_s=layout.record_duration_s,
       signals=signals,
   )
 
@@ -380,13 +455,13 @@ def _read_channel(
     return ChannelProblem(name, header.label, reason)
   with warnings.catch_warnings():
     warnings.simplefilter('ignore')
-    data = np.asarray(signal.data, dtype=np.float32)
+    data = np.asarray(signal.data, dtype=np.float64)  # Checked before float32.
   data = data[:num_records * signal.samples_per_data_record]
   reason = check_samples(data, _lsb(header.physical_range, header.digital_range))
   if reason is not None:
     return ChannelProblem(name, header.label, reason)
   return Channel(
-      data=data,
+      data=data.astype(np.float32),
       rate_hz=header.rate_hz,
       label=header.label,
       unit=header.unit,
@@ -426,8 +501,7 @@ def read_recording(
     raise ValueError(f'Unknown signals {unknown}; known: {list(table)}')
   edf, layout, notes = _open(path, allow_truncated)
   num_records = _kept_records(layout)
-  edf_signals = edf.signals
-  labels = tuple(s.label for s in edf_signals)
+  edf_signals, labels = _signals_and_labels(path, edf)
   channels: dict[str, Channel] = {}
   problems: list[ChannelProblem] = []
   taken: set[int] = set()
@@ -447,7 +521,7 @@ def read_recording(
   return Recording(
       path=path,
       start=_start_datetime(edf),
-      duration_s=num_records * float(edf.data_record_duration),
+      duration_s=num_records * layout.record_duration_s,
       channels=channels,
       problems=tuple(problems),
       labels=labels,
