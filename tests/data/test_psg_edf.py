@@ -185,6 +185,7 @@ def test_samples_per_record_not_matching_the_file_size_is_corrupt(
     ('0', 'data record duration is 0 s'),
     ('-1', 'data record duration is -1 s'),
     ('nan', 'data record duration field'),
+    ('1e9', r'recording 8.33e\+07 h long \(more than 168 h\)'),
     ('one', 'data record duration field'),
 ])
 def test_bad_record_duration_is_named(make_edf, tmp_path, value, reason):

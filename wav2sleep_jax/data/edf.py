@@ -32,6 +32,8 @@ from wav2sleep_jax.data import signals as signals_lib
 FLAT_STD_FRACTION_OF_LSB = 0.01
 # Fallback flat tolerance relative to the signal's magnitude (no LSB known).
 FLAT_STD_RELATIVE = 1e-6
+# Longest plausible recording: a longer header duration is corrupt.
+MAX_DURATION_S = 7 * 24 * 3600.0
 # Samples are stored as float32: larger magnitudes would become inf.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -316,6 +318,11 @@ def _check_layout(path: str) -> _Layout:
     raise errors.RecordingError(
         path, f'no data records (file has {size} bytes, header '
         f'{layout.header_bytes}, one record {layout.record_bytes})')
+  hours = max(declared, layout.present_records) * duration / 3600
+  if hours > MAX_DURATION_S / 3600:
+    raise errors.RecordingError(
+        path, f'corrupt EDF header: data records of {duration:g} s make the '
+        f'recording {hours:.3g} h long (more than {MAX_DURATION_S / 3600:g} h)')
   return layout
 
 
