@@ -125,3 +125,18 @@ def test_remat_config_round_trips():
   assert model_io.config_from_dict(saved) == cfg
   del saved['remat']  # model_config.json written before the field existed.
   assert model_io.config_from_dict(saved) == cfg.replace(remat=False)
+
+
+def test_compare_cli_reports_both_sides_and_ratio(tmp_path):
+  pytest.importorskip('torch', reason="the PyTorch baseline needs the 'torch' extra")
+  result = _run_cli(tmp_path, 'compare', '--batch=2', '--repeats=1', '--warmup=0')
+  assert result['benchmark'] == 'compare' and result['machine']['cpu']
+  assert 'cpu_flags' in result['machine']
+  rows = {row['kind']: row for row in result['rows']}
+  assert set(rows) == {'train', 'infer'}
+  for kind, row in rows.items():
+    assert row['ours_s_per_night'] == result['ours'][kind]['s_per_night']
+    assert row['baseline_s_per_night'] == result['baseline'][kind]['s_per_night']
+    assert row['ratio'] == pytest.approx(row['baseline_s_per_night'] / row['ours_s_per_night'])
+    assert result['baseline'][kind]['epochs'] == result['ours'][kind]['config']['epochs'] == 6
+  assert '| train |' in result['table'] and result['machine']['cpu'] in result['table']

@@ -3,6 +3,7 @@
   python -m wav2sleep_jax.benchmark {train,infer} [--batch=2 --hours=10
       --signals=ECG,PPG,ABD,THX --dtype=float32 --encoder_impl=auto --remat
       --repeats=5 --warmup=2 --config=wav2sleep_jax/configs/default.py] [--json=OUT.json]
+  python -m wav2sleep_jax.benchmark compare [same flags as train/infer; --kinds=train,infer]
   python -m wav2sleep_jax.benchmark memory [--hours=10 --remat --budget_gb=24]
   python -m wav2sleep_jax.benchmark data [--cohort=mesa --nights=12 --hours=8 --workers=0,1,2]
       [--manual_dir=NSRR_FOLDER --data_dir=DIR --dataset=NAME] [--json=OUT.json]
@@ -15,6 +16,10 @@ and training recipe come from --config (a training config file, default the
 paper's; `--config.model.feature_dim=64` etc. override it), then --signals,
 --dtype, --encoder_impl and --remat override the model. --batch defaults to 2
 nights on CPU and 16 (the paper's batch) on GPU/TPU.
+
+`compare`: the PyTorch baseline (benchmarks/torch_baseline.py, the reference
+architecture in PyTorch; `torch` extra) and our step, side by side in one run on
+this machine, with the ratio per step kind and the CPU model (benchmarks/compare.py).
 
 `memory`: the largest batch whose training step fits --budget_gb per device
 (default: the device memory on GPU/TPU, physical RAM on CPU), found by compiling
@@ -69,20 +74,30 @@ _DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data dir of a prepared d
 _DATASET = flags.DEFINE_string('dataset', None, 'Prepared TFDS dataset name to read.')
 _WORKERS = flags.DEFINE_list('workers', ['0', '1', '2'], 'data: Grain worker counts to '
                              'time the training pipeline with (0 = in-process).')
+_KINDS = flags.DEFINE_list('kinds', ['train', 'infer'], 'compare: step kinds to compare.')
 _JSON = flags.DEFINE_string('json', None, 'Write the results to this JSON file.')
+
+
+# CPU features that decide XLA:CPU / oneDNN kernels (recorded with every number).
+_VECTOR_FLAGS = frozenset({'avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_bf16',
+                           'avx512_fp16', 'avx512_vnni', 'amx_tile', 'amx_bf16', 'amx_int8'})
 
 
 def machine() -> dict[str, object]:
   """What the numbers were measured on."""
-  cpu = platform.processor()
+  cpu, flags_seen = platform.processor(), set()
   try:
     for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines():
-      if line.startswith('model name'):
-        cpu = line.split(':', 1)[1].strip()
+      key, _, value = line.partition(':')
+      if key.strip() == 'model name':
+        cpu = value.strip()
+      elif key.strip() == 'flags':
+        flags_seen = set(value.split())
         break
   except OSError:
     pass
-  return {'cpu': cpu, 'cpu_count': os.cpu_count(), 'platform': platform.platform(),
+  return {'cpu': cpu, 'cpu_flags': sorted(flags_seen & _VECTOR_FLAGS),
+          'cpu_count': os.cpu_count(), 'platform': platform.platform(),
           'python': platform.python_version(),
           'host_heap': {k: os.environ.get(k) for k in host_heap.SETTINGS}}
 
@@ -125,7 +140,16 @@ def model_benchmark(kind: str) -> dict[str, object]:
                                   encoder_impl=_ENCODER_IMPL.value, remat=_REMAT.value)
   epochs = round((10.0 if _HOURS.value is None else _HOURS.value)
                  * model_bench.EPOCHS_PER_HOUR)
-  if kind == 'memory':
+  if kind == 'compare':
+    from wav2sleep_jax.benchmarks import compare
+    unknown = set(_KINDS.value) - set(compare.KINDS)
+    if unknown:
+      raise app.UsageError(f'--kinds: unknown {sorted(unknown)}; choose from {compare.KINDS}')
+    batch = _BATCH.value or (2 if jax.default_backend() == 'cpu' else 16)
+    result = compare.compare(config, mcfg, batch, epochs, _REPEATS.value, _WARMUP.value,
+                             kinds=tuple(_KINDS.value))
+    result['table'] = compare.table(result, machine()['cpu'])
+  elif kind == 'memory':
     budget = (model_bench.device_info()['memory_limit_bytes']
               or model_bench.host_memory_bytes())
     if _BUDGET_GB.value is not None:
@@ -139,7 +163,7 @@ def model_benchmark(kind: str) -> dict[str, object]:
 
 
 def main(argv):
-  kinds = ('train', 'infer', 'memory', 'data')
+  kinds = ('train', 'infer', 'compare', 'memory', 'data')
   if len(argv) != 2 or argv[1] not in kinds:
     raise app.UsageError(
         f'usage: python -m wav2sleep_jax.benchmark {{{",".join(kinds)}}} [flags]')
@@ -147,6 +171,8 @@ def main(argv):
   result = {'benchmark': argv[1], 'machine': machine(), **run()}
   text = json.dumps(result, indent=2, default=float)
   print(text)
+  if 'table' in result:
+    print('\n' + result['table'])
   if _JSON.value:
     pathlib.Path(_JSON.value).write_text(text)
 
