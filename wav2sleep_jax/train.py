@@ -31,6 +31,8 @@ from flax import nnx
 from flax import struct
 
 from wav2sleep_jax import augment
+from wav2sleep_jax import checkpoints
+from wav2sleep_jax import cli
 from wav2sleep_jax import evaluation
 from wav2sleep_jax import host_heap
 from wav2sleep_jax import input_pipeline
@@ -38,6 +40,7 @@ from wav2sleep_jax import losses
 from wav2sleep_jax import model_io
 from wav2sleep_jax import report
 from wav2sleep_jax import sharding
+from wav2sleep_jax import training_guard
 from wav2sleep_jax.models import wav2sleep
 from wav2sleep_jax.models.config import ModelConfig
 
@@ -170,21 +173,41 @@ def _abstract(tree):
 # ----------------------------------------------------------------------------
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       sources: dict[str, Any] | None = None) -> dict[str, Any]:
+                       sources: dict[str, Any] | None = None,
+                       on_config_change: str = 'refuse') -> dict[str, Any]:
   """Trains (resuming from `workdir`), then evaluates the best checkpoint.
 
   `sources` optionally replaces the TFDS datasets with random-access nights:
   {'train': {name: source}, 'validation': {name: source}, 'test': {name: source}}.
+  The workdir is locked for the whole run (a second trainer is refused), and a
+  config that differs from the stored WORKDIR/config.json in fields a resume
+  cannot change is refused unless `on_config_change` is 'accept' or 'new_run'
+  (see training_guard.check_config).
 
   Returns a dict with 'status' ('finished', 'early_stopped', 'preempted'),
   'step', 'best_step', 'best_val_loss' and the final 'test' metrics.
   """
-  import grain
-  import orbax.checkpoint as ocp
-
   workdir = pathlib.Path(workdir).absolute()
   workdir.mkdir(parents=True, exist_ok=True)
-  evaluation.save_run_config(config, workdir)  # What `wav2sleep_jax.evaluate` rebuilds from.
+  with training_guard.locked(workdir, jax.process_index(), jax.process_count()):
+    if training_guard.check_config(config, workdir, _has_run(workdir), on_config_change):
+      if jax.process_index() == 0:
+        training_guard.move_run_aside(workdir)
+      checkpoints.sync('new_run')
+    return _train_and_evaluate(config, workdir, sources)
+
+
+def _has_run(workdir: pathlib.Path) -> bool:
+  """Something a restart would resume or overwrite: checkpoints or a model."""
+  steps = [p for name in ('checkpoints', 'best') for p in (workdir / name).glob('*')
+           if p.name.isdigit()]
+  return bool(steps) or (workdir / 'model').exists()
+
+
+def _train_and_evaluate(config, workdir: pathlib.Path, sources) -> dict[str, Any]:
+  """The run itself (workdir locked and config checked)."""
+  import grain
+  import orbax.checkpoint as ocp
 
   # Devices and mesh.
   mesh = sharding.make_mesh()
@@ -199,7 +222,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     from wav2sleep_jax import demo_data
     data_dir = demo_data.prepare(config, workdir)
   elif config.prepare not in ('', 'synthetic'):
-    raise ValueError(f'Unknown config.prepare {config.prepare!r} (expected "" or "synthetic").')
+    raise cli.InputError(f'Unknown config.prepare {config.prepare!r} (expected "" or "synthetic").')
   mcfg = model_config_from(config)
   if sources is None:
     sources = {'train': {n: input_pipeline.load_source(n, 'train', data_dir)
@@ -244,20 +267,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        compiler_options=wav2sleep.compiler_options(mcfg))
   eval_step = evaluation.make_eval_step(graphdef, mcfg.num_classes, mesh)
 
-  # Restore.
+  # Restore (the newest intact checkpoint; corrupt ones are moved aside).
   options = ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints, create=True)
   ckpt = ocp.CheckpointManager(workdir / 'checkpoints', options=options)
   best_ckpt = ocp.CheckpointManager(workdir / 'best',
                                     options=ocp.CheckpointManagerOptions(max_to_keep=1,
                                                                          create=True))
   progress = {'best_val_loss': float('inf'), 'best_step': -1, 'bad_evals': 0, 'history': []}
-  if ckpt.latest_step() is not None:
-    restored = ckpt.restore(ckpt.latest_step(), args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(_abstract(state)),
-        data=grain.checkpoint.CheckpointRestore(train_iter),
-        progress=ocp.args.JsonRestore()))
-    state, progress = restored.state, restored.progress
+  restored = checkpoints.restore_newest(ckpt, lambda step: ckpt.restore(
+      step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(_abstract(state)),
+          data=grain.checkpoint.CheckpointRestore(train_iter),
+          progress=ocp.args.JsonRestore())), workdir / 'checkpoints')
+  if restored is not None:
+    state, progress = restored[1].state, restored[1].progress
     logging.info('Resumed from step %d in %s', int(state.step), workdir)
+  _check_best(best_ckpt, workdir / 'best', progress, _abstract(_eval_params(state, config)))
+  if jax.process_index() == 0:  # The run starts: what `wav2sleep_jax.evaluate` rebuilds from.
+    training_guard.write_config(config, workdir)
 
   def save(step: int):
     ckpt.save(step, args=ocp.args.Composite(
@@ -356,6 +383,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   return result
 
 
+def _check_best(best_ckpt, folder: pathlib.Path, progress: dict[str, Any], abstract_params
+                ) -> None:
+  """Verifies best/ at start: corrupt or not matching `progress` -> moved aside."""
+  import orbax.checkpoint as ocp
+  best = checkpoints.restore_newest(best_ckpt, lambda step: best_ckpt.restore(
+      step, args=ocp.args.StandardRestore(abstract_params)), folder, move_if_none=True)
+  if best is not None and best[0] != progress['best_step']:
+    checkpoints.move_aside(folder, best[0], f'best step {best[0]} does not match the '
+                           f'restored training progress (best step {progress["best_step"]})',
+                           kind='stale')
+    checkpoints.sync('stale_best')
+    best_ckpt.reload()
+    best = None
+  if best is None and progress['best_step'] >= 0:
+    logging.warning('The best checkpoint (step %d, validation loss %.4g) is lost; the next '
+                    'validation sets a new best.', progress['best_step'],
+                    progress['best_val_loss'])
+    progress.update(best_val_loss=float('inf'), best_step=-1)
+
+
 def _eval_params(state: TrainState, config):
   return state.ema_params if config.ema_decay else state.params
 
@@ -395,6 +442,11 @@ _COORDINATOR = flags.DEFINE_string('coordinator_address', None,
                                    'host:port of process 0 for multi-process runs.')
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Processes (multi-host).')
 _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'Index of this process.')
+_ON_CONFIG_CHANGE = flags.DEFINE_enum(
+    'on_config_change', 'refuse', training_guard.ON_CONFIG_CHANGE,
+    'When the config differs from WORKDIR/config.json in fields a resume cannot change '
+    '(model, shapes, data, optimisation): refuse (default), new_run (move the old run to '
+    'WORKDIR/previous/<time>/ and start afresh) or accept (resume anyway).')
 
 
 def main(argv):
@@ -407,10 +459,12 @@ def main(argv):
                                num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
   if _WORKDIR.value is None or _CONFIG.value is None:
     raise app.UsageError('--config and --workdir are required.')
-  result = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  result = train_and_evaluate(_CONFIG.value, _WORKDIR.value,
+                              on_config_change=_ON_CONFIG_CHANGE.value)
   logging.info('Done: %s', {k: v for k, v in result.items() if k != 'test'})
 
 
 if __name__ == '__main__':
   host_heap.reexec_with_reusable_heap()
-  app.run(main)
+  cli.run(main, errors=(training_guard.WorkdirLockedError, training_guard.ConfigChangedError,
+                        checkpoints.NoRestorableCheckpointError))
