@@ -162,3 +162,72 @@ def test_nothing_staged(model, tmp_path):
   with pytest.raises(FileNotFoundError, match='No edf file found'):
     prediction.predict_files(model, tmp_path / 'out', tmp_path / 'out2', kinds=('edf',),
                              progress=False)
+
+
+class _FailingModel:
+  """Stands in for a model whose forward pass fails on night 2 (marked by its value)."""
+
+  signals = ('ECG', 'THX')
+
+  def __init__(self):
+    self.calls = []
+
+  def logits(self, batch):
+    values = [float(row[0]) for row in batch['ECG']]
+    self.calls.append(values)
+    if 2.0 in values:
+      raise FloatingPointError('night 2 is bad')
+    return np.array(values, np.float32)[:, None, None] * np.ones((1, 2, 4), np.float32)
+
+
+def test_failing_batch_is_retried_night_by_night():
+  fake = _FailingModel()
+  batcher = prediction._Batcher(fake, batch_size=4)
+  done = []
+  for i in range(4):
+    x = {'ECG': np.full(2 * 1024, float(i), np.float32), 'THX': np.zeros(2 * 256, np.float32)}
+    done += batcher.add(i, x, 2)
+  done = dict(done + batcher.flush())
+  assert isinstance(done[2], FloatingPointError)
+  for i in (0, 1, 3):
+    np.testing.assert_array_equal(done[i], np.full((2, 4), float(i)))
+  assert fake.calls == [[0.0, 1.0, 2.0, 3.0], [0.0], [1.0], [2.0], [3.0]]
+
+
+def test_bad_night_does_not_take_its_batch_mates_down(model, tmp_path):
+  root = tmp_path / 'in'
+  for name, seed in (('a', 0), ('b', 1)):
+    util.write_table(root / f'{name}.csv', util.table_signals(EPOCHS, 64.0, seed=seed))
+  overflow = util.table_signals(EPOCHS, 64.0, seed=2)  # Beyond float32: inf when stored.
+  overflow.update(ECG=overflow['ECG'] * 1e300, THX=overflow['THX'] * 1e300)
+  util.write_table(root / 'c.csv', overflow)
+  huge = util.table_signals(EPOCHS, 64.0, seed=3)  # Fits float32, overflows the z-score.
+  huge.update(ECG=huge['ECG'] * 1e20, THX=huge['THX'] * 1e20)
+  util.write_table(root / 'd.csv', huge)
+  one_bad = util.table_signals(EPOCHS, 64.0, seed=4)
+  one_bad['ECG'] = one_bad['ECG'] * 1e20
+  util.write_table(root / 'e.csv', one_bad)
+  result = prediction.predict_files(model, root, tmp_path / 'out', batch_size=8, plots=False,
+                                    workers=0, progress=False)
+  assert result.predicted == ('a', 'b', 'e') and result.skipped == ('c', 'd')
+  skipped = {(r['record_id'], r['action']): r['reason'] for r in _read_csv(
+      tmp_path / 'out' / 'skipped.csv')}
+  assert 'overflow float32' in skipped['c', 'night skipped']
+  assert 'overflow the float32 normalisation' in skipped['d', 'night skipped']
+  assert skipped['e', 'channel absent'].startswith('ECG: samples up to')
+  summary = {r['night']: r for r in _read_csv(tmp_path / 'out' / 'summary.csv')}
+  assert summary['e']['signals'] == 'THX' and summary['a']['signals'] == 'ECG+THX'
+  alone = prediction.predict_files(model, root / 'a.csv', tmp_path / 'alone', plots=False,
+                                   workers=0, progress=False)
+  assert alone.predicted == ('a',)
+  assert _read_csv(tmp_path / 'alone' / 'a.preds.csv') == _read_csv(
+      tmp_path / 'out' / 'a.preds.csv')
+
+
+def test_array_api_rejects_nights_that_would_overflow(model):
+  night = _night(0)
+  night['ECG'] = night['ECG'] * 1e20
+  assert prediction.predict(model, night).signals == ('THX',)
+  night['THX'] = night['THX'] * 1e20
+  with pytest.raises(ValueError, match='Night 0: no usable signal'):
+    prediction.predict(model, night)

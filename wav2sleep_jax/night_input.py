@@ -198,7 +198,8 @@ def read_night(path: str | os.PathLike[str],
   return _read_table(path, name, kind, signals, channel_map)
 
 
-def _error(kind: str, path: str, reason: str) -> errors.RecordingError:
+def unusable(kind: str, path: str, reason: str) -> errors.RecordingError:
+  """The error for a night of this kind that cannot be staged."""
   return (errors.RecordingError if kind == EDF else TableError)(path, reason)
 
 
@@ -207,7 +208,7 @@ def _resampled(path: str, kind: str, channels: Mapping[str, tuple[np.ndarray, fl
   """Resamples {name: (data, rate)} onto the epoch grid -> (signals, num_epochs)."""
   num_epochs = int(np.floor(duration_s / signals_lib.EPOCH_SECONDS + 1e-9))
   if num_epochs < 1:
-    raise _error(kind, path, f'recording lasts {duration_s:g} s, less than one '
+    raise unusable(kind, path, f'recording lasts {duration_s:g} s, less than one '
                  f'{signals_lib.EPOCH_SECONDS}-s epoch')
   out = {}
   for name, (data, rate) in channels.items():
@@ -219,7 +220,7 @@ def _resampled(path: str, kind: str, channels: Mapping[str, tuple[np.ndarray, fl
 def _no_signal(path: str, kind: str, problems: Sequence[edf_lib.ChannelProblem]
                ) -> errors.RecordingError:
   reasons = '; '.join(f'{p.name}: {p.reason}' for p in problems)
-  return _error(kind, path, f'no usable signal ({reasons})')
+  return unusable(kind, path, f'no usable signal ({reasons})')
 
 
 def _read_edf(path: str, name: str, signals: Sequence[str],

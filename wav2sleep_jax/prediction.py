@@ -214,6 +214,40 @@ def normalize_night(model: inference.StagingModel,
   return {n: normalize_lib.zscore(np.asarray(v, np.float32)[None])[0] for n, v in x.items()}
 
 
+def signal_problem(x: np.ndarray) -> str | None:
+  """Why a model-rate signal cannot enter the model, or None.
+
+  The float32 z-score sums squared deviations over the night, so samples must
+  stay below sqrt(float32 max / samples) / 2 to leave it finite and exact.
+  """
+  x = np.asarray(x)
+  finite = np.isfinite(x)
+  if not finite.any():
+    return 'all samples are NaN/inf'
+  largest = float(np.max(np.abs(x[finite]), initial=0.0))
+  limit = math.sqrt(float(np.finfo(np.float32).max) / max(x.size, 1)) / 2
+  if largest > limit:
+    return (f'samples up to {largest:.3g} overflow the float32 normalisation '
+            f'(limit {limit:.3g} for {x.size} samples)')
+  return None
+
+
+def checked_night(model: inference.StagingModel, x: Mapping[str, np.ndarray]
+                  ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+  """Normalised usable signals of a night, and {signal: reason} for dropped ones.
+
+  A signal is dropped if `signal_problem` finds one, or if its normalised
+  samples are not all finite, so that one bad night never reaches a batch.
+  """
+  problems = {n: r for n, v in x.items() if (r := signal_problem(v)) is not None}
+  normalized = normalize_night(model, {n: v for n, v in x.items() if n not in problems})
+  for name, v in list(normalized.items()):
+    if not np.isfinite(v).all():
+      problems[name] = 'non-finite values after normalisation'
+      del normalized[name]
+  return normalized, problems
+
+
 def _model_rate_signals(model: inference.StagingModel, signals: Mapping[str, Any]
                         ) -> tuple[dict[str, np.ndarray], int]:
   """{name: array at the model rate or (array, rate_hz)} -> (present signals, epochs)."""
@@ -286,10 +320,20 @@ class _Batcher:
       try:
         logits_BSK = self._model.logits(batch)
       except Exception as e:  # pylint: disable=broad-except  # Reported per night.
-        done += [(key, e) for key, _ in chunk]
+        if len(chunk) == 1:
+          done.append((chunk[0][0], e))
+        else:  # One bad night must not take its batch-mates down.
+          done += [self._run_one(key, x, group[1]) for key, x in chunk]
         continue
       done += [(key, logits_BSK[j]) for j, (key, _) in enumerate(chunk)]
     return done
+
+  def _run_one(self, key: Any, x: Mapping[str, np.ndarray], names: Sequence[str]
+               ) -> tuple[Any, np.ndarray | Exception]:
+    try:
+      return key, self._model.logits({n: x[n][None] for n in names})[0]
+    except Exception as e:  # pylint: disable=broad-except  # Reported per night.
+      return key, e
 
 
 def _labels_for(model: inference.StagingModel, labels: np.ndarray | None) -> np.ndarray | None:
@@ -336,7 +380,10 @@ def predict(model: inference.StagingModel | str | os.PathLike[str],
   logits, used = {}, []
   for i, night in enumerate(nights):
     x, num_epochs = _model_rate_signals(model, night)
-    x = normalize_night(model, x) if normalize else x
+    if normalize:
+      x, problems = checked_night(model, x)
+      if not x:
+        raise ValueError(f'Night {i}: no usable signal ({_reasons(problems)}).')
     used.append(tuple(n for n in model.signals if n in x))
     logits.update(batcher.add(i, x, num_epochs))
   logits.update(batcher.flush())
@@ -348,10 +395,23 @@ def predict(model: inference.StagingModel | str | os.PathLike[str],
   return out[0] if single else out
 
 
+def _reasons(problems: Mapping[str, str]) -> str:
+  return '; '.join(f'{n}: {r}' for n, r in problems.items())
+
+
 def predict_night(model: inference.StagingModel, night: night_input.NightInput,
                   normalize: bool = True) -> NightPrediction:
-  """Stages a night read by `night_input.read_night`."""
-  x = normalize_night(model, night.signals) if normalize else night.signals
+  """Stages a night read by `night_input.read_night`.
+
+  Raises:
+    PsgError: no signal of the night can enter the model (`checked_night`).
+  """
+  x = night.signals
+  if normalize:
+    x, problems = checked_night(model, x)
+    if not x:
+      raise night_input.unusable(night.kind, night.path,
+                                 f'no usable signal ({_reasons(problems)})')
   logits_BSK = model.logits({n: v[None] for n, v in x.items()})
   return _night_prediction(model, night, logits_BSK[0], tuple(x))
 
@@ -513,8 +573,14 @@ def predict_files(model: inference.StagingModel | str | os.PathLike[str],
     try:
       night = night_input.read_night(path, wanted, name=name, channel_map=channel_map,
                                      with_labels=with_labels, allow_truncated=allow_truncated)
-      x = normalize_night(model, night.signals)
-      return name, path, dataclasses.replace(night, signals={}), x  # Keep one copy only.
+      x, problems = checked_night(model, night.signals)
+      if not x:
+        raise night_input.unusable(night.kind, path, f'no usable signal ({_reasons(problems)})')
+      entries = night.entries + tuple(
+          report_lib.SkipEntry(name, path, 'channel', f'{n}: {r}', report_lib.CHANNEL_ABSENT)
+          for n, r in problems.items())
+      # Keep one copy of the signals only.
+      return name, path, dataclasses.replace(night, signals={}, entries=entries), x
     except Exception as e:  # pylint: disable=broad-except  # Reported, never fatal.
       return name, path, e, None
 
