@@ -111,7 +111,8 @@ def init_params(cfg: ModelConfig, seed: int = 0) -> dict:
   the per-shape XLA compiles that eager JAX initialisers cost on CPU.
     conv / dense kernels and biases: U(+-1/sqrt(fan_in)) (kaiming_uniform, a=sqrt(5));
     attention q/k/v kernel: xavier uniform; attention biases: 0;
-    layer norms: scale 1, bias 0; CLS token: N(0, 0.02^2).
+    norms: scale 1, bias 0; CLS and register tokens: N(0, 0.02^2);
+    signal embedding: N(0, 1) (torch nn.Embedding).
   """
   rng = np.random.default_rng(seed)
   leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(abstract_params(cfg))
@@ -124,8 +125,10 @@ def init_params(cfg: ModelConfig, seed: int = 0) -> dict:
   for path, shape in zip(paths, shapes):
     parent, _, leaf_name = path.rpartition('/')
     is_norm = 'norm' in parent
-    if leaf_name == 'cls_token':
+    if leaf_name in ('cls_token', 'register_tokens'):
       value = 0.02 * rng.standard_normal(shape)
+    elif leaf_name == 'signal_embedding':
+      value = rng.standard_normal(shape)
     elif leaf_name == 'scale':
       value = np.ones(shape)
     elif leaf_name == 'bias' and (is_norm or parent.endswith(('attn/qkv', 'attn/out'))):

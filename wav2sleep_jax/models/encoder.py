@@ -11,50 +11,69 @@ from wav2sleep_jax.models import layers
 from wav2sleep_jax.models.config import ModelConfig
 
 
+def _conv_padding(cfg: ModelConfig, k: int, s: int) -> tuple[int, int]:
+  """Padding giving L/s outputs: symmetric, or causal as `cfg.causal_mode` says."""
+  if not cfg.causal or cfg.causal_mode == 'chunked':
+    return ((k - 1) // 2, (k - 1) // 2) if k > 1 else (0, 0)
+  if cfg.causal_mode == 'conv':  # The reference: pad (k-1) both sides, trim the right.
+    return (k - 1, 0)
+  return (max(k - s, 0), 0)  # Streaming: the tightest causal window.
+
+
 class EncoderBlock(nnx.Module):
   """Three conv->norm->act layers halving the length, plus a 1x1 shortcut."""
 
   def __init__(self, in_channels: int, out_channels: int, cfg: ModelConfig,
-               *, rngs: nnx.Rngs):
+               norm: str, *, rngs: nnx.Rngs):
     self.cfg = cfg
+    self.norm = norm
     maxpool = cfg.encoder_downsample == 'maxpool'
-    causal = cfg.causal
 
-    def conv(i, o, k, s):
-      # Output length L/s: symmetric padding, or all of it on the left when causal.
-      total = max(k - s, 0) if causal else k - 1
-      left = total if causal else total // 2
-      return nnx.Conv(i, o, kernel_size=(k,), strides=(s,), padding=((left, total - left),),
-                      use_bias=False, dtype=jnp.dtype(cfg.dtype), rngs=rngs,
+    def conv(i, o, k, s, bias):
+      return nnx.Conv(i, o, kernel_size=(k,), strides=(s,),
+                      padding=(_conv_padding(cfg, k, s),), use_bias=bias,
+                      dtype=jnp.dtype(cfg.dtype), rngs=rngs,
                       conv_general_dilated=layers.conv_general_dilated)
 
-    self.conv1 = conv(in_channels, out_channels, 3, 1)
-    self.conv2 = conv(out_channels, out_channels, 3, 1)
-    self.conv3 = conv(out_channels, out_channels, 3, 1 if maxpool else 2)
+    bias = norm == 'none'  # The reference's convs have a bias only without a norm.
+    self.conv1 = conv(in_channels, out_channels, 3, 1, bias)
+    self.conv2 = conv(out_channels, out_channels, 3, 1, bias)
+    self.conv3 = conv(out_channels, out_channels, 3, 1 if maxpool else 2, bias)
     self.shortcut = (
-        conv(in_channels, out_channels, 1, 1 if maxpool else 2)
+        conv(in_channels, out_channels, 1, 1 if maxpool else 2, False)
         if cfg.encoder_residual else None)
+    if norm in ('instance', 'none'):
+      self.norm1 = self.norm2 = self.norm3 = None
+    else:
+      groups = cfg.norm_groups(out_channels)
+      make = lambda: layers.ChannelNorm(norm, out_channels, cfg.layer_norm_eps, groups)
+      self.norm1, self.norm2, self.norm3 = make(), make(), make()
 
-  def _norm(self, x_BLC: jax.Array, samples_per_epoch: int) -> jax.Array:
+  def _norm(self, norm: layers.ChannelNorm | None, x_BLC: jax.Array,
+            samples_per_epoch: int) -> jax.Array:
     cfg = self.cfg
-    if cfg.encoder_norm == 'instance':
-      chunk = samples_per_epoch if cfg.causal else None
+    epoch_local = cfg.causal and cfg.causal_mode == 'streaming'
+    if self.norm == 'instance':
+      chunk = samples_per_epoch if epoch_local else None
       return layers.instance_norm(x_BLC, cfg.instance_norm_eps, chunk=chunk)
-    if cfg.encoder_norm == 'layer':
-      return layers.layer_norm_no_affine(x_BLC, cfg.layer_norm_eps)
-    return x_BLC
+    if norm is None:
+      return x_BLC
+    if self.norm == 'group' and epoch_local:
+      b, l, c = x_BLC.shape
+      return norm(x_BLC.reshape(b, l // samples_per_epoch, samples_per_epoch, c)
+                  ).reshape(x_BLC.shape)
+    return norm(x_BLC)
 
   def __call__(self, x_BLC: jax.Array, samples_per_epoch: int) -> jax.Array:
     """x_BLC with L = S * samples_per_epoch -> [B, L/2, C_out]."""
-    act = layers.activation_fn(self.cfg.activation)
+    act = layers.activation_fn(self.cfg.part_activation('encoder'))
     maxpool = self.cfg.encoder_downsample == 'maxpool'
     stride = 1 if maxpool else 2
-    y = act(self._norm(self.conv1(x_BLC), samples_per_epoch))
-    y = act(self._norm(self.conv2(y), samples_per_epoch))
-    y = self.conv3(y)
-    y = act(self._norm(y, samples_per_epoch // stride))
-    if self.shortcut is not None:
-      y = act(y + self.shortcut(x_BLC))
+    y = act(self._norm(self.norm1, self.conv1(x_BLC), samples_per_epoch))
+    y = act(self._norm(self.norm2, self.conv2(y), samples_per_epoch))
+    y = act(self._norm(self.norm3, self.conv3(y), samples_per_epoch // stride))
+    # As the reference: the block's activation follows the (optional) residual add.
+    y = act(y + self.shortcut(x_BLC) if self.shortcut is not None else y)
     if maxpool:
       b, l, c = y.shape
       y = y.reshape(b, l // 2, 2, c).max(axis=2)
@@ -81,7 +100,8 @@ class SignalEncoder(nnx.Module):
     channels = cfg.channel_schedule(name)
     ins = (1,) + channels[:-1]
     self.blocks = nnx.List([
-        EncoderBlock(i, o, cfg, rngs=rngs) for i, o in zip(ins, channels)])
+        EncoderBlock(i, o, cfg, cfg.block_norm(n), rngs=rngs)
+        for n, (i, o) in enumerate(zip(ins, channels))])
     self.proj = nnx.Linear(4 * channels[-1], cfg.feature_dim,
                            dtype=jnp.dtype(cfg.dtype), rngs=rngs)
     self.out_norm = (nnx.LayerNorm(cfg.feature_dim, epsilon=cfg.layer_norm_eps,
@@ -94,13 +114,15 @@ class SignalEncoder(nnx.Module):
     if t % k:
       raise ValueError(f'Signal length {t} is not a multiple of {k} samples per epoch.')
     s = t // k
+    if self.cfg.causal and self.cfg.causal_mode == 'chunked':
+      x_BT = x_BT.reshape(b * s, k)  # Every epoch encoded on its own.
     h = x_BT[:, :, None].astype(jnp.dtype(self.cfg.dtype))
     for block in self.blocks:
       h = _apply_block(block, h, k, self.cfg.remat)
       k //= 2
     # h: [B, 4S, C]; an epoch's 4 vectors are concatenated in time order.
     c = h.shape[-1]
-    act = layers.activation_fn(self.cfg.activation)
+    act = layers.activation_fn(self.cfg.part_activation('encoder'))
     z_BSF = act(self.proj(h.reshape(b, s, 4 * c)))
     if self.out_norm is not None:
       z_BSF = self.out_norm(z_BSF)

@@ -39,12 +39,13 @@ class SelfAttention(nnx.Module):
 
 
 class TransformerLayer(nnx.Module):
-  """Pre-norm transformer encoder layer (attention, then feed-forward)."""
+  """torch TransformerEncoderLayer: attention, then feed-forward, pre- or post-norm."""
 
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
     f, dtype = cfg.feature_dim, jnp.dtype(cfg.dtype)
     norm = lambda: nnx.LayerNorm(f, epsilon=cfg.layer_norm_eps, dtype=dtype, rngs=rngs)
-    self.activation = cfg.activation
+    self.activation = cfg.part_activation('mixer')
+    self.norm_first = cfg.mixer_norm_first
     self.norm1 = norm()
     self.attn = SelfAttention(cfg, rngs=rngs)
     self.norm2 = norm()
@@ -58,22 +59,32 @@ class TransformerLayer(nnx.Module):
                rngs: nnx.Rngs | None = None) -> jax.Array:
     act = layers.activation_fn(self.activation)
     drop = dict(deterministic=rngs is None, rngs=rngs)
-    x_BNF = x_BNF + self.dropout_attn(self.attn(self.norm1(x_BNF), valid_BN, rngs), **drop)
-    y = self.dropout_ff_hidden(act(self.ff1(self.norm2(x_BNF))), **drop)
-    return x_BNF + self.dropout_ff(self.ff2(y), **drop)
+    attend = lambda x: self.dropout_attn(self.attn(x, valid_BN, rngs), **drop)
+    feed = lambda x: self.dropout_ff(
+        self.ff2(self.dropout_ff_hidden(act(self.ff1(x)), **drop)), **drop)
+    if self.norm_first:
+      x_BNF = x_BNF + attend(self.norm1(x_BNF))
+      return x_BNF + feed(self.norm2(x_BNF))
+    x_BNF = self.norm1(x_BNF + attend(x_BNF))
+    return self.norm2(x_BNF + feed(x_BNF))
 
 
 class EpochMixer(nnx.Module):
   """[B, S, M, F] signal vectors + mask [B, M] -> fused epoch vectors [B, S, F].
 
-  A learnable CLS token joins the present signals of every epoch; absent signals
-  are masked out of attention. Without positional or modality embeddings the
-  output is invariant to the order of the signals.
+  A learnable CLS token (and `mixer_register_tokens` learned register tokens,
+  never masked) joins the present signals of every epoch; absent signals are
+  masked out of attention; the CLS output is the epoch vector. Without
+  positional or modality embeddings the output is invariant to the order of
+  the signals.
   """
 
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
     self.cls_token = nnx.Param(
         jax.random.normal(rngs.params(), (cfg.feature_dim,)) * 0.02)
+    r = cfg.mixer_register_tokens
+    self.register_tokens = nnx.Param(
+        jax.random.normal(rngs.params(), (r, cfg.feature_dim)) * 0.02) if r else None
     self.layers = nnx.List([TransformerLayer(cfg, rngs=rngs)
                             for _ in range(cfg.mixer_layers)])
 
@@ -81,10 +92,13 @@ class EpochMixer(nnx.Module):
                rngs: nnx.Rngs | None = None) -> jax.Array:
     b, s, m, f = z_BSMF.shape
     chex.assert_shape(mask_BM, (b, m))
-    cls_BS1F = jnp.broadcast_to(
-        self.cls_token[...].astype(z_BSMF.dtype), (b, s, 1, f))
-    x_BNF = jnp.concatenate([cls_BS1F, z_BSMF], axis=2).reshape(b * s, m + 1, f)
-    valid_BN = jnp.concatenate([jnp.ones((b, 1), bool), mask_BM], axis=1)
+    tokens_RF = self.cls_token[...][None]
+    if self.register_tokens is not None:
+      tokens_RF = jnp.concatenate([tokens_RF, self.register_tokens[...]])
+    r = tokens_RF.shape[0]
+    tokens_BSRF = jnp.broadcast_to(tokens_RF.astype(z_BSMF.dtype), (b, s, r, f))
+    x_BNF = jnp.concatenate([tokens_BSRF, z_BSMF], axis=2).reshape(b * s, m + r, f)
+    valid_BN = jnp.concatenate([jnp.ones((b, r), bool), mask_BM], axis=1)
     valid_BN = jnp.repeat(valid_BN, s, axis=0)
     for layer in self.layers:
       x_BNF = layer(x_BNF, valid_BN, rngs)

@@ -12,6 +12,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+from flax import nnx
 from jax.ad_checkpoint import checkpoint_name
 
 
@@ -30,13 +31,22 @@ def gelu_exact(x: jax.Array) -> jax.Array:
   return 0.5 * x * (1 + jax.lax.erf(x * jnp.asarray(_SQRT_HALF, x.dtype)))
 
 
+def leaky_relu(x: jax.Array) -> jax.Array:
+  """torch.nn.LeakyReLU() (negative slope 0.01)."""
+  return jnp.where(x >= 0, x, x * jnp.asarray(0.01, x.dtype))
+
+
+_ACTIVATIONS = {'gelu': gelu_exact, 'relu': jax.nn.relu, 'leaky': leaky_relu,
+                'silu': jax.nn.silu, 'linear': lambda x: x}
+
+
 def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:
-  """Activation by name; GELU is the exact erf form (torch's default)."""
-  if name == 'gelu':
-    return gelu_exact
-  if name == 'relu':
-    return jax.nn.relu
-  raise ValueError(f'Unknown activation {name!r} (expected gelu or relu).')
+  """Activation by the reference's name; GELU is the exact erf form (torch's default)."""
+  try:
+    return _ACTIVATIONS[name]
+  except KeyError:
+    raise ValueError(f'Unknown activation {name!r} (expected one of '
+                     f'{", ".join(_ACTIVATIONS)}).') from None
 
 
 # Name of the per-channel statistics that encoder rematerialisation keeps.
@@ -206,10 +216,41 @@ def conv_general_dilated(inputs, kernel, window_strides, padding, *, lhs_dilatio
   return _conv1d_matmul_grad(inputs, kernel, stride[0], pad)
 
 
-def layer_norm_no_affine(x: jax.Array, eps: float) -> jax.Array:
-  """Normalise over the last (channel) axis without scale or bias."""
-  dtype = x.dtype
-  x = x.astype(jnp.float32)
-  mean = x.mean(axis=-1, keepdims=True)
-  var = jnp.square(x - mean).mean(axis=-1, keepdims=True)
-  return ((x - mean) * jax.lax.rsqrt(var + eps)).astype(dtype)
+class ChannelNorm(nnx.Module):
+  """A parametric norm of [B, L, C] activations with the reference's semantics.
+
+  'layer': over channels per time step, scale and bias (ConvLayerNorm);
+  'rms': x / sqrt(mean(x^2) + eps) over channels, scale only (ConvRMSNorm);
+  'group': over (channels of a group) x time per night, scale and bias
+    (torch GroupNorm), with `groups` groups;
+  'batch': frozen batch norm, eval-mode statistics folded into scale and bias.
+  Statistics in float32, output in the input dtype.
+  """
+
+  def __init__(self, kind: str, channels: int, eps: float, groups: int = 1,
+               *, rngs: nnx.Rngs | None = None):
+    del rngs  # Deterministic initialisation (scale 1, bias 0).
+    if kind not in ('layer', 'rms', 'group', 'batch'):
+      raise ValueError(f'ChannelNorm kind {kind!r} unknown.')
+    self.kind, self.eps, self.groups = kind, eps, groups
+    self.scale = nnx.Param(jnp.ones((channels,), jnp.float32))
+    self.bias = nnx.Param(jnp.zeros((channels,), jnp.float32)) if kind != 'rms' else None
+
+  def __call__(self, x_BLC: jax.Array) -> jax.Array:
+    dtype = x_BLC.dtype
+    x = x_BLC.astype(jnp.float32)
+    if self.kind == 'layer':
+      mean = x.mean(axis=-1, keepdims=True)
+      x = (x - mean) * jax.lax.rsqrt(jnp.square(x - mean).mean(-1, keepdims=True) + self.eps)
+    elif self.kind == 'rms':
+      x = x * jax.lax.rsqrt(jnp.square(x).mean(-1, keepdims=True) + self.eps)
+    elif self.kind == 'group':
+      *lead, length, c = x.shape
+      x_G = x.reshape(*lead, length, self.groups, c // self.groups)
+      mean = x_G.mean(axis=(-3, -1), keepdims=True)
+      var = jnp.square(x_G - mean).mean(axis=(-3, -1), keepdims=True)
+      x = ((x_G - mean) * jax.lax.rsqrt(var + self.eps)).reshape(x.shape)
+    x = x * self.scale[...]
+    if self.bias is not None:
+      x = x + self.bias[...]
+    return x.astype(dtype)

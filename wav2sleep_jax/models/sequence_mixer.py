@@ -11,31 +11,39 @@ from wav2sleep_jax.models.config import ModelConfig
 
 
 class DilatedBlock(nnx.Module):
-  """Stack of dilated conv -> channel layer norm -> act, with a residual add."""
+  """Stack of dilated conv -> norm -> act, with a residual add."""
 
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
     f, dtype = cfg.feature_dim, jnp.dtype(cfg.dtype)
     self.cfg = cfg
+    norm = cfg.sequence_norm
     self.convs = nnx.List([
         nnx.Conv(f, f, kernel_size=(cfg.sequence_kernel_size,),
-                 kernel_dilation=(d,), padding='VALID', use_bias=False,
+                 kernel_dilation=(d,), padding='VALID', use_bias=norm == 'none',
                  dtype=dtype, rngs=rngs)
         for d in cfg.sequence_dilations])
+    parametric = norm not in ('instance', 'none')
     self.norms = nnx.List([
-        nnx.LayerNorm(f, epsilon=cfg.layer_norm_eps, dtype=dtype, rngs=rngs)
-        if cfg.sequence_norm == 'layer' else None
+        layers.ChannelNorm(norm, f, cfg.layer_norm_eps, cfg.norm_groups(f))
+        if parametric else None
         for _ in cfg.sequence_dilations])
-    self.dropout = nnx.Dropout(cfg.dropout)
+    rate = cfg.dropout if cfg.sequence_dropout is None else cfg.sequence_dropout
+    self.dropout = nnx.Dropout(rate)
+
+  def _norm(self, norm: layers.ChannelNorm | None, y_BSF: jax.Array) -> jax.Array:
+    if self.cfg.sequence_norm == 'instance':  # torch InstanceNorm1d over the night.
+      return layers.instance_norm(y_BSF, self.cfg.layer_norm_eps)
+    return y_BSF if norm is None else norm(y_BSF)
 
   def __call__(self, x_BSF: jax.Array, rngs: nnx.Rngs | None = None) -> jax.Array:
-    act = layers.activation_fn(self.cfg.activation)
+    act = layers.activation_fn(self.cfg.part_activation('sequence'))
     k = self.cfg.sequence_kernel_size
     y = x_BSF
     for conv, norm, d in zip(self.convs, self.norms, self.cfg.sequence_dilations):
       total = d * (k - 1)
-      left = total if self.cfg.causal else total // 2
+      left = total if self.cfg.sequence_is_causal else total // 2
       y = conv(jnp.pad(y, ((0, 0), (left, total - left), (0, 0))))
-      y = act(norm(y) if norm is not None else y)
+      y = act(self._norm(norm, y))
     return act(x_BSF + self.dropout(y, deterministic=rngs is None, rngs=rngs))
 
 

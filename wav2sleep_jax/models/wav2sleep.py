@@ -47,6 +47,9 @@ class Wav2Sleep(nnx.Module):
     self.cfg = cfg
     self.encoders = nnx.Dict({
         name: SignalEncoder(name, cfg, rngs=rngs) for name in cfg.signals})
+    self.signal_embedding = nnx.Param(jax.random.normal(
+        rngs.params(), (len(cfg.signals), cfg.feature_dim))
+    ) if cfg.encoder_signal_embedding else None
     self.epoch_mixer = EpochMixer(cfg, rngs=rngs)
     self.sequence_mixer = SequenceMixer(cfg, rngs=rngs)
     self.classifier = nnx.Linear(cfg.feature_dim, cfg.num_classes,
@@ -88,6 +91,9 @@ class Wav2Sleep(nnx.Module):
     b = mask_BM.shape[0]
     chex.assert_shape(mask_BM, (b, len(cfg.signals)))
     z = self.encode(x)
+    if self.signal_embedding is not None:  # Rows follow cfg.signals.
+      z = {n: v + self.signal_embedding[cfg.signals.index(n)].astype(v.dtype)
+           for n, v in z.items()}
     s = next(iter(z.values())).shape[1]
     dtype = jnp.dtype(cfg.dtype)
     zeros_BSF = jnp.zeros((b, s, cfg.feature_dim), dtype)
