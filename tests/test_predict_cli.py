@@ -58,7 +58,7 @@ def test_folder_of_mixed_nights(model_dir, tmp_path):
 
   out = tmp_path / 'out'
   result = _run(f'--model={model_dir}', f'--input={root}', f'--output={out}')
-  assert result.returncode == 0, result.stderr
+  assert result.returncode == 1, result.stderr  # Partial: two nights skipped.
   assert 'Staged 7 night(s), skipped 2' in result.stdout
 
   summary = {r['night']: r for r in _read_csv(out / 'summary.csv')}
@@ -97,3 +97,8 @@ def test_exit_codes(model_dir, tmp_path):
                 f'--output={tmp_path / "out"}', '--channels=ECG=EKG')
   assert result.returncode == 1, result.stderr
   assert 'Staged 0 night(s), skipped 1' in result.stdout
+  util.write_table(tmp_path / 'good' / 'a.csv', util.table_signals(4, 32.0))
+  result = _run(f'--model={model_dir}', f'--input={tmp_path / "good"}',
+                f'--output={tmp_path / "out2"}', '--noplots')
+  assert result.returncode == 0, result.stderr
+  assert 'Staged 1 night(s), skipped 0' in result.stdout

@@ -46,6 +46,7 @@ import tempfile
 from absl import app
 from absl import flags
 
+from wav2sleep_jax import cli
 from wav2sleep_jax import host_heap
 from wav2sleep_jax import train  # Defines --config (a training config file).
 
@@ -167,6 +168,14 @@ def main(argv):
   if len(argv) != 2 or argv[1] not in kinds:
     raise app.UsageError(
         f'usage: python -m wav2sleep_jax.benchmark {{{",".join(kinds)}}} [flags]')
+  bad = [w for w in _WORKERS.value if not w.strip().isdigit()]
+  if bad:
+    raise cli.InputError(f'--workers must be worker counts >= 0, got {bad}.')
+  for flag in (_NIGHTS, _BATCH, _REPEATS, _MAX_BATCH):
+    if flag.value is not None and flag.value < 1:
+      raise cli.InputError(f'--{flag.name} must be >= 1, got {flag.value}.')
+  if _HOURS.value is not None and not _HOURS.value > 0:
+    raise cli.InputError(f'--hours must be > 0, got {_HOURS.value}.')
   run = data_benchmark if argv[1] == 'data' else lambda: model_benchmark(argv[1])
   result = {'benchmark': argv[1], 'machine': machine(), **run()}
   text = json.dumps(result, indent=2, default=float)
@@ -179,4 +188,4 @@ def main(argv):
 
 if __name__ == '__main__':
   host_heap.reexec_with_reusable_heap()
-  app.run(main)
+  cli.run(main)

@@ -7,7 +7,10 @@
 Reads WORKDIR/config.json (written by wav2sleep_jax.train) and the model in
 WORKDIR/model; writes WORKDIR/eval/<split>/: metrics.json, table.md (rows =
 signal subsets, columns = datasets), confusion/<dataset>__<subset>.png and
-tensorboard/. See evaluation.evaluate_workdir.
+tensorboard/. See evaluation.evaluate_workdir. Exits 0, 1 if a dataset of the
+config is not prepared (the others are evaluated; the summary names it), 2 on a
+usage or input error (one line on stderr: missing workdir, config.json, model
+or named dataset).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from absl import flags
 from absl import logging
 import jax
 
+from wav2sleep_jax import cli
 from wav2sleep_jax import evaluation
 from wav2sleep_jax import host_heap
 from wav2sleep_jax import report
@@ -29,7 +33,8 @@ _SUBSETS = flags.DEFINE_string(
 _DATASETS = flags.DEFINE_list('datasets', None, 'Datasets (default: those of the config).')
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data dir (default: the run\'s).')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', None,
-                                   'Nights per global batch (default: eval_batch_size).')
+                                   'Nights per global batch (default: eval_batch_size).',
+                                   lower_bound=1)
 _MAX_EPOCHS = flags.DEFINE_integer(
     'max_epochs', 0, 'Crop nights to this many 30-s epochs (0: never; e.g. 1200 = the '
     "paper's 10 h). Cut scored epochs are counted in the report.")
@@ -50,8 +55,13 @@ def main(argv):
   if jax.process_index() == 0:
     print(report.summary_tables(out['results'], out['subsets'], out['split']))
     print(f"\nFull report: {_WORKDIR.value}/eval/{out['split']}/table.md")
+  if out['missing_datasets']:
+    print(f"Not evaluated (no prepared {out['split']!r} split): "
+          f"{', '.join(out['missing_datasets'])}")
+    return cli.EXIT_PARTIAL
+  return 0
 
 
 if __name__ == '__main__':
   host_heap.reexec_with_reusable_heap()
-  app.run(main)
+  cli.run(main)

@@ -29,6 +29,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
+from wav2sleep_jax import cli
 from wav2sleep_jax import input_pipeline
 from wav2sleep_jax import losses
 from wav2sleep_jax import metrics
@@ -312,7 +313,10 @@ def load_run_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
         f'{path} not found: evaluation needs the training config that wav2sleep_jax.train '
         'writes there. Rerun the same training command on this workdir to write it (a '
         'finished run does not train again).')
-  return ml_collections.ConfigDict(json.loads(path.read_text()))
+  try:
+    return ml_collections.ConfigDict(json.loads(path.read_text()))
+  except (ValueError, TypeError) as e:  # Bad JSON, or JSON that is not an object.
+    raise cli.InputError(f'{path} is not a valid run config: {e}') from e
 
 
 def resolve_data_dir(config: ml_collections.ConfigDict, workdir: pathlib.Path,
@@ -376,8 +380,13 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = 'test',
         f'{model_io.PARAMS_DIR}/); training writes it when it finishes.')
   mesh = sharding.make_mesh()
   mcfg, params = model_io.load_model_checkpoint(model_dir, sharding.replicated(mesh))
-  chosen = select_subsets(config.eval_subsets, subsets, mcfg.signals)
-  local_batch = sharding.check_batch_size(batch_size or config.eval_batch_size)
+  try:
+    chosen = select_subsets(config.eval_subsets, subsets, mcfg.signals)
+    if batch_size is not None and batch_size < 1:
+      raise ValueError(f'Batch size must be >= 1, got {batch_size}.')
+    local_batch = sharding.check_batch_size(batch_size or config.eval_batch_size)
+  except ValueError as e:
+    raise cli.InputError(str(e)) from e
 
   missing = []
   if sources is None:

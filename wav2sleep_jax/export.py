@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from wav2sleep_jax import cli
 from wav2sleep_jax import inference
 from wav2sleep_jax import signals as signals_lib
 
@@ -104,11 +105,35 @@ def load(path: str | os.PathLike[str]) -> jax.export.Exported:
     return jax.export.deserialize(bytearray(f.read()))
 
 
+def check_output_file(path: str | os.PathLike[str]) -> str:
+  """Checks that `path` can be written (its folder is created) before any work.
+
+  Raises:
+    IsADirectoryError, NotADirectoryError, PermissionError: it cannot.
+  """
+  import tempfile
+
+  path = os.fspath(path)
+  if os.path.isdir(path):
+    raise IsADirectoryError(f'Output {path} is a folder; give a file path.')
+  folder = os.path.dirname(path) or '.'
+  try:
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+      pass
+  except (NotADirectoryError, FileExistsError) as e:
+    raise NotADirectoryError(f'Output {path}: {folder} is not a folder.') from e
+  except OSError as e:
+    raise PermissionError(f'Output {path}: cannot write in {folder} ({e.strerror}).') from e
+  return path
+
+
 def export_to_file(model_path: str | os.PathLike[str], output: str | os.PathLike[str],
                    signals: Sequence[str] | None = None, epochs: int = 1200,
                    batch_size: int = 1, platforms: Sequence[str] | None = None
                    ) -> jax.export.Exported:
   """Loads a checkpoint, exports it and writes `output` and `output.json`."""
+  check_output_file(output)
   model = inference.load_model(model_path)
   exported = export_model(model, signals, epochs, batch_size, platforms)
   save(exported, output, metadata(model, exported))
@@ -132,8 +157,11 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)  # Orbax is chatty at INFO.
   fl = flags.FLAGS
-  exported = export_to_file(fl.model, fl.output, fl.signals, fl.epochs, fl.batch_size,
-                            fl.platforms)
+  try:
+    exported = export_to_file(fl.model, fl.output, fl.signals, fl.epochs, fl.batch_size,
+                              fl.platforms)
+  except ValueError as e:  # Signal set or platforms the model/JAX cannot export.
+    raise cli.InputError(e) from e
   shapes = ', '.join(f'{a.shape}' for a in exported.in_avals)
   print(f'Wrote {fl.output} (+ .json): inputs {shapes} -> logits '
         f'{exported.out_avals[0].shape}, platforms {", ".join(exported.platforms)}.')
@@ -141,4 +169,4 @@ def main(argv):
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  cli.run(main)

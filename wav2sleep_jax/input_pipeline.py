@@ -190,9 +190,10 @@ def load_source(name: str, split: str, data_dir: str | None):
   try:
     return tfds.data_source(name, split=split, data_dir=data_dir or None)
   except Exception as e:  # TFDS raises several types for "not prepared".
+    cause = (str(e).strip().splitlines() or [''])[0]  # Not TFDS's list of all datasets.
     raise FileNotFoundError(
         f'Dataset {name!r} split {split!r} is not prepared under '
-        f'{data_dir or "the TFDS default data dir"} ({type(e).__name__}: {e}). Build it '
+        f'{data_dir or "the TFDS default data dir"} ({type(e).__name__}: {cause}). Build it '
         f'with: python -m tfds_builders.build {name} --manual_dir=... --data_dir=...') from e
 
 

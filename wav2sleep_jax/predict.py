@@ -6,7 +6,8 @@ r"""Stages every night in a file or folder (EDF, CSV, parquet).
 --model is a wav2sleep_jax checkpoint or a reference folder (config.yaml +
 state_dict.pth). Writes <name>.preds.csv and <name>.hypnogram.png per night,
 summary.csv and skipped.csv/.json (see `wav2sleep_jax.prediction`). Exits 0
-if at least one night was staged, 1 if none was, 2 on a usage error.
+if every night was staged, 1 if any was skipped (a summary says how many), 2 on
+a usage or input error (one line on stderr; --output is checked first).
 
 The library lives in `wav2sleep_jax.prediction`; `wav2sleep_jax.predict(...)`
 stays the API function even after this module is imported (it is callable).
@@ -21,6 +22,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from wav2sleep_jax import cli
 from wav2sleep_jax import inference
 from wav2sleep_jax import night_input
 from wav2sleep_jax import prediction
@@ -53,19 +55,20 @@ def main(argv):
   fl = flags.FLAGS
   try:
     channel_map = night_input.parse_channel_map(fl.channels or [])
+    night_input.find_inputs(fl.input, fl.formats)  # Unknown formats, missing input.
+    prediction.check_output_dir(fl.output)  # Before the model and any inference.
     model = inference.load_model(fl.model, dtype=fl.dtype)
     result = prediction.predict_files(
         model, fl.input, fl.output, signals=fl.signals, channel_map=channel_map,
         kinds=fl.formats, batch_size=fl.batch_size, plots=fl.plots, with_labels=fl.labels,
         allow_truncated=fl.allow_truncated, workers=fl.workers)
-  except (FileNotFoundError, ValueError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 2
+  except ValueError as e:  # Channel map, formats, signals the model lacks.
+    raise cli.InputError(e) from e
   n, s = len(result.predicted), len(result.skipped)
   print(f'Staged {n} night(s), skipped {s}, in {result.seconds:.1f} s '
         f'({n / max(result.seconds, 1e-9):.2f} nights/s); outputs in {fl.output}'
         + (f'; see {prediction.SKIPPED_NAME}.csv' if len(result.report) else ''))
-  return 0 if result.ok else 1
+  return cli.EXIT_PARTIAL if s or not n else 0
 
 
 class _CallableModule(types.ModuleType):
@@ -80,4 +83,4 @@ sys.modules[__name__].__class__ = _CallableModule
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  cli.run(main)

@@ -495,6 +495,29 @@ def write_summary(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str
   return path
 
 
+def check_output_dir(path: str | os.PathLike[str]) -> str:
+  """Creates the output folder if needed and checks that files can be written there.
+
+  Raises:
+    NotADirectoryError: `path` (or a parent) is a file.
+    PermissionError: the folder cannot be created or written to.
+  """
+  import tempfile
+
+  path = os.fspath(path)
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise NotADirectoryError(f'Output {path} is a file, not a folder.')
+  try:
+    os.makedirs(path, exist_ok=True)
+    with tempfile.TemporaryFile(dir=path):
+      pass
+  except (NotADirectoryError, FileExistsError) as e:
+    raise NotADirectoryError(f'Output {path}: a parent is a file ({e.strerror}).') from e
+  except OSError as e:
+    raise PermissionError(f'Output {path} is not writable ({e.strerror}).') from e
+  return path
+
+
 def _prefetch(fn, items: Sequence[Any], workers: int) -> Iterator[Any]:
   """fn(item) for every item in order, computed by `workers` threads ahead."""
   if workers <= 0:
@@ -554,18 +577,20 @@ def predict_files(model: inference.StagingModel | str | os.PathLike[str],
 
   Raises:
     FileNotFoundError: if `input_path` does not exist or holds no input file.
+    NotADirectoryError, PermissionError: `output_dir` is not a writable folder
+      (checked before the model is loaded).
   """
   import tqdm
 
   start_time = time.perf_counter()
+  output_dir = check_output_dir(output_dir)
   model = _as_model(model)
   wanted = _wanted(model, signals)
-  input_path, output_dir = os.fspath(input_path), os.fspath(output_dir)
+  input_path = os.fspath(input_path)
   root = input_path if os.path.isdir(input_path) else os.path.dirname(input_path)
   files = night_input.find_inputs(input_path, kinds, exclude=output_dir)
   if not files:
     raise FileNotFoundError(f'No {"/".join(kinds)} file found at {input_path}.')
-  os.makedirs(output_dir, exist_ok=True)
   report = report_lib.SkipReport()
 
   def read(item: tuple[str, str]):

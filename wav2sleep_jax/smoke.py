@@ -18,6 +18,8 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from wav2sleep_jax import cli
+
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/smoke', 'Where the synthetic nights go.')
 _HOURS = flags.DEFINE_float('hours', 2.0, 'Length of each synthetic night.')
 _MODEL = flags.DEFINE_string('model', None, 'Optional checkpoint (ours or reference).')
@@ -39,7 +41,12 @@ def _read_night(edf_path: pathlib.Path, xml_path: pathlib.Path, num_epochs: int)
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if _HOURS.value * 120 < 1:
+    raise cli.InputError(f'--hours={_HOURS.value:g} is shorter than one 30-s epoch.')
+  if pathlib.Path(_WORKDIR.value).exists() and not pathlib.Path(_WORKDIR.value).is_dir():
+    raise NotADirectoryError(f'--workdir {_WORKDIR.value} is a file, not a folder.')
   import jax
   from wav2sleep_jax import inference, model_io, signals, stages, synthetic
   from wav2sleep_jax.models.config import ModelConfig
@@ -90,4 +97,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main, errors=(FileExistsError,))

@@ -8,12 +8,14 @@ drawn from the cohort's population (about 8-10 h).
 """
 
 import collections
+import os
 import time
 
 from absl import app
 from absl import flags
 import tqdm
 
+from wav2sleep_jax import cli
 from wav2sleep_jax import synthetic
 
 _COHORT = flags.DEFINE_enum('cohort', None, sorted(synthetic.COHORTS), 'Cohort layout to write.')
@@ -28,7 +30,10 @@ flags.mark_flags_as_required(['cohort', 'output'])
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if os.path.exists(_OUTPUT.value) and not os.path.isdir(_OUTPUT.value):
+    raise NotADirectoryError(f'Output {_OUTPUT.value} is a file, not a folder.')
   start = time.time()
   spec = synthetic.COHORTS[_COHORT.value]
   visits = _VISITS.value or list(spec.visits[:1])
@@ -49,4 +54,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main, errors=(FileExistsError,))
