@@ -239,11 +239,11 @@ def _flat(w: np.ndarray) -> np.ndarray:
   return np.reshape(w, (-1,))
 
 
-def _exact_rows(rows: int, fn: Callable[[np.ndarray], np.ndarray]):
-  """fn, refusing a tensor whose last axis is not `rows` long (nothing dropped)."""
+def _exact_len(size: int, axis: int, fn: Callable[[np.ndarray], np.ndarray]):
+  """fn, refusing a tensor whose `axis` is not `size` long (nothing dropped)."""
   def checked(t):
-    if t.shape[-1] != rows:
-      raise ValueError(f'{t.shape[-1]} != {rows}')
+    if t.shape[axis] != size:
+      raise ValueError(f'{t.shape[axis]} != {size}')
     return fn(t)
   return checked
 
@@ -293,10 +293,10 @@ def _mixer_source(m: re.Match, cfg: ModelConfig, names: Mapping[str, str]) -> _S
   rest = m['rest']
   tokens = 1 + cfg.mixer_register_tokens
   if rest == 'cls_token':  # [1, 1, F, 1 + R]: CLS first, then the register tokens.
-    return _one('epoch_mixer.register_tokens', _exact_rows(tokens, lambda t: t[0, 0, :, 0]))
+    return _one('epoch_mixer.register_tokens', _exact_len(tokens, -1, lambda t: t[0, 0, :, 0]))
   if rest == 'register_tokens':
     return _one('epoch_mixer.register_tokens',
-                _exact_rows(tokens, lambda t: np.transpose(t[0, 0, :, 1:])))
+                _exact_len(tokens, -1, lambda t: np.transpose(t[0, 0, :, 1:])))
   r = re.fullmatch(r'layers/(\d+)/(attn/qkv|attn/out|ff1|ff2|norm1|norm2)/(\w+)', rest)
   if r is None:
     raise KeyError(rest)
@@ -325,7 +325,7 @@ def _top_source(m: re.Match, cfg: ModelConfig, names: Mapping[str, str]) -> _Sou
   if rest == 'signal_embedding':  # nn.Embedding rows follow the sorted signal names.
     order = [sorted(cfg.signals).index(s) for s in cfg.signals]
     return _one('signal_encoders.embedder.weight',
-                _exact_rows(len(order), lambda w: np.transpose(np.transpose(w)[order])))
+                _exact_len(len(order), 0, lambda w: w[order]))
   if r := re.fullmatch(r'classifier/(kernel|bias)', rest):
     return _one(f'classifier.{"weight" if r[1] == "kernel" else "bias"}',
                 _dense if r[1] == 'kernel' else _flat)
