@@ -6,11 +6,15 @@
 * channel lookup by canonical name and ordered aliases (`find_channel`);
 * typed errors for unreadable files (`RecordingError`: corrupt header, empty
   or truncated data section), checked from the raw header before edfio, which
-  would otherwise only warn and silently shorten a truncated file;
+  would otherwise only warn and read misaligned or shortened data: the file
+  size must be header + declared records x record size (a truncated file,
+  when allowed, may only lack whole trailing records), the record duration
+  must be > 0 and every signal must have samples in a record;
 * per-channel defects that make a channel absent rather than failing the night:
   missing label, physical max of 0 or physical min == max (a CHAT defect that
-  edfio turns into a wrongly scaled or uncalibrated signal), flat line and
-  all-NaN data. Each absent channel gets a `ChannelProblem` with the reason.
+  edfio turns into a wrongly scaled or uncalibrated signal), a physical range
+  or samples beyond float32, flat line and all-NaN data. Each absent channel
+  gets a `ChannelProblem` with the reason.
 """
 
 from __future__ import annotations
@@ -124,7 +128,7 @@ class Recording:
     problems: one entry per wanted channel that is absent, with the reason.
     labels: every ordinary signal label in the file (for diagnostics).
     notes: recording-level remarks that did not prevent reading (truncation
-      when allowed, extra data after the declared records).
+      by whole records when allowed).
   """
 
   path: str

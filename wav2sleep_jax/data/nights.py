@@ -11,7 +11,8 @@ the 30-s epoch grid and cropped to `max_hours` (nights are stored at their
 natural length up to that cap; padding happens in the input pipeline). Labels
 are aligned to the signal epochs (-1 beyond the scoring). A channel is absent
 when missing, flat, all-NaN or with a broken physical range; the night is
-skipped, with its reason in the skip report, on an unreadable or truncated EDF,
+skipped, with its reason in the skip report, on an unreadable, corrupt (size not
+header + records x record size, record duration <= 0) or truncated EDF,
 a malformed annotation (bad XML, stage runs off the 30-s grid, unknown stage
 concepts), no usable signal, no scored epoch, or sleep/wake-only scoring.
 """
