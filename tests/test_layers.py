@@ -103,3 +103,57 @@ def test_conv1d_weight_grad_is_the_correlation_of_inputs_and_output_grads():
   x_pad = np.concatenate([x[0, :, 0], [0.0]])
   want = [sum(x_pad[2 * t + k] * g[0, t, 0] for t in range(4)) for k in range(3)]
   np.testing.assert_allclose(grad[:, 0, 0], want, rtol=1e-5)
+
+
+def _torch():
+  return pytest.importorskip('torch', reason="torch missing: pip install -e '.[torch]'")
+
+
+@pytest.mark.parametrize('kind', ['layer', 'rms', 'group', 'batch', 'instance'])
+def test_norms_match_the_reference_torch_modules(kind):
+  """Each encoder/sequence norm equals the torch module the reference builds (eval)."""
+  torch = _torch()
+  from wav2sleep_jax import convert
+
+  rng = np.random.default_rng(7)
+  c, eps = 16, 1e-5
+  x_BCL = rng.normal(2.0, 3.0, (2, c, 10)).astype(np.float32)
+  sd = {n: rng.uniform(0.5, 1.5, c).astype(np.float32)
+        for n in ('weight', 'bias', 'running_mean', 'running_var')}
+  w, b = (torch.tensor(sd[n])[None, :, None] for n in ('weight', 'bias'))
+  x = torch.tensor(x_BCL)
+  mu = x.mean(1, keepdim=True)
+  want = {  # ConvLayerNorm / ConvRMSNorm of the reference, written out.
+      'layer': lambda: (x - mu) / torch.sqrt((x - mu).pow(2).mean(1, keepdim=True) + eps) * w + b,
+      'rms': lambda: x / torch.sqrt(x.pow(2).mean(1, keepdim=True) + eps) * w,
+      'group': lambda: torch.nn.functional.group_norm(x, 8, w[0, :, 0], b[0, :, 0], eps),
+      'batch': lambda: torch.nn.functional.batch_norm(
+          x, torch.tensor(sd['running_mean']), torch.tensor(sd['running_var']),
+          w[0, :, 0], b[0, :, 0], training=False, eps=eps),
+      'instance': lambda: torch.nn.functional.instance_norm(x, eps=eps),
+  }[kind]().numpy().transpose(0, 2, 1)
+  x_BLC = jnp.asarray(x_BCL.transpose(0, 2, 1))
+  if kind == 'instance':
+    got = layers.instance_norm(x_BLC, eps)
+  else:
+    norm = layers.ChannelNorm(kind, c, eps, groups=8)
+    # Reference tensors of a norm module 'n' (group norms nest theirs in '.norm').
+    prefix_sd = {f'n.{k}': v for k, v in sd.items()}
+    prefix_sd.update({'n.norm.weight': sd['weight'], 'n.norm.bias': sd['bias']})
+    for leaf in ('scale', 'bias'):
+      if getattr(norm, leaf) is not None:
+        src = convert._norm('n', kind, leaf, eps)
+        getattr(norm, leaf).value = jnp.asarray(
+            src.fn(*(prefix_sd[k] for k in src.keys)), jnp.float32)
+    got = norm(x_BLC)
+  np.testing.assert_allclose(np.asarray(got), want, atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('name', ['gelu', 'relu', 'leaky', 'silu', 'linear'])
+def test_activations_match_torch(name):
+  torch = _torch()
+  x = np.linspace(-6, 6, 101).astype(np.float32)
+  module = {'gelu': torch.nn.GELU(), 'relu': torch.nn.ReLU(), 'leaky': torch.nn.LeakyReLU(),
+            'silu': torch.nn.SiLU(), 'linear': torch.nn.Identity()}[name]
+  np.testing.assert_allclose(np.asarray(layers.activation_fn(name)(jnp.asarray(x))),
+                             module(torch.tensor(x)).numpy(), atol=1e-6)

@@ -189,3 +189,65 @@ def test_bfloat16_compute_tracks_float32(tiny):
 def test_config_validation(bad, message):
   with pytest.raises(ValueError, match=message):
     ModelConfig(**bad)
+
+
+@pytest.mark.parametrize('mode, norm, strictly_causal', [
+    ('streaming', 'instance', True),
+    ('chunked', 'instance', True),
+    ('conv', 'layer', True),
+    ('conv', 'instance', False),  # The reference's whole-night statistics look ahead.
+])
+def test_causal_modes(mode, norm, strictly_causal):
+  cfg = tiny_config(causal=True, causal_mode=mode, encoder_norm=norm)
+  params = random_params(cfg, seed=1)
+  epochs, t = 6, 2
+  x = random_signals(('THX',), batch=1, epochs=epochs, seed=2)
+  k = x['THX'].shape[1] // epochs
+  x_future = {'THX': x['THX'].copy()}
+  x_future['THX'][:, (t + 1) * k:] += 3.0
+  mask = np.array([[0, 0, 0, 1]], bool)
+  a, b = _forward(cfg, params, x, mask), _forward(cfg, params, x_future, mask)
+  past_change = np.abs(a[:, :t + 1] - b[:, :t + 1]).max()
+  assert (past_change < 1e-5) == strictly_causal, past_change
+
+
+def test_chunked_encoder_encodes_each_epoch_alone():
+  """chunk_causal: a night's encoding is its epochs encoded one by one (no context)."""
+  cfg = tiny_config(causal=True, causal_mode='chunked', signals=('ABD',))
+  params = random_params(cfg, seed=3)
+  encoder = model_io.build_model(cfg, params).encoders['ABD']
+  x = random_signals(('ABD',), batch=1, epochs=3, seed=4)['ABD']
+  night = np.asarray(encoder(jnp.asarray(x)))
+  k = x.shape[1] // 3
+  plain = model_io.build_model(cfg.replace(causal=False), params).encoders['ABD']
+  for s in range(3):
+    alone = np.asarray(plain(jnp.asarray(x[:, s * k:(s + 1) * k])))
+    np.testing.assert_allclose(night[:, s], alone[:, 0], atol=1e-5)
+
+
+def test_post_norm_epoch_mixer_layer_matches_torch():
+  torch = pytest.importorskip('torch', reason="torch missing: pip install -e '.[torch]'")
+  from wav2sleep_jax.models.epoch_mixer import TransformerLayer
+
+  torch.manual_seed(0)
+  ref = torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, activation=torch.nn.SiLU(),
+                                         batch_first=True, norm_first=False).eval()
+  cfg = tiny_config(feature_dim=8, mixer_heads=2, mixer_ff_dim=16, mixer_norm_first=False,
+                    mixer_activation='silu')
+  layer = TransformerLayer(cfg, rngs=nnx.Rngs(0))
+  p = {k: jnp.asarray(v.detach().numpy()) for k, v in ref.state_dict().items()}
+  linears = ((layer.attn.qkv, 'self_attn.in_proj_'), (layer.attn.out, 'self_attn.out_proj.'),
+             (layer.ff1, 'linear1.'), (layer.ff2, 'linear2.'))
+  for ours, theirs in linears:
+    ours.kernel.value = p[theirs + 'weight'].T
+    ours.bias.value = p[theirs + 'bias']
+  for ours, theirs in ((layer.norm1, 'norm1.'), (layer.norm2, 'norm2.')):
+    ours.scale.value, ours.bias.value = p[theirs + 'weight'] + 0.5, p[theirs + 'bias'] + 0.1
+    getattr(ref, theirs[:-1]).weight.data += 0.5
+    getattr(ref, theirs[:-1]).bias.data += 0.1
+  x = np.random.default_rng(5).standard_normal((2, 4, 8)).astype(np.float32)
+  valid = np.array([[1, 1, 0, 1], [1, 1, 1, 1]], bool)
+  with torch.no_grad():
+    want = ref(torch.tensor(x), src_key_padding_mask=torch.tensor(~valid)).numpy()
+  got = np.asarray(layer(jnp.asarray(x), jnp.asarray(valid)))
+  np.testing.assert_allclose(got[valid], want[valid], atol=2e-5)
