@@ -288,3 +288,18 @@ def test_convert_cli_bad_input_is_one_line(tampered, tmp_path):
   missing = _run_convert(f'--reference={tmp_path / "nowhere"}', f'--output={tmp_path / "o"}')
   assert missing.returncode == 2 and missing.stderr.startswith('error: ')
   assert len(missing.stderr.splitlines()) == 1, missing.stderr
+
+
+def test_renamed_encoders_map_to_their_signals():
+  raw = _with('signal_encoders', signal_map={'ECG': 'heart', 'THX': 'THX'})
+  cfg, names = convert._parse_config(raw)
+  assert cfg.signals == ('ECG', 'THX') and names['ECG'] == 'heart'
+  small = cfg.replace(feature_dim=16, encoder_initial_channels=4, encoder_max_channels=8,
+                      mixer_heads=2, mixer_ff_dim=32)
+  sd = {k.replace('encoders.ECG.', 'encoders.heart.'): v
+        for k, v in _fake_state_dict(small).items()}
+  params = convert.params_from_state_dict(sd, small, names)
+  np.testing.assert_array_equal(params['encoders']['ECG']['proj']['bias'],
+                                sd['signal_encoders.encoders.heart.linear.bias'])
+  with pytest.raises(convert.ConversionError, match='missing'):
+    convert.params_from_state_dict(sd, small)

@@ -251,3 +251,22 @@ def test_post_norm_epoch_mixer_layer_matches_torch():
     want = ref(torch.tensor(x), src_key_padding_mask=torch.tensor(~valid)).numpy()
   got = np.asarray(layer(jnp.asarray(x), jnp.asarray(valid)))
   np.testing.assert_allclose(got[valid], want[valid], atol=2e-5)
+
+
+@pytest.mark.parametrize('changes, message', [
+    (dict(encoder_norm='Instance'), "encoder_norm='Instance' is not supported"),
+    (dict(sequence_norm='auto'), "sequence_norm='auto'"),
+    (dict(activation='swish'), "activation='swish'"),
+    (dict(causal_mode='chunk'), "causal_mode='chunk'"),
+    (dict(num_classes=1), 'at least 2'),
+    (dict(feature_dim=16.0), 'positive integer'),
+    (dict(mixer_layers=True), 'positive integer'),
+    (dict(sequence_kernel_size=4), 'odd'),
+    (dict(encoder_norm='group', encoder_initial_channels=12, encoder_max_channels=12),
+     'not divisible'),
+])
+def test_config_refuses_unsupported_values(changes, message):
+  with pytest.raises(ValueError, match=message):
+    tiny_config(**changes)
+  if changes == dict(sequence_kernel_size=4):  # Fine for a causal sequence mixer.
+    tiny_config(sequence_kernel_size=4, causal=True)
