@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import wav2sleep_jax
-from wav2sleep_jax import evaluation, model_io, train
+from wav2sleep_jax import checkpoints, evaluation, model_io, train, training_guard
 from tests.conftest import REPO_ROOT
 from tests.train_testutil import synthetic_nights, tiny_train_config
 
@@ -56,6 +56,14 @@ def test_train_and_evaluate_end_to_end(tmp_path):
   again = train.train_and_evaluate(_config(max_steps=4, eval_every_steps=2), tmp_path,
                                    sources=_sources())
   assert again['step'] == 4
+  # A restart with another model shape is refused before anything is written.
+  stored = (tmp_path / 'config.json').read_bytes()
+  other = _config(max_steps=4, eval_every_steps=2)
+  other.model.feature_dim = 32
+  with pytest.raises(training_guard.ConfigChangedError, match='model.feature_dim: 16 -> 32'):
+    train.train_and_evaluate(other, tmp_path, sources=_sources())
+  assert (tmp_path / 'config.json').read_bytes() == stored
+  assert not (tmp_path / training_guard.LOCK_FILE).exists()
 
 
 def _easy_batch(rng, batch, epochs):
@@ -101,6 +109,7 @@ def test_nan_loss_stops_without_checkpoint(tmp_path):
                                      mask_probs={'ECG': 0.0, 'THX': 0.0}), tmp_path,
                              sources=sources)
   assert not list((tmp_path / 'checkpoints').glob('[0-9]*'))
+  assert not (tmp_path / training_guard.LOCK_FILE).exists()  # Released after the error.
 
 
 def test_resume_matches_uninterrupted_run(tmp_path):
@@ -172,10 +181,60 @@ def test_sigterm_checkpoints_and_resumes(tmp_path):
   first = json.loads((workdir / 'first.json').read_text())
   assert first['status'] == 'preempted'
   assert (workdir / 'checkpoints' / str(first['step'])).is_dir()
+  assert not (workdir / training_guard.LOCK_FILE).exists()
   result = train.train_and_evaluate(_config(max_steps=first['step'] + 2,
                                             eval_every_steps=1000), workdir,
                                     sources=_sources())
   assert result['status'] == 'finished' and result['step'] == first['step'] + 2
+
+
+def _damage(folder: pathlib.Path, truncate: bool = False):
+  """Garbles (or truncates) the array data files of a checkpoint step."""
+  files = [p for p in folder.rglob('*') if p.is_file() and p.parent.name == 'd']
+  assert files, folder
+  for path in files:
+    data = bytearray(path.read_bytes())
+    half = len(data) // 2
+    path.write_bytes(data[:half] if truncate else data[:half] + bytes(b ^ 0x5A for b in
+                                                                     data[half:]))
+
+
+def test_corrupt_checkpoints_fall_back_or_stop_with_one_line(tmp_path):
+  workdir = tmp_path / 'run'
+  train.train_and_evaluate(_config(max_steps=2, eval_every_steps=1), workdir,
+                           sources=_sources())
+  best_step = int(next((workdir / 'best').glob('[0-9]*')).name)
+  _damage(workdir / 'checkpoints' / '2')
+  _damage(workdir / 'best' / str(best_step), truncate=True)
+  result = train.train_and_evaluate(_config(max_steps=3, eval_every_steps=1), workdir,
+                                    sources=_sources())
+  assert result['status'] == 'finished' and result['step'] == 3  # From step 1.
+  moved = sorted(p.name.rsplit('-', 2)[0] for p in (workdir / checkpoints.CORRUPT_DIR).iterdir())
+  assert moved == [f'best-{best_step}-corrupt', 'checkpoints-2-corrupt']
+  reason = next((workdir / checkpoints.CORRUPT_DIR).glob('checkpoints-2-*/REASON.txt'))
+  assert reason.read_text().startswith('step 2 could not be restored: ')
+  # Nothing restorable: one line naming the folder, exit 2, nothing moved.
+  steps = sorted(p.name for p in (workdir / 'checkpoints').glob('[0-9]*'))
+  for step in steps:
+    _damage(workdir / 'checkpoints' / step)
+  res = _run_worker(['cli', f'--config={WORKER}:4', f'--workdir={workdir}'])
+  assert res.returncode == 2, res.stderr[-3000:]
+  last = res.stderr.strip().splitlines()[-1]
+  assert last.startswith(f'error: No checkpoint in {workdir / "checkpoints"} can be restored '
+                         f'(step {steps[-1]}: '), last
+  assert 'Traceback' not in res.stderr
+  assert sorted(p.name for p in (workdir / 'checkpoints').glob('[0-9]*')) == steps
+
+
+def test_second_trainer_is_refused_before_building_demo_data(tmp_path):
+  with training_guard.WorkdirLock(tmp_path):
+    res = subprocess.run([sys.executable, '-m', 'wav2sleep_jax.train',
+                          '--config=wav2sleep_jax/configs/demo.py', f'--workdir={tmp_path}'],
+                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  assert res.returncode == 2, res.stderr[-3000:]
+  assert res.stderr.strip().splitlines()[-1].startswith(
+      f'error: {tmp_path} is in use by another trainer (pid {os.getpid()} on host ')
+  assert sorted(p.name for p in tmp_path.iterdir()) == []  # No data, config or lock left.
 
 
 def test_demo_config_trains_on_a_tiny_synthetic_build(tmp_path):

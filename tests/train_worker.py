@@ -3,6 +3,9 @@
   train_worker.py loss OUT.json                  (honours XLA_FLAGS device count)
   train_worker.py distributed WORKDIR ADDR ID    (2-process jax.distributed run + evaluate)
   train_worker.py sigterm WORKDIR                (sends itself SIGTERM mid-run)
+  train_worker.py cli TRAIN_FLAGS...             (the train CLI on the in-memory nights)
+
+Also a config file: --config=tests/train_worker.py[:MAX_STEPS] (tiny model).
 """
 
 from __future__ import annotations
@@ -16,8 +19,26 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 
+def get_config(max_steps: str | None = None):
+  from tests import test_train
+  return test_train._config(max_steps=int(max_steps or 2), eval_every_steps=1)
+
+
+def _train_cli(argv):
+  """`python -m wav2sleep_jax.train` with the test sources instead of TFDS."""
+  from wav2sleep_jax import cli, train
+  from tests import test_train
+  original = train._train_and_evaluate
+  train._train_and_evaluate = lambda config, workdir, sources: original(
+      config, workdir, sources or test_train._sources())
+  sys.argv = ['wav2sleep_jax.train', *argv]
+  cli.run(train.main, errors=train.CLI_ERRORS)
+
+
 def main():
   mode, *args = sys.argv[1:]
+  if mode == 'cli':
+    return _train_cli(args)
   if mode == 'distributed':
     import jax
     jax.distributed.initialize(coordinator_address=args[1], num_processes=2,

@@ -449,6 +449,11 @@ _ON_CONFIG_CHANGE = flags.DEFINE_enum(
     'WORKDIR/previous/<time>/ and start afresh) or accept (resume anyway).')
 
 
+# Reported as one line (exit 2) by the command line; anything else keeps its traceback.
+CLI_ERRORS = (training_guard.WorkdirLockedError, training_guard.ConfigChangedError,
+              checkpoints.NoRestorableCheckpointError)
+
+
 def main(argv):
   # Orbax logs every checkpoint step at INFO; keep the console for training progress.
   logging.get_absl_handler().addFilter(lambda record: 'orbax' not in record.pathname)
@@ -466,5 +471,4 @@ def main(argv):
 
 if __name__ == '__main__':
   host_heap.reexec_with_reusable_heap()
-  cli.run(main, errors=(training_guard.WorkdirLockedError, training_guard.ConfigChangedError,
-                        checkpoints.NoRestorableCheckpointError))
+  cli.run(main, errors=CLI_ERRORS)
