@@ -11,7 +11,10 @@ Each example is one night, keyed by its record id:
 
 Nights are stored at their natural length up to `max_hours` (not padded).
 What was skipped, and why, is written as `skipped.csv` and `skipped.json` in
-the dataset's version folder. With `beam_pipeline_options` (or a Beam runner
+the dataset's version folder (also when the build fails: then beside it, as
+`skipped-<version>-failed.csv/.json`). A split whose every night is skipped is
+left out of the dataset, with a warning and a 'split left out' report entry;
+the other splits are built. With `beam_pipeline_options` (or a Beam runner
 in the download config) the same nights are assembled by an Apache Beam
 pipeline instead of in-process.
 """
@@ -19,6 +22,7 @@ pipeline instead of in-process.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any, Iterator, Mapping, Sequence
 
 from absl import logging
@@ -127,6 +131,10 @@ def _beam_examples(nights: Sequence[nights_lib.NightFiles],
   return _build()  # pylint: disable=no-value-for-parameter
 
 
+class NothingBuiltError(ValueError):
+  """Every night of every split was skipped (see the skip report)."""
+
+
 class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """Base builder: finds nights, splits them, assembles one example per night.
 
@@ -147,6 +155,7 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                                          ('aliases', aliases)) if v is not None}
     self._use_beam = False
     self._report = report_lib.SkipReport()
+    self.splits_left_out: tuple[str, ...] = ()  # Of the last build.
     super().__init__(**kwargs)
 
   def _option(self, name: str) -> Any:
@@ -198,7 +207,12 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     self._use_beam = (download_config.beam_options is not None
                       or download_config.beam_runner is not None)
     self._report = report_lib.SkipReport()
-    super()._download_and_prepare(dl_manager, download_config)
+    self.splits_left_out = ()
+    try:
+      super()._download_and_prepare(dl_manager, download_config)
+    except BaseException:
+      self._write_report(failed=True)
+      raise
     self._write_report()
 
   def _split_generators(self, dl_manager):
@@ -215,15 +229,45 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         self.name, len(nights), plan.source,
         ', '.join(f'{s} {len(ids)}' for s, ids in plan.splits.items()),
         len(plan.unlisted))
-    generators = {
-        split: self._generate_examples(
-            split=split, nights=tuple(by_id[r] for r in ids))
-        for split, ids in plan.splits.items() if ids}
-    if not generators:
+    if not any(plan.splits.values()):
       raise FileNotFoundError(
           f'{self.name}: no nights to build in {dl_manager.manual_dir} '
           f'({len(nights)} found; {plan.source}).')
+    generators = {}
+    for split, ids in plan.splits.items():
+      examples = self._split_examples(split, tuple(by_id[r] for r in ids)) if ids else None
+      if examples is not None:
+        generators[split] = examples
+      elif ids:
+        self._leave_out(split, len(ids))
+    if not generators:
+      raise NothingBuiltError(
+          f'{self.name}: every night of every split was skipped '
+          f'({self._report.summary_text()}); see the skip report.')
     return generators
+
+  def _split_examples(self, split: str, nights: Sequence[nights_lib.NightFiles]):
+    """The split's examples; None if every night is skipped.
+
+    Assembles nights now up to the first kept one (TFDS cannot write an
+    empty split, so an all-skipped split must be known before writing).
+    """
+    local = self._generate_local(split, nights, self.night_options)
+    first = next(local, None)
+    if first is None:
+      return None  # Exhausted: its skip entries are in the report.
+    if not self._use_beam:
+      return itertools.chain([first], local)
+    local.close()  # Beam assembles (and reports) every night again.
+    return self._generate_examples(split=split, nights=nights)
+
+  def _leave_out(self, split: str, count: int) -> None:
+    reason = f'every night of split {split!r} was skipped ({count} nights)'
+    logging.warning('%s: %s; the split is left out of the dataset (see %s.csv).',
+                    self.name, reason, SKIP_REPORT_NAME)
+    self._report.add(f'split:{split}', splits_lib.list_file_name(split), 'split',
+                     reason, report_lib.SPLIT_LEFT_OUT)
+    self.splits_left_out += (split,)
 
   def _plan(self, nights, dl_manager) -> splits_lib.SplitPlan:
     cohorts = sorted({n.cohort for n in nights})
@@ -256,23 +300,21 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                       nights: Sequence[nights_lib.NightFiles],
                       options: nights_lib.NightOptions
                       ) -> Iterator[tuple[str, dict[str, Any]]]:
-    written = 0
+    del split
     skipped = report_lib.SkipReport()
     for files in nights:
       key, example, entries = _assemble(files, options)
       skipped.extend(entries)
       if example is not None:
-        written += 1
         yield key, example
     self._report.extend(skipped)
-    if not written:
-      raise RuntimeError(
-          f'{self.name}: every night of split {split!r} was skipped '
-          f'({skipped.summary_text()}): '
-          + '; '.join(f'{e.record_id}: {e.reason}' for e in skipped.entries))
 
-  def _write_report(self) -> None:
-    """Merges the Beam parts, writes skipped.csv/json, logs the summary."""
+  def _write_report(self, failed: bool = False) -> None:
+    """Merges the Beam parts, writes skipped.csv/json, logs the summary.
+
+    A failed build's folder is deleted by TFDS: its report goes beside it,
+    as `skipped-<version>-failed.csv/.json` (removed by the next success).
+    """
     data_dir = epath.Path(self.data_dir)
     parts = data_dir / _REPORT_PARTS
     if parts.exists():
@@ -281,13 +323,26 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       parts.rmtree()
     report = report_lib.SkipReport(sorted(
         self._report.entries, key=lambda e: (e.record_id, e.stage, e.reason)))
-    (data_dir / f'{SKIP_REPORT_NAME}.csv').write_text(report.to_csv())
-    (data_dir / f'{SKIP_REPORT_NAME}.json').write_text(report.to_json())
-    written = sum(s.num_examples for s in self.info.splits.values())
-    logging.info('%s: %d nights written; %s; report: %s.csv/.json',
-                 self.name, written, report.summary_text(),
-                 SKIP_REPORT_NAME)
+    failed_name = f'{SKIP_REPORT_NAME}-{self.version}-failed'
+    target, name = ((data_dir.parent, failed_name) if failed
+                    else (data_dir, SKIP_REPORT_NAME))
+    (target / f'{name}.csv').write_text(report.to_csv())
+    (target / f'{name}.json').write_text(report.to_json())
     self._report = report
+    if failed:
+      logging.error('%s: build failed; %s; report: %s.csv/.json', self.name,
+                    report.summary_text(), target / name)
+      return
+    for suffix in ('.csv', '.json'):  # A previous failure's report is superseded.
+      stale = data_dir.parent / f'{failed_name}{suffix}'
+      if stale.exists():
+        stale.unlink()
+    written = sum(s.num_examples for s in self.info.splits.values())
+    left_out = (f'; splits left out (every night skipped): '
+                f'{", ".join(self.splits_left_out)}' if self.splits_left_out else '')
+    log = logging.warning if self.splits_left_out else logging.info
+    log('%s: %d nights written%s; %s; report: %s.csv/.json', self.name, written, left_out,
+        report.summary_text(), SKIP_REPORT_NAME)
 
 
 class NsrrBuilder(NightsBuilder, skip_registration=True):

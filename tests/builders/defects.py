@@ -49,9 +49,9 @@ def _stage_events(xml: str) -> list[re.Match]:
       xml, flags=re.S))
 
 
-def write_defects(root: pathlib.Path) -> None:
-  """Writes nights 0..15 of MESA; night i has the defect EXPECTED[i]."""
-  for index in list(GOOD) + sorted(EXPECTED):
+def write_defects(root: pathlib.Path, indices=None) -> None:
+  """Writes nights 0..15 of MESA (or `indices`); night i has the defect EXPECTED[i]."""
+  for index in indices if indices is not None else list(GOOD) + sorted(EXPECTED):
     night = synthetic.generate_night('mesa', seed=0, night_index=index, hours=HOURS)
     defects = writers.Defects()
     if index == 4:

@@ -19,6 +19,7 @@ from wav2sleep_jax.data import errors
 
 NIGHT_SKIPPED = 'night skipped'
 CHANNEL_ABSENT = 'channel absent'
+SPLIT_LEFT_OUT = 'split left out'  # Every night of the split was skipped.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,19 +87,30 @@ class SkipReport:
     return len(self._entries)
 
   def summary(self) -> dict[str, int]:
-    """Counts per '<stage>: <action>', plus 'nights skipped' (distinct ids)."""
+    """Counts per '<stage>: <action>', 'nights skipped' (distinct ids) and, if
+    any, 'splits left out'."""
     counts = collections.Counter(f'{e.stage}: {e.action}' for e in self._entries)
     out = dict(sorted(counts.items()))
     out['nights skipped'] = len({e.record_id for e in self._entries
                                  if e.action == NIGHT_SKIPPED})
+    if self.splits_left_out():
+      out['splits left out'] = len(self.splits_left_out())
     return out
+
+  def splits_left_out(self) -> list[str]:
+    """Splits without any kept night (entries 'split:<name>', 'split left out')."""
+    return [e.record_id.removeprefix('split:') for e in self._entries
+            if e.action == SPLIT_LEFT_OUT]
 
   def summary_text(self) -> str:
     """One line for a build log, e.g. '3 nights skipped (annotation: ...)'."""
     summary = self.summary()
     nights = summary.pop('nights skipped')
+    left_out = summary.pop('splits left out', 0)
     details = ', '.join(f'{key} x{count}' for key, count in summary.items())
-    return f'{nights} nights skipped; {len(self)} entries' + (
+    splits = (f'; splits left out: {", ".join(self.splits_left_out())}'
+              if left_out else '')
+    return f'{nights} nights skipped{splits}; {len(self)} entries' + (
         f' ({details})' if details else '')
 
   def to_csv(self) -> str:
