@@ -64,6 +64,10 @@ def execute(args) -> int:
     args.execute()
   except _INPUT_ERRORS as e:
     cli.fail(e)
+  except AssertionError as e:  # TFDS's way to say that --manual_dir is missing or empty.
+    if str(e).startswith('Manual directory'):
+      cli.fail(e)
+    raise
   finally:
     build_cli._download_and_prepare = original  # pylint: disable=protected-access
   if left_out:

@@ -21,6 +21,13 @@ def built(data_dir: pathlib.Path, name: str) -> bool:
   return any((data_dir / 'synthetic' / name).glob('*/dataset_info.json'))
 
 
+def _last_line(path: str) -> str:
+  """The build's last log line: its error, or the summary of a partial build."""
+  lines = [line.strip() for line in pathlib.Path(path).read_text(errors='replace').splitlines()
+           if line.strip()]
+  return lines[-1] if lines else 'no output'
+
+
 def prepare(config, workdir: str | pathlib.Path) -> str:
   """Build every cohort in `config.synthetic_cohorts`; returns the data dir used."""
   data_dir = pathlib.Path(config.data_dir or pathlib.Path(workdir) / 'data').expanduser()
@@ -47,9 +54,9 @@ def prepare(config, workdir: str | pathlib.Path) -> str:
     proc.wait()
     log.close()
     if proc.returncode:
-      failed.append(f'{name} (see {log.name})')
+      failed.append(f'{name}: {_last_line(log.name)} (see {log.name})')
   if failed:
-    raise RuntimeError(f'Building the synthetic cohorts failed: {", ".join(failed)}')
+    raise RuntimeError(f'Building the synthetic cohorts failed: {"; ".join(failed)}')
   if jobs:
     print(f'Built {len(jobs)} synthetic cohort(s) in {time.perf_counter() - start:.0f} s.',
           flush=True)

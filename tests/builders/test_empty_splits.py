@@ -93,3 +93,18 @@ def test_cli_exit_codes(tmp_path, nights_dir):
   assert failed.stderr.strip().splitlines()[-1].startswith(
       'error: mesa: every night of every split was skipped (1 nights skipped')
   assert 'Traceback' not in failed.stderr
+  missing = _build_cli(tmp_path / 'absent', tmp_path / 'data_c')
+  assert missing.returncode == 2, missing.stderr[-3000:]
+  assert missing.stderr.strip().splitlines()[-1].startswith(
+      f'error: Manual directory {tmp_path / "absent"} does not exist')
+
+
+def test_demo_data_failure_names_the_build_error(tmp_path):
+  from ml_collections import ConfigDict
+  from wav2sleep_jax import demo_data
+  cohort = ConfigDict(dict(name='demo_none', layout='mesa', nights=0, hours=0.1, seed=0,
+                           split_sizes=(0.5, 0.25, 0.25)))
+  config = ConfigDict(dict(data_dir=str(tmp_path / 'data'), synthetic_cohorts=[cohort]))
+  with pytest.raises(RuntimeError,
+                     match=r'failed: demo_none: error: .* \(see .*build_demo_none.log\)'):
+    demo_data.prepare(config, tmp_path)
