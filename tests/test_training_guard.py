@@ -78,6 +78,22 @@ def test_sigterm_releases_the_lock(tmp_path):
   assert not (tmp_path / training_guard.LOCK_FILE).exists()
 
 
+def test_racing_trainers_on_a_stale_lock_one_wins(tmp_path):
+  _write_lock(tmp_path, pid=_dead_pid())
+  code = ('import sys, time; sys.path.insert(0, sys.argv[1])\n'
+          'from wav2sleep_jax import training_guard as g\n'
+          'try:\n'
+          '  with g.WorkdirLock(sys.argv[2]):\n'
+          '    print("locked", flush=True); time.sleep(3)\n'
+          'except g.WorkdirLockedError:\n'
+          '  print("refused")\n')
+  procs = [subprocess.Popen([sys.executable, '-c', code, str(REPO_ROOT), str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True) for _ in range(4)]
+  outcomes = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+  assert outcomes == ['locked', 'refused', 'refused', 'refused']
+  assert not (tmp_path / training_guard.LOCK_FILE).exists()
+
+
 def test_config_differences_name_refused_fields_only():
   old = training_guard.config_record(tiny_train_config())
   new_config = tiny_train_config(max_steps=99, learning_rate=1.0)

@@ -73,19 +73,11 @@ def _read_holder(path: pathlib.Path) -> dict[str, Any]:
   return holder if isinstance(holder, dict) else {}
 
 
-def _flock_free(path: pathlib.Path) -> bool:
-  """True when nobody holds an flock on `path` (its holder died)."""
+def _same_file(fd: int, path: pathlib.Path) -> bool:
   try:
-    fd = os.open(path, os.O_RDONLY)
+    return os.fstat(fd).st_ino == path.stat().st_ino
   except FileNotFoundError:
-    return True
-  try:
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-  except OSError:
     return False
-  finally:
-    os.close(fd)  # Closing drops the probe's own flock.
-  return True
 
 
 class WorkdirLock:
@@ -97,43 +89,52 @@ class WorkdirLock:
     self._previous_sigterm = None
 
   def acquire(self) -> None:
-    for _ in range(3):
+    for _ in range(5):
       try:
-        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # A contender's probe holds it only briefly.
       except FileExistsError:
-        self._take_over_if_stale()
-        continue
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-      os.write(fd, json.dumps({
+        fd = self._take_over_if_stale()
+        if fd is None:
+          continue  # Released meanwhile: try again.
+      os.ftruncate(fd, 0)
+      os.pwrite(fd, json.dumps({
           'pid': os.getpid(), 'host': socket.gethostname(),
           'started': datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
-      }).encode())
+      }).encode(), 0)
       os.fsync(fd)
       self._fd = fd
       self._catch_sigterm()
       return
     raise WorkdirLockedError(f'Could not lock {self.path} (it keeps reappearing).')
 
-  def _take_over_if_stale(self) -> None:
-    """Removes the lock of a dead holder on this host; else raises."""
-    holder = _read_holder(self.path)
-    if not holder and not self.path.exists():
-      return  # Released meanwhile: try again.
-    same_host = holder.get('host') == socket.gethostname()
-    dead = (same_host and isinstance(holder.get('pid'), int)
-            and not _pid_alive(holder['pid']) and _flock_free(self.path))
-    if not holder:  # Empty or garbled: a holder that died while writing it?
-      with contextlib.suppress(FileNotFoundError):
-        age_s = time.time() - self.path.stat().st_mtime
-        dead = age_s > _UNREADABLE_GRACE_S and _flock_free(self.path)
+  def _take_over_if_stale(self) -> int | None:
+    """The flocked fd of a lock whose holder died on this host; raises if held."""
+    try:
+      fd = os.open(self.path, os.O_RDWR)
+    except FileNotFoundError:
+      return None
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # Fails while the holder lives.
+      if not _same_file(fd, self.path):
+        os.close(fd)
+        return None
+      holder = _read_holder(self.path)
+      if holder:
+        dead = (holder.get('host') == socket.gethostname()
+                and isinstance(holder.get('pid'), int) and not _pid_alive(holder['pid']))
+      else:  # Empty or garbled: a holder that died while writing it?
+        dead = time.time() - os.fstat(fd).st_mtime > _UNREADABLE_GRACE_S
+    except OSError:
+      holder, dead = _read_holder(self.path), False
     if not dead:
+      os.close(fd)
       raise WorkdirLockedError(
           f'{self.path.parent} is in use by another trainer ({_holder_text(holder)}); '
           f'wait for it to finish, or, if it is no longer running, delete {self.path}.')
     logging.warning('Taking over the stale lock %s of a process that is no longer running '
                     '(%s).', self.path, _holder_text(holder))
-    with contextlib.suppress(FileNotFoundError):
-      self.path.unlink()
+    return fd
 
   def _catch_sigterm(self) -> None:
     """SIGTERM while locked (outside the training loop) exits via SystemExit."""
