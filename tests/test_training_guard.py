@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -179,3 +178,10 @@ def test_no_restorable_checkpoint_names_the_folder_and_moves_nothing(tmp_path):
                                     move_if_none=True) is None
   assert manager.all_steps() == []
   assert checkpoints.restore_newest(manager, _restore_unless_garbled(folder), folder) is None
+
+
+def test_workdir_that_is_a_file_is_an_input_error(tmp_path):
+  from wav2sleep_jax import train
+  (tmp_path / 'file').write_text('')
+  with pytest.raises(NotADirectoryError, match='is not a directory'):
+    train.train_and_evaluate(tiny_train_config(), tmp_path / 'file', sources={})

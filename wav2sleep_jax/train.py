@@ -188,6 +188,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   'step', 'best_step', 'best_val_loss' and the final 'test' metrics.
   """
   workdir = pathlib.Path(workdir).absolute()
+  if workdir.exists() and not workdir.is_dir():
+    raise NotADirectoryError(f'--workdir {workdir} is not a directory.')
   workdir.mkdir(parents=True, exist_ok=True)
   with training_guard.locked(workdir, jax.process_index(), jax.process_count()):
     if training_guard.check_config(config, workdir, _has_run(workdir), on_config_change):
