@@ -37,6 +37,7 @@ from wav2sleep_jax import model_io
 from wav2sleep_jax import report
 from wav2sleep_jax import sharding
 from wav2sleep_jax import stages
+from wav2sleep_jax.models import cpu_fast_paths
 from wav2sleep_jax.models import wav2sleep
 
 RUN_CONFIG_FILE = 'config.json'
@@ -80,6 +81,7 @@ def make_eval_step(graphdef: nnx.GraphDef, num_classes: int,
             'night_ok': night_ok_B}
 
   options = wav2sleep.compiler_options()
+  eval_step = cpu_fast_paths.per_platform(eval_step)
   if mesh is None:
     return jax.jit(eval_step, compiler_options=options)
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())

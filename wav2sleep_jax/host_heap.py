@@ -17,9 +17,12 @@ already set. The command-line entry points call it; set
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import sys
+
+from wav2sleep_jax.models import cpu_fast_paths
 
 SETTINGS = {
     'MALLOC_ARENA_MAX': '1',
@@ -30,10 +33,36 @@ OPT_OUT = 'WAV2SLEEP_SYSTEM_MALLOC'
 _MARKER = 'WAV2SLEEP_REUSABLE_HEAP'
 
 
+# JAX plugins whose presence means the step runs on an accelerator, not XLA:CPU.
+_ACCELERATOR_PLUGINS = ('jax_cuda12_plugin', 'jax_cuda13_plugin', 'jax_rocm60_plugin',
+                        'libtpu', 'jax_plugins.xla_cuda12', 'jax_plugins.xla_cuda13')
+
+
+def accelerator_expected() -> bool:
+  """Whether JAX will run on a GPU/TPU (JAX_PLATFORMS, else an installed plugin).
+
+  Decided without starting JAX, so it can run before the re-exec. On such a
+  machine the XLA:CPU heap problem does not arise, and a single malloc arena
+  would only slow the host threads that feed the accelerator.
+  """
+  requested = os.environ.get('JAX_PLATFORMS', '').strip().lower()
+  if requested:
+    return not requested.startswith('cpu')
+  for name in _ACCELERATOR_PLUGINS:
+    try:
+      if importlib.util.find_spec(name) is not None:
+        return True
+    except (ImportError, ValueError):
+      continue
+  return False
+
+
 def applies() -> bool:
-  """Whether this process runs on glibc and has not opted out."""
+  """Whether this process runs XLA:CPU on glibc and has not opted out (either switch)."""
   return (sys.platform.startswith('linux') and platform.libc_ver()[0] == 'glibc'
-          and os.environ.get(OPT_OUT, '') in ('', '0'))
+          and os.environ.get(OPT_OUT, '') in ('', '0')
+          and cpu_fast_paths.enabled()
+          and not accelerator_expected())
 
 
 def environment(env: dict[str, str] | None = None) -> dict[str, str]:

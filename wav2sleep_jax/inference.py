@@ -24,12 +24,14 @@ from wav2sleep_jax import model_io
 from wav2sleep_jax import normalize as normalize_lib
 from wav2sleep_jax import signals as signals_lib
 from wav2sleep_jax import stages
+from wav2sleep_jax.models import cpu_fast_paths
 from wav2sleep_jax.models import wav2sleep
 from wav2sleep_jax.models.config import ModelConfig
 
 
 def _forward(graphdef, state, x, mask_BM):
-  return nnx.merge(graphdef, state)(x, mask_BM)
+  run = lambda st, x, mask_BM: nnx.merge(graphdef, st)(x, mask_BM)
+  return cpu_fast_paths.per_platform(run)(state, x, mask_BM)
 
 
 @functools.cache
@@ -64,7 +66,7 @@ class StagingModel:
 
   def forward(self, x: Mapping[str, jax.Array], mask_BM: jax.Array) -> jax.Array:
     """Traceable eval-mode forward pass, no input checks (for jax.jit / jax.export)."""
-    return nnx.merge(self._graphdef, self._state)(x, mask_BM)
+    return _forward(self._graphdef, self._state, x, mask_BM)
 
   def prepare(self, signals: Mapping[str, np.ndarray], normalize: bool = False
               ) -> tuple[dict[str, np.ndarray], np.ndarray, int]:

@@ -41,6 +41,7 @@ from wav2sleep_jax import model_io
 from wav2sleep_jax import report
 from wav2sleep_jax import sharding
 from wav2sleep_jax import training_guard
+from wav2sleep_jax.models import cpu_fast_paths
 from wav2sleep_jax.models import wav2sleep
 from wav2sleep_jax.models.config import ModelConfig
 
@@ -115,7 +116,7 @@ def make_train_step(graphdef, config, tx, signals):
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                          ema_params=ema), metrics
 
-  return train_step
+  return cpu_fast_paths.per_platform(train_step)
 
 
 # ----------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from wav2sleep_jax import model_io
 from wav2sleep_jax import sharding
 from wav2sleep_jax import signals as signals_lib
 from wav2sleep_jax import train
+from wav2sleep_jax.models import cpu_fast_paths
 from wav2sleep_jax.models import wav2sleep
 from wav2sleep_jax.models.config import ModelConfig
 
@@ -333,7 +334,8 @@ def benchmark_infer(config: ml_collections.ConfigDict, mcfg: ModelConfig, batch:
   state = jax.device_put(state, replicated)
   inputs = jax.device_put(random_batch(mcfg, batch, epochs), batch_sharded)
   x, mask_BM = inputs['signals'], inputs['present']
-  forward = jax.jit(lambda st, x, mask_BM: nnx.merge(graphdef, st)(x, mask_BM),
+  forward = jax.jit(cpu_fast_paths.per_platform(
+      lambda st, x, mask_BM: nnx.merge(graphdef, st)(x, mask_BM)),
                     compiler_options=wav2sleep.compiler_options())
   compiled, compile_times = compile_timed(forward, state, x, mask_BM)
   times, rss = time_steps(lambda _: compiled(state, x, mask_BM), None, repeats, warmup)

@@ -1,6 +1,13 @@
-"""wav2sleep model in Flax NNX."""
+"""wav2sleep model in Flax NNX (submodules load lazily: `cpu_fast_paths` stays JAX-free)."""
 
-from wav2sleep_jax.models.config import ModelConfig
-from wav2sleep_jax.models.wav2sleep import Wav2Sleep
+import importlib
 
-__all__ = ['ModelConfig', 'Wav2Sleep']
+_LAZY = {'ModelConfig': 'wav2sleep_jax.models.config',
+         'Wav2Sleep': 'wav2sleep_jax.models.wav2sleep'}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+  if name in _LAZY:
+    return getattr(importlib.import_module(_LAZY[name]), name)
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

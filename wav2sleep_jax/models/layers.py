@@ -15,6 +15,8 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.ad_checkpoint import checkpoint_name
 
+from wav2sleep_jax.models import cpu_fast_paths
+
 
 _SQRT_HALF = 0.7071067811865476
 
@@ -189,6 +191,8 @@ def conv_general_dilated(inputs, kernel, window_strides, padding, *, lhs_dilatio
                          **kwargs):
   """`lax.conv_general_dilated` for `nnx.Conv`, with a matmul kernel gradient on CPU.
 
+  A CPU fast path (`cpu_fast_paths`, 'conv_weight_grad').
+
   Plain 1-D convolutions (all of the encoder's) get the kernel gradient of
   `conv1d_weight_grad`; anything else (GPU/TPU, dilation, groups, lengths not
   divisible by the stride) goes to XLA unchanged. Values and gradients are the
@@ -201,7 +205,7 @@ def conv_general_dilated(inputs, kernel, window_strides, padding, *, lhs_dilatio
       **kwargs)
   stride = tuple(window_strides)
   undilated = all(d in (None, 1) for d in (*(lhs_dilation or ()), *(rhs_dilation or ())))
-  if (jax.default_backend() != 'cpu' or inputs.ndim != 3 or len(stride) != 1
+  if (not cpu_fast_paths.active() or inputs.ndim != 3 or len(stride) != 1
       or not undilated or feature_group_count != 1
       or any(v is not None for v in kwargs.values())
       or isinstance(padding, str) or inputs.shape[1] % stride[0]):
@@ -213,7 +217,8 @@ def conv_general_dilated(inputs, kernel, window_strides, padding, *, lhs_dilatio
   out_len = (inputs.shape[1] + sum(pad) - kernel.shape[0]) // stride[0] + 1
   if out_len * stride[0] != inputs.shape[1]:
     return plain()
-  return _conv1d_matmul_grad(inputs, kernel, stride[0], pad)
+  with cpu_fast_paths.scope('conv_weight_grad'):
+    return _conv1d_matmul_grad(inputs, kernel, stride[0], pad)
 
 
 class ChannelNorm(nnx.Module):

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from wav2sleep_jax.models import cpu_fast_paths
 from wav2sleep_jax.models.config import ModelConfig
 from wav2sleep_jax.models.encoder import SignalEncoder
 from wav2sleep_jax.models.epoch_mixer import EpochMixer
@@ -16,10 +17,11 @@ from wav2sleep_jax.models.sequence_mixer import SequenceMixer
 
 
 def resolve_encoder_impl(cfg: ModelConfig) -> str:
-  """'loop' on CPU (vmapped conv gradients are very slow there), else 'vmap'."""
+  """'loop' where the CPU fast paths apply (vmapped conv gradients are very slow on
+  XLA:CPU), else 'vmap'; an explicit `cfg.encoder_impl` wins."""
   if cfg.encoder_impl != 'auto':
     return cfg.encoder_impl
-  return 'loop' if jax.default_backend() == 'cpu' else 'vmap'
+  return 'loop' if cpu_fast_paths.active() else 'vmap'
 
 
 def compiler_options(cfg: ModelConfig | None = None) -> dict[str, str]:
@@ -29,7 +31,8 @@ def compiler_options(cfg: ModelConfig | None = None) -> dict[str, str]:
   XLA:CPU otherwise expands them before common-subexpression elimination, which
   merges the recomputation back into the forward pass and undoes the remat.
   """
-  if cfg is not None and cfg.remat and jax.default_backend() == 'cpu':
+  if (cfg is not None and cfg.remat and jax.default_backend() == 'cpu'
+      and cpu_fast_paths.enabled()):
     return {'xla_disable_hlo_passes': 'cse_barrier_expander'}
   return {}
 
@@ -58,6 +61,9 @@ class Wav2Sleep(nnx.Module):
   def encode(self, x: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
     """Per-signal epoch vectors {name: [B, S, F]} for the signals in `x`."""
     if resolve_encoder_impl(self.cfg) == 'loop':
+      if self.cfg.encoder_impl == 'auto':
+        with cpu_fast_paths.scope('encoder_loop'):
+          return {name: self.encoders[name](x[name]) for name in x}
       return {name: self.encoders[name](x[name]) for name in x}
     return self._encode_vmapped(x)
 
