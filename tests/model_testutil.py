@@ -5,8 +5,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from wav2sleep_jax import model_io
-from wav2sleep_jax import signals as signals_lib
+from wav2sleep_jax.core import signals as signals_lib
+from wav2sleep_jax.models import io as model_io
 from wav2sleep_jax.models.config import ModelConfig
 
 TINY = dict(feature_dim=16, encoder_initial_channels=4, encoder_max_channels=8,

@@ -9,7 +9,7 @@ import edfio
 import numpy as np
 
 from wav2sleep_jax import synthetic
-from wav2sleep_jax.synthetic import cohorts as synthetic_cohorts
+from wav2sleep_jax.synthetic import layouts as synthetic_cohorts
 
 
 def write_night(root, cohort: str, index: int = 0, hours: float = 0.5,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import wav2sleep_jax
-from wav2sleep_jax import model_io
-from wav2sleep_jax.inference import StagingModel
+from wav2sleep_jax.inference.model import StagingModel
+from wav2sleep_jax.models import io as model_io
 from tests.model_testutil import random_params, random_signals, tiny_config
 
 

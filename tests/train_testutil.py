@@ -7,11 +7,11 @@ import functools
 import numpy as np
 from ml_collections import ConfigDict
 
-from wav2sleep_jax import signals as signals_lib
 from wav2sleep_jax import synthetic
 from wav2sleep_jax.configs import common
-from wav2sleep_jax.data import resample
-from wav2sleep_jax.input_pipeline import feature_key
+from wav2sleep_jax.core import signals as signals_lib
+from wav2sleep_jax.data.pipeline import feature_key
+from wav2sleep_jax.psg import resample
 
 
 @functools.lru_cache(maxsize=None)

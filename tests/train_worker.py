@@ -26,10 +26,12 @@ def get_config(max_steps: str | None = None):
 
 def _train_cli(argv):
   """`python -m wav2sleep_jax.train` with the test sources instead of TFDS."""
-  from wav2sleep_jax import cli, train
+  from wav2sleep_jax import train
+  from wav2sleep_jax.core import cli
+  from wav2sleep_jax.training import trainer
   from tests import test_train
-  original = train._train_and_evaluate
-  train._train_and_evaluate = lambda config, workdir, sources: original(
+  original = trainer._train_and_evaluate
+  trainer._train_and_evaluate = lambda config, workdir, sources: original(
       config, workdir, sources or test_train._sources())
   sys.argv = ['wav2sleep_jax.train', *argv]
   cli.run(train.main, errors=train.CLI_ERRORS)
@@ -46,29 +48,31 @@ def main():
   import jax
   import jax.numpy as jnp
   import numpy as np
-  from wav2sleep_jax import model_io, sharding, train
+  from wav2sleep_jax import train
+  from wav2sleep_jax.core import distributed
+  from wav2sleep_jax.models import io as model_io
   from tests import test_train
 
   if mode == 'loss':
     config = test_train._config(batch_size=8)
     step, state = test_train._step_fn_and_state(config)
-    mesh = sharding.make_mesh()
-    state = jax.device_put(state, sharding.replicated(mesh))
+    mesh = distributed.make_mesh()
+    state = jax.device_put(state, distributed.replicated(mesh))
     rng = np.random.default_rng(0)
     losses = []
     for _ in range(3):
-      batch = sharding.global_batch(test_train._easy_batch(rng, 8, 4), mesh)
+      batch = distributed.global_batch(test_train._easy_batch(rng, 8, 4), mesh)
       state, m = step(state, batch, jax.random.key(0))
       losses.append(float(m['loss']))
     pathlib.Path(args[0]).write_text(json.dumps(
         {'devices': jax.device_count(), 'losses': losses}))
   elif mode == 'distributed':
     workdir = pathlib.Path(args[0])
-    result = train.train_and_evaluate(
+    result = trainer.train_and_evaluate(
         test_train._config(max_steps=2, eval_every_steps=2, batch_size=2, eval_batch_size=2),
         workdir, sources=test_train._sources())
-    from wav2sleep_jax import evaluation
-    evaluated = evaluation.evaluate_workdir(workdir, sources=test_train._sources()['test'],
+    from wav2sleep_jax.evaluation import evaluator
+    evaluated = evaluator.evaluate_workdir(workdir, sources=test_train._sources()['test'],
                                             progress=False)
     (workdir / f'result_{jax.process_index()}.json').write_text(json.dumps(
         {'process_count': jax.process_count(), 'step': result['step'],
@@ -76,15 +80,15 @@ def main():
         default=float))
   elif mode == 'sigterm':
     workdir = pathlib.Path(args[0])
-    original = train._Writer.scalars
+    original = trainer._Writer.scalars
 
     def scalars_then_preempt(self, step, values):
       original(self, step, values)
       if step == 2 and any(k.startswith('train/') for k in values):
         os.kill(os.getpid(), signal.SIGTERM)  # A preemption notice mid-run.
 
-    train._Writer.scalars = scalars_then_preempt
-    result = train.train_and_evaluate(test_train._config(max_steps=50, eval_every_steps=1000,
+    trainer._Writer.scalars = scalars_then_preempt
+    result = trainer.train_and_evaluate(test_train._config(max_steps=50, eval_every_steps=1000,
                                                           log_every_steps=2),
                                       workdir, sources=test_train._sources())
     (workdir / 'first.json').write_text(json.dumps(result, default=float))

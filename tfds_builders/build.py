@@ -24,7 +24,7 @@ from tensorflow_datasets.scripts.cli import build as build_cli
 from tensorflow_datasets.scripts.cli import cli_utils
 
 from tfds_builders import nsrr_builder
-from wav2sleep_jax import cli
+from wav2sleep_jax.core import cli
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -19,8 +19,8 @@ from typing import Sequence
 from absl import app
 from absl import flags
 
-from wav2sleep_jax.data import annotations
-from wav2sleep_jax.synthetic import cohorts as synth_cohorts
+from wav2sleep_jax.psg import annotations
+from wav2sleep_jax.synthetic import layouts as synth_cohorts
 from wav2sleep_jax.synthetic import night as night_lib
 from wav2sleep_jax.synthetic import writers
 

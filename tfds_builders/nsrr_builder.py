@@ -29,12 +29,12 @@ from absl import logging
 from etils import epath
 import tensorflow_datasets as tfds
 
-from wav2sleep_jax import signals as grid
-from wav2sleep_jax.data import cohorts as cohorts_lib
-from wav2sleep_jax.data import features as features_lib
-from wav2sleep_jax.data import nights as nights_lib
-from wav2sleep_jax.data import report as report_lib
-from wav2sleep_jax.data import splits as splits_lib
+from wav2sleep_jax.core import signals as grid
+from wav2sleep_jax.data import records as features_lib
+from wav2sleep_jax.psg import cohorts as cohorts_lib
+from wav2sleep_jax.psg import nights as nights_lib
+from wav2sleep_jax.psg import skip_report as report_lib
+from wav2sleep_jax.psg import splits as splits_lib
 
 SKIP_REPORT_NAME = 'skipped'
 _REPORT_PARTS = 'skipped-parts'  # Per-split partial reports of Beam workers.

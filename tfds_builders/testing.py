@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from tfds_builders import nsrr_builder
-from wav2sleep_jax import signals as grid
+from wav2sleep_jax.core import signals as grid
 
 HAS_TF = all(importlib.util.find_spec(m) is not None
              for m in ('tensorflow', 'dill'))

@@ -3,10 +3,17 @@
   import wav2sleep_jax
   model = wav2sleep_jax.load_model('checkpoint_dir')
   stages_BS = model.predict({'ECG': ecg_BT, 'THX': thx_BT})
-  night = wav2sleep_jax.predict_edf(model, 'night.edf')  # or predict(model, {'ECG': (ecg, 256.0)})
+  night = wav2sleep_jax.predict_edf(model, 'night.edf')
+  night = wav2sleep_jax.predict_signals(model, {'ECG': (ecg, 256.0)})
+
+Layout: the modules at the top (train, evaluate, predict, export, convert,
+benchmark, synthesize, smoke) are the commands (`python -m wav2sleep_jax.NAME`);
+the libraries live in sub-packages: core (shared vocabulary and plumbing),
+models, psg (PSG file parsing), data (the JAX input pipeline), training,
+evaluation, inference, synthetic, benchmarks, configs.
 
 Heavy submodules (jax, flax) load lazily so that dataset preparation can import
-`wav2sleep_jax.data` without them.
+`wav2sleep_jax.psg` without them.
 """
 
 import importlib
@@ -14,13 +21,13 @@ import importlib
 __version__ = '0.1.0'
 
 _LAZY = {
-    'load_model': 'wav2sleep_jax.inference',
-    'StagingModel': 'wav2sleep_jax.inference',
+    'load_model': 'wav2sleep_jax.inference.model',
+    'StagingModel': 'wav2sleep_jax.inference.model',
     'ModelConfig': 'wav2sleep_jax.models.config',
     'Wav2Sleep': 'wav2sleep_jax.models.wav2sleep',
-    'predict': 'wav2sleep_jax.prediction',
-    'predict_edf': 'wav2sleep_jax.prediction',
-    'NightPrediction': 'wav2sleep_jax.prediction',
+    'predict_signals': 'wav2sleep_jax.inference.runner',
+    'predict_edf': 'wav2sleep_jax.inference.runner',
+    'NightPrediction': 'wav2sleep_jax.inference.runner',
 }
 __all__ = sorted(_LAZY)
 

@@ -46,8 +46,8 @@ import tempfile
 from absl import app
 from absl import flags
 
-from wav2sleep_jax import cli
-from wav2sleep_jax import host_heap
+from wav2sleep_jax.core import cli
+from wav2sleep_jax.core import host_heap
 from wav2sleep_jax import train  # Defines --config (a training config file).
 
 _COHORT = flags.DEFINE_string('cohort', 'mesa', 'Cohort layout.')
@@ -186,6 +186,11 @@ def main(argv):
     pathlib.Path(_JSON.value).write_text(text)
 
 
-if __name__ == '__main__':
+def run():
+  """Console script `wav2sleep-benchmark`."""
   host_heap.reexec_with_reusable_heap()
   cli.run(main)
+
+
+if __name__ == '__main__':
+  run()

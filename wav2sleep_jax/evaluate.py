@@ -7,7 +7,7 @@
 Reads WORKDIR/config.json (written by wav2sleep_jax.train) and the model in
 WORKDIR/model; writes WORKDIR/eval/<split>/: metrics.json, table.md (rows =
 signal subsets, columns = datasets), confusion/<dataset>__<subset>.png and
-tensorboard/. See evaluation.evaluate_workdir. Exits 0, 1 if a dataset of the
+tensorboard/. See evaluator.evaluate_workdir. Exits 0, 1 if a dataset of the
 config is not prepared (the others are evaluated; the summary names it), 2 on a
 usage or input error (one line on stderr: missing workdir, config.json, model
 or named dataset).
@@ -20,13 +20,13 @@ from absl import flags
 from absl import logging
 import jax
 
-from wav2sleep_jax import cli
-from wav2sleep_jax import evaluation
-from wav2sleep_jax import host_heap
-from wav2sleep_jax import report
+from wav2sleep_jax.core import cli
+from wav2sleep_jax.core import host_heap
+from wav2sleep_jax.evaluation import evaluator
+from wav2sleep_jax.evaluation import tables
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of a training run.', required=True)
-_SPLIT = flags.DEFINE_enum('split', 'test', list(evaluation.SPLITS), 'Split to evaluate.')
+_SPLIT = flags.DEFINE_enum('split', 'test', list(evaluator.SPLITS), 'Split to evaluate.')
 _SUBSETS = flags.DEFINE_string(
     'subsets', '', "Extra signal subsets besides the config's: ';' between subsets, ',' "
     "between signals, 'all' = all available (e.g. 'ECG;ECG,THX;PPG').")
@@ -48,12 +48,12 @@ def main(argv):
   logging.get_absl_handler().addFilter(lambda record: 'orbax' not in record.pathname)
   if _DISTRIBUTED.value:
     jax.distributed.initialize()
-  out = evaluation.evaluate_workdir(
-      _WORKDIR.value, split=_SPLIT.value, subsets=evaluation.parse_subsets(_SUBSETS.value),
+  out = evaluator.evaluate_workdir(
+      _WORKDIR.value, split=_SPLIT.value, subsets=evaluator.parse_subsets(_SUBSETS.value),
       datasets=_DATASETS.value, data_dir=_DATA_DIR.value, batch_size=_BATCH_SIZE.value,
       max_epochs=_MAX_EPOCHS.value)
   if jax.process_index() == 0:
-    print(report.summary_tables(out['results'], out['subsets'], out['split']))
+    print(tables.summary_tables(out['results'], out['subsets'], out['split']))
     print(f"\nFull report: {_WORKDIR.value}/eval/{out['split']}/table.md")
   if out['missing_datasets']:
     print(f"Not evaluated (no prepared {out['split']!r} split): "
@@ -62,6 +62,11 @@ def main(argv):
   return 0
 
 
-if __name__ == '__main__':
+def run():
+  """Console script `wav2sleep-evaluate`."""
   host_heap.reexec_with_reusable_heap()
   cli.run(main)
+
+
+if __name__ == '__main__':
+  run()

@@ -5,27 +5,23 @@ r"""Stages every night in a file or folder (EDF, CSV, parquet).
 
 --model is a wav2sleep_jax checkpoint or a reference folder (config.yaml +
 state_dict.pth). Writes <name>.preds.csv and <name>.hypnogram.png per night,
-summary.csv and skipped.csv/.json (see `wav2sleep_jax.prediction`). Exits 0
+summary.csv and skipped.csv/.json (see `wav2sleep_jax.inference.runner`). Exits 0
 if every night was staged, 1 if any was skipped (a summary says how many), 2 on
 a usage or input error (one line on stderr; --output is checked first).
 
-The library lives in `wav2sleep_jax.prediction`; `wav2sleep_jax.predict(...)`
-stays the API function even after this module is imported (it is callable).
+The library lives in `wav2sleep_jax.inference.runner`.
 """
 
 from __future__ import annotations
-
-import sys
-import types
 
 from absl import app
 from absl import flags
 from absl import logging
 
-from wav2sleep_jax import cli
-from wav2sleep_jax import inference
-from wav2sleep_jax import night_input
-from wav2sleep_jax import prediction
+from wav2sleep_jax.core import cli
+from wav2sleep_jax.inference import model as model_lib
+from wav2sleep_jax.inference import runner
+from wav2sleep_jax.psg import night_input
 
 
 def define_flags() -> None:
@@ -56,9 +52,9 @@ def main(argv):
   try:
     channel_map = night_input.parse_channel_map(fl.channels or [])
     night_input.find_inputs(fl.input, fl.formats)  # Unknown formats, missing input.
-    prediction.check_output_dir(fl.output)  # Before the model and any inference.
-    model = inference.load_model(fl.model, dtype=fl.dtype)
-    result = prediction.predict_files(
+    runner.check_output_dir(fl.output)  # Before the model and any inference.
+    model = model_lib.load_model(fl.model, dtype=fl.dtype)
+    result = runner.predict_files(
         model, fl.input, fl.output, signals=fl.signals, channel_map=channel_map,
         kinds=fl.formats, batch_size=fl.batch_size, plots=fl.plots, with_labels=fl.labels,
         allow_truncated=fl.allow_truncated, workers=fl.workers)
@@ -67,20 +63,15 @@ def main(argv):
   n, s = len(result.predicted), len(result.skipped)
   print(f'Staged {n} night(s), skipped {s}, in {result.seconds:.1f} s '
         f'({n / max(result.seconds, 1e-9):.2f} nights/s); outputs in {fl.output}'
-        + (f'; see {prediction.SKIPPED_NAME}.csv' if len(result.report) else ''))
+        + (f'; see {runner.SKIPPED_NAME}.csv' if len(result.report) else ''))
   return cli.EXIT_PARTIAL if s or not n else 0
 
 
-class _CallableModule(types.ModuleType):
-  """Importing this module rebinds `wav2sleep_jax.predict`; keep it callable."""
-
-  def __call__(self, *args, **kwargs):
-    return prediction.predict(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+def run():
+  """Console script `wav2sleep-predict`."""
+  define_flags()
+  cli.run(main)
 
 
 if __name__ == '__main__':
-  define_flags()
-  cli.run(main)
+  run()

@@ -18,7 +18,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from wav2sleep_jax import cli
+from wav2sleep_jax.core import cli
 
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/smoke', 'Where the synthetic nights go.')
 _HOURS = flags.DEFINE_float('hours', 2.0, 'Length of each synthetic night.')
@@ -26,15 +26,17 @@ _MODEL = flags.DEFINE_string('model', None, 'Optional checkpoint (ours or refere
 
 
 def _read_night(edf_path: pathlib.Path, xml_path: pathlib.Path, num_epochs: int):
-  from wav2sleep_jax import data, normalize, signals
+  from wav2sleep_jax import psg
+  from wav2sleep_jax.core import signals
+  from wav2sleep_jax.data import normalize
 
-  recording = data.read_recording(edf_path, signals.CARDIORESPIRATORY)
-  labels = data.align_labels(data.read_nsrr_xml(xml_path).labels, num_epochs)
+  recording = psg.read_recording(edf_path, signals.CARDIORESPIRATORY)
+  labels = psg.align_labels(psg.read_nsrr_xml(xml_path).labels, num_epochs)
   x = {}
   for name in signals.CARDIORESPIRATORY:
     if name in recording.channels:
       ch = recording.channels[name]
-      resampled = data.resample_to_epochs(ch.data, ch.rate_hz, signals.samples_per_epoch(name),
+      resampled = psg.resample_to_epochs(ch.data, ch.rate_hz, signals.samples_per_epoch(name),
                                           max_epochs=num_epochs)
       x[name] = normalize.zscore(resampled[None])[0]
   return x, labels, recording
@@ -48,18 +50,22 @@ def main(argv):
   if pathlib.Path(_WORKDIR.value).exists() and not pathlib.Path(_WORKDIR.value).is_dir():
     raise NotADirectoryError(f'--workdir {_WORKDIR.value} is a file, not a folder.')
   import jax
-  from wav2sleep_jax import inference, model_io, signals, stages, synthetic
+  from wav2sleep_jax import synthetic
+  from wav2sleep_jax.core import signals
+  from wav2sleep_jax.core import stages
+  from wav2sleep_jax.inference import model as model_lib
+  from wav2sleep_jax.models import io as model_io
   from wav2sleep_jax.models.config import ModelConfig
 
   workdir = pathlib.Path(_WORKDIR.value)
   print(f'JAX {jax.__version__} on {jax.devices()[0].platform} '
         f'({jax.device_count()} device(s))')
   if _MODEL.value:
-    model = inference.load_model(_MODEL.value)
+    model = model_lib.load_model(_MODEL.value)
     print(f'Model: {_MODEL.value}')
   else:
     cfg = ModelConfig()
-    model = inference.StagingModel(cfg, model_io.init_params(cfg, seed=0))
+    model = model_lib.StagingModel(cfg, model_io.init_params(cfg, seed=0))
     print('Model: paper-size wav2sleep, RANDOM weights (untrained: stages are not meaningful).')
 
   nights = []
@@ -96,5 +102,10 @@ def main(argv):
   print(f'Smoke run OK. Synthetic EDF/XML files are in {workdir}.')
 
 
-if __name__ == '__main__':
+def run():
+  """Console script `wav2sleep-smoke`."""
   cli.run(main, errors=(FileExistsError,))
+
+
+if __name__ == '__main__':
+  run()

@@ -15,8 +15,8 @@ from absl import app
 from absl import flags
 import tqdm
 
-from wav2sleep_jax import cli
 from wav2sleep_jax import synthetic
+from wav2sleep_jax.core import cli
 
 _COHORT = flags.DEFINE_enum('cohort', None, sorted(synthetic.COHORTS), 'Cohort layout to write.')
 _NIGHTS = flags.DEFINE_integer('nights', 4, 'Number of participants to generate.', lower_bound=1)
@@ -53,5 +53,10 @@ def main(argv):
         f'in {time.time() - start:.1f} s.')
 
 
-if __name__ == '__main__':
+def run():
+  """Console script `wav2sleep-synthesize`."""
   cli.run(main, errors=(FileExistsError,))
+
+
+if __name__ == '__main__':
+  run()

@@ -101,7 +101,7 @@ def test_cli_exit_codes(tmp_path, nights_dir):
 
 def test_demo_data_failure_names_the_build_error(tmp_path):
   from ml_collections import ConfigDict
-  from wav2sleep_jax import demo_data
+  from wav2sleep_jax.training import demo_data
   cohort = ConfigDict(dict(name='demo_none', layout='mesa', nights=0, hours=0.1, seed=0,
                            split_sizes=(0.5, 0.25, 0.25)))
   config = ConfigDict(dict(data_dir=str(tmp_path / 'data'), synthetic_cohorts=[cohort]))

@@ -11,9 +11,9 @@ from tests import conftest
 from tfds_builders import nsrr_builder
 from tfds_builders.shhs import shhs_dataset_builder
 from wav2sleep_jax import synthetic
-from wav2sleep_jax.data import cohorts
-from wav2sleep_jax.data import nights
-from wav2sleep_jax.data import splits
+from wav2sleep_jax.psg import cohorts
+from wav2sleep_jax.psg import nights
+from wav2sleep_jax.psg import splits
 
 _DUMMY = pathlib.Path(__file__).resolve().parents[2] / 'tfds_builders'
 

@@ -5,8 +5,8 @@ import collections
 import pytest
 
 from tests import conftest
-from wav2sleep_jax.data import cohorts
-from wav2sleep_jax.data import splits
+from wav2sleep_jax.psg import cohorts
+from wav2sleep_jax.psg import splits
 
 
 @pytest.mark.parametrize('record_id, participant', [

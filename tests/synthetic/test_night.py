@@ -6,7 +6,7 @@ import numpy as np
 from scipy import signal as sps
 
 from wav2sleep_jax import synthetic
-from wav2sleep_jax.synthetic import cohorts
+from wav2sleep_jax.synthetic import layouts
 
 from .features import r_peaks
 
@@ -25,7 +25,7 @@ def test_deterministic_per_cohort_seed_and_index():
 
 
 def test_channels_have_native_rates_and_lengths():
-  for name, spec in cohorts.COHORTS.items():
+  for name, spec in layouts.COHORTS.items():
     night = synthetic.generate_night(name, seed=0, night_index=0, hours=0.1)
     assert night.labels.dtype == np.int8 and len(night.labels) == 12
     assert set(np.unique(night.labels)) <= {-1, 0, 1, 2, 3, 4}

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from wav2sleep_jax import synthetic
-from wav2sleep_jax.synthetic import hypnogram, population
+from wav2sleep_jax.synthetic import population
+from wav2sleep_jax.synthetic import stage_sequence
 
 from . import features
 
@@ -57,7 +58,7 @@ def test_heart_and_stage_statistics_resemble_real_records():
 def test_real_and_synthetic_stage_mix_overlap():
   real = _real_records()
   real_rem = [np.mean(s[s > 0] == 4) for s, _ in real]
-  synth = [hypnogram.sleep_statistics(hypnogram.simulate(np.random.default_rng(i), 900,
+  synth = [stage_sequence.sleep_statistics(stage_sequence.simulate(np.random.default_rng(i), 900,
                                                          population.OLDER)) for i in range(10)]
   assert min(real_rem) - 0.1 < np.mean([s['rem_frac'] for s in synth]) < max(real_rem) + 0.1
 

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from wav2sleep_jax import synthetic
-from wav2sleep_jax.data import annotations
-from wav2sleep_jax.synthetic import cohorts, writers
+from wav2sleep_jax.psg import annotations
+from wav2sleep_jax.synthetic import layouts
+from wav2sleep_jax.synthetic import writers
 
 EXPECTED = {  # cohort: (first record id, EDF path, annotation path)
     'shhs': ('shhs1-200001', 'polysomnography/edfs/shhs1/shhs1-200001.edf',
@@ -58,7 +59,7 @@ def _expand_xml(path, n_epochs):
   return labels, clock, root
 
 
-@pytest.mark.parametrize('name', sorted(cohorts.COHORTS))
+@pytest.mark.parametrize('name', sorted(layouts.COHORTS))
 def test_layout_edf_and_annotations(tmp_path, name):
   ids = synthetic.write_cohort(name, 2, str(tmp_path), seed=0, hours=0.2)
   first_id, edf_rel, ann_rel = EXPECTED[name]
@@ -67,7 +68,7 @@ def test_layout_edf_and_annotations(tmp_path, name):
   night = synthetic.generate_night(name, seed=0, night_index=0, hours=0.2)
 
   edf = edfio.read_edf(tmp_path / edf_rel)
-  spec = cohorts.COHORTS[name]
+  spec = layouts.COHORTS[name]
   assert edf.num_signals == len(spec.channels)
   assert edf.startdate == datetime.date(1985, 1, 1)
   assert edf.starttime == night.start_time.time()
@@ -81,7 +82,7 @@ def test_layout_edf_and_annotations(tmp_path, name):
       assert set(wanted.split('|')) & set(by_label), (name, wanted)
   assert 'SpO2' in {c.source for c in night.channels.values()}
 
-  if spec.annotation_format == cohorts.NSRR_XML:
+  if spec.annotation_format == layouts.NSRR_XML:
     labels, clock, root = _expand_xml(tmp_path / ann_rel, len(night.labels))
     np.testing.assert_array_equal(labels, night.labels)
     assert clock == '00.00.00 ' + night.start_time.strftime('%H.%M.%S')

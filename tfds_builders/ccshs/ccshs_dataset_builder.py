@@ -1,7 +1,7 @@
 """CCSHS (Cleveland Children's Sleep and Health Study): ECG, PPG, THX, ABD."""
 
 from tfds_builders import nsrr_builder
-from wav2sleep_jax.data import cohorts
+from wav2sleep_jax.psg import cohorts
 
 
 class Builder(nsrr_builder.NsrrBuilder):

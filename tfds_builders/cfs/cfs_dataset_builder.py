@@ -1,7 +1,7 @@
 """CFS (Cleveland Family Study), visit 5: ECG, PPG, THX, ABD."""
 
 from tfds_builders import nsrr_builder
-from wav2sleep_jax.data import cohorts
+from wav2sleep_jax.psg import cohorts
 
 
 class Builder(nsrr_builder.NsrrBuilder):

@@ -4,7 +4,7 @@ Baseline, follow-up and non-randomized nights (`edfs/{baseline,followup,nonrando
 """
 
 from tfds_builders import nsrr_builder
-from wav2sleep_jax.data import cohorts
+from wav2sleep_jax.psg import cohorts
 
 
 class Builder(nsrr_builder.NsrrBuilder):

@@ -1,7 +1,7 @@
 """SHHS (Sleep Heart Health Study), visits shhs1 and shhs2: ECG, THX, ABD (no PPG)."""
 
 from tfds_builders import nsrr_builder
-from wav2sleep_jax.data import cohorts
+from wav2sleep_jax.psg import cohorts
 
 
 class Builder(nsrr_builder.NsrrBuilder):

@@ -11,9 +11,9 @@ from etils import epath
 
 from tfds_builders import nsrr_builder
 from wav2sleep_jax import synthetic
-from wav2sleep_jax.data import cohorts
-from wav2sleep_jax.data import nights
-from wav2sleep_jax.data import splits
+from wav2sleep_jax.psg import cohorts
+from wav2sleep_jax.psg import nights
+from wav2sleep_jax.psg import splits
 
 _MARKER = 'synthetic.json'
 

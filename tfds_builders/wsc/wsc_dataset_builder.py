@@ -1,7 +1,7 @@
 """WSC (Wisconsin Sleep Cohort): ECG, THX, ABD (no PPG); stages from .stg.txt or .allscore.txt."""
 
 from tfds_builders import nsrr_builder
-from wav2sleep_jax.data import cohorts
+from wav2sleep_jax.psg import cohorts
 
 
 class Builder(nsrr_builder.NsrrBuilder):

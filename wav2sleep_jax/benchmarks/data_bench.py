@@ -28,11 +28,11 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core import example_serializer
 
-from wav2sleep_jax import input_pipeline
-from wav2sleep_jax import signals as grid
-from wav2sleep_jax.data import cohorts
-from wav2sleep_jax.data import features as features_lib
-from wav2sleep_jax.data import nights
+from wav2sleep_jax.core import signals as grid
+from wav2sleep_jax.data import pipeline
+from wav2sleep_jax.data import records as features_lib
+from wav2sleep_jax.psg import cohorts
+from wav2sleep_jax.psg import nights
 
 
 def _nbytes(tree: Any) -> int:
@@ -109,11 +109,11 @@ def benchmark_pipeline(dataset: str, data_dir: str, *, split: str = 'train',
   """
   if any(worker_counts) and not flags.FLAGS.is_parsed():
     flags.FLAGS.mark_as_parsed()  # Grain reads its absl flags when starting workers.
-  source = input_pipeline.load_source(dataset, split, data_dir)
-  spec = input_pipeline.NightSpec(signals=tuple(signals), num_epochs=epochs)
+  source = pipeline.load_source(dataset, split, data_dir)
+  spec = pipeline.NightSpec(signals=tuple(signals), num_epochs=epochs)
   runs = []
   for workers in worker_counts:
-    iterator = iter(input_pipeline.train_dataset(source, spec, batch_size, seed=0,
+    iterator = iter(pipeline.train_dataset(source, spec, batch_size, seed=0,
                                                  worker_count=workers))
     for _ in range(3):
       next(iterator)

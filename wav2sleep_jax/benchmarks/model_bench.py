@@ -9,7 +9,7 @@
 
 Inputs are random normal signals of every model signal (all present) with
 random labels, built once on device. The training step is the real
-`train.make_train_step` (signal masking, polarity flips, forward, backward,
+`step_lib.make_train_step` (signal masking, polarity flips, forward, backward,
 clipping, AdamW); inference is the eval-mode forward pass `StagingModel` runs,
 compiled with the same options. Each step is compiled ahead of time (lower, then XLA
 compile, both timed), run `warmup` times, then timed `repeats` times with
@@ -40,13 +40,15 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from wav2sleep_jax import model_io
-from wav2sleep_jax import sharding
-from wav2sleep_jax import signals as signals_lib
 from wav2sleep_jax import train
+from wav2sleep_jax.core import distributed
+from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.models import cpu_fast_paths
+from wav2sleep_jax.models import io as model_io
 from wav2sleep_jax.models import wav2sleep
 from wav2sleep_jax.models.config import ModelConfig
+from wav2sleep_jax.training import step as step_lib
+from wav2sleep_jax.training import trainer
 
 EPOCHS_PER_HOUR = 3600 // signals_lib.EPOCH_SECONDS
 
@@ -82,7 +84,7 @@ def model_config(config: ml_collections.ConfigDict, *, signals=None, dtype=None,
   """The ModelConfig of a training config, with the given fields overridden."""
   changes = dict(signals=None if signals is None else tuple(signals), dtype=dtype,
                  encoder_impl=encoder_impl, remat=remat)
-  return train.model_config_from(config).replace(
+  return trainer.model_config_from(config).replace(
       **{k: v for k, v in changes.items() if v is not None})
 
 
@@ -131,10 +133,10 @@ def host_memory_bytes() -> int:
 
 
 def _batch_sharding(batch: int):
-  mesh = sharding.make_mesh()
+  mesh = distributed.make_mesh()
   if batch % jax.device_count():
     raise ValueError(f'Batch {batch} is not divisible by the {jax.device_count()} devices.')
-  return sharding.replicated(mesh), sharding.batch_sharded(mesh)
+  return distributed.replicated(mesh), distributed.batch_sharded(mesh)
 
 
 def random_batch(mcfg: ModelConfig, batch: int, epochs: int, seed: int = 0) -> dict[str, Any]:
@@ -242,14 +244,14 @@ def _train_step_and_state(config, mcfg: ModelConfig, batch: int, epochs: int,
                           abstract: bool):
   """(jitted train step, state, batch, rng): arrays on device, or shapes when abstract."""
   replicated, batch_sharded = _batch_sharding(batch)
-  tx = train.make_optimizer(config)
+  tx = step_lib.make_optimizer(config)
 
   def make_state(params):
-    return train.TrainState(step=jnp.zeros((), jnp.int32), params=params,
+    return step_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
                             opt_state=tx.init(params),
                             ema_params=params if config.ema_decay else {})
 
-  step = jax.jit(train.make_train_step(model_io.graphdef(mcfg), config, tx, mcfg.signals),
+  step = jax.jit(step_lib.make_train_step(model_io.graphdef(mcfg), config, tx, mcfg.signals),
                  donate_argnums=0, compiler_options=wav2sleep.compiler_options(mcfg))
   rng = jax.random.key(config.seed)
   if abstract:

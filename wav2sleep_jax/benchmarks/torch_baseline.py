@@ -32,7 +32,7 @@ import time
 import torch
 from torch import nn
 
-from wav2sleep_jax import signals as signals_lib
+from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.models.config import ModelConfig
 
 EPOCHS_PER_HOUR = 3600 // signals_lib.EPOCH_SECONDS
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
   torch.set_num_threads(args.threads or os.cpu_count() or 1)
   try:
     if args.model_json:
-      from wav2sleep_jax import model_io
+      from wav2sleep_jax.models import io as model_io
       cfg = model_io.config_from_dict(json.loads(args.model_json))
     else:
       cfg = ModelConfig(signals=tuple(args.signals.split(',')))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from wav2sleep_jax import signals as signals_lib
+from wav2sleep_jax.core import signals as signals_lib
 
 
 def model_config(signals=signals_lib.CARDIORESPIRATORY, num_classes: int = 4

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import ml_collections
 
-from wav2sleep_jax import signals as signals_lib
 from wav2sleep_jax.configs import common
+from wav2sleep_jax.core import signals as signals_lib
 
 
 def get_config(variant: str | None = None):

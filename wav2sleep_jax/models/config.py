@@ -6,7 +6,7 @@ import dataclasses
 import math
 from typing import Literal, Mapping
 
-from wav2sleep_jax import signals as signals_lib
+from wav2sleep_jax.core import signals as signals_lib
 
 # Every value below is the reference's spelling (case-sensitive).
 Activation = Literal['gelu', 'relu', 'leaky', 'silu', 'linear']

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from wav2sleep_jax import signals as signals_lib
+from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.models import layers
 from wav2sleep_jax.models.config import ModelConfig
 

@@ -10,9 +10,16 @@ heart/breathing/vascular drivers), ecg / ppg / respiration / eeg / eog / oximetr
 renderers), cohorts (per-cohort layout), night (assembly), writers (EDF, NSRR XML, WSC text).
 """
 
-from wav2sleep_jax.synthetic.cohorts import COHORTS, ChannelSpec, CohortSpec
-from wav2sleep_jax.synthetic.night import Channel, Night, generate_night
-from wav2sleep_jax.synthetic.writers import Defects, iter_write_cohort, write_cohort, write_night
+from wav2sleep_jax.synthetic.layouts import ChannelSpec
+from wav2sleep_jax.synthetic.layouts import COHORTS
+from wav2sleep_jax.synthetic.layouts import CohortSpec
+from wav2sleep_jax.synthetic.night import Channel
+from wav2sleep_jax.synthetic.night import generate_night
+from wav2sleep_jax.synthetic.night import Night
+from wav2sleep_jax.synthetic.writers import Defects
+from wav2sleep_jax.synthetic.writers import iter_write_cohort
+from wav2sleep_jax.synthetic.writers import write_cohort
+from wav2sleep_jax.synthetic.writers import write_night
 
 __all__ = ['COHORTS', 'Channel', 'ChannelSpec', 'CohortSpec', 'Defects', 'Night', 'generate_night',
            'iter_write_cohort', 'write_cohort', 'write_night']

@@ -10,7 +10,8 @@ import numpy as np
 
 from wav2sleep_jax.synthetic import noise
 from wav2sleep_jax.synthetic.eeg import FS_EEG
-from wav2sleep_jax.synthetic.physiology import FS, Drivers
+from wav2sleep_jax.synthetic.physiology import Drivers
+from wav2sleep_jax.synthetic.physiology import FS
 
 
 def _saccade_times(rng: np.random.Generator, st: np.ndarray) -> np.ndarray:

@@ -6,10 +6,16 @@ import zlib
 
 import numpy as np
 
-from wav2sleep_jax.synthetic import cohorts as cohorts_lib
-from wav2sleep_jax.synthetic import ecg, eeg, eog, oximetry, ppg, respiration
+from wav2sleep_jax.synthetic import ecg
+from wav2sleep_jax.synthetic import eeg
+from wav2sleep_jax.synthetic import eog
 from wav2sleep_jax.synthetic import events as events_lib
-from wav2sleep_jax.synthetic import hypnogram, physiology
+from wav2sleep_jax.synthetic import layouts as cohorts_lib
+from wav2sleep_jax.synthetic import oximetry
+from wav2sleep_jax.synthetic import physiology
+from wav2sleep_jax.synthetic import ppg
+from wav2sleep_jax.synthetic import respiration
+from wav2sleep_jax.synthetic import stage_sequence
 
 STAGE_NAMES = ('W', 'N1', 'N2', 'N3', 'REM')
 
@@ -62,7 +68,7 @@ def to_stage_codes(labels: np.ndarray, rk_stage4: bool, rng: np.random.Generator
   codes = np.array([0, 1, 2, 3, 5], dtype=np.int8)[np.clip(labels, 0, 4)]
   codes[labels < 0] = 9
   if rk_stage4:
-    n3 = labels == hypnogram.N3
+    n3 = labels == stage_sequence.N3
     inner = n3 & np.roll(n3, 1) & np.roll(n3, -1)  # Not at the edge of an N3 run.
     codes[inner & (rng.random(len(labels)) < 0.6)] = 4
   return codes
@@ -97,7 +103,7 @@ def generate_night(cohort: 'str | cohorts_lib.CohortSpec', seed: int = 0, night_
       seconds=int(r_meta.integers(0, 150 * 60)))
   spo2_baseline = float(np.round(r_meta.normal(96.5 if population.name != 'older' else 95.0, 1.0)))
 
-  labels = hypnogram.simulate(r_hyp, n_epochs, population)
+  labels = stage_sequence.simulate(r_hyp, n_epochs, population)
   events = events_lib.simulate(r_ev, labels, population, spo2_baseline)
   drivers = physiology.simulate(r_phys, labels, events, population, spo2_baseline,
                                stage_contrast)

@@ -8,7 +8,8 @@ variation, slow drift and large motion artifacts. Arbitrary units; polarity diff
 import numpy as np
 
 from wav2sleep_jax.synthetic import noise
-from wav2sleep_jax.synthetic.physiology import FS, Drivers
+from wav2sleep_jax.synthetic.physiology import Drivers
+from wav2sleep_jax.synthetic.physiology import FS
 
 
 def render(rng: np.random.Generator, d: Drivers, fs: float, n: int) -> np.ndarray:

@@ -9,7 +9,8 @@ ripple, movement artifacts and noise. Arbitrary units (a typical breath is ~1 pe
 import numpy as np
 
 from wav2sleep_jax.synthetic import noise
-from wav2sleep_jax.synthetic.physiology import FS, Drivers
+from wav2sleep_jax.synthetic.physiology import Drivers
+from wav2sleep_jax.synthetic.physiology import FS
 
 THX, ABD = 'THX', 'ABD'
 

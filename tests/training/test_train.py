@@ -1,0 +1,276 @@
+"""Training loop: real steps, learning, sharding equivalence, multi-process, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import wav2sleep_jax
+from wav2sleep_jax import train
+from wav2sleep_jax.evaluation import evaluator
+from wav2sleep_jax.models import io as model_io
+from wav2sleep_jax.training import checkpoints
+from wav2sleep_jax.training import step as step_lib
+from wav2sleep_jax.training import trainer
+from wav2sleep_jax.training import workdir_guard
+from tests.conftest import REPO_ROOT
+from tests.train_testutil import synthetic_nights, tiny_train_config
+
+SIGNALS = ('ECG', 'THX')
+
+
+def _sources():
+  mesa = synthetic_nights('mesa', 4, 0.15)
+  shhs = synthetic_nights('shhs', 3, 0.15)
+  return {'train': {'mesa': mesa[:2], 'shhs': shhs[:2]}, 'validation': {'mesa': mesa[2:3]},
+          'test': {'mesa': mesa[3:], 'shhs': shhs[2:]}}
+
+
+def _config(**overrides):
+  c = tiny_train_config(**overrides)
+  c.model.signals = SIGNALS
+  c.mask_probs = {'ECG': 0.5, 'THX': 0.7}
+  return c
+
+
+def _params(workdir):
+  return model_io.load_model_checkpoint(pathlib.Path(workdir) / 'model')[1]
+
+
+def test_train_and_evaluate_end_to_end(tmp_path):
+  result = trainer.train_and_evaluate(_config(max_steps=4, eval_every_steps=2), tmp_path,
+                                    sources=_sources())
+  assert result['status'] == 'finished' and result['step'] == 4
+  assert result['best_step'] in (2, 4)
+  metrics = json.loads((tmp_path / 'metrics.json').read_text())
+  assert set(metrics['test']) == {'mesa', 'shhs'}
+  all_mesa = metrics['test']['mesa']['all available']
+  assert all_mesa['nights'] == 1 and all_mesa['scored_epochs'] > 0
+  assert len(all_mesa['confusion_matrix']) == 4
+  assert list((tmp_path / 'tensorboard').glob('events.out.tfevents.*'))
+  model = wav2sleep_jax.load_model(tmp_path / 'model')  # The best checkpoint, for inference.
+  assert model.signals == SIGNALS
+  # A finished run does not train again when restarted.
+  again = trainer.train_and_evaluate(_config(max_steps=4, eval_every_steps=2), tmp_path,
+                                   sources=_sources())
+  assert again['step'] == 4
+  # A restart with another model shape is refused before anything is written.
+  stored = (tmp_path / 'config.json').read_bytes()
+  other = _config(max_steps=4, eval_every_steps=2)
+  other.model.feature_dim = 32
+  with pytest.raises(workdir_guard.ConfigChangedError, match='model.feature_dim: 16 -> 32'):
+    trainer.train_and_evaluate(other, tmp_path, sources=_sources())
+  assert (tmp_path / 'config.json').read_bytes() == stored
+  assert not (tmp_path / workdir_guard.LOCK_FILE).exists()
+
+
+def _easy_batch(rng, batch, epochs):
+  """Labels are written into the signals' amplitude: trivially learnable."""
+  labels = rng.integers(0, 4, (batch, epochs))
+  ecg = rng.standard_normal((batch, epochs, 1024)) * 0.1 + labels[..., None]
+  thx = rng.standard_normal((batch, epochs, 256)) * 0.1 - labels[..., None]
+  return {'signals': {'ECG': ecg.reshape(batch, -1).astype(np.float32),
+                      'THX': thx.reshape(batch, -1).astype(np.float32)},
+          'present': np.ones((batch, 2), bool), 'labels': labels.astype(np.int32),
+          'is_night': np.ones(batch, bool)}
+
+
+def _step_fn_and_state(config):
+  mcfg = trainer.model_config_from(config)
+  params = model_io.init_params(mcfg, config.seed)
+  tx = step_lib.make_optimizer(config)
+  state = step_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                           opt_state=tx.init(params), ema_params={})
+  step = jax.jit(step_lib.make_train_step(model_io.graphdef(mcfg), config, tx, mcfg.signals))
+  return step, state
+
+
+def test_loss_decreases_on_easy_data():
+  """A few dozen real steps (masking, dropout, AdamW) fit an easy batch."""
+  config = _config(learning_rate=3e-3, warmup_steps=1, polarity_flip_prob=0.0)
+  step, state = _step_fn_and_state(config)
+  batch = _easy_batch(np.random.default_rng(0), 4, 6)
+  losses = []
+  for _ in range(30):
+    state, m = step(state, batch, jax.random.key(0))
+    losses.append(float(m['loss']))
+  assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3]), losses
+
+
+def test_nan_loss_stops_without_checkpoint(tmp_path):
+  sources = _sources()
+  bad = dict(sources['train']['mesa'][0])
+  bad['signals'] = dict(bad['signals'], ECG=np.full_like(bad['signals']['ECG'], np.inf))
+  sources['train'] = {'mesa': (bad,) * 4}
+  with pytest.raises(step_lib.NonFiniteLossError, match='stopping without checkpointing'):
+    trainer.train_and_evaluate(_config(max_steps=3, eval_every_steps=1, batch_size=2,
+                                     mask_probs={'ECG': 0.0, 'THX': 0.0}), tmp_path,
+                             sources=sources)
+  assert not list((tmp_path / 'checkpoints').glob('[0-9]*'))
+  assert not (tmp_path / workdir_guard.LOCK_FILE).exists()  # Released after the error.
+
+
+def test_resume_matches_uninterrupted_run(tmp_path):
+  config = _config(max_steps=6, eval_every_steps=3)
+  trainer.train_and_evaluate(config, tmp_path / 'straight', sources=_sources())
+  interrupted = _config(max_steps=3, eval_every_steps=3)
+  trainer.train_and_evaluate(interrupted, tmp_path / 'resumed', sources=_sources())
+  result = trainer.train_and_evaluate(config, tmp_path / 'resumed', sources=_sources())
+  assert result['step'] == 6
+  straight = jax.tree.leaves(_params(tmp_path / 'straight'))
+  resumed = jax.tree.leaves(_params(tmp_path / 'resumed'))
+  for a, b in zip(straight, resumed):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
+
+
+WORKER = REPO_ROOT / 'tests' / 'train_worker.py'
+
+
+def _run_worker(args, env_extra=None, timeout=600):
+  env = dict(os.environ, **(env_extra or {}))
+  return subprocess.run([sys.executable, str(WORKER), *args], cwd=REPO_ROOT, env=env,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def test_eight_devices_give_the_same_loss_as_one(tmp_path):
+  losses = {}
+  for devices in (1, 8):
+    out = tmp_path / f'{devices}.json'
+    res = _run_worker(['loss', str(out)], {
+        'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'})
+    assert res.returncode == 0, res.stderr[-3000:]
+    losses[devices] = json.loads(out.read_text())
+  assert losses[8]['devices'] == 8 and losses[1]['devices'] == 1
+  np.testing.assert_allclose(losses[8]['losses'], losses[1]['losses'], rtol=1e-4)
+
+
+def test_two_processes_on_localhost(tmp_path):
+  import socket
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    port = s.getsockname()[1]
+  procs = [subprocess.Popen(
+      [sys.executable, str(WORKER), 'distributed', str(tmp_path / 'run'), f'localhost:{port}',
+       str(i)], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+      for i in range(2)]
+  outs = [p.communicate(timeout=600) for p in procs]
+  for p, (_, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  results = [json.loads((tmp_path / 'run' / f'result_{i}.json').read_text()) for i in range(2)]
+  assert results[0]['process_count'] == 2 and results[0]['step'] == results[1]['step'] == 2
+  assert results[0]['best_val_loss'] == pytest.approx(results[1]['best_val_loss'])
+  # Evaluation sharded over the two processes = evaluation in this one process.
+  single = evaluator.evaluate_workdir(tmp_path / 'run', sources=_sources()['test'],
+                                       progress=False)['results']
+  for name in ('mesa', 'shhs'):
+    for subset, s in single[name].items():
+      for r in results:
+        assert r['eval'][name][subset]['nights'] == s['nights'] > 0
+        assert r['eval'][name][subset]['confusion_matrix'] == s['confusion_matrix']
+
+
+def test_sigterm_checkpoints_and_resumes(tmp_path):
+  workdir = tmp_path / 'run'
+  proc = subprocess.Popen([sys.executable, str(WORKER), 'sigterm', str(workdir)],
+                          cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+  _, err = proc.communicate(timeout=600)
+  assert proc.returncode == 0, err[-3000:]
+  first = json.loads((workdir / 'first.json').read_text())
+  assert first['status'] == 'preempted'
+  assert (workdir / 'checkpoints' / str(first['step'])).is_dir()
+  assert not (workdir / workdir_guard.LOCK_FILE).exists()
+  result = trainer.train_and_evaluate(_config(max_steps=first['step'] + 2,
+                                            eval_every_steps=1000), workdir,
+                                    sources=_sources())
+  assert result['status'] == 'finished' and result['step'] == first['step'] + 2
+
+
+def _damage(folder: pathlib.Path, truncate: bool = False):
+  """Garbles (or truncates) the array data files of a checkpoint step."""
+  files = [p for p in folder.rglob('*') if p.is_file() and p.parent.name == 'd']
+  assert files, folder
+  for path in files:
+    data = bytearray(path.read_bytes())
+    half = len(data) // 2
+    path.write_bytes(data[:half] if truncate else data[:half] + bytes(b ^ 0x5A for b in
+                                                                     data[half:]))
+
+
+def test_corrupt_checkpoints_fall_back_or_stop_with_one_line(tmp_path):
+  workdir = tmp_path / 'run'
+  trainer.train_and_evaluate(_config(max_steps=2, eval_every_steps=1), workdir,
+                           sources=_sources())
+  best_step = int(next((workdir / 'best').glob('[0-9]*')).name)
+  _damage(workdir / 'checkpoints' / '2')
+  _damage(workdir / 'best' / str(best_step), truncate=True)
+  result = trainer.train_and_evaluate(_config(max_steps=3, eval_every_steps=1), workdir,
+                                    sources=_sources())
+  assert result['status'] == 'finished' and result['step'] == 3  # From step 1.
+  moved = sorted(p.name.rsplit('-', 2)[0] for p in (workdir / checkpoints.CORRUPT_DIR).iterdir())
+  assert moved == [f'best-{best_step}-corrupt', 'checkpoints-2-corrupt']
+  reason = next((workdir / checkpoints.CORRUPT_DIR).glob('checkpoints-2-*/REASON.txt'))
+  assert reason.read_text().startswith('step 2 could not be restored: ')
+  # Nothing restorable: one line naming the folder, exit 2, nothing moved.
+  steps = sorted(p.name for p in (workdir / 'checkpoints').glob('[0-9]*'))
+  for step in steps:
+    _damage(workdir / 'checkpoints' / step)
+  res = _run_worker(['cli', f'--config={WORKER}:4', f'--workdir={workdir}'])
+  assert res.returncode == 2, res.stderr[-3000:]
+  last = res.stderr.strip().splitlines()[-1]
+  assert last.startswith(f'error: No checkpoint in {workdir / "checkpoints"} can be restored '
+                         f'(step {steps[-1]}: '), last
+  assert 'Traceback' not in res.stderr
+  assert sorted(p.name for p in (workdir / 'checkpoints').glob('[0-9]*')) == steps
+
+
+def test_second_trainer_is_refused_before_building_demo_data(tmp_path):
+  with workdir_guard.WorkdirLock(tmp_path):
+    res = subprocess.run([sys.executable, '-m', 'wav2sleep_jax.train',
+                          '--config=wav2sleep_jax/configs/demo.py', f'--workdir={tmp_path}'],
+                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  assert res.returncode == 2, res.stderr[-3000:]
+  assert res.stderr.strip().splitlines()[-1].startswith(
+      f'error: {tmp_path} is in use by another trainer (pid {os.getpid()} on host ')
+  assert sorted(p.name for p in tmp_path.iterdir()) == []  # No data, config or lock left.
+
+
+def test_demo_config_trains_on_a_tiny_synthetic_build(tmp_path):
+  """The real path: synthetic EDF/XML -> TF-free TFDS build -> tfds.data_source -> Grain."""
+  from wav2sleep_jax.configs import demo
+  config = demo.get_config()
+  config.unlock()
+  for i, cohort in enumerate(config.synthetic_cohorts):
+    cohort.update(nights=6, hours=0.1, split_sizes=(0.5, 0.25, 0.25))
+  config.model.update(feature_dim=16, encoder_initial_channels=4, encoder_max_channels=8,
+                      mixer_heads=2, mixer_ff_dim=32, sequence_dilations=(1, 2))
+  config.update(train_epochs=8, eval_epochs=12, batch_size=2, eval_batch_size=2, max_steps=2,
+                eval_every_steps=2, eval_subsets=((), ('PPG',)))
+  result = trainer.train_and_evaluate(config, tmp_path)
+  assert result['status'] == 'finished'
+  data_dir = tmp_path / 'data'
+  for name in ('demo_mesa', 'demo_shhs'):
+    assert list((data_dir / 'synthetic' / name).glob('*/skipped.csv'))
+  table = result['test']
+  assert set(table) == {'synthetic/demo_mesa', 'synthetic/demo_shhs'}
+  assert table['synthetic/demo_mesa']['PPG']['nights'] >= 1
+  assert table['synthetic/demo_shhs']['PPG']['nights'] == 0  # SHHS has no PPG.
+  # `python -m wav2sleep_jax.evaluate --workdir` rebuilds data and model from the run alone.
+  assert json.loads((tmp_path / 'config.json').read_text())['eval_epochs'] == 12
+  evaluated = evaluator.evaluate_workdir(tmp_path, subsets=[('ECG',)], progress=False)
+  assert evaluated['step'] == result['best_step']
+  for name, per_subset in table.items():  # Nights of <= eval_epochs: the same numbers.
+    assert list(evaluated['results'][name]) == ['all available', 'PPG', 'ECG']
+    for subset, s in per_subset.items():
+      assert evaluated['results'][name][subset]['confusion_matrix'] == s['confusion_matrix']
+  text = (tmp_path / 'eval' / 'test' / 'table.md').read_text()
+  assert '| test inputs | demo_mesa | demo_shhs |' in text
+  assert list((tmp_path / 'eval' / 'test' / 'confusion').glob('*.png'))

@@ -1,0 +1,1 @@
+"""Evaluation library: confusion matrices, kappa/accuracy, per-subset tables."""

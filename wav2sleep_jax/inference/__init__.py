@@ -1,0 +1,1 @@
+"""Inference library: load a model, stage nights, write CSV/plots, export StableHLO."""

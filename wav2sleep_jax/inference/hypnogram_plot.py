@@ -1,0 +1,78 @@
+"""Hypnogram plots (PNG): predicted stages, and the scored ones when known.
+
+matplotlib is imported lazily with the non-interactive Agg backend, so this
+works on headless machines and costs nothing until a plot is drawn.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+from wav2sleep_jax.core import signals as signals_lib
+
+# Rows from top to bottom (clinical convention): Wake, REM, then deepening sleep.
+_ROW_ORDER = {('Wake', 'N1', 'N2', 'N3', 'REM'): ('Wake', 'REM', 'N1', 'N2', 'N3'),
+              ('Wake', 'Light', 'Deep', 'REM'): ('Wake', 'REM', 'Light', 'Deep')}
+
+
+def _levels(stages_S: np.ndarray, stage_names: Sequence[str]
+            ) -> tuple[np.ndarray, tuple[str, ...]]:
+  """(y value per epoch, top row highest, NaN if unscored; row names top down)."""
+  order = _ROW_ORDER.get(tuple(stage_names), tuple(stage_names))
+  height = {name: len(order) - 1 - i for i, name in enumerate(order)}
+  lookup = np.array([height[n] for n in stage_names], dtype=np.float64)
+  stages_S = np.asarray(stages_S)
+  return np.where(stages_S >= 0, lookup[np.clip(stages_S, 0, None)], np.nan), order
+
+
+def _step(ax, stages_S, stage_names, color, label):
+  y, order = _levels(stages_S, stage_names)
+  hours = np.arange(len(y) + 1) * signals_lib.EPOCH_SECONDS / 3600.0
+  # Repeat the last value so the final epoch is drawn to its end.
+  ax.step(hours, np.append(y, y[-1] if len(y) else np.nan), where='post', color=color,
+          linewidth=0.9, label=label)
+  ax.set_yticks(range(len(order)), list(reversed(order)))
+  ax.set_ylim(-0.5, len(order) - 0.5)
+  ax.set_xlim(0, hours[-1])
+  ax.grid(axis='y', alpha=0.3)
+
+
+def plot_hypnogram(path: str | os.PathLike[str],
+                   predicted_S: np.ndarray,
+                   stage_names: Sequence[str],
+                   scored_S: np.ndarray | None = None,
+                   title: str = '',
+                   dpi: int = 100) -> str:
+  """Writes a hypnogram PNG; returns its path.
+
+  Args:
+    path: output file.
+    predicted_S: int [S] predicted class per 30-s epoch.
+    stage_names: class names (e.g. `StagingModel.stage_names`).
+    scored_S: optional int [S] scored classes (-1 unscored, drawn as gaps);
+      adds a 'scored' panel above the predicted one.
+    title: figure title (e.g. the night's name and kappa).
+    dpi: resolution.
+  """
+  import matplotlib
+  matplotlib.use('Agg')
+  from matplotlib import figure
+
+  rows = 1 if scored_S is None else 2
+  fig = figure.Figure(figsize=(12, 1.9 * rows + 0.6), layout='constrained')
+  axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
+  if scored_S is not None:
+    _step(axes[0], scored_S, stage_names, 'tab:gray', 'scored')
+    axes[0].set_ylabel('scored')
+  _step(axes[-1], predicted_S, stage_names, 'tab:blue', 'predicted')
+  axes[-1].set_ylabel('predicted')
+  axes[-1].set_xlabel('hours from recording start')
+  if title:
+    fig.suptitle(title, fontsize=10)
+  path = os.fspath(path)
+  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+  fig.savefig(path, dpi=dpi)
+  return path

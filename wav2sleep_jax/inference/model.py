@@ -1,0 +1,154 @@
+"""Public inference API: load a model and stage nights from arrays.
+
+  model = wav2sleep_jax.load_model('path/to/checkpoint')
+  logits_BSK = model.logits({'ECG': ecg_BT, 'THX': thx_BT})
+  stages_BS = model.predict({'ECG': ecg_BT})
+
+Arrays are [B, S * samples_per_epoch] per signal (ECG/PPG 1024, ABD/THX 256,
+EOG 4096 samples per 30-s epoch). A signal left out of the dict is absent for
+every night; a row that is entirely -inf or NaN marks that night's signal absent.
+"""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+from typing import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from wav2sleep_jax.core import signals as signals_lib
+from wav2sleep_jax.core import stages
+from wav2sleep_jax.data import normalize as normalize_lib
+from wav2sleep_jax.models import cpu_fast_paths
+from wav2sleep_jax.models import io as model_io
+from wav2sleep_jax.models import wav2sleep
+from wav2sleep_jax.models.config import ModelConfig
+
+
+def _forward(graphdef, state, x, mask_BM):
+  run = lambda st, x, mask_BM: nnx.merge(graphdef, st)(x, mask_BM)
+  return cpu_fast_paths.per_platform(run)(state, x, mask_BM)
+
+
+@functools.cache
+def _jitted_forward():
+  return jax.jit(_forward, static_argnums=0, compiler_options=wav2sleep.compiler_options())
+
+
+def _apply(graphdef, state, x, mask_BM):
+  """Eval-mode forward pass; compiled once per model structure and input shapes."""
+  return _jitted_forward()(graphdef, state, x, mask_BM)
+
+
+class StagingModel:
+  """A trained wav2sleep model with a jit-compiled forward pass (eval mode)."""
+
+  def __init__(self, cfg: ModelConfig, params: Mapping):
+    self.config = cfg
+    model = model_io.build_model(cfg, params)
+    self._graphdef, self._state = nnx.split(model)
+
+  @property
+  def signals(self) -> tuple[str, ...]:
+    return self.config.signals
+
+  @property
+  def stage_names(self) -> tuple[str, ...]:
+    return stages.stage_names(self.config.num_classes)
+
+  @property
+  def params(self) -> dict:
+    return self._state.filter(nnx.Param).to_pure_dict()
+
+  def forward(self, x: Mapping[str, jax.Array], mask_BM: jax.Array) -> jax.Array:
+    """Traceable eval-mode forward pass, no input checks (for jax.jit / jax.export)."""
+    return _forward(self._graphdef, self._state, x, mask_BM)
+
+  def prepare(self, signals: Mapping[str, np.ndarray], normalize: bool = False
+              ) -> tuple[dict[str, np.ndarray], np.ndarray, int]:
+    """Validate inputs -> (finite arrays, mask [B, M] over self.signals, epochs)."""
+    if not isinstance(signals, Mapping) or not signals:
+      raise ValueError('signals must be a non-empty dict {signal name: [B, T] array}; '
+                       f'this model accepts {list(self.signals)}.')
+    unknown = [n for n in signals if n not in self.signals]
+    if unknown:
+      raise ValueError(f'Unknown signal(s) {unknown}; this model accepts {list(self.signals)}.')
+    x, present, batch, epochs = {}, {}, None, None
+    for name, value in signals.items():
+      arr = np.asarray(value, dtype=np.float32)
+      if arr.ndim != 2:
+        raise ValueError(f'{name}: expected a [nights, samples] array, got shape {arr.shape}.')
+      k = signals_lib.samples_per_epoch(name)
+      b, t = arr.shape
+      if t == 0 or t % k:
+        raise ValueError(f'{name}: {t} samples is not a whole number of 30-s epochs '
+                         f'({k} samples per epoch for {name}).')
+      if batch is None:
+        batch, epochs, first = b, t // k, name
+      elif b != batch:
+        raise ValueError(f'{name} has {b} nights but {first} has {batch}.')
+      elif t // k != epochs:
+        raise ValueError(f'{name} covers {t // k} epochs but {first} covers {epochs}; '
+                         'all signals must span the same epochs.')
+      finite = np.isfinite(arr)
+      row_present = finite.all(axis=1)
+      partial = ~row_present & finite.any(axis=1)
+      if partial.any():
+        nights = np.flatnonzero(partial).tolist()
+        raise ValueError(f'{name}: night(s) {nights} mix finite and non-finite samples; a '
+                         'row must be all finite (present) or all -inf/NaN (absent).')
+      if normalize:
+        arr = normalize_lib.zscore(arr)
+      x[name] = np.where(row_present[:, None], arr, 0.0).astype(np.float32)
+      present[name] = row_present
+    mask_BM = np.stack([present.get(n, np.zeros(batch, bool)) for n in self.signals], axis=1)
+    empty = np.flatnonzero(~mask_BM.any(axis=1))
+    if empty.size:
+      raise ValueError(f'Night(s) {empty.tolist()} have no present signal '
+                       f'(every given signal is absent there).')
+    return x, mask_BM, epochs
+
+  def logits(self, signals: Mapping[str, np.ndarray], normalize: bool = False) -> np.ndarray:
+    """Logits [B, S, K] (float32). `normalize=True` z-scores each night first."""
+    x, mask_BM, _ = self.prepare(signals, normalize=normalize)
+    # Only signals present in at least one night enter the network.
+    x = {n: jnp.asarray(v) for n, v in x.items() if mask_BM[:, self.signals.index(n)].any()}
+    return np.asarray(_apply(self._graphdef, self._state, x, jnp.asarray(mask_BM)))
+
+  def probabilities(self, signals: Mapping[str, np.ndarray], normalize: bool = False
+                    ) -> np.ndarray:
+    """Softmax class probabilities [B, S, K]."""
+    return np.asarray(jax.nn.softmax(self.logits(signals, normalize), axis=-1))
+
+  def predict(self, signals: Mapping[str, np.ndarray], normalize: bool = False) -> np.ndarray:
+    """Most likely stage per epoch [B, S] (int; see `stage_names`)."""
+    return self.logits(signals, normalize).argmax(axis=-1)
+
+
+def load_model(path: str | pathlib.Path, dtype: str | None = None) -> StagingModel:
+  """Load a reference checkpoint folder (config.yaml + state_dict.pth) or one of ours.
+
+  Args:
+    path: folder of a reference checkpoint or a wav2sleep_jax model checkpoint.
+    dtype: optional compute dtype override ('float32' or 'bfloat16').
+  """
+  from wav2sleep_jax.models import reference
+
+  path = pathlib.Path(path)
+  if not path.exists():
+    raise FileNotFoundError(f'Model path {path} does not exist.')
+  if model_io.is_model_checkpoint(path):
+    cfg, params = model_io.load_model_checkpoint(path)
+  elif reference.is_reference_checkpoint(path):
+    cfg, params = reference.load_reference(path)
+  else:
+    raise FileNotFoundError(
+        f'{path} is neither a wav2sleep_jax checkpoint ({model_io.CONFIG_FILE} + '
+        f'{model_io.PARAMS_DIR}/) nor a reference checkpoint (config.yaml + state_dict.pth).')
+  if dtype is not None:
+    cfg = cfg.replace(dtype=dtype)
+  return StagingModel(cfg, params)

@@ -1,0 +1,651 @@
+"""Sleep staging of whole nights: the API functions and the folder runner.
+
+  model = wav2sleep_jax.load_model('checkpoint')        # ours or a reference folder
+  night = wav2sleep_jax.predict_signals(model, {'ECG': (ecg, 256.0), 'THX': (thx, 32.0)})
+  night = wav2sleep_jax.predict_edf(model, 'shhs1-200001.edf')  # + scored labels if found
+  night.stage_names_S, night.probabilities_SK, night.kappa, night.stats()
+  night.write_csv('night.preds.csv'); night.plot('night.png')
+  predict_files(model, 'edfs/', 'out/')   # what `python -m wav2sleep_jax.predict` runs
+
+Every signal is z-scored over the whole night (the causal EMA normaliser for
+causal models), as in training. Nights run at their exact length: the
+encoders' instance norm and the sequence mixer's convolutions see the whole
+night, so padding would change the predictions. Nights of equal length and
+signal set share a batch (a night's logits do not depend on its batch-mates);
+every new (length, signal set, batch size) costs one XLA compilation.
+
+Outputs of `predict_files` (paths relative to the output folder):
+  <name>.preds.csv        one row per 30-s epoch (`NightPrediction.write_csv`)
+  <name>.hypnogram.png    predicted (and scored) stages
+  summary.csv             one row per staged night: sleep statistics, kappa
+  skipped.csv/.json       every skipped night, absent channel, ignored label
+where <name> is the input's path relative to the input folder, without its
+extension.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import csv
+import dataclasses
+import datetime
+import itertools
+import math
+import os
+import pathlib
+import time
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from wav2sleep_jax.core import signals as signals_lib
+from wav2sleep_jax.core import stages as stages_lib
+from wav2sleep_jax.data import normalize as normalize_lib
+from wav2sleep_jax.evaluation import metrics
+from wav2sleep_jax.inference import model as model_lib
+from wav2sleep_jax.inference import sleep_stats
+from wav2sleep_jax.psg import errors
+from wav2sleep_jax.psg import night_input
+from wav2sleep_jax.psg import resample
+from wav2sleep_jax.psg import skip_report as report_lib
+
+EPOCH_SECONDS = signals_lib.EPOCH_SECONDS
+SUMMARY_FILE = 'summary.csv'
+SKIPPED_NAME = 'skipped'
+PREDS_SUFFIX = '.preds.csv'
+PLOT_SUFFIX = '.hypnogram.png'
+
+
+@dataclasses.dataclass(frozen=True)
+class NightPrediction:
+  """Model output for one night.
+
+  Attributes:
+    logits_SK: float32 [S, K].
+    stage_names: the K class names.
+    labels_S: scored classes in the model's class space (-1 unscored), or None.
+    start: wall-clock start of the recording, None if unknown.
+    name: the night's name (input path relative to the input folder).
+    signals: the signals the model used.
+  """
+
+  logits_SK: np.ndarray
+  stage_names: tuple[str, ...]
+  labels_S: np.ndarray | None = None
+  start: datetime.datetime | None = None
+  name: str = ''
+  signals: tuple[str, ...] = ()
+
+  @property
+  def num_epochs(self) -> int:
+    return self.logits_SK.shape[0]
+
+  @property
+  def probabilities_SK(self) -> np.ndarray:
+    z = self.logits_SK - self.logits_SK.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+  @property
+  def stages_S(self) -> np.ndarray:
+    """Predicted class per epoch (int)."""
+    return self.logits_SK.argmax(axis=-1)
+
+  @property
+  def stage_names_S(self) -> list[str]:
+    return [self.stage_names[c] for c in self.stages_S]
+
+  @property
+  def timestamps(self) -> list[datetime.datetime] | list[float]:
+    """End of each epoch: wall-clock time if `start` is known, else seconds."""
+    ends = [EPOCH_SECONDS * (i + 1) for i in range(self.num_epochs)]
+    if self.start is None:
+      return [float(t) for t in ends]
+    return [self.start + datetime.timedelta(seconds=t) for t in ends]
+
+  @property
+  def scored_epochs(self) -> int:
+    return 0 if self.labels_S is None else int((self.labels_S >= 0).sum())
+
+  def confusion(self) -> np.ndarray:
+    """[K, K] counts over scored epochs (rows scored, columns predicted)."""
+    k = len(self.stage_names)
+    if self.labels_S is None:
+      return np.zeros((k, k), np.int64)
+    scored = self.labels_S >= 0
+    flat = self.labels_S[scored].astype(np.int64) * k + self.stages_S[scored]
+    return np.bincount(flat, minlength=k * k).reshape(k, k)
+
+  @property
+  def kappa(self) -> float:
+    """Cohen's kappa against the scored labels (NaN without labels)."""
+    return metrics.cohen_kappa(self.confusion())
+
+  @property
+  def accuracy(self) -> float:
+    return metrics.accuracy(self.confusion())
+
+  def stats(self, **kwargs) -> sleep_stats.SleepStats:
+    """Sleep statistics of the predicted stages (kwargs: `sleep_statistics`)."""
+    return sleep_stats.sleep_statistics(self.stages_S, self.stage_names, **kwargs)
+
+  def rows(self) -> tuple[list[str], list[list[Any]]]:
+    """(header, rows) of the per-epoch table written by `write_csv`."""
+    labels = self.labels_S is not None
+    header = ['Timestamp', 'Pred'] + (['Stage'] if labels else []) + [
+        'onset_s', 'duration_s', 'pred_stage'] + (['scored_stage'] if labels else []) + [
+            f'prob_{n}' for n in self.stage_names]
+    probs_SK, stages_S = self.probabilities_SK, self.stages_S
+    rows = []
+    for i, stamp in enumerate(self.timestamps):
+      row = [stamp if isinstance(stamp, float) else stamp.isoformat(sep=' '),
+             int(stages_S[i])]
+      if labels:
+        row.append(int(self.labels_S[i]))
+      row += [EPOCH_SECONDS * i, EPOCH_SECONDS, self.stage_names[stages_S[i]]]
+      if labels:
+        row.append(self.stage_names[self.labels_S[i]] if self.labels_S[i] >= 0 else '')
+      row += [f'{p:.5f}' for p in probs_SK[i]]
+      rows.append(row)
+    return header, rows
+
+  def write_csv(self, path: str | os.PathLike[str]) -> str:
+    """Writes the per-epoch table (see the README's 'Prediction' section)."""
+    header, rows = self.rows()
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    with open(path, 'w', newline='', encoding='utf-8') as f:
+      writer = csv.writer(f, lineterminator='\n')
+      writer.writerow(header)
+      writer.writerows(rows)
+    return path
+
+  def plot(self, path: str | os.PathLike[str]) -> str:
+    """Writes a hypnogram PNG (predicted, and scored when labels exist)."""
+    from wav2sleep_jax.inference import hypnogram_plot
+
+    title = self.name or 'night'
+    if self.scored_epochs:
+      title += f'  (kappa {self.kappa:.3f} over {self.scored_epochs} scored epochs)'
+    return hypnogram_plot.plot_hypnogram(path, self.stages_S, self.stage_names,
+                                    scored_S=self.labels_S, title=title)
+
+  def summary_row(self) -> dict[str, Any]:
+    """One `summary.csv` row: length, signals, sleep statistics, kappa."""
+    row = {'night': self.name,
+           'start_time': self.start.isoformat(sep=' ') if self.start else '',
+           'epochs': self.num_epochs,
+           'hours': self.num_epochs * EPOCH_SECONDS / 3600.0,
+           'signals': '+'.join(self.signals)}
+    row.update(self.stats().as_row())
+    row.update(scored_epochs=self.scored_epochs,
+               kappa=self.kappa if self.scored_epochs else math.nan,
+               accuracy=self.accuracy if self.scored_epochs else math.nan)
+    return row
+
+
+# --- Preparing model inputs -------------------------------------------------
+
+
+def _as_model(model: model_lib.StagingModel | str | os.PathLike[str]) -> model_lib.StagingModel:
+  if isinstance(model, model_lib.StagingModel):
+    return model
+  return model_lib.load_model(model)
+
+
+def _wanted(model: model_lib.StagingModel, signals: Sequence[str] | None) -> tuple[str, ...]:
+  """The signals to use: `signals` (a subset of the model's) or all of them."""
+  if not signals:
+    return model.signals
+  unknown = [s for s in signals if s not in model.signals]
+  if unknown:
+    raise ValueError(f'Signals {unknown} are not inputs of this model; it takes '
+                     f'{list(model.signals)}.')
+  return tuple(s for s in model.signals if s in signals)
+
+
+def normalize_night(model: model_lib.StagingModel,
+                    x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """Per-night normalisation of each signal, as in training."""
+  if model.config.causal:
+    return {n: normalize_lib.causal_normalize(v, signals_lib.sample_rate_hz(n))
+            for n, v in x.items()}
+  return {n: normalize_lib.zscore(np.asarray(v, np.float32)[None])[0] for n, v in x.items()}
+
+
+def signal_problem(x: np.ndarray) -> str | None:
+  """Why a model-rate signal cannot enter the model, or None.
+
+  The float32 z-score sums squared deviations over the night, so samples must
+  stay below sqrt(float32 max / samples) / 2 to leave it finite and exact.
+  """
+  x = np.asarray(x)
+  finite = np.isfinite(x)
+  if not finite.any():
+    return 'all samples are NaN/inf'
+  largest = float(np.max(np.abs(x[finite]), initial=0.0))
+  limit = math.sqrt(float(np.finfo(np.float32).max) / max(x.size, 1)) / 2
+  if largest > limit:
+    return (f'samples up to {largest:.3g} overflow the float32 normalisation '
+            f'(limit {limit:.3g} for {x.size} samples)')
+  return None
+
+
+def checked_night(model: model_lib.StagingModel, x: Mapping[str, np.ndarray]
+                  ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+  """Normalised usable signals of a night, and {signal: reason} for dropped ones.
+
+  A signal is dropped if `signal_problem` finds one, or if its normalised
+  samples are not all finite, so that one bad night never reaches a batch.
+  """
+  problems = {n: r for n, v in x.items() if (r := signal_problem(v)) is not None}
+  normalized = normalize_night(model, {n: v for n, v in x.items() if n not in problems})
+  for name, v in list(normalized.items()):
+    if not np.isfinite(v).all():
+      problems[name] = 'non-finite values after normalisation'
+      del normalized[name]
+  return normalized, problems
+
+
+def _model_rate_signals(model: model_lib.StagingModel, signals: Mapping[str, Any]
+                        ) -> tuple[dict[str, np.ndarray], int]:
+  """{name: array at the model rate or (array, rate_hz)} -> (present signals, epochs)."""
+  if not isinstance(signals, Mapping) or not signals:
+    raise ValueError('A night is a non-empty dict {signal name: samples or (samples, rate_hz)}.')
+  _wanted(model, list(signals))
+  x, epochs = {}, {}
+  for name, value in signals.items():
+    k = signals_lib.samples_per_epoch(name)
+    if isinstance(value, tuple):
+      data, rate = value
+      data = resample.resample_signal(np.asarray(data, np.float64), float(rate),
+                                      signals_lib.sample_rate_hz(name))
+    else:
+      data = np.asarray(value, np.float32)
+    if data.ndim != 1:
+      raise ValueError(f'{name}: expected one night of samples (1-D), got shape {data.shape}.')
+    if not np.isfinite(data).any():
+      continue  # All NaN/inf: absent.
+    x[name] = resample.fill_nonfinite(data).astype(np.float32)
+    epochs[name] = len(data) // k
+  if not x:
+    raise ValueError('No present signal: every signal is entirely NaN/inf.')
+  num_epochs = min(epochs.values())
+  if max(epochs.values()) - num_epochs > 1:
+    raise ValueError(f'Signals cover different numbers of 30-s epochs: {epochs}.')
+  if num_epochs < 1:
+    raise ValueError(f'The night is shorter than one {EPOCH_SECONDS}-s epoch: {epochs}.')
+  return {n: v[:num_epochs * signals_lib.samples_per_epoch(n)] for n, v in x.items()}, num_epochs
+
+
+class _Batcher:
+  """Groups nights by (epochs, signal set) into batches and runs the model.
+
+  `add` returns the nights whose logits are ready. At most `max_pending`
+  nights wait for batch-mates; beyond that the largest group runs as it is.
+  """
+
+  def __init__(self, model: model_lib.StagingModel, batch_size: int,
+               max_pending: int | None = None):
+    if batch_size < 1:
+      raise ValueError(f'batch_size must be >= 1, got {batch_size}.')
+    self._model = model
+    self._batch_size = batch_size
+    self._max_pending = max_pending if max_pending is not None else 2 * batch_size
+    self._pending: dict[tuple, list[tuple[Any, dict[str, np.ndarray]]]] = {}
+
+  def add(self, key: Any, x: Mapping[str, np.ndarray], num_epochs: int
+          ) -> list[tuple[Any, np.ndarray | Exception]]:
+    group = (num_epochs, tuple(n for n in self._model.signals if n in x))
+    self._pending.setdefault(group, []).append((key, dict(x)))
+    if len(self._pending[group]) >= self._batch_size:
+      return self._run(group)
+    if sum(len(v) for v in self._pending.values()) > self._max_pending:
+      return self._run(max(self._pending, key=lambda g: len(self._pending[g])))
+    return []
+
+  def flush(self) -> list[tuple[Any, np.ndarray | Exception]]:
+    done = []
+    while self._pending:
+      done += self._run(next(iter(self._pending)))
+    return done
+
+  def _run(self, group: tuple) -> list[tuple[Any, np.ndarray | Exception]]:
+    members = self._pending.pop(group)
+    done = []
+    for i in range(0, len(members), self._batch_size):
+      chunk = members[i:i + self._batch_size]
+      batch = {n: np.stack([x[n] for _, x in chunk]) for n in group[1]}
+      try:
+        logits_BSK = self._model.logits(batch)
+      except Exception as e:  # pylint: disable=broad-except  # Reported per night.
+        if len(chunk) == 1:
+          done.append((chunk[0][0], e))
+        else:  # One bad night must not take its batch-mates down.
+          done += [self._run_one(key, x, group[1]) for key, x in chunk]
+        continue
+      done += [(key, logits_BSK[j]) for j, (key, _) in enumerate(chunk)]
+    return done
+
+  def _run_one(self, key: Any, x: Mapping[str, np.ndarray], names: Sequence[str]
+               ) -> tuple[Any, np.ndarray | Exception]:
+    try:
+      return key, self._model.logits({n: x[n][None] for n in names})[0]
+    except Exception as e:  # pylint: disable=broad-except  # Reported per night.
+      return key, e
+
+
+def _labels_for(model: model_lib.StagingModel, labels: np.ndarray | None) -> np.ndarray | None:
+  """5-class scored labels -> the model's classes."""
+  if labels is None:
+    return None
+  labels = np.asarray(labels)
+  if model.config.num_classes == 4:
+    return stages_lib.five_to_four(labels)
+  return labels.astype(np.int8)
+
+
+# --- API --------------------------------------------------------------------
+
+
+def predict_signals(model: model_lib.StagingModel | str | os.PathLike[str],
+                    signals: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+                    *,
+                    normalize: bool = True,
+                    batch_size: int = 8) -> NightPrediction | list[NightPrediction]:
+  """Stages one night, or a list of nights, from arrays.
+
+  Args:
+    model: a `StagingModel` or a checkpoint path for `load_model`.
+    signals: one night as {signal name: samples} (1-D at the model's rate, e.g.
+      1024 samples per 30 s for ECG) or {signal name: (samples, rate_hz)} at any
+      rate (resampled here); or a list of such nights. A trailing partial epoch
+      is dropped; NaN gaps are interpolated; an all-NaN signal is absent.
+    normalize: z-score each signal over the night first (set False for
+      inputs that are already normalised).
+    batch_size: nights per forward pass.
+
+  Returns:
+    A `NightPrediction` (a list of them for a list of nights).
+
+  Raises:
+    ValueError: unknown signals, nights shorter than one epoch, signals of
+      different lengths, or no present signal.
+  """
+  model = _as_model(model)
+  single = isinstance(signals, Mapping)
+  nights = [signals] if single else list(signals)
+  batcher = _Batcher(model, batch_size, max_pending=len(nights))
+  logits, used = {}, []
+  for i, night in enumerate(nights):
+    x, num_epochs = _model_rate_signals(model, night)
+    if normalize:
+      x, problems = checked_night(model, x)
+      if not x:
+        raise ValueError(f'Night {i}: no usable signal ({_reasons(problems)}).')
+    used.append(tuple(n for n in model.signals if n in x))
+    logits.update(batcher.add(i, x, num_epochs))
+  logits.update(batcher.flush())
+  for value in logits.values():
+    if isinstance(value, Exception):
+      raise value
+  out = [NightPrediction(logits[i], model.stage_names, signals=used[i])
+         for i in range(len(nights))]
+  return out[0] if single else out
+
+
+def _reasons(problems: Mapping[str, str]) -> str:
+  return '; '.join(f'{n}: {r}' for n, r in problems.items())
+
+
+def predict_night(model: model_lib.StagingModel, night: night_input.NightInput,
+                  normalize: bool = True) -> NightPrediction:
+  """Stages a night read by `night_input.read_night`.
+
+  Raises:
+    PsgError: no signal of the night can enter the model (`checked_night`).
+  """
+  x = night.signals
+  if normalize:
+    x, problems = checked_night(model, x)
+    if not x:
+      raise night_input.unusable(night.kind, night.path,
+                                 f'no usable signal ({_reasons(problems)})')
+  logits_BSK = model.logits({n: v[None] for n, v in x.items()})
+  return _night_prediction(model, night, logits_BSK[0], tuple(x))
+
+
+def _night_prediction(model: model_lib.StagingModel, night: night_input.NightInput,
+                      logits_SK: np.ndarray, used: Sequence[str]) -> NightPrediction:
+  return NightPrediction(
+      logits_SK, model.stage_names, labels_S=_labels_for(model, night.labels),
+      start=night.start, name=night.name,
+      signals=tuple(n for n in model.signals if n in used))
+
+
+def predict_edf(model: model_lib.StagingModel | str | os.PathLike[str],
+                path: str | os.PathLike[str],
+                *,
+                signals: Sequence[str] | None = None,
+                channel_map: Mapping[str, Sequence[str]] | None = None,
+                with_labels: bool = True,
+                allow_truncated: bool = False) -> NightPrediction:
+  """Stages one EDF (or CSV/parquet, see `night_input`) night.
+
+  Args:
+    model: a `StagingModel` or a checkpoint path.
+    path: the file.
+    signals: subset of the model's signals to use (default: all it has).
+    channel_map: canonical name -> EDF labels, e.g. {'ECG': ['EKG']}.
+    with_labels: read scored stages from an annotation file next to the EDF
+      (NSRR layout) for kappa and the hypnogram.
+    allow_truncated: stage the complete records of a truncated EDF.
+
+  Raises:
+    PsgError: the file cannot be staged (corrupt, too short, no usable signal).
+  """
+  model = _as_model(model)
+  night = night_input.read_night(path, _wanted(model, signals), channel_map=channel_map,
+                                 with_labels=with_labels, allow_truncated=allow_truncated)
+  return predict_night(model, night)
+
+
+def write_outputs(prediction: NightPrediction, output_dir: str | os.PathLike[str],
+                  plot: bool = True) -> list[str]:
+  """Writes `<name>.preds.csv` (and `<name>.hypnogram.png`) under `output_dir`."""
+  base = os.path.join(os.fspath(output_dir), prediction.name or 'night')
+  paths = [prediction.write_csv(base + PREDS_SUFFIX)]
+  if plot:
+    paths.append(prediction.plot(base + PLOT_SUFFIX))
+  return paths
+
+
+# --- Folders ----------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+  """What `predict_files` did."""
+
+  predicted: tuple[str, ...]
+  skipped: tuple[str, ...]
+  report: report_lib.SkipReport
+  seconds: float
+
+  @property
+  def ok(self) -> bool:
+    return bool(self.predicted)
+
+
+def _format(value: Any) -> Any:
+  if isinstance(value, float):
+    return '' if math.isnan(value) else round(value, 4)
+  return value
+
+
+def write_summary(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> str:
+  """Writes summary rows (dicts with the same keys) as CSV, NaN as empty."""
+  path = os.fspath(path)
+  header = list(rows[0]) if rows else ['night']
+  with open(path, 'w', newline='', encoding='utf-8') as f:
+    writer = csv.writer(f, lineterminator='\n')
+    writer.writerow(header)
+    writer.writerows([_format(row[c]) for c in header] for row in rows)
+  return path
+
+
+def check_output_dir(path: str | os.PathLike[str]) -> str:
+  """Creates the output folder if needed and checks that files can be written there.
+
+  Raises:
+    NotADirectoryError: `path` (or a parent) is a file.
+    PermissionError: the folder cannot be created or written to.
+  """
+  import tempfile
+
+  path = os.fspath(path)
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise NotADirectoryError(f'Output {path} is a file, not a folder.')
+  try:
+    os.makedirs(path, exist_ok=True)
+    with tempfile.TemporaryFile(dir=path):
+      pass
+  except (NotADirectoryError, FileExistsError) as e:
+    raise NotADirectoryError(f'Output {path}: a parent is a file ({e.strerror}).') from e
+  except OSError as e:
+    raise PermissionError(f'Output {path} is not writable ({e.strerror}).') from e
+  return path
+
+
+def _prefetch(fn, items: Sequence[Any], workers: int) -> Iterator[Any]:
+  """fn(item) for every item in order, computed by `workers` threads ahead."""
+  if workers <= 0:
+    yield from map(fn, items)
+    return
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    queue = collections.deque()
+    feed = iter(items)
+    for item in itertools.islice(feed, 2 * workers):
+      queue.append(pool.submit(fn, item))
+    while queue:
+      result = queue.popleft().result()
+      for item in itertools.islice(feed, 1):
+        queue.append(pool.submit(fn, item))
+      yield result
+
+
+def _relative(path: str, root: str) -> str:
+  """`path` relative to `root` (reports name no local absolute paths)."""
+  try:
+    return pathlib.Path(os.path.relpath(path, root)).as_posix()
+  except ValueError:
+    return path
+
+
+def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
+                  input_path: str | os.PathLike[str],
+                  output_dir: str | os.PathLike[str],
+                  *,
+                  signals: Sequence[str] | None = None,
+                  channel_map: Mapping[str, Sequence[str]] | None = None,
+                  kinds: Sequence[str] = tuple(night_input.EXTENSIONS.values()),
+                  batch_size: int = 8,
+                  plots: bool = True,
+                  with_labels: bool = True,
+                  allow_truncated: bool = False,
+                  workers: int = 2,
+                  progress: bool = True) -> RunResult:
+  """Stages every EDF/CSV/parquet night at or below `input_path`.
+
+  Broken files are reported in `skipped.csv` and never stop the run. See the
+  module docstring for the files written into `output_dir`.
+
+  Args:
+    model: a `StagingModel` or a checkpoint path.
+    input_path: a file or a folder (searched recursively).
+    output_dir: where outputs go (created).
+    signals: subset of the model's signals to use (default: all).
+    channel_map: canonical name -> labels/column names to use.
+    kinds: input formats to look for ('edf', 'csv', 'parquet').
+    batch_size: nights per forward pass.
+    plots: write hypnogram PNGs.
+    with_labels: read scored stages next to EDFs (kappa, plots).
+    allow_truncated: stage the complete records of truncated EDFs.
+    workers: reader threads (0: read in the main thread).
+    progress: show a progress bar.
+
+  Raises:
+    FileNotFoundError: if `input_path` does not exist or holds no input file.
+    NotADirectoryError, PermissionError: `output_dir` is not a writable folder
+      (checked before the model is loaded).
+  """
+  import tqdm
+
+  start_time = time.perf_counter()
+  output_dir = check_output_dir(output_dir)
+  model = _as_model(model)
+  wanted = _wanted(model, signals)
+  input_path = os.fspath(input_path)
+  root = input_path if os.path.isdir(input_path) else os.path.dirname(input_path)
+  files = night_input.find_inputs(input_path, kinds, exclude=output_dir)
+  if not files:
+    raise FileNotFoundError(f'No {"/".join(kinds)} file found at {input_path}.')
+  report = report_lib.SkipReport()
+
+  def read(item: tuple[str, str]):
+    path, name = item
+    try:
+      night = night_input.read_night(path, wanted, name=name, channel_map=channel_map,
+                                     with_labels=with_labels, allow_truncated=allow_truncated)
+      x, problems = checked_night(model, night.signals)
+      if not x:
+        raise night_input.unusable(night.kind, path, f'no usable signal ({_reasons(problems)})')
+      entries = night.entries + tuple(
+          report_lib.SkipEntry(name, path, 'channel', f'{n}: {r}', report_lib.CHANNEL_ABSENT)
+          for n, r in problems.items())
+      # Keep one copy of the signals only.
+      return name, path, dataclasses.replace(night, signals={}, entries=entries), x
+    except Exception as e:  # pylint: disable=broad-except  # Reported, never fatal.
+      return name, path, e, None
+
+  def skip(name: str, path: str, stage: str, reason: str) -> None:
+    report.add(name, _relative(path, root), stage, reason, report_lib.NIGHT_SKIPPED)
+    skipped.append(name)
+
+  batcher = _Batcher(model, batch_size)
+  nights: dict[str, tuple[night_input.NightInput, tuple[str, ...]]] = {}
+  summary, skipped = [], []
+  bar = tqdm.tqdm(total=len(files), unit='night', desc='predict', disable=not progress)
+
+  def finish(done: Iterable[tuple[str, np.ndarray | Exception]]) -> None:
+    for name, logits in done:
+      night, used = nights.pop(name)
+      if isinstance(logits, Exception):
+        skip(name, night.path, 'model', f'{type(logits).__name__}: {logits}')
+      else:
+        prediction = _night_prediction(model, night, logits, used)
+        write_outputs(prediction, output_dir, plot=plots)
+        summary.append({'night': name, 'file': _relative(night.path, root),
+                        'format': night.kind, **prediction.summary_row()})
+      bar.update()
+      bar.set_postfix(ok=len(summary), skipped=len(skipped))
+
+  for name, path, night, x in _prefetch(read, files, workers):
+    if isinstance(night, Exception):
+      if isinstance(night, errors.PsgError):
+        skip(name, night.path, night.stage, night.reason)
+      else:  # An unexpected failure of a reader: still only this night is lost.
+        skip(name, path, 'error', f'{type(night).__name__}: {night}')
+      bar.update()
+      continue
+    report.extend(dataclasses.replace(e, path=_relative(e.path, root)) for e in night.entries)
+    nights[name] = night, tuple(x)
+    finish(batcher.add(name, x, night.num_epochs))
+  finish(batcher.flush())
+  bar.close()
+  summary.sort(key=lambda row: row['night'])
+  write_summary(summary, os.path.join(output_dir, SUMMARY_FILE))
+  report.write(output_dir, SKIPPED_NAME)
+  return RunResult(tuple(row['night'] for row in summary), tuple(sorted(skipped)), report,
+                   time.perf_counter() - start_time)

@@ -1,0 +1,1 @@
+"""Training library: step, optimizer, augmentation, losses, checkpoints, the trainer."""
