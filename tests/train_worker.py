@@ -73,7 +73,7 @@ def main():
         workdir, sources=test_train._sources())
     from wav2sleep_jax.evaluation import evaluator
     evaluated = evaluator.evaluate_workdir(workdir, sources=test_train._sources()['test'],
-                                            progress=False)
+                                           progress=False)
     (workdir / f'result_{jax.process_index()}.json').write_text(json.dumps(
         {'process_count': jax.process_count(), 'step': result['step'],
          'best_val_loss': result['best_val_loss'], 'eval': evaluated['results']},
@@ -89,8 +89,8 @@ def main():
 
     trainer._Writer.scalars = scalars_then_preempt
     result = trainer.train_and_evaluate(test_train._config(max_steps=50, eval_every_steps=1000,
-                                                          log_every_steps=2),
-                                      workdir, sources=test_train._sources())
+                                                           log_every_steps=2),
+                                        workdir, sources=test_train._sources())
     (workdir / 'first.json').write_text(json.dumps(result, default=float))
   else:
     raise SystemExit(f'unknown mode {mode}')

@@ -37,7 +37,7 @@ def _read_night(edf_path: pathlib.Path, xml_path: pathlib.Path, num_epochs: int)
     if name in recording.channels:
       ch = recording.channels[name]
       resampled = psg.resample_to_epochs(ch.data, ch.rate_hz, signals.samples_per_epoch(name),
-                                          max_epochs=num_epochs)
+                                         max_epochs=num_epochs)
       x[name] = normalize.zscore(resampled[None])[0]
   return x, labels, recording
 

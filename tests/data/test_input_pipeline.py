@@ -32,7 +32,7 @@ def test_train_batches_are_normalised_windows_and_read_ahead_is_bounded():
   source = _CountingSource(200)
   spec = pipeline.NightSpec(signals=('ECG', 'THX'), num_epochs=2)
   iterator = iter(pipeline.train_dataset(source, spec, batch_size=2, seed=0,
-                                               read_threads=2, prefetch_batches=2))
+                                         read_threads=2, prefetch_batches=2))
   batch = next(iterator)
   assert batch['signals']['ECG'].shape == (2, 2 * 1024)
   assert batch['signals']['THX'].shape == (2, 2 * 256)

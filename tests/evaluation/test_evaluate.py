@@ -175,7 +175,7 @@ def test_nights_lacking_a_signal_are_excluded_and_long_nights_kept_whole(tmp_pat
   nights.append(synthetic_nights('mesa', 1, 0.25, seed=1)[0])  # 30 epochs > eval_epochs.
   scored = sum(int((np.asarray(n['labels']) >= 0).sum()) for n in nights)
   out = evaluator.evaluate_workdir(workdir, subsets=[('ECG', 'THX')],
-                                    sources={'mem': nights}, progress=False)
+                                   sources={'mem': nights}, progress=False)
   res = out['results']['mem']
   assert {k: v['nights'] for k, v in res.items()} == {
       'all available': 4, 'ECG': 4, 'PPG': 4, 'THX': 3, 'ABD': 4, 'ECG+THX': 3}
@@ -185,7 +185,7 @@ def test_nights_lacking_a_signal_are_excluded_and_long_nights_kept_whole(tmp_pat
   assert 'no scored epoch cut off' in (workdir / 'eval' / 'test' / 'table.md').read_text()
 
   cropped = evaluator.evaluate_workdir(workdir, sources={'mem': nights}, max_epochs=12,
-                                        progress=False)
+                                       progress=False)
   cut = int((np.asarray(nights[-1]['labels'])[12:] >= 0).sum())
   assert cut > 0 and cropped['datasets']['mem']['cropped_scored_epochs'] == cut
   assert cropped['results']['mem']['all available']['scored_epochs'] == scored - cut
@@ -210,7 +210,7 @@ def test_subset_parsing_and_selection():
       ('ECG',), ('ECG', 'THX'), ('PPG', 'THX'), ()]
   signals = ('ECG', 'ABD', 'THX')
   assert evaluator.select_subsets([(), ('PPG',), ('ECG',)], [('THX', 'ECG'), ('ECG',)],
-                                   signals) == [(), ('ECG',), ('THX', 'ECG')]
+                                  signals) == [(), ('ECG',), ('THX', 'ECG')]
   with pytest.raises(ValueError, match='PPG'):
     evaluator.select_subsets([], [('PPG',)], signals)
 

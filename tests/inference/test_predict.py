@@ -128,7 +128,7 @@ def test_predict_files_channels_signals_tables(model, tmp_path):
   (root / 'tables' / 'broken.parquet').write_bytes(b'PAR1 nonsense')
   out = tmp_path / 'out'
   result = runner.predict_files(model, root, out, channel_map={'ECG': ('Heart', 'ECG')},
-                                    batch_size=1, progress=False)
+                                batch_size=1, progress=False)
   names = ('shhs/polysomnography/edfs/shhs1/shhs1-200001', 'tables/a', 'tables/b')
   assert result.predicted == names and result.skipped == ('tables/broken',)
   summary = _read_csv(out / 'summary.csv')
@@ -145,7 +145,7 @@ def test_predict_files_channels_signals_tables(model, tmp_path):
 
   # Without the mapping the EDF's ECG is absent; --signals=THX uses THX only.
   only = runner.predict_files(model, root / 'tables' / 'a.csv', tmp_path / 'thx',
-                                  signals=['THX'], progress=False, plots=False)
+                              signals=['THX'], progress=False, plots=False)
   assert only.predicted == ('a',)
   assert _read_csv(tmp_path / 'thx' / 'summary.csv')[0]['signals'] == 'THX'
   assert not (tmp_path / 'thx' / 'a.hypnogram.png').exists()
@@ -161,7 +161,7 @@ def test_nothing_staged(model, tmp_path):
   assert (tmp_path / 'out' / 'summary.csv').read_text() == 'night\n'
   with pytest.raises(FileNotFoundError, match='No edf file found'):
     runner.predict_files(model, tmp_path / 'out', tmp_path / 'out2', kinds=('edf',),
-                             progress=False)
+                         progress=False)
 
 
 class _FailingModel:
@@ -208,7 +208,7 @@ def test_bad_night_does_not_take_its_batch_mates_down(model, tmp_path):
   one_bad['ECG'] = one_bad['ECG'] * 1e20
   util.write_table(root / 'e.csv', one_bad)
   result = runner.predict_files(model, root, tmp_path / 'out', batch_size=8, plots=False,
-                                    workers=0, progress=False)
+                                workers=0, progress=False)
   assert result.predicted == ('a', 'b', 'e') and result.skipped == ('c', 'd')
   skipped = {(r['record_id'], r['action']): r['reason'] for r in _read_csv(
       tmp_path / 'out' / 'skipped.csv')}
@@ -218,7 +218,7 @@ def test_bad_night_does_not_take_its_batch_mates_down(model, tmp_path):
   summary = {r['night']: r for r in _read_csv(tmp_path / 'out' / 'summary.csv')}
   assert summary['e']['signals'] == 'THX' and summary['a']['signals'] == 'ECG+THX'
   alone = runner.predict_files(model, root / 'a.csv', tmp_path / 'alone', plots=False,
-                                   workers=0, progress=False)
+                               workers=0, progress=False)
   assert alone.predicted == ('a',)
   assert _read_csv(tmp_path / 'alone' / 'a.preds.csv') == _read_csv(
       tmp_path / 'out' / 'a.preds.csv')

@@ -36,7 +36,7 @@ def _train_text(platform: str) -> str:
   tx = step_lib.make_optimizer(config)
   params = random_params(_CFG)
   state = step_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                           opt_state=tx.init(params), ema_params={})
+                              opt_state=tx.init(params), ema_params={})
   step = jax.jit(step_lib.make_train_step(model_io.graphdef(_CFG), config, tx, _CFG.signals))
   lowered = step.trace(state, _batch(), jax.random.key(0)).lower(
       lowering_platforms=(platform,))

@@ -58,8 +58,8 @@ def test_heart_and_stage_statistics_resemble_real_records():
 def test_real_and_synthetic_stage_mix_overlap():
   real = _real_records()
   real_rem = [np.mean(s[s > 0] == 4) for s, _ in real]
-  synth = [stage_sequence.sleep_statistics(stage_sequence.simulate(np.random.default_rng(i), 900,
-                                                         population.OLDER)) for i in range(10)]
+  synth = [stage_sequence.sleep_statistics(stage_sequence.simulate(
+      np.random.default_rng(i), 900, population.OLDER)) for i in range(10)]
   assert min(real_rem) - 0.1 < np.mean([s['rem_frac'] for s in synth]) < max(real_rem) + 0.1
 
 

@@ -8,7 +8,8 @@ from wav2sleep_jax.synthetic import stage_sequence
 
 
 def _nights(pop, n=20, hours=8.5):
-  return [stage_sequence.simulate(np.random.default_rng(i), int(hours * 120), pop) for i in range(n)]
+  return [stage_sequence.simulate(np.random.default_rng(i), int(hours * 120), pop)
+          for i in range(n)]
 
 
 @pytest.mark.parametrize('pop', [population.CHILD, population.ADOLESCENT, population.ADULT,

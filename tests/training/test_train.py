@@ -47,7 +47,7 @@ def _params(workdir):
 
 def test_train_and_evaluate_end_to_end(tmp_path):
   result = trainer.train_and_evaluate(_config(max_steps=4, eval_every_steps=2), tmp_path,
-                                    sources=_sources())
+                                      sources=_sources())
   assert result['status'] == 'finished' and result['step'] == 4
   assert result['best_step'] in (2, 4)
   metrics = json.loads((tmp_path / 'metrics.json').read_text())
@@ -60,7 +60,7 @@ def test_train_and_evaluate_end_to_end(tmp_path):
   assert model.signals == SIGNALS
   # A finished run does not train again when restarted.
   again = trainer.train_and_evaluate(_config(max_steps=4, eval_every_steps=2), tmp_path,
-                                   sources=_sources())
+                                     sources=_sources())
   assert again['step'] == 4
   # A restart with another model shape is refused before anything is written.
   stored = (tmp_path / 'config.json').read_bytes()
@@ -88,7 +88,7 @@ def _step_fn_and_state(config):
   params = model_io.init_params(mcfg, config.seed)
   tx = step_lib.make_optimizer(config)
   state = step_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                           opt_state=tx.init(params), ema_params={})
+                              opt_state=tx.init(params), ema_params={})
   step = jax.jit(step_lib.make_train_step(model_io.graphdef(mcfg), config, tx, mcfg.signals))
   return step, state
 
@@ -112,8 +112,8 @@ def test_nan_loss_stops_without_checkpoint(tmp_path):
   sources['train'] = {'mesa': (bad,) * 4}
   with pytest.raises(step_lib.NonFiniteLossError, match='stopping without checkpointing'):
     trainer.train_and_evaluate(_config(max_steps=3, eval_every_steps=1, batch_size=2,
-                                     mask_probs={'ECG': 0.0, 'THX': 0.0}), tmp_path,
-                             sources=sources)
+                                       mask_probs={'ECG': 0.0, 'THX': 0.0}), tmp_path,
+                               sources=sources)
   assert not list((tmp_path / 'checkpoints').glob('[0-9]*'))
   assert not (tmp_path / workdir_guard.LOCK_FILE).exists()  # Released after the error.
 
@@ -169,7 +169,7 @@ def test_two_processes_on_localhost(tmp_path):
   assert results[0]['best_val_loss'] == pytest.approx(results[1]['best_val_loss'])
   # Evaluation sharded over the two processes = evaluation in this one process.
   single = evaluator.evaluate_workdir(tmp_path / 'run', sources=_sources()['test'],
-                                       progress=False)['results']
+                                      progress=False)['results']
   for name in ('mesa', 'shhs'):
     for subset, s in single[name].items():
       for r in results:
@@ -189,8 +189,8 @@ def test_sigterm_checkpoints_and_resumes(tmp_path):
   assert (workdir / 'checkpoints' / str(first['step'])).is_dir()
   assert not (workdir / workdir_guard.LOCK_FILE).exists()
   result = trainer.train_and_evaluate(_config(max_steps=first['step'] + 2,
-                                            eval_every_steps=1000), workdir,
-                                    sources=_sources())
+                                              eval_every_steps=1000), workdir,
+                                      sources=_sources())
   assert result['status'] == 'finished' and result['step'] == first['step'] + 2
 
 
@@ -208,12 +208,12 @@ def _damage(folder: pathlib.Path, truncate: bool = False):
 def test_corrupt_checkpoints_fall_back_or_stop_with_one_line(tmp_path):
   workdir = tmp_path / 'run'
   trainer.train_and_evaluate(_config(max_steps=2, eval_every_steps=1), workdir,
-                           sources=_sources())
+                             sources=_sources())
   best_step = int(next((workdir / 'best').glob('[0-9]*')).name)
   _damage(workdir / 'checkpoints' / '2')
   _damage(workdir / 'best' / str(best_step), truncate=True)
   result = trainer.train_and_evaluate(_config(max_steps=3, eval_every_steps=1), workdir,
-                                    sources=_sources())
+                                      sources=_sources())
   assert result['status'] == 'finished' and result['step'] == 3  # From step 1.
   moved = sorted(p.name.rsplit('-', 2)[0] for p in (workdir / checkpoints.CORRUPT_DIR).iterdir())
   assert moved == [f'best-{best_step}-corrupt', 'checkpoints-2-corrupt']

@@ -65,7 +65,7 @@ def test_lock_of_a_live_or_remote_holder_is_refused(tmp_path, holder):
 
 def test_sigterm_releases_the_lock(tmp_path):
   code = ('import sys, time; sys.path.insert(0, sys.argv[1])\n'
-          'from wav2sleep_jax import training_guard as g\n'
+          'from wav2sleep_jax.training import workdir_guard as g\n'
           'with g.WorkdirLock(sys.argv[2]):\n'
           '  print("locked", flush=True)\n'
           '  time.sleep(60)\n')
@@ -81,7 +81,7 @@ def test_sigterm_releases_the_lock(tmp_path):
 def test_racing_trainers_on_a_stale_lock_one_wins(tmp_path):
   _write_lock(tmp_path, pid=_dead_pid())
   code = ('import sys, time; sys.path.insert(0, sys.argv[1])\n'
-          'from wav2sleep_jax import training_guard as g\n'
+          'from wav2sleep_jax.training import workdir_guard as g\n'
           'try:\n'
           '  with g.WorkdirLock(sys.argv[2]):\n'
           '    print("locked", flush=True); time.sleep(3)\n'

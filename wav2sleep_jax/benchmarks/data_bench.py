@@ -8,7 +8,7 @@ Build throughput is measured in one process (= one core) over the work a
 dataset build does per night: read the EDF and the annotation, check and
 resample the channels, and encode and serialize the example. Read throughput
 is random access through `tfds.data_source` over a prepared dataset. Pipeline
-throughput is the training input pipeline itself (`input_pipeline.
+throughput is the training input pipeline itself (`data.pipeline.
 train_dataset`: Grain shuffle, random 10-h window, per-night normalisation,
 batching) with 0 (in-process), 1, 2, ... worker processes, timed after three
 warm-up batches; `pipeline_workers_for` says how many workers sustain a given
@@ -114,7 +114,7 @@ def benchmark_pipeline(dataset: str, data_dir: str, *, split: str = 'train',
   runs = []
   for workers in worker_counts:
     iterator = iter(pipeline.train_dataset(source, spec, batch_size, seed=0,
-                                                 worker_count=workers))
+                                           worker_count=workers))
     for _ in range(3):
       next(iterator)
     start = time.perf_counter()

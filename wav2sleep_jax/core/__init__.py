@@ -1,1 +1,2 @@
-"""Shared vocabulary and plumbing: signal grid, stage names, CLI conventions, host heap, device mesh."""
+"""Shared vocabulary and plumbing: signal grid, stage names, CLI conventions, host heap,
+device mesh."""

@@ -197,7 +197,7 @@ def _bucket_batches(source: Any, buckets: Mapping[int, Sequence[int]],
     nights = _Selection(source, indices)
     bucket_spec = dataclasses.replace(spec, num_epochs=length)
     for b, batch in enumerate(pipeline.eval_batches(nights, bucket_spec, batch_size,
-                                                          index, count)):
+                                                    index, count)):
       yield batch
       if bar is not None:
         bar.update(min(per_round, len(indices) - b * per_round))
@@ -406,7 +406,7 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = 'test',
     sources = {n: sources[n] for n in datasets}
 
   spec = pipeline.NightSpec(mcfg.signals, config.eval_epochs, mcfg.num_classes,
-                                  causal_normalization=mcfg.causal)
+                            causal_normalization=mcfg.causal)
   raw, coverage = evaluate_sources(
       _cached_eval_step(model_io.graphdef(mcfg), mcfg.num_classes, mesh), params, sources,
       spec, chosen, local_batch, lambda batch: distributed.global_batch(batch, mesh),

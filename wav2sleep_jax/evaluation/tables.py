@@ -268,7 +268,7 @@ def strict_json(value):
 
 
 def evaluation_markdown(metrics: Mapping[str, Any]) -> str:
-  """table.md of an evaluation (the dict `evaluation.evaluate_workdir` returns)."""
+  """table.md of an evaluation (the dict `evaluator.evaluate_workdir` returns)."""
   header = (f"Model at step {metrics['step']}: {metrics['num_classes']} classes "
             f"({', '.join(metrics['stage_names'])}), inputs {', '.join(metrics['signals'])}.")
   if metrics.get('missing_datasets'):

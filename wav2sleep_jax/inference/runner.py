@@ -169,7 +169,7 @@ class NightPrediction:
     if self.scored_epochs:
       title += f'  (kappa {self.kappa:.3f} over {self.scored_epochs} scored epochs)'
     return hypnogram_plot.plot_hypnogram(path, self.stages_S, self.stage_names,
-                                    scored_S=self.labels_S, title=title)
+                                         scored_S=self.labels_S, title=title)
 
   def summary_row(self) -> dict[str, Any]:
     """One `summary.csv` row: length, signals, sleep statistics, kappa."""

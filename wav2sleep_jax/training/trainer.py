@@ -151,14 +151,14 @@ def _train_and_evaluate(config, workdir: pathlib.Path, sources) -> dict[str, Any
     sources = {'train': {n: pipeline.load_source(n, 'train', data_dir)
                          for n in config.train_datasets},
                'validation': pipeline.load_eval_sources(config.val_datasets,
-                                                              'validation', data_dir),
+                                                        'validation', data_dir),
                'test': pipeline.load_eval_sources(config.test_datasets, 'test',
-                                                        data_dir)}
+                                                  data_dir)}
   train_sources = list(sources['train'].values())
   train_spec = pipeline.NightSpec(mcfg.signals, config.train_epochs, mcfg.num_classes,
-                                        causal_normalization=mcfg.causal)
+                                  causal_normalization=mcfg.causal)
   eval_spec = pipeline.NightSpec(mcfg.signals, config.eval_epochs, mcfg.num_classes,
-                                       causal_normalization=mcfg.causal)
+                                 causal_normalization=mcfg.causal)
   if config.mixture_weights:
     train_ds = pipeline.train_dataset(
         train_sources[0], train_spec, local_batch, config.seed, config.worker_count,
@@ -293,7 +293,7 @@ def _train_and_evaluate(config, workdir: pathlib.Path, sources) -> dict[str, Any
     results = evaluator.evaluate(
         eval_step, best_params,
         pipeline.eval_batches(source, eval_spec, local_eval_batch, jax.process_index(),
-                                    jax.process_count()),
+                              jax.process_count()),
         mcfg.signals, [s for s in config.eval_subsets if set(s) <= set(mcfg.signals)],
         to_device)
     table[name] = {evaluator.subset_name(k): r.summary() for k, r in results.items()}
@@ -340,7 +340,7 @@ def _validate(eval_step, state, sources, spec, batch_size, mcfg, to_device, conf
     res = evaluator.evaluate(
         eval_step, params,
         pipeline.eval_batches(source, spec, batch_size, jax.process_index(),
-                                    jax.process_count()),
+                              jax.process_count()),
         mcfg.signals, [()], to_device)[()]
     total.loss_sum += res.loss_sum
     total.count += res.count
