@@ -9,7 +9,7 @@ import edfio
 import numpy as np
 
 from wav2sleep_jax import synthetic
-from wav2sleep_jax.synthetic import layouts as synthetic_cohorts
+from wav2sleep_jax.synthetic import layouts
 
 
 def write_night(root, cohort: str, index: int = 0, hours: float = 0.5,
@@ -21,7 +21,7 @@ def write_night(root, cohort: str, index: int = 0, hours: float = 0.5,
     labels: keep only these EDF channels (fewer channels write faster).
     relabel: {old EDF label: new label}.
   """
-  spec = synthetic_cohorts.get(cohort)
+  spec = layouts.get(cohort)
   channels = spec.channels
   if labels is not None:
     channels = tuple(c for c in channels if c.label in labels)

@@ -20,7 +20,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 
 def get_config(max_steps: str | None = None):
-  from tests import test_train
+  from tests.training import test_train
   return test_train._config(max_steps=int(max_steps or 2), eval_every_steps=1)
 
 
@@ -29,7 +29,7 @@ def _train_cli(argv):
   from wav2sleep_jax import train
   from wav2sleep_jax.core import cli
   from wav2sleep_jax.training import trainer
-  from tests import test_train
+  from tests.training import test_train
   original = trainer._train_and_evaluate
   trainer._train_and_evaluate = lambda config, workdir, sources: original(
       config, workdir, sources or test_train._sources())
@@ -48,10 +48,10 @@ def main():
   import jax
   import jax.numpy as jnp
   import numpy as np
-  from wav2sleep_jax import train
   from wav2sleep_jax.core import distributed
   from wav2sleep_jax.models import io as model_io
-  from tests import test_train
+  from wav2sleep_jax.training import trainer
+  from tests.training import test_train
 
   if mode == 'loss':
     config = test_train._config(batch_size=8)

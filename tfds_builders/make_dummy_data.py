@@ -20,7 +20,7 @@ from absl import app
 from absl import flags
 
 from wav2sleep_jax.psg import annotations
-from wav2sleep_jax.synthetic import layouts as synth_cohorts
+from wav2sleep_jax.synthetic import layouts
 from wav2sleep_jax.synthetic import night as night_lib
 from wav2sleep_jax.synthetic import writers
 
@@ -78,7 +78,7 @@ def write_cohort_dummy(cohort: str, root: str, epochs: int,
   visit (SHHS, MrOS, CHAT), a CHAT non-randomized night, a WSC night scored
   only in `.allscore.txt`.
   """
-  spec = synth_cohorts.COHORTS[cohort]
+  spec = layouts.COHORTS[cohort]
   written = []
   if cohort in ('shhs', 'mros'):  # Two visits of the first participant.
     first, *rest = _good_indices(cohort, 3, epochs, spec.visits[:2])

@@ -30,7 +30,7 @@ from etils import epath
 import tensorflow_datasets as tfds
 
 from wav2sleep_jax.core import signals as grid
-from wav2sleep_jax.data import records as features_lib
+from wav2sleep_jax.data import records as records_lib
 from wav2sleep_jax.psg import cohorts as cohorts_lib
 from wav2sleep_jax.psg import nights as nights_lib
 from wav2sleep_jax.psg import skip_report as report_lib
@@ -173,7 +173,7 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
-        features=features_lib.night_features(self.builder_config.signals),
+        features=records_lib.night_features(self.builder_config.signals),
         homepage=self._homepage())
 
   def _homepage(self) -> str:

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from wav2sleep_jax import train
 from wav2sleep_jax.benchmarks import model_bench
 from wav2sleep_jax.configs import common
 from wav2sleep_jax.models import io as model_io

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from wav2sleep_jax.models import io as model_io
-from wav2sleep_jax.models import reference
+from wav2sleep_jax.models import reference as reference_lib
 from wav2sleep_jax.models.config import ModelConfig
 from tests.conftest import REPO_ROOT, require_shared
 
@@ -54,14 +54,14 @@ _DROP = object()
 
 
 def test_config_translation():
-  cfg = reference.config_from_reference(REFERENCE_CONFIG)
+  cfg = reference_lib.config_from_reference(REFERENCE_CONFIG)
   assert cfg == ModelConfig(signals=('ECG', 'THX'), sequence_kernel_size=5,
                             sequence_dilations=(1, 2, 4, 8, 16), mixer_activation='gelu',
                             sequence_activation='gelu', sequence_dropout=0.1)
 
 
 def test_missing_fields_take_reference_defaults():
-  cfg = reference.config_from_reference(MINIMAL_CONFIG)
+  cfg = reference_lib.config_from_reference(MINIMAL_CONFIG)
   assert (cfg.causal, cfg.causal_mode, cfg.sequence_is_causal) == (True, 'chunked', False)
   assert cfg.encoder_norm == 'instance' and cfg.sequence_norm == 'batch'
   assert (cfg.mixer_layers, cfg.mixer_heads, cfg.mixer_ff_dim) == (4, 4, 512)
@@ -77,7 +77,7 @@ def test_missing_fields_take_reference_defaults():
     ('sequence_mixer', dict(causal=True), False, 'streaming', True),
 ])
 def test_causal_modes(section, changes, causal, mode, seq_causal):
-  cfg = reference.config_from_reference(_with(section, **changes))
+  cfg = reference_lib.config_from_reference(_with(section, **changes))
   assert (cfg.causal, cfg.causal_mode, cfg.sequence_is_causal) == (causal, mode, seq_causal)
 
 
@@ -112,13 +112,13 @@ def test_config_refusals(section, changes, message):
   raw = _with(section, **changes)
   if section == 'sequence_mixer' and 'feature_dim' in changes:
     raw['signal_encoders']['feature_dim'] = raw['epoch_mixer']['feature_dim'] = 64
-  with pytest.raises(reference.ConversionError, match=message):
-    reference.config_from_reference(raw)
+  with pytest.raises(reference_lib.ConversionError, match=message):
+    reference_lib.config_from_reference(raw)
 
 
 def test_non_mapping_config_is_refused():
-  with pytest.raises(reference.ConversionError, match='must be a mapping'):
-    reference.config_from_reference(['num_classes', 4])
+  with pytest.raises(reference_lib.ConversionError, match='must be a mapping'):
+    reference_lib.config_from_reference(['num_classes', 4])
 
 
 # Every knob the fixtures do not cover, at once (tiny sizes).
@@ -134,14 +134,14 @@ def _fake_state_dict(cfg, seed=0):
   """A complete reference-style state dict (torch layouts) for `cfg`."""
   rng = np.random.default_rng(seed)
   out = {}
-  for path, leaf in reference._flatten(model_io.abstract_params(cfg)).items():
-    src = reference._source(path, cfg)
+  for path, leaf in reference_lib._flatten(model_io.abstract_params(cfg)).items():
+    src = reference_lib._source(path, cfg)
     for key in src.keys + src.optional:
       if key.endswith('register_tokens'):
         shape = (1, 1, cfg.feature_dim, 1 + cfg.mixer_register_tokens)
       elif key.endswith('embedder.weight'):
         shape = (len(cfg.signals), cfg.feature_dim)
-      elif src.fn in (reference._conv, reference._dense):
+      elif src.fn in (reference_lib._conv, reference_lib._dense):
         shape = leaf.shape[::-1]
       elif key.endswith('num_batches_tracked'):
         out[key] = np.array(7)
@@ -154,7 +154,7 @@ def _fake_state_dict(cfg, seed=0):
 
 def test_state_dict_mapping_of_every_knob():
   sd = _fake_state_dict(KNOBS)
-  params = reference.params_from_state_dict(sd, KNOBS)
+  params = reference_lib.params_from_state_dict(sd, KNOBS)
   tokens = sd['epoch_mixer.register_tokens'][0, 0]
   np.testing.assert_array_equal(params['epoch_mixer']['cls_token'], tokens[:, 0])
   np.testing.assert_array_equal(params['epoch_mixer']['register_tokens'], tokens[:, 1:].T)
@@ -176,7 +176,7 @@ def test_state_dict_mapping_is_strict():
   cfg = ModelConfig(signals=('THX',), feature_dim=16, encoder_initial_channels=4,
                     encoder_max_channels=8, mixer_heads=2, mixer_ff_dim=32)
   good = _fake_state_dict(cfg)
-  params = reference.params_from_state_dict(good, cfg)
+  params = reference_lib.params_from_state_dict(good, cfg)
   assert params['encoders']['THX']['blocks'][0]['conv1']['kernel'].shape == (3, 1, 4)
   cases = [
       ({k: v for k, v in good.items() if k != 'classifier.bias'},
@@ -190,8 +190,8 @@ def test_state_dict_mapping_is_strict():
        r'register_tokens \(1, 1, 16, 3\)'),
   ]
   for state_dict, message in cases:
-    with pytest.raises(reference.ConversionError, match=message):
-      reference.params_from_state_dict(state_dict, cfg)
+    with pytest.raises(reference_lib.ConversionError, match=message):
+      reference_lib.params_from_state_dict(state_dict, cfg)
 
 
 @pytest.fixture
@@ -213,15 +213,15 @@ def tampered(tmp_path):
 
 def test_nan_weights_are_refused(tampered):
   folder = tampered(lambda sd: sd['classifier.bias'].__setitem__(1, float('nan')))
-  with pytest.raises(reference.ConversionError,
+  with pytest.raises(reference_lib.ConversionError,
                      match=r'state_dict\.pth: tensor classifier\.bias has 1 non-finite'):
-    reference.load_reference(folder)
+    reference_lib.load_reference(folder)
 
 
 def test_overflowing_logits_are_refused(tampered):
   folder = tampered(lambda sd: sd['classifier.weight'].fill_(3e38))
-  with pytest.raises(reference.ConversionError, match='non-finite logits on a probe input'):
-    reference.load_reference(folder)
+  with pytest.raises(reference_lib.ConversionError, match='non-finite logits on a probe input'):
+    reference_lib.load_reference(folder)
 
 
 def test_half_precision_weights_are_converted(tampered):
@@ -229,7 +229,7 @@ def test_half_precision_weights_are_converted(tampered):
 
   folder = tampered(lambda sd: {k: v.to(torch.bfloat16) if i % 2 else v.half()
                                 for i, (k, v) in enumerate(sd.items())})
-  _, params = reference.load_reference(folder)
+  _, params = reference_lib.load_reference(folder)
   reference = torch.load(folder / 'state_dict.pth', weights_only=True)['classifier.weight']
   assert reference.dtype in (torch.bfloat16, torch.float16)
   np.testing.assert_array_equal(params['classifier']['kernel'], reference.float().numpy().T)
@@ -240,25 +240,25 @@ def test_half_precision_weights_are_converted(tampered):
     (lambda sd: {**sd, 'classifier.bias': sd['classifier.bias'].long()}, 'dtype torch.int64'),
 ])
 def test_foreign_state_dicts_are_refused(tampered, edit, message):
-  with pytest.raises(reference.ConversionError, match=message):
-    reference.load_reference(tampered(edit))
+  with pytest.raises(reference_lib.ConversionError, match=message):
+    reference_lib.load_reference(tampered(edit))
 
 
 def test_unreadable_files_are_refused(tampered):
   folder = tampered(lambda sd: None)
   (folder / 'config.yaml').write_text('num_classes: [4\n')
-  with pytest.raises(reference.ConversionError, match=r'config\.yaml: not valid YAML'):
-    reference.load_reference(folder)
+  with pytest.raises(reference_lib.ConversionError, match=r'config\.yaml: not valid YAML'):
+    reference_lib.load_reference(folder)
   (folder / 'state_dict.pth').write_bytes(b'not a torch file')
   shutil.copy(require_shared('fixtures', 'reference_knobs', 'causal_conv', 'config.yaml'),
               folder / 'config.yaml')
-  with pytest.raises(reference.ConversionError, match=r'state_dict\.pth: not a readable'):
-    reference.load_reference(folder)
+  with pytest.raises(reference_lib.ConversionError, match=r'state_dict\.pth: not a readable'):
+    reference_lib.load_reference(folder)
 
 
 def test_not_a_reference_folder(tmp_path):
-  with pytest.raises(reference.ConversionError, match='not a reference checkpoint'):
-    reference.load_reference(tmp_path)
+  with pytest.raises(reference_lib.ConversionError, match='not a reference checkpoint'):
+    reference_lib.load_reference(tmp_path)
 
 
 def _run_convert(*args):
@@ -293,14 +293,14 @@ def test_convert_cli_bad_input_is_one_line(tampered, tmp_path):
 
 def test_renamed_encoders_map_to_their_signals():
   raw = _with('signal_encoders', signal_map={'ECG': 'heart', 'THX': 'THX'})
-  cfg, names = reference._parse_config(raw)
+  cfg, names = reference_lib._parse_config(raw)
   assert cfg.signals == ('ECG', 'THX') and names['ECG'] == 'heart'
   small = cfg.replace(feature_dim=16, encoder_initial_channels=4, encoder_max_channels=8,
                       mixer_heads=2, mixer_ff_dim=32)
   sd = {k.replace('encoders.ECG.', 'encoders.heart.'): v
         for k, v in _fake_state_dict(small).items()}
-  params = reference.params_from_state_dict(sd, small, names)
+  params = reference_lib.params_from_state_dict(sd, small, names)
   np.testing.assert_array_equal(params['encoders']['ECG']['proj']['bias'],
                                 sd['signal_encoders.encoders.heart.linear.bias'])
-  with pytest.raises(reference.ConversionError, match='missing'):
-    reference.params_from_state_dict(sd, small)
+  with pytest.raises(reference_lib.ConversionError, match='missing'):
+    reference_lib.params_from_state_dict(sd, small)

@@ -113,7 +113,7 @@ def _torch():
 def test_norms_match_the_reference_torch_modules(kind):
   """Each encoder/sequence norm equals the torch module the reference builds (eval)."""
   torch = _torch()
-  from wav2sleep_jax.models import reference
+  from wav2sleep_jax.models import reference as reference_lib
 
   rng = np.random.default_rng(7)
   c, eps = 16, 1e-5
@@ -142,7 +142,7 @@ def test_norms_match_the_reference_torch_modules(kind):
     prefix_sd.update({'n.norm.weight': sd['weight'], 'n.norm.bias': sd['bias']})
     for leaf in ('scale', 'bias'):
       if getattr(norm, leaf) is not None:
-        src = reference._norm('n', kind, leaf, eps)
+        src = reference_lib._norm('n', kind, leaf, eps)
         getattr(norm, leaf).value = jnp.asarray(
             src.fn(*(prefix_sd[k] for k in src.keys)), jnp.float32)
     got = norm(x_BLC)

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from wav2sleep_jax import train
 from wav2sleep_jax.configs import common
 from wav2sleep_jax.core import host_heap
 from wav2sleep_jax.evaluation import evaluator

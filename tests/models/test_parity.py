@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import wav2sleep_jax
-from wav2sleep_jax.models import reference
+from wav2sleep_jax.models import reference as reference_lib
 from tests.conftest import SHARED, require_shared
 
 GROUPS = ('reference', 'reference_knobs')
@@ -21,7 +21,7 @@ GROUPS = ('reference', 'reference_knobs')
 def _folders() -> list[str]:
   found = [f'{g}/{p.name}' for g in GROUPS if (SHARED / 'fixtures' / g).is_dir()
            for p in sorted((SHARED / 'fixtures' / g).iterdir())
-           if reference.is_reference_checkpoint(p)]
+           if reference_lib.is_reference_checkpoint(p)]
   return found or ['reference/(no fixtures found)']
 
 
@@ -56,7 +56,7 @@ def test_absent_rows_follow_reference_masks(reference, model):
 def test_converted_checkpoint_roundtrip(reference, tmp_path):
   if reference.parent.name != 'reference':
     pytest.skip('the save/load round trip runs on the base fixtures only (time)')
-  cfg, num_params = reference.convert_reference(reference, tmp_path / 'ckpt')
+  cfg, num_params = reference_lib.convert_reference(reference, tmp_path / 'ckpt')
   meta = json.loads((reference / 'meta.json').read_text())
   assert num_params == meta['num_params']
   model = wav2sleep_jax.load_model(tmp_path / 'ckpt')
@@ -68,5 +68,5 @@ def test_converted_checkpoint_roundtrip(reference, tmp_path):
 
 def test_parameter_count_matches_reference(reference, model):
   meta = json.loads((reference / 'meta.json').read_text())
-  count = sum(int(np.size(v)) for v in reference._flatten(dict(model.params)).values())
+  count = sum(int(np.size(v)) for v in reference_lib._flatten(dict(model.params)).values())
   assert count == meta['num_params']

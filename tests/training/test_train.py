@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 import wav2sleep_jax
-from wav2sleep_jax import train
 from wav2sleep_jax.evaluation import evaluator
 from wav2sleep_jax.models import io as model_io
 from wav2sleep_jax.training import checkpoints

@@ -30,7 +30,7 @@ from tensorflow_datasets.core import example_serializer
 
 from wav2sleep_jax.core import signals as grid
 from wav2sleep_jax.data import pipeline
-from wav2sleep_jax.data import records as features_lib
+from wav2sleep_jax.data import records
 from wav2sleep_jax.psg import cohorts
 from wav2sleep_jax.psg import nights
 
@@ -47,7 +47,7 @@ def benchmark_build(manual_dir: str, cohort: str, *,
   """Per-core cost of building nights from EDF + annotations."""
   spec = cohorts.get(cohort)
   options = nights.NightOptions(signals=tuple(signals))
-  features = features_lib.night_features(options.signals)
+  features = records.night_features(options.signals)
   serializer = example_serializer.ExampleSerializer(
       features.get_serialized_info())
   found = nights.find_nights(manual_dir, spec)[:max_nights]

@@ -40,7 +40,6 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from wav2sleep_jax import train
 from wav2sleep_jax.core import distributed
 from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.models import cpu_fast_paths

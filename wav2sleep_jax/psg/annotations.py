@@ -20,12 +20,12 @@ from xml.etree import ElementTree
 import numpy as np
 
 from wav2sleep_jax.core import stages as stages_lib
-from wav2sleep_jax.psg import channels as signals_lib
+from wav2sleep_jax.psg import channels as channels_lib
 from wav2sleep_jax.psg import errors
 from wav2sleep_jax.psg import wfdb
 
 UNSCORED = stages_lib.UNSCORED  # -1
-_EPOCH = signals_lib.EPOCH_SECONDS
+_EPOCH = channels_lib.EPOCH_SECONDS
 _SECONDS_PER_DAY = 24 * 3600
 # Sanity bound on a night's length (48 h), against absurd Start/Duration values.
 MAX_EPOCHS = 48 * 3600 // _EPOCH

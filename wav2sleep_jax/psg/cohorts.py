@@ -11,7 +11,7 @@ import dataclasses
 import types
 from typing import Mapping
 
-from wav2sleep_jax.psg import channels as signals_lib
+from wav2sleep_jax.psg import channels as channels_lib
 
 # EDFs under `polysomnography/edfs/[<visit>/]`, NSRR XML under
 # `polysomnography/annotations-events-nsrr/[<visit>/]<id>-nsrr.xml`.
@@ -19,7 +19,7 @@ NSRR_LAYOUT = 'nsrr'
 # `**/<id>.edf` with sibling `<id>.stg.txt` / `<id>.allscore.txt` / `<id>.log.txt`.
 WSC_LAYOUT = 'wsc'
 
-_ALL = signals_lib.SIGNAL_NAMES
+_ALL = channels_lib.SIGNAL_NAMES
 _NO_PPG = tuple(s for s in _ALL if s != 'PPG')
 
 
@@ -57,7 +57,7 @@ COHORTS: Mapping[str, Cohort] = types.MappingProxyType({c.name: c for c in (
     Cohort('mesa', NSRR_LAYOUT, _ALL, (1541, 100, 200), homepage=_nsrr('mesa')),
     Cohort('wsc', WSC_LAYOUT, _NO_PPG, (1380, 250, 500), homepage=_nsrr('wsc')),
     Cohort('chat', NSRR_LAYOUT, _ALL, (1132, 100, 200),
-           extra_aliases=signals_lib.COHORT_EXTRA_ALIASES['chat'],
+           extra_aliases=channels_lib.COHORT_EXTRA_ALIASES['chat'],
            homepage=_nsrr('chat')),
     Cohort('cfs', NSRR_LAYOUT, _ALL, (452, 50, 100), homepage=_nsrr('cfs')),
     Cohort('ccshs', NSRR_LAYOUT, _ALL, (272, 50, 100), homepage=_nsrr('ccshs')),

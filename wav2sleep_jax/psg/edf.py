@@ -29,7 +29,7 @@ from typing import Mapping, Sequence
 import edfio
 import numpy as np
 
-from wav2sleep_jax.psg import channels as signals_lib
+from wav2sleep_jax.psg import channels as channels_lib
 from wav2sleep_jax.psg import errors
 
 # A channel is flat if its std is below this fraction of one quantisation step.
@@ -142,7 +142,7 @@ class Recording:
   @property
   def num_epochs(self) -> int:
     """Complete 30-s epochs in the recording."""
-    return int(math.floor(self.duration_s / signals_lib.EPOCH_SECONDS + 1e-9))
+    return int(math.floor(self.duration_s / channels_lib.EPOCH_SECONDS + 1e-9))
 
 
 def find_channel(labels: Sequence[str], aliases: Sequence[str]) -> int | None:
@@ -482,9 +482,9 @@ def _read_channel(
 
 def read_recording(
     path: str | os.PathLike[str],
-    names: Sequence[str] = signals_lib.SIGNAL_NAMES,
+    names: Sequence[str] = channels_lib.SIGNAL_NAMES,
     *,
-    table: Mapping[str, signals_lib.SignalSpec] | None = None,
+    table: Mapping[str, channels_lib.SignalSpec] | None = None,
     allow_truncated: bool = False,
 ) -> Recording:
   """Reads the wanted channels of an EDF at their native rates.
@@ -506,7 +506,7 @@ def read_recording(
     ValueError: if `names` contains a signal not in `table`.
   """
   path = os.fspath(path)
-  table = signals_lib.signal_table() if table is None else table
+  table = channels_lib.signal_table() if table is None else table
   unknown = [n for n in names if n not in table]
   if unknown:
     raise ValueError(f'Unknown signals {unknown}; known: {list(table)}')

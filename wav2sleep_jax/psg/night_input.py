@@ -39,7 +39,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from wav2sleep_jax.psg import annotations
-from wav2sleep_jax.psg import channels as signals_lib
+from wav2sleep_jax.psg import channels as channels_lib
 from wav2sleep_jax.psg import cohorts as cohorts_lib
 from wav2sleep_jax.psg import edf as edf_lib
 from wav2sleep_jax.psg import errors
@@ -102,19 +102,19 @@ def parse_channel_map(items: Iterable[str]) -> dict[str, tuple[str, ...]]:
     name, label = name.strip(), label.strip()
     if not sep or not name or not label:
       raise ValueError(f'Channel mapping {item!r} is not SIGNAL=LABEL (e.g. ECG=EKG).')
-    if name not in signals_lib.SAMPLES_PER_EPOCH:
+    if name not in channels_lib.SAMPLES_PER_EPOCH:
       raise ValueError(f'Channel mapping {item!r}: unknown signal {name!r}; known: '
-                       f'{list(signals_lib.SIGNAL_NAMES)}.')
+                       f'{list(channels_lib.SIGNAL_NAMES)}.')
     mapping[name] = mapping.get(name, ()) + (label,)
   return mapping
 
 
 def signal_table(record_id: str = '',
                  channel_map: Mapping[str, Sequence[str]] | None = None
-                 ) -> dict[str, signals_lib.SignalSpec]:
+                 ) -> dict[str, channels_lib.SignalSpec]:
   """Aliases to look up: defaults + the cohort's extras, or only the mapped labels."""
   cohort = cohorts_lib.COHORTS.get(cohorts_lib.cohort_of(record_id)) if record_id else None
-  table = signals_lib.signal_table(cohort.extra_aliases if cohort else None)
+  table = channels_lib.signal_table(cohort.extra_aliases if cohort else None)
   for name, labels in (channel_map or {}).items():
     table[name] = dataclasses.replace(table[name], aliases=tuple(labels))
   return table
@@ -185,9 +185,9 @@ def read_night(path: str | os.PathLike[str],
     ValueError: on an unknown signal name or file extension.
   """
   path = os.fspath(path)
-  unknown = [s for s in signals if s not in signals_lib.SAMPLES_PER_EPOCH]
+  unknown = [s for s in signals if s not in channels_lib.SAMPLES_PER_EPOCH]
   if unknown or not signals:
-    raise ValueError(f'signals must be a non-empty subset of {list(signals_lib.SIGNAL_NAMES)}, '
+    raise ValueError(f'signals must be a non-empty subset of {list(channels_lib.SIGNAL_NAMES)}, '
                      f'got {list(signals)}.')
   kind = EXTENSIONS.get(os.path.splitext(path)[1].lower())
   if kind is None:
@@ -206,14 +206,14 @@ def unusable(kind: str, path: str, reason: str) -> errors.RecordingError:
 def _resampled(path: str, kind: str, channels: Mapping[str, tuple[np.ndarray, float]],
                duration_s: float) -> tuple[dict[str, np.ndarray], int]:
   """Resamples {name: (data, rate)} onto the epoch grid -> (signals, num_epochs)."""
-  num_epochs = int(np.floor(duration_s / signals_lib.EPOCH_SECONDS + 1e-9))
+  num_epochs = int(np.floor(duration_s / channels_lib.EPOCH_SECONDS + 1e-9))
   if num_epochs < 1:
     raise unusable(kind, path, f'recording lasts {duration_s:g} s, less than one '
-                 f'{signals_lib.EPOCH_SECONDS}-s epoch')
+                 f'{channels_lib.EPOCH_SECONDS}-s epoch')
   out = {}
   for name, (data, rate) in channels.items():
     out[name] = resample.resample_to_epochs(
-        data, rate, signals_lib.SAMPLES_PER_EPOCH[name], max_epochs=num_epochs)
+        data, rate, channels_lib.SAMPLES_PER_EPOCH[name], max_epochs=num_epochs)
   return out, num_epochs
 
 

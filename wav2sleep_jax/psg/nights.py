@@ -27,7 +27,7 @@ import numpy as np
 
 from wav2sleep_jax.core import signals as grid
 from wav2sleep_jax.psg import annotations
-from wav2sleep_jax.psg import channels as signals_lib
+from wav2sleep_jax.psg import channels as channels_lib
 from wav2sleep_jax.psg import cohorts as cohorts_lib
 from wav2sleep_jax.psg import edf as edf_lib
 from wav2sleep_jax.psg import errors
@@ -176,21 +176,21 @@ class NightOptions:
   allow_truncated: bool = False
 
   def __post_init__(self):
-    unknown = sorted(set(self.signals) - set(signals_lib.SIGNAL_NAMES))
+    unknown = sorted(set(self.signals) - set(channels_lib.SIGNAL_NAMES))
     if unknown or not self.signals:
       raise ValueError(f'signals must be a non-empty subset of '
-                       f'{list(signals_lib.SIGNAL_NAMES)}, got {self.signals}')
+                       f'{list(channels_lib.SIGNAL_NAMES)}, got {self.signals}')
     if not self.max_hours > 0:
       raise ValueError(f'max_hours must be > 0, got {self.max_hours}')
 
   @property
   def max_epochs(self) -> int:
-    return int(round(self.max_hours * 3600)) // signals_lib.EPOCH_SECONDS
+    return int(round(self.max_hours * 3600)) // channels_lib.EPOCH_SECONDS
 
   def table(self, cohort: cohorts_lib.Cohort
-            ) -> dict[str, signals_lib.SignalSpec]:
+            ) -> dict[str, channels_lib.SignalSpec]:
     """Signal table with the cohort's and then these extra aliases."""
-    table = signals_lib.signal_table(cohort.extra_aliases)
+    table = channels_lib.signal_table(cohort.extra_aliases)
     for name, labels in self.extra_aliases.items():
       if name not in table:
         raise ValueError(f'Aliases for unknown signal {name!r}; known: '
@@ -324,7 +324,7 @@ def _assemble(files: NightFiles, cohort: cohorts_lib.Cohort,
   if recording.num_epochs < 1:
     raise _Skip(files.edf, 'edf',
                 f'recording lasts {recording.duration_s:g} s, less than '
-                f'one {signals_lib.EPOCH_SECONDS}-s epoch')
+                f'one {channels_lib.EPOCH_SECONDS}-s epoch')
   hypnogram = _read_labels(files, recording)
   labels = hypnogram.labels
   ann_path = files.annotations[0][1]

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from scipy import signal as sp_signal
 
-from wav2sleep_jax.psg import channels as signals_lib
+from wav2sleep_jax.psg import channels as channels_lib
 
 # Largest denominator of the up/down ratio; bounds filter length and memory.
 MAX_DENOMINATOR = 10_000
@@ -86,7 +86,7 @@ def fit_length(x: np.ndarray, length: int, pad_value: float = 0.0) -> np.ndarray
 def complete_epochs(num_samples: int, rate_hz: float) -> int:
   """Number of complete 30-s epochs in `num_samples` at `rate_hz`."""
   seconds = num_samples / rate_hz
-  return int(math.floor(seconds / signals_lib.EPOCH_SECONDS + 1e-9))
+  return int(math.floor(seconds / channels_lib.EPOCH_SECONDS + 1e-9))
 
 
 def resample_to_epochs(
@@ -116,6 +116,6 @@ def resample_to_epochs(
                 if max_epochs is None else max_epochs)
   if num_epochs < 0:
     raise ValueError(f'max_epochs must be >= 0, got {max_epochs}.')
-  target_rate = samples_per_epoch / signals_lib.EPOCH_SECONDS
+  target_rate = samples_per_epoch / channels_lib.EPOCH_SECONDS
   y = resample_signal(x, rate_hz, target_rate)
   return fit_length(y, num_epochs * samples_per_epoch, pad_value)

@@ -5,9 +5,10 @@
     night.signals['EKG']    # (float32 samples, native rate)
     write_cohort('shhs', n_nights=4, output_dir='/tmp/shhs', seed=0, hours=1.0)
 
-Modules: hypnogram (sleep architecture), events (apneas, arousals, ...), physiology (latent
-heart/breathing/vascular drivers), ecg / ppg / respiration / eeg / eog / oximetry (channel
-renderers), cohorts (per-cohort layout), night (assembly), writers (EDF, NSRR XML, WSC text).
+Modules: stage_sequence (sleep architecture), events (apneas, arousals, ...), physiology
+(latent heart/breathing/vascular drivers), ecg / ppg / respiration / eeg / eye_movements (EOG) /
+oximetry (channel renderers), layouts (per-cohort layout), night (assembly), writers (EDF,
+NSRR XML, WSC text).
 """
 
 from wav2sleep_jax.synthetic.layouts import ChannelSpec

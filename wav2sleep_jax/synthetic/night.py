@@ -8,9 +8,9 @@ import numpy as np
 
 from wav2sleep_jax.synthetic import ecg
 from wav2sleep_jax.synthetic import eeg
-from wav2sleep_jax.synthetic import eog
 from wav2sleep_jax.synthetic import events as events_lib
-from wav2sleep_jax.synthetic import layouts as cohorts_lib
+from wav2sleep_jax.synthetic import eye_movements
+from wav2sleep_jax.synthetic import layouts
 from wav2sleep_jax.synthetic import oximetry
 from wav2sleep_jax.synthetic import physiology
 from wav2sleep_jax.synthetic import ppg
@@ -74,7 +74,7 @@ def to_stage_codes(labels: np.ndarray, rk_stage4: bool, rng: np.random.Generator
   return codes
 
 
-def generate_night(cohort: 'str | cohorts_lib.CohortSpec', seed: int = 0, night_index: int = 0,
+def generate_night(cohort: 'str | layouts.CohortSpec', seed: int = 0, night_index: int = 0,
                    hours: float | None = None, visit: str | None = None,
                    stage_contrast: float = 1.0) -> Night:
   """Generates night `night_index` of `cohort` (deterministic in all arguments).
@@ -91,7 +91,7 @@ def generate_night(cohort: 'str | cohorts_lib.CohortSpec', seed: int = 0, night_
   """
   if not stage_contrast > 0:
     raise ValueError(f'stage_contrast must be positive, got {stage_contrast}.')
-  spec = cohorts_lib.get(cohort)
+  spec = layouts.get(cohort)
   visit = visit or spec.visits[0]
   seeds = night_seed(spec.name, seed, night_index, visit).spawn(8)
   r_meta, r_hyp, r_ev, r_phys, r_eeg, _, r_codes, r_extra = [np.random.default_rng(s) for s in seeds]
@@ -112,7 +112,7 @@ def generate_night(cohort: 'str | cohorts_lib.CohortSpec', seed: int = 0, night_
 
   duration = int(n_epochs * 30)
   # One independent stream per channel source so that adding a channel changes nothing else.
-  sources = sorted(cohorts_lib.SOURCE_UNITS)
+  sources = sorted(layouts.SOURCE_UNITS)
   chan_rngs = {src: np.random.default_rng(s) for src, s in zip(sources, seeds[5].spawn(len(sources)))}
   rendered: dict[str, np.ndarray] = {}
   channels: dict[str, Channel] = {}
@@ -144,7 +144,7 @@ def _render(source, rng, drivers, events, brain, fs, n):
   if source in (respiration.THX, respiration.ABD):
     return respiration.render(rng, drivers, source, fs, n)
   if source == 'EOG-L':
-    return eog.render(rng, drivers, brain, fs, n)
+    return eye_movements.render(rng, drivers, brain, fs, n)
   if source == 'EOG-R':
     raise ValueError('EOG-R must follow EOG-L at the same rate in the channel table.')
   if source == 'EEG':

@@ -25,7 +25,7 @@ import edfio
 import numpy as np
 
 from wav2sleep_jax.synthetic import events as ev
-from wav2sleep_jax.synthetic import layouts as cohorts_lib
+from wav2sleep_jax.synthetic import layouts
 from wav2sleep_jax.synthetic.night import generate_night
 from wav2sleep_jax.synthetic.night import Night
 
@@ -174,13 +174,13 @@ def wsc_allscore(night: Night) -> str:
 
 def write_night(night: Night, output_dir: str, defects: Defects = Defects()) -> dict[str, str]:
   """Writes the EDF and annotation files of `night`; returns {kind: absolute path}."""
-  spec = cohorts_lib.get(night.cohort)
+  spec = layouts.get(night.cohort)
   paths = {'edf': spec.edf_path(night.record_id, night.visit),
            **spec.annotation_paths(night.record_id, night.visit)}
   paths = {k: os.path.join(output_dir, v) for k, v in paths.items()}
   write_edf(paths['edf'], night, defects)
   texts = {}
-  if spec.annotation_format == cohorts_lib.NSRR_XML:
+  if spec.annotation_format == layouts.NSRR_XML:
     texts['nsrr_xml'] = nsrr_xml(night)
   else:
     texts.update(stg=wsc_stg(night), log=wsc_log(night), allscore=wsc_allscore(night))
@@ -191,7 +191,7 @@ def write_night(night: Night, output_dir: str, defects: Defects = Defects()) -> 
   return paths
 
 
-def iter_write_cohort(cohort: 'str | cohorts_lib.CohortSpec', n_nights: int, output_dir: str,
+def iter_write_cohort(cohort: 'str | layouts.CohortSpec', n_nights: int, output_dir: str,
                       seed: int = 0, hours: float | None = None,
                       visits: Sequence[str] | None = None,
                       stage_contrast: float = 1.0) -> Iterator[Night]:
@@ -200,7 +200,7 @@ def iter_write_cohort(cohort: 'str | cohorts_lib.CohortSpec', n_nights: int, out
   Each participant index 0..n_nights-1 gets one night per visit in `visits` (default: the
   cohort's first visit only), so visits of one participant share the participant number.
   """
-  spec = cohorts_lib.get(cohort)
+  spec = layouts.get(cohort)
   for visit in visits or spec.visits[:1]:
     if visit not in spec.visits:
       raise ValueError(f'{spec.name} has visits {spec.visits}, not {visit!r}.')
@@ -212,7 +212,7 @@ def iter_write_cohort(cohort: 'str | cohorts_lib.CohortSpec', n_nights: int, out
       yield night
 
 
-def write_cohort(cohort: 'str | cohorts_lib.CohortSpec', n_nights: int, output_dir: str,
+def write_cohort(cohort: 'str | layouts.CohortSpec', n_nights: int, output_dir: str,
                  seed: int = 0, hours: float | None = None,
                  visits: Sequence[str] | None = None,
                  stage_contrast: float = 1.0) -> list[str]:
