@@ -37,6 +37,7 @@ def _run_cli(tmp_path, kind, *extra):
   return json.loads(out.read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('kind', ['train', 'infer'])
 def test_throughput_cli_writes_json(tmp_path, kind):
   result = _run_cli(tmp_path, kind, '--batch=2', '--repeats=2', '--warmup=1', '--remat')
@@ -58,6 +59,7 @@ def test_throughput_cli_writes_json(tmp_path, kind):
     assert result['mfu'] is None and 'unknown' in result['mfu_note']
 
 
+@pytest.mark.slow
 def test_memory_cli_writes_json(tmp_path):
   result = _run_cli(tmp_path, 'memory', '--max_batch=1')
   assert result['largest_batch'] == 1 and result['search_capped']
@@ -85,6 +87,7 @@ def test_largest_batch_search(monkeypatch, budget, largest):
     assert result['bytes_per_night'] == pytest.approx(1e9)
 
 
+@pytest.mark.slow
 def test_remat_keeps_loss_and_gradients_and_saves_memory():
   cfg = tiny_config(signals=('ABD', 'THX'), encoder_impl='loop', mixer_layers=1,
                     sequence_blocks=1, sequence_dilations=(1,))
@@ -127,6 +130,7 @@ def test_remat_config_round_trips():
   assert model_io.config_from_dict(saved) == cfg.replace(remat=False)
 
 
+@pytest.mark.slow
 def test_compare_cli_reports_both_sides_and_ratio(tmp_path):
   pytest.importorskip('torch', reason="the PyTorch baseline needs the 'torch' extra")
   result = _run_cli(tmp_path, 'compare', '--batch=2', '--repeats=1', '--warmup=0')

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from tests.conftest import REPO_ROOT
 
 _SCRIPT = str(REPO_ROOT / 'launch' / 'gpu_benchmark.sh')
@@ -39,6 +41,7 @@ def test_refuses_without_the_accelerator(tmp_path):
   assert not (tmp_path / 'out').exists()
 
 
+@pytest.mark.slow
 def test_cpu_run_writes_json_and_table(tmp_path):
   proc = _run(f'--out={tmp_path}', '--platform=cpu', '--dtypes=float32', '--hours=0.05',
               '--batch=2', '--data_nights=0', *_TINY)

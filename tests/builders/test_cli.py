@@ -6,11 +6,13 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
 import tensorflow_datasets as tfds
 
 _ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_cli_builds_synthetic_cohorts(tmp_path):
   env = dict(os.environ, PYTHONPATH=str(_ROOT))
   for layout, has_ppg in (('mesa', True), ('shhs', False)):

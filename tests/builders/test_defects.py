@@ -77,6 +77,7 @@ def test_kept_nights_and_absent_channels(local_build):
   assert shorter.shape == (12,) and shorter[-1] == -1
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec('apache_beam') is None,
                     reason='apache_beam not installed (pip install apache-beam)')
 def test_beam_builds_the_same_examples(manual_dir, local_build, tmp_path):

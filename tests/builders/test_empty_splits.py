@@ -80,6 +80,7 @@ def _build_cli(manual, data_dir):
       capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_cli_exit_codes(tmp_path, nights_dir):
   partial = _build_cli(_manual_dir(tmp_path / 'a', nights_dir,
                                    {'train': (0,), 'test': (2,)}), tmp_path / 'data_a')

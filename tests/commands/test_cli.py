@@ -77,6 +77,7 @@ def test_cli_run_exit_codes(args, code, fragment):
     assert 'second line' not in result.stderr
 
 
+@pytest.mark.slow
 def test_predict_usage_errors(tmp_path):
   _assert_usage_error(_run('-m', 'wav2sleep_jax.predict'), 'model')
   (tmp_path / 'night.edf').write_bytes(b'garbage')
@@ -109,6 +110,7 @@ def workdir(tmp_path_factory):
   return path
 
 
+@pytest.mark.slow
 def test_evaluate_errors_are_one_line(workdir, tmp_path):
   evaluate = ['-m', 'wav2sleep_jax.evaluate']
   _assert_usage_error(_run(*evaluate), 'workdir')
@@ -130,6 +132,7 @@ def test_evaluate_errors_are_one_line(workdir, tmp_path):
   _assert_usage_error(_run(*evaluate, f'--workdir={workdir}', '--subsets=EEG'), 'EEG')
 
 
+@pytest.mark.slow
 def test_export_checks_output_before_loading(tmp_path):
   export = ['-m', 'wav2sleep_jax.export', f'--model={tmp_path / "no_model"}']
   _assert_usage_error(_run('-m', 'wav2sleep_jax.export'), 'model')
@@ -139,6 +142,7 @@ def test_export_checks_output_before_loading(tmp_path):
   _assert_usage_error(_run(*export, f'--output={tmp_path / "f.bin"}'), 'no_model')
 
 
+@pytest.mark.slow
 def test_synthesize_smoke_benchmark_usage_errors(tmp_path):
   (tmp_path / 'file').write_text('x')
   _assert_usage_error(_run('-m', 'wav2sleep_jax.synthesize'), 'cohort')

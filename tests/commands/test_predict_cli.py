@@ -42,6 +42,7 @@ def model_dir(tmp_path_factory):
   return path
 
 
+@pytest.mark.slow
 def test_folder_of_mixed_nights(model_dir, tmp_path):
   root = tmp_path / 'in'
   nights = {}
@@ -88,6 +89,7 @@ def test_folder_of_mixed_nights(model_dir, tmp_path):
   assert skipped[long_name + '.edf']['action'] == 'channel absent'
 
 
+@pytest.mark.slow
 def test_exit_codes(model_dir, tmp_path):
   (tmp_path / 'broken.edf').write_bytes(b'garbage')
   result = _run(f'--model={model_dir}', f'--input={tmp_path / "broken.edf"}',

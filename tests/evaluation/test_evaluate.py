@@ -167,6 +167,7 @@ def _tensorboard_scalars(logdir: pathlib.Path) -> dict[str, float]:
   return values
 
 
+@pytest.mark.slow
 def test_nights_lacking_a_signal_are_excluded_and_long_nights_kept_whole(tmp_path):
   workdir = tmp_path / 'run'
   _make_workdir(workdir, _config())  # The fixture's model: its compiled eval step is reused.
@@ -215,6 +216,7 @@ def test_subset_parsing_and_selection():
     evaluator.select_subsets([], [('PPG',)], signals)
 
 
+@pytest.mark.slow
 def test_command_line(run):
   workdir, _ = run
   res = subprocess.run(

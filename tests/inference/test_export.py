@@ -38,6 +38,7 @@ def test_round_trip_matches_live_logits(model, tmp_path):
     loaded.call(random_signals(('ECG', 'THX'), batch=2, epochs=13))
 
 
+@pytest.mark.slow
 def test_cli_exports_a_signal_subset(model, tmp_path):
   model_io.save_model(tmp_path / 'ck', model.config, model.params)
   out = tmp_path / 'thx.jaxexport'

@@ -36,6 +36,7 @@ def _night(seed, names=('ECG', 'THX')):
   return {n: v[0] for n, v in random_signals(names, 1, EPOCHS, seed=seed).items()}
 
 
+@pytest.mark.slow
 def test_nights_do_not_depend_on_batch_mates(model):
   a, b, c = _night(0), _night(1), _night(2, names=('THX',))
   batched = runner.predict_signals(model, [a, b, c], batch_size=2)  # a+b in one batch.

@@ -11,6 +11,7 @@ from tests import predict_testutil as util
 from tests.conftest import require_shared
 
 
+@pytest.mark.slow
 def test_reference_folder_predicts_an_edf(tmp_path):
   pytest.importorskip('torch', reason="torch missing: pip install -e '.[torch]'")
   folder = require_shared('fixtures', 'reference', 'wav2sleep_cardiorespiratory')

@@ -266,6 +266,7 @@ def _run_convert(*args):
                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_convert_cli_writes_checkpoint(tmp_path):
   pytest.importorskip('torch', reason="torch missing: pip install -e '.[torch]'")
   reference = require_shared('fixtures', 'reference', 'wav2sleep_eog')
@@ -276,6 +277,7 @@ def test_convert_cli_writes_checkpoint(tmp_path):
   assert model_io.is_model_checkpoint(out)
 
 
+@pytest.mark.slow
 def test_convert_cli_bad_input_is_one_line(tampered, tmp_path):
   folder = tampered(lambda sd: None)
   text = (folder / 'config.yaml').read_text().replace('norm: instance', 'norm: Instance')

@@ -57,6 +57,7 @@ def _predict_text(platform: str) -> str:
   return lowered.as_text(debug_info=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('platform', ['cuda', 'tpu'])
 def test_steps_lower_for_accelerators_without_cpu_paths(platform):
   for name, text in (('train', _train_text(platform)), ('eval', _eval_text(platform)),
@@ -86,6 +87,7 @@ def test_export_for_cuda_from_cpu_has_no_cpu_paths():
   assert f'{cpu_fast_paths.SCOPE}/' not in exported.mlir_module()
 
 
+@pytest.mark.slow
 def test_fast_and_plain_paths_agree_on_cpu():
   """The per-platform wrapper only changes how, not what, is computed."""
   params = random_params(_CFG, scale=0.1)

@@ -36,6 +36,7 @@ def tiny():
   return cfg, random_params(cfg)
 
 
+@pytest.mark.slow
 def test_vmap_and_loop_encoders_agree(tiny):
   cfg, params = tiny
   x = random_signals(ALL, batch=2, epochs=3)
@@ -45,6 +46,7 @@ def test_vmap_and_loop_encoders_agree(tiny):
   np.testing.assert_allclose(vmap, loop, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_vmap_and_loop_gradients_agree(tiny):
   cfg, params = tiny
   x = {k: jnp.asarray(v) for k, v in random_signals(('ECG', 'PPG'), 1, 2).items()}
@@ -157,6 +159,7 @@ def test_parameter_counts_match_paper():
   assert count(ModelConfig(encoder_channels={'ABD': paper, 'THX': paper})) == 3_578_500
 
 
+@pytest.mark.slow
 def test_dropout_only_with_rngs(tiny):
   cfg, params = tiny
   x = random_signals(ALL, 1, 3)
@@ -167,6 +170,7 @@ def test_dropout_only_with_rngs(tiny):
   assert np.abs(train - eval_a).max() > 1e-4
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_tracks_float32(tiny):
   cfg, params = tiny
   x = random_signals(ALL, 2, 4)
@@ -211,6 +215,7 @@ def test_causal_modes(mode, norm, strictly_causal):
   assert (past_change < 1e-5) == strictly_causal, past_change
 
 
+@pytest.mark.slow
 def test_chunked_encoder_encodes_each_epoch_alone():
   """chunk_causal: a night's encoding is its epochs encoded one by one (no context)."""
   cfg = tiny_config(causal=True, causal_mode='chunked', signals=('ABD',))
@@ -225,6 +230,7 @@ def test_chunked_encoder_encodes_each_epoch_alone():
     np.testing.assert_allclose(night[:, s], alone[:, 0], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_post_norm_epoch_mixer_layer_matches_torch():
   torch = pytest.importorskip('torch', reason="torch missing: pip install -e '.[torch]'")
   from wav2sleep_jax.models.epoch_mixer import TransformerLayer

@@ -76,6 +76,7 @@ def _context(f):
   return np.concatenate([np.roll(f, s, 0) for s in (-2, -1, 0, 1, 2)], axis=1)
 
 
+@pytest.mark.slow
 def test_stages_learnable_from_each_signal_but_not_trivially():
   """A per-epoch Gaussian classifier on simple features: above chance, far from perfect."""
   to4 = np.array([0, 1, 1, 2, 3])

@@ -44,6 +44,7 @@ def _params(workdir):
   return model_io.load_model_checkpoint(pathlib.Path(workdir) / 'model')[1]
 
 
+@pytest.mark.slow
 def test_train_and_evaluate_end_to_end(tmp_path):
   result = trainer.train_and_evaluate(_config(max_steps=4, eval_every_steps=2), tmp_path,
                                       sources=_sources())
@@ -92,6 +93,7 @@ def _step_fn_and_state(config):
   return step, state
 
 
+@pytest.mark.slow
 def test_loss_decreases_on_easy_data():
   """A few dozen real steps (masking, dropout, AdamW) fit an easy batch."""
   config = _config(learning_rate=3e-3, warmup_steps=1, polarity_flip_prob=0.0)
@@ -104,6 +106,7 @@ def test_loss_decreases_on_easy_data():
   assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3]), losses
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_without_checkpoint(tmp_path):
   sources = _sources()
   bad = dict(sources['train']['mesa'][0])
@@ -117,6 +120,7 @@ def test_nan_loss_stops_without_checkpoint(tmp_path):
   assert not (tmp_path / workdir_guard.LOCK_FILE).exists()  # Released after the error.
 
 
+@pytest.mark.slow
 def test_resume_matches_uninterrupted_run(tmp_path):
   config = _config(max_steps=6, eval_every_steps=3)
   trainer.train_and_evaluate(config, tmp_path / 'straight', sources=_sources())
@@ -139,6 +143,7 @@ def _run_worker(args, env_extra=None, timeout=600):
                         capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_eight_devices_give_the_same_loss_as_one(tmp_path):
   losses = {}
   for devices in (1, 8):
@@ -151,6 +156,7 @@ def test_eight_devices_give_the_same_loss_as_one(tmp_path):
   np.testing.assert_allclose(losses[8]['losses'], losses[1]['losses'], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_two_processes_on_localhost(tmp_path):
   import socket
   with socket.socket() as s:
@@ -176,6 +182,7 @@ def test_two_processes_on_localhost(tmp_path):
         assert r['eval'][name][subset]['confusion_matrix'] == s['confusion_matrix']
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_and_resumes(tmp_path):
   workdir = tmp_path / 'run'
   proc = subprocess.Popen([sys.executable, str(WORKER), 'sigterm', str(workdir)],
@@ -204,6 +211,7 @@ def _damage(folder: pathlib.Path, truncate: bool = False):
                                                                      data[half:]))
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoints_fall_back_or_stop_with_one_line(tmp_path):
   workdir = tmp_path / 'run'
   trainer.train_and_evaluate(_config(max_steps=2, eval_every_steps=1), workdir,
@@ -231,6 +239,7 @@ def test_corrupt_checkpoints_fall_back_or_stop_with_one_line(tmp_path):
   assert sorted(p.name for p in (workdir / 'checkpoints').glob('[0-9]*')) == steps
 
 
+@pytest.mark.slow
 def test_second_trainer_is_refused_before_building_demo_data(tmp_path):
   with workdir_guard.WorkdirLock(tmp_path):
     res = subprocess.run([sys.executable, '-m', 'wav2sleep_jax.train',
@@ -242,6 +251,7 @@ def test_second_trainer_is_refused_before_building_demo_data(tmp_path):
   assert sorted(p.name for p in tmp_path.iterdir()) == []  # No data, config or lock left.
 
 
+@pytest.mark.slow
 def test_demo_config_trains_on_a_tiny_synthetic_build(tmp_path):
   """The real path: synthetic EDF/XML -> TF-free TFDS build -> tfds.data_source -> Grain."""
   from wav2sleep_jax.configs import demo

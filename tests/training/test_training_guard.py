@@ -63,6 +63,7 @@ def test_lock_of_a_live_or_remote_holder_is_refused(tmp_path, holder):
   assert path.read_text() == before
 
 
+@pytest.mark.slow
 def test_sigterm_releases_the_lock(tmp_path):
   code = ('import sys, time; sys.path.insert(0, sys.argv[1])\n'
           'from wav2sleep_jax.training import workdir_guard as g\n'
@@ -78,6 +79,7 @@ def test_sigterm_releases_the_lock(tmp_path):
   assert not (tmp_path / workdir_guard.LOCK_FILE).exists()
 
 
+@pytest.mark.slow
 def test_racing_trainers_on_a_stale_lock_one_wins(tmp_path):
   _write_lock(tmp_path, pid=_dead_pid())
   code = ('import sys, time; sys.path.insert(0, sys.argv[1])\n'
@@ -152,6 +154,7 @@ def _restore_unless_garbled(folder):
   return restore
 
 
+@pytest.mark.slow
 def test_restore_falls_back_and_moves_the_corrupt_step_aside(tmp_path, caplog):
   folder, manager = _steps(tmp_path, 2, 4, 6)
   for step in (4, 6):
@@ -166,6 +169,7 @@ def test_restore_falls_back_and_moves_the_corrupt_step_aside(tmp_path, caplog):
   assert 'Checkpoint step 6 in' in caplog.text and 'DATA_LOSS' in caplog.text
 
 
+@pytest.mark.slow
 def test_no_restorable_checkpoint_names_the_folder_and_moves_nothing(tmp_path):
   folder, manager = _steps(tmp_path, 1, 2)
   for step in (1, 2):
