@@ -56,6 +56,7 @@ def test_refuses_other_architectures():
     torch_baseline.Wav2SleepTorch(ModelConfig(causal=True))
 
 
+@pytest.mark.slow
 def test_cli_times_a_tiny_step(tmp_path):
   out = tmp_path / 'b.json'
   proc = subprocess.run(

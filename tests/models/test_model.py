@@ -132,6 +132,7 @@ def test_output_shapes_short_nights(tiny, epochs):
   assert np.isfinite(out).all()
 
 
+@pytest.mark.slow
 def test_full_size_model_on_a_ten_hour_night():
   """Default (paper-size) model, one 1200-epoch night with all four signals."""
   cfg = ModelConfig()

@@ -53,6 +53,7 @@ def test_absent_rows_follow_reference_masks(reference, model):
     assert absent == set(missing)
 
 
+@pytest.mark.slow
 def test_converted_checkpoint_roundtrip(reference, tmp_path):
   if reference.parent.name != 'reference':
     pytest.skip('the save/load round trip runs on the base fixtures only (time)')

@@ -36,6 +36,7 @@ def _within_epoch_rr_sd(beats, n_epochs):
   return np.median([rr[epochs == e].std() for e in range(n_epochs) if (epochs == e).sum() > 10])
 
 
+@pytest.mark.slow
 def test_heart_and_stage_statistics_resemble_real_records():
   real = _real_records()
   nights = [synthetic.generate_night('shhs', seed=7, night_index=i, hours=6.0) for i in range(3)]
