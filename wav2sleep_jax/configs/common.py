@@ -24,7 +24,7 @@ def model_config(signals=signals_lib.CARDIORESPIRATORY, num_classes: int = 4
 
 
 def base_config() -> ml_collections.ConfigDict:
-  """Training recipe of the paper (PAPER.md, 'Training')."""
+  """Training recipe of the paper (Carter & Tarassenko, ML4H 2024, 'Training')."""
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.model = model_config()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 EPOCH_SECONDS = 30
 
-# Canonical signal name -> samples per 30-s epoch (PAPER.md).
+# Canonical signal name -> samples per 30-s epoch (wav2sleep paper).
 SAMPLES_PER_EPOCH: dict[str, int] = {
     'ECG': 1024,
     'PPG': 1024,

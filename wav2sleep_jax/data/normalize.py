@@ -21,7 +21,7 @@ def zscore(x_BT: np.ndarray, std_floor: float = STD_FLOOR) -> np.ndarray:
 def causal_normalize(x_T: np.ndarray, rate_hz: float, baseline_tau_s: float = 120.0,
                      variance_tau_s: float = 900.0, clip_sigma: float = 4.0,
                      sigma_floor: float = 0.1) -> np.ndarray:
-  """Causal per-sample normalisation with exponential moving averages (PAPER.md).
+  """Causal per-sample normalisation with exponential moving averages (wav2sleep paper).
 
   baseline = EMA(x, tau 120 s); sigma^2 = EMA(residual^2, tau 900 s) where the
   residual entering the variance update is clipped at `clip_sigma` times the

@@ -4,7 +4,8 @@ Labels (5 classes): 0 W, 1 N1, 2 N2, 3 N3 (R&K stages 3 and 4), 4 REM;
 -1 (`UNSCORED`) for unscored, movement, gaps and epochs beyond the scoring.
 Epoch 0 starts at the recording start. Every parser raises `AnnotationError`
 naming the file and the problem for malformed input, so a build can skip the
-night. Formats are described in NSRR_FORMATS.md.
+night. Formats are those of the NSRR downloads (sleepdata.org): NSRR XML,
+Profusion XML and the WSC text files.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The sampling grid (samples per 30-s epoch) comes from `wav2sleep_jax.core.signals`, the
 single source of truth shared with the model. This module adds the EDF labels
-under which each signal appears in the NSRR cohorts (see NSRR_FORMATS.md), in
+under which each signal appears in the NSRR cohorts' EDF headers (sleepdata.org), in
 lookup order, canonical name first.
 """
 
@@ -19,7 +19,7 @@ SAMPLES_PER_EPOCH: Mapping[str, int] = types.MappingProxyType(
     dict(_grid.SAMPLES_PER_EPOCH))
 SIGNAL_NAMES: tuple[str, ...] = ('ECG', 'PPG', 'ABD', 'THX', 'EOG-L', 'EOG-R')
 
-# Aliases after the canonical name, in lookup order (NSRR_FORMATS.md).
+# Aliases after the canonical name, in lookup order.
 DEFAULT_ALIASES: Mapping[str, tuple[str, ...]] = types.MappingProxyType({
     'ECG': ('EKG', 'ECG1', 'ECG L', 'ECGL', 'ECG L-ECG R'),
     'PPG': ('Pleth', 'PlethWV', 'PWF', 'PlethMasimo', 'PletMasimo',

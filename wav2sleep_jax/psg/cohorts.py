@@ -1,8 +1,8 @@
 """Facts about the NSRR cohorts that dataset builders need.
 
 Folder layout, the model signals each cohort's EDFs can hold, cohort-specific
-channel labels and the paper's split sizes (PAPER.md, Table 1). Layouts are
-described in NSRR_FORMATS.md.
+channel labels and the paper's split sizes (wav2sleep paper, Carter & Tarassenko,
+ML4H 2024, Table 1). Layouts are those of the NSRR download tool (sleepdata.org).
 """
 
 from __future__ import annotations

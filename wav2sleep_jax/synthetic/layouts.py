@@ -1,7 +1,7 @@
 """Per-cohort layout of NSRR downloads: folders, record ids, EDF channels and annotation format.
 
 Channel labels, native rates, units and physical ranges follow the cohorts' EDF headers as
-described in docs (NSRR_FORMATS.md): several rates inside one EDF, model channels under
+the NSRR downloads lay them out (sleepdata.org): several rates inside one EDF, model channels under
 cohort-specific labels, and extra channels (SpO2, pulse rate, position, EEG, second ECG leads)
 that readers must skip.
 """

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 def sample_signal_mask(rng: jax.Array, present_BM: jax.Array, drop_prob_M: jax.Array,
                        backup_M: jax.Array) -> jax.Array:
-  """Randomly drop present signals, never all of them (PAPER.md).
+  """Randomly drop present signals, never all of them (wav2sleep paper, Training).
 
   Each present signal is dropped with its own probability. If a night loses
   every signal, one is kept: chosen uniformly among its present backup signals

@@ -32,7 +32,7 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def learning_rate_schedule(config) -> optax.Schedule:
-  """Linear warm-up, then lr * exp(-(step - warmup) / tau) (PAPER.md)."""
+  """Linear warm-up, then lr * exp(-(step - warmup) / tau), as in the wav2sleep paper."""
   warmup = optax.linear_schedule(0.0, config.learning_rate, max(config.warmup_steps, 1))
   decay = lambda step: config.learning_rate * jnp.exp(-step / config.decay_tau)
   return optax.join_schedules([warmup, decay], [config.warmup_steps])
