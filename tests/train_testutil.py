@@ -10,7 +10,7 @@ from ml_collections import ConfigDict
 from wav2sleep_jax import synthetic
 from wav2sleep_jax.configs import common
 from wav2sleep_jax.core import signals as signals_lib
-from wav2sleep_jax.data.pipeline import feature_key
+from wav2sleep_jax.core.signals import feature_key
 from wav2sleep_jax.psg import resample
 
 

@@ -18,7 +18,7 @@ from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
 
-from tfds_builders import nsrr_builder
+from wav2sleep_jax.builders import nsrr_builder
 from wav2sleep_jax.core import signals as grid
 
 HAS_TF = all(importlib.util.find_spec(m) is not None
@@ -36,7 +36,7 @@ def check_example(test: absltest.TestCase, example: Mapping[str, Any],
                   signal_names: Sequence[str]) -> None:
   """Asserts the stored format of one night (keys, dtypes, lengths)."""
   test.assertEqual(set(example), _TOP_KEYS)
-  keys = {s.replace('-', '_') for s in signal_names}
+  keys = {grid.feature_key(s) for s in signal_names}
   for group in ('signals', 'present', 'native_rate_hz', 'unit'):
     test.assertEqual(set(example[group]), keys, group)
   num_epochs = int(example['num_epochs'])
@@ -49,7 +49,7 @@ def check_example(test: absltest.TestCase, example: Mapping[str, Any],
   test.assertTrue(_text(example['record_id']).startswith(
       _text(example['cohort'])))
   for name in signal_names:
-    key = name.replace('-', '_')
+    key = grid.feature_key(name)
     data = np.asarray(example['signals'][key])
     test.assertEqual(data.dtype, np.float32)
     if example['present'][key]:

@@ -17,6 +17,7 @@ import tqdm
 
 from wav2sleep_jax import synthetic
 from wav2sleep_jax.core import cli
+from wav2sleep_jax.core import stages as stages_lib
 
 _COHORT = flags.DEFINE_enum('cohort', None, sorted(synthetic.COHORTS), 'Cohort layout to write.')
 _NIGHTS = flags.DEFINE_integer('nights', 4, 'Number of participants to generate.', lower_bound=1)
@@ -48,7 +49,7 @@ def main(argv):
     hours += night.duration_s / 3600.0
   scored = sum(v for k, v in stages.items() if k >= 0)
   mix = ' '.join(f'{name} {100.0 * stages[i] / max(scored, 1):.0f}%'
-                 for i, name in enumerate(synthetic.night.STAGE_NAMES))
+                 for i, name in enumerate(stages_lib.STAGES_5))
   print(f'Wrote {total} {spec.name} nights ({hours:.1f} h; {mix}) to {_OUTPUT.value} '
         f'in {time.time() - start:.1f} s.')
 

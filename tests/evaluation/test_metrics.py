@@ -41,3 +41,17 @@ def test_f1_is_zero_for_a_class_never_hit_and_nan_for_an_absent_one():
   scores = metrics.per_class_scores(np.array([[0, 3, 0], [2, 5, 0], [0, 0, 0]]))
   np.testing.assert_allclose(scores['f1'][:2], [0.0, 2 * 5 / (2 * 5 + 3 + 2)])
   assert np.isnan(scores['f1'][2])  # Neither scored nor predicted.
+
+
+def test_host_confusion_matrix_equals_jitted_one():
+  rng = np.random.default_rng(1)
+  for k in (4, 5):
+    labels = rng.integers(-1, k, 300)
+    pred = rng.integers(0, k, 300)
+    host = metrics.host_confusion_matrix(labels, pred, k)
+    device = np.asarray(metrics.confusion_matrix(jnp.asarray(labels[None]),
+                                                 jnp.asarray(pred[None]), k))
+    np.testing.assert_array_equal(host, device)
+    assert host.sum() == (labels >= 0).sum()
+  empty = metrics.host_confusion_matrix(np.full(3, -1), np.zeros(3, int), 4)
+  np.testing.assert_array_equal(empty, np.zeros((4, 4)))

@@ -43,7 +43,7 @@ def test_cycle_structure():
     late_n3 += (s[-third:] == stage_sequence.N3).sum()
     early_rem += (s[:third] == stage_sequence.REM).sum()
     late_rem += (s[-third:] == stage_sequence.REM).sum()
-    assert s[0] == stage_sequence.W
+    assert s[0] == stage_sequence.WAKE
     # No REM straight out of wake at sleep onset.
     first_sleep = int(np.argmax(s > 0))
     assert s[first_sleep] in (stage_sequence.N1, stage_sequence.N2)

@@ -34,6 +34,11 @@ def samples_per_epoch(name: str) -> int:
     ) from None
 
 
+def feature_key(name: str) -> str:
+  """Key of a canonical signal name in stored records and batches: 'EOG-L' -> 'EOG_L'."""
+  return name.replace('-', '_')
+
+
 def sample_rate_hz(name: str) -> float:
   """Sampling rate (Hz) the model expects for a canonical signal name."""
   return samples_per_epoch(name) / EPOCH_SECONDS

@@ -1,10 +1,15 @@
-"""Sleep stage classes: 5-class AASM labels and the 4-class grouping."""
+"""Sleep stage classes: 5-class AASM labels and the 4-class grouping.
+
+The one home of stage integers and names: 0 Wake, 1 N1, 2 N2, 3 N3, 4 REM (5 classes);
+0 Wake, 1 Light (N1+N2), 2 Deep (N3), 3 REM (4 classes); -1 unscored in both.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 UNSCORED = -1
+WAKE, N1, N2, N3, REM = 0, 1, 2, 3, 4  # 5-class labels.
 STAGES_5 = ('Wake', 'N1', 'N2', 'N3', 'REM')
 STAGES_4 = ('Wake', 'Light', 'Deep', 'REM')
 

@@ -26,11 +26,6 @@ from wav2sleep_jax.core import stages
 from wav2sleep_jax.data import normalize as normalize_lib
 
 
-def feature_key(name: str) -> str:
-  """TFDS feature key of a canonical signal name ('EOG-L' -> 'EOG_L')."""
-  return name.replace('-', '_')
-
-
 @dataclasses.dataclass(frozen=True)
 class NightSpec:
   """How nights become model inputs."""
@@ -79,7 +74,7 @@ def prepare_night(example: Mapping[str, Any], spec: NightSpec, start_epoch: int 
   x, present = {}, []
   for name in spec.signals:
     k = signals_lib.samples_per_epoch(name)
-    key = feature_key(name)
+    key = signals_lib.feature_key(name)
     out = np.zeros(spec.num_epochs * k, np.float32)
     raw = example['signals'].get(key) if key in example.get('signals', {}) else None
     is_present = bool(example.get('present', {}).get(key, False)) and raw is not None \

@@ -1,7 +1,7 @@
 """TFDS feature spec of one stored night (shared by the builders and readers).
 
 Imports `tensorflow_datasets` (no TensorFlow needed); keys are described in
-`tfds_builders/nsrr_builder.py` and produced by `nights.to_example`.
+`wav2sleep_jax/builders/nsrr_builder.py` and produced by `nights.to_example`.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from typing import Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
-from wav2sleep_jax.psg import nights
+from wav2sleep_jax.core import signals
 
 
 def night_features(signal_names: Sequence[str]) -> tfds.features.FeaturesDict:
   """FeaturesDict of a night with one entry per signal in `signal_names`."""
-  keys = [nights.feature_key(s) for s in signal_names]
+  keys = [signals.feature_key(s) for s in signal_names]
 
   def per_signal(make) -> tfds.features.FeaturesDict:
     return tfds.features.FeaturesDict({k: make() for k in keys})

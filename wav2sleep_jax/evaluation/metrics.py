@@ -1,4 +1,8 @@
-"""Sleep-staging metrics: pooled confusion matrices, Cohen's kappa, accuracy."""
+"""Sleep-staging metrics: pooled confusion matrices, Cohen's kappa, accuracy.
+
+Two confusion matrices with one meaning: `confusion_matrix` (jnp, inside the jitted eval
+step) and `host_confusion_matrix` (NumPy, for single nights on the host).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,16 @@ def confusion_matrix(labels_BS: jax.Array, pred_BS: jax.Array, num_classes: int)
   counts = jnp.zeros(num_classes * num_classes, jnp.int32).at[idx.ravel()].add(
       valid.ravel().astype(jnp.int32))
   return counts.reshape(num_classes, num_classes)
+
+
+def host_confusion_matrix(labels_S: np.ndarray, pred_S: np.ndarray, num_classes: int
+                          ) -> np.ndarray:
+  """NumPy `confusion_matrix`: [K, K] int64 counts over epochs with label >= 0."""
+  labels_S, pred_S = np.asarray(labels_S), np.asarray(pred_S)
+  scored = labels_S >= 0
+  flat = labels_S[scored].astype(np.int64) * num_classes + pred_S[scored]
+  return np.bincount(flat, minlength=num_classes * num_classes).reshape(
+      num_classes, num_classes)
 
 
 def per_night_confusion(labels_BS: jax.Array, pred_BS: jax.Array, num_classes: int

@@ -29,6 +29,13 @@ from wav2sleep_jax.models import wav2sleep
 from wav2sleep_jax.models.config import ModelConfig
 
 
+def softmax(logits_K: np.ndarray) -> np.ndarray:
+  """Class probabilities of logits on the host, along the last axis (NumPy, dtype kept)."""
+  z_K = logits_K - logits_K.max(axis=-1, keepdims=True)
+  e_K = np.exp(z_K)
+  return e_K / e_K.sum(axis=-1, keepdims=True)
+
+
 def _forward(graphdef, state, x, mask_BM):
   run = lambda st, x, mask_BM: nnx.merge(graphdef, st)(x, mask_BM)
   return cpu_fast_paths.per_platform(run)(state, x, mask_BM)
@@ -122,7 +129,7 @@ class StagingModel:
   def probabilities(self, signals: Mapping[str, np.ndarray], normalize: bool = False
                     ) -> np.ndarray:
     """Softmax class probabilities [B, S, K]."""
-    return np.asarray(jax.nn.softmax(self.logits(signals, normalize), axis=-1))
+    return softmax(self.logits(signals, normalize))
 
   def predict(self, signals: Mapping[str, np.ndarray], normalize: bool = False) -> np.ndarray:
     """Most likely stage per epoch [B, S] (int; see `stage_names`)."""

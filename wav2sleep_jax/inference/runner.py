@@ -83,9 +83,7 @@ class NightPrediction:
 
   @property
   def probabilities_SK(self) -> np.ndarray:
-    z = self.logits_SK - self.logits_SK.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    return model_lib.softmax(self.logits_SK)
 
   @property
   def stages_S(self) -> np.ndarray:
@@ -113,9 +111,7 @@ class NightPrediction:
     k = len(self.stage_names)
     if self.labels_S is None:
       return np.zeros((k, k), np.int64)
-    scored = self.labels_S >= 0
-    flat = self.labels_S[scored].astype(np.int64) * k + self.stages_S[scored]
-    return np.bincount(flat, minlength=k * k).reshape(k, k)
+    return metrics.host_confusion_matrix(self.labels_S, self.stages_S, k)
 
   @property
   def kappa(self) -> float:

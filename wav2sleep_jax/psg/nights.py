@@ -44,11 +44,6 @@ LABELS_PADDED = 'labels padded with -1'
 NOTE = 'note'
 
 
-def feature_key(name: str) -> str:
-  """Example key of a canonical signal name: 'EOG-L' -> 'EOG_L'."""
-  return name.replace('-', '_')
-
-
 # --- Finding the files of each night ---------------------------------------
 
 
@@ -365,10 +360,10 @@ def _assemble(files: NightFiles, cohort: cohorts_lib.Cohort,
 
 
 def to_example(night: Night, signal_names: Sequence[str]) -> dict:
-  """The stored example of a night (numpy values, keys from `feature_key`)."""
+  """The stored example of a night (numpy values, keys from `signals.feature_key`)."""
   signals, present, rates, units = {}, {}, {}, {}
   for name in signal_names:
-    key = feature_key(name)
+    key = grid.feature_key(name)
     data = night.signals.get(name)
     present[key] = data is not None
     signals[key] = (np.zeros(0, np.float32) if data is None

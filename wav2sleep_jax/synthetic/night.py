@@ -17,8 +17,6 @@ from wav2sleep_jax.synthetic import ppg
 from wav2sleep_jax.synthetic import respiration
 from wav2sleep_jax.synthetic import stage_sequence
 
-STAGE_NAMES = ('W', 'N1', 'N2', 'N3', 'REM')
-
 
 @dataclasses.dataclass(frozen=True)
 class Channel:

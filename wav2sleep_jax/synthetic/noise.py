@@ -6,7 +6,9 @@ Every function takes a `numpy.random.Generator` and returns float32 arrays; none
 import numpy as np
 from scipy import signal as sps
 
-STAGE_COUNT = 5  # W, N1, N2, N3, REM.
+from wav2sleep_jax.core import stages as stages_lib
+
+STAGE_COUNT = len(stages_lib.STAGES_5)
 
 
 def unit_noise(x: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Hypnograms with realistic sleep architecture (5 classes per 30-s epoch).
 
-Classes: 0 W, 1 N1, 2 N2, 3 N3, 4 REM; -1 unscored (a few trailing epochs after lights on in some
+Classes: 0 Wake, 1 N1, 2 N2, 3 N3, 4 REM; -1 unscored (a few trailing epochs after lights on in some
 nights). The night is built from ~90-min NREM/REM cycles: sleep onset through N1, slow-wave sleep
 concentrated in the first cycles, REM periods that lengthen towards morning, then fragmentation is
 overlaid (brief awakenings returning through N1, N1 at transitions, N2 flicker inside N3).
@@ -8,10 +8,9 @@ overlaid (brief awakenings returning through N1, N1 at transitions, N2 flicker i
 
 import numpy as np
 
+from wav2sleep_jax.core.stages import N1, N2, N3, REM, UNSCORED, WAKE
 from wav2sleep_jax.synthetic.population import Population
 
-W, N1, N2, N3, REM = 0, 1, 2, 3, 4
-UNSCORED = -1
 EPOCHS_PER_MIN = 2
 # Minutes of N3 per cycle for a young adult, and mean REM minutes per cycle.
 _N3_MIN_PER_CYCLE = (32.0, 16.0, 6.0, 2.0, 0.5, 0.0)
@@ -37,7 +36,7 @@ def simulate(rng: np.random.Generator, n_epochs: int, population: Population,
   if time_scale is None:
     time_scale = min(1.0, n_epochs / (7.5 * 60 * EPOCHS_PER_MIN))
   s = time_scale
-  stages = np.full(n_epochs, W, dtype=np.int8)
+  stages = np.full(n_epochs, WAKE, dtype=np.int8)
 
   sol = _minutes(float(np.clip(population.sleep_onset_min * rng.lognormal(0.0, 0.6), 2, 90)), s)
   final_wake = _minutes(float(np.clip(rng.lognormal(np.log(8.0), 0.8), 0.5, 60)), s)
@@ -76,8 +75,8 @@ def simulate(rng: np.random.Generator, n_epochs: int, population: Population,
   # Falling asleep and waking up usually pass through N1.
   if sol < n_epochs:
     onset_n1 = int(rng.integers(1, 4))
-    stages[max(sol - onset_n1, 0):sol] = np.where(rng.random(min(onset_n1, sol)) < 0.8, N1, W)
-  stages[0] = W  # Recordings start awake.
+    stages[max(sol - onset_n1, 0):sol] = np.where(rng.random(min(onset_n1, sol)) < 0.8, N1, WAKE)
+  stages[0] = WAKE  # Recordings start awake.
   if rng.random() < 0.3:
     stages[-int(rng.integers(1, 9)):] = UNSCORED
   return stages
@@ -118,8 +117,8 @@ def _awakenings(rng: np.random.Generator, stages: np.ndarray, in_sleep: np.ndarr
     minutes = float(np.clip(rng.lognormal(np.log(1.2), 1.0), 0.5, 45.0))
     length = max(1, _minutes(minutes, max(s, 0.25)))
     end = min(start + length, idx[-1])
-    resume = stages[end] if end < len(stages) else W
-    stages[start:end] = W
+    resume = stages[end] if end < len(stages) else WAKE
+    stages[start:end] = WAKE
     if end < len(stages) and in_sleep[end]:
       back = int(rng.integers(0, 3))
       stages[end:end + back] = np.where(np.asarray(resume) == N3, N2, N1)
@@ -139,7 +138,7 @@ def sleep_statistics(stages: np.ndarray) -> dict[str, float]:
       'efficiency': float(tst / scored.sum()),
       'tst_min': tst / 2.0,
       'sol_min': first / 2.0,
-      'waso_min': float((stages[first:last + 1] == W).sum()) / 2.0,
+      'waso_min': float((stages[first:last + 1] == WAKE).sum()) / 2.0,
       'n1_frac': float((stages == N1).sum() / tst),
       'n2_frac': float((stages == N2).sum() / tst),
       'n3_frac': float((stages == N3).sum() / tst),
