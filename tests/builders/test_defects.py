@@ -9,7 +9,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from tests.builders import defects
-from tfds_builders import nsrr_builder
+from wav2sleep_jax.builders import nsrr_builder
 from tfds_builders.mesa import mesa_dataset_builder
 
 _ALL_TRAIN = nsrr_builder.NsrrConfig(name='defects', split_sizes=(1, 0, 0))

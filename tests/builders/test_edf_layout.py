@@ -6,7 +6,7 @@ import pathlib
 import pytest
 import tensorflow_datasets as tfds
 
-from tfds_builders import nsrr_builder
+from wav2sleep_jax.builders import nsrr_builder
 from tfds_builders.mesa import mesa_dataset_builder
 from wav2sleep_jax import synthetic
 from wav2sleep_jax.synthetic import writers

@@ -11,7 +11,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from tests.builders import defects
-from tfds_builders import nsrr_builder
+from wav2sleep_jax.builders import nsrr_builder
 from tfds_builders.mesa import mesa_dataset_builder
 
 _ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -107,5 +107,5 @@ def test_demo_data_failure_names_the_build_error(tmp_path):
                            split_sizes=(0.5, 0.25, 0.25)))
   config = ConfigDict(dict(data_dir=str(tmp_path / 'data'), synthetic_cohorts=[cohort]))
   with pytest.raises(RuntimeError,
-                     match=r'failed: demo_none: error: .* \(see .*build_demo_none.log\)'):
+                     match=r'synthetic cohort demo_none failed: .*num_nights=0 must be at least 1'):
     demo_data.prepare(config, tmp_path)

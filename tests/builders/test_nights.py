@@ -8,7 +8,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from tests import conftest
-from tfds_builders import nsrr_builder
+from wav2sleep_jax.builders import nsrr_builder
 from tfds_builders.shhs import shhs_dataset_builder
 from wav2sleep_jax import synthetic
 from wav2sleep_jax.psg import cohorts

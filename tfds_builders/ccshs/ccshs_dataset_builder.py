@@ -1,6 +1,6 @@
 """CCSHS (Cleveland Children's Sleep and Health Study): ECG, PPG, THX, ABD."""
 
-from tfds_builders import nsrr_builder
+from wav2sleep_jax.builders import nsrr_builder
 from wav2sleep_jax.psg import cohorts
 
 

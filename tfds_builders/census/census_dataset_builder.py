@@ -8,7 +8,7 @@ from typing import Mapping
 from absl import logging
 from etils import epath
 
-from tfds_builders import nsrr_builder
+from wav2sleep_jax.builders import nsrr_builder
 from wav2sleep_jax.psg import cohorts
 from wav2sleep_jax.psg import nights
 from wav2sleep_jax.psg import splits

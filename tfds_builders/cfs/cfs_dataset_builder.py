@@ -1,6 +1,6 @@
 """CFS (Cleveland Family Study), visit 5: ECG, PPG, THX, ABD."""
 
-from tfds_builders import nsrr_builder
+from wav2sleep_jax.builders import nsrr_builder
 from wav2sleep_jax.psg import cohorts
 
 

@@ -3,7 +3,7 @@
 Baseline, follow-up and non-randomized nights (`edfs/{baseline,followup,nonrandomized}/`).
 """
 
-from tfds_builders import nsrr_builder
+from wav2sleep_jax.builders import nsrr_builder
 from wav2sleep_jax.psg import cohorts
 
 

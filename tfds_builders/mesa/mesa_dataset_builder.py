@@ -1,6 +1,6 @@
 """MESA Sleep: ECG, PPG, THX, ABD."""
 
-from tfds_builders import nsrr_builder
+from wav2sleep_jax.builders import nsrr_builder
 from wav2sleep_jax.psg import cohorts
 
 

@@ -1,6 +1,6 @@
 """MrOS Sleep, visits 1 and 2: ECG, THX, ABD (no PPG). Test split only by default."""
 
-from tfds_builders import nsrr_builder
+from wav2sleep_jax.builders import nsrr_builder
 from wav2sleep_jax.psg import cohorts
 
 

@@ -1,6 +1,6 @@
 """SHHS (Sleep Heart Health Study), visits shhs1 and shhs2: ECG, THX, ABD (no PPG)."""
 
-from tfds_builders import nsrr_builder
+from wav2sleep_jax.builders import nsrr_builder
 from wav2sleep_jax.psg import cohorts
 
 

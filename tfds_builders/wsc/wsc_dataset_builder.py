@@ -1,6 +1,6 @@
 """WSC (Wisconsin Sleep Cohort): ECG, THX, ABD (no PPG); stages from .stg.txt or .allscore.txt."""
 
-from tfds_builders import nsrr_builder
+from wav2sleep_jax.builders import nsrr_builder
 from wav2sleep_jax.psg import cohorts
 
 

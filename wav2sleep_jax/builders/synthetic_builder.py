@@ -1,4 +1,9 @@
-"""Synthetic nights in an NSRR cohort's layout, generated and then built like real ones."""
+"""Synthetic nights in an NSRR cohort's layout, generated and then built like real ones.
+
+`SyntheticBuilder` is complete (the demo data builds it in-process, see
+training/demo_data.py); `tfds_builders/synthetic/` subclasses it as the TFDS
+template with its dummy data, README and citations.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ from typing import Sequence
 from absl import logging
 from etils import epath
 
-from tfds_builders import nsrr_builder
+from wav2sleep_jax.builders import nsrr_builder
+from wav2sleep_jax.core import cli
 from wav2sleep_jax import synthetic
 from wav2sleep_jax.psg import cohorts
 from wav2sleep_jax.psg import nights
@@ -45,8 +51,10 @@ class SyntheticConfig(nsrr_builder.NsrrConfig):
   split_sizes: Sequence[float] | None = (0.8, 0.1, 0.1)
 
 
-class Builder(nsrr_builder.NightsBuilder):
+class SyntheticBuilder(nsrr_builder.NightsBuilder, skip_registration=True):
   """DatasetBuilder for synthetic nights (no data-use agreement needed)."""
+
+  name = 'synthetic'  # The TFDS name, as the template's `tfds_builders/synthetic/`.
 
   BUILDER_CONFIGS = [
       SyntheticConfig(name='mesa_like', cohort_layout='mesa',
@@ -58,6 +66,9 @@ class Builder(nsrr_builder.NightsBuilder):
 
   def _find_nights(self, dl_manager):
     config = self.builder_config
+    if config.num_nights < 1:
+      raise cli.InputError(f'{self.name}/{config.name}: num_nights={config.num_nights} '
+                           'must be at least 1.')
     root = epath.Path(config.source_dir or dl_manager.download_dir /
                       f'synthetic_{config.name}')
     params = {'cohort': config.cohort_layout, 'num_nights': config.num_nights,
