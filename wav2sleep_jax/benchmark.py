@@ -39,8 +39,6 @@ import json
 import os
 import pathlib
 import platform
-import subprocess
-import sys
 import tempfile
 
 from absl import app
@@ -105,16 +103,15 @@ def machine() -> dict[str, object]:
 
 def _synthetic_build(tmp: pathlib.Path) -> tuple[str, str, str]:
   """Generate + build synthetic nights; returns (manual_dir, data_dir, dataset)."""
+  from wav2sleep_jax.builders import build_runner
+  from wav2sleep_jax.builders import synthetic_builder
   name = f'bench_{_COHORT.value}'
   hours = 8.0 if _HOURS.value is None else _HOURS.value
-  spec = {'name': name, 'cohort_layout': _COHORT.value, 'num_nights': _NIGHTS.value,
-          'hours': hours, 'seed': 0, 'split_sizes': [1.0, 0.0, 0.0],
-          'source_dir': str(tmp / 'nsrr')}
-  build = subprocess.run([sys.executable, '-m', 'tfds_builders.build', 'synthetic',
-                          f'--config={json.dumps(spec)}', f'--data_dir={tmp / "tfds"}'],
-                         capture_output=True, text=True)
-  if build.returncode:
-    raise RuntimeError(f'Synthetic build failed:\n{build.stderr[-3000:]}')
+  config = synthetic_builder.SyntheticConfig(
+      name=name, cohort_layout=_COHORT.value, num_nights=_NIGHTS.value, hours=hours,
+      seed=0, split_sizes=(1.0, 0.0, 0.0), source_dir=str(tmp / 'nsrr'))
+  build_runner.build(synthetic_builder.SyntheticBuilder(
+      config=config, data_dir=str(tmp / 'tfds'), file_format='array_record'))
   return str(tmp / 'nsrr'), str(tmp / 'tfds'), f'synthetic/{name}'
 
 
