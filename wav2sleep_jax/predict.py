@@ -21,7 +21,7 @@ from absl import logging
 from wav2sleep_jax.core import cli
 from wav2sleep_jax.inference import model as model_lib
 from wav2sleep_jax.inference import runner
-from wav2sleep_jax.psg import night_input
+from wav2sleep_jax.psg import input_files
 
 
 def define_flags() -> None:
@@ -50,8 +50,8 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # Orbax is chatty at INFO.
   fl = flags.FLAGS
   try:
-    channel_map = night_input.parse_channel_map(fl.channels or [])
-    night_input.find_inputs(fl.input, fl.formats)  # Unknown formats, missing input.
+    channel_map = input_files.parse_channel_map(fl.channels or [])
+    input_files.find_inputs(fl.input, fl.formats)  # Unknown formats, missing input.
     runner.check_output_dir(fl.output)  # Before the model and any inference.
     model = model_lib.load_model(fl.model, dtype=fl.dtype)
     result = runner.predict_files(

@@ -7,7 +7,8 @@ import pytest
 
 from wav2sleep_jax import synthetic
 from wav2sleep_jax.psg import errors
-from wav2sleep_jax.psg import night_input
+from wav2sleep_jax.psg import input_files
+from wav2sleep_jax.psg import night as night_lib
 from tests import predict_testutil as util
 
 ALL = ('ECG', 'PPG', 'ABD', 'THX')
@@ -20,19 +21,19 @@ def _reasons(night, action):
 
 def test_nsrr_layout_signals_labels_and_start(tmp_path):
   night, edf = util.write_night(tmp_path, 'mesa', hours=HOURS)
-  x = night_input.read_night(edf, ALL, name='n')
-  assert x.kind == night_input.EDF and x.num_epochs == 30 and x.name == 'n'
+  x = input_files.read_input(edf, ALL, name='n')
+  assert x.kind == night_lib.EDF and x.num_epochs == 30 and x.name == 'n'
   assert {n: v.shape for n, v in x.signals.items()} == {
       'ECG': (30 * 1024,), 'PPG': (30 * 1024,), 'ABD': (30 * 256,), 'THX': (30 * 256,)}
   assert x.native_rate_hz == {'ECG': 256.0, 'PPG': 256.0, 'ABD': 32.0, 'THX': 32.0}
   np.testing.assert_array_equal(x.labels, night.labels)
   assert x.start == night.start_time and x.entries == ()
-  assert night_input.read_night(edf, ALL, with_labels=False).labels is None
+  assert input_files.read_input(edf, ALL, with_labels=False).labels is None
 
 
 def test_wsc_labels_and_absent_signal_reported(tmp_path):
   night, edf = util.write_night(tmp_path, 'wsc', hours=HOURS)
-  x = night_input.read_night(edf, ALL)
+  x = input_files.read_input(edf, ALL)
   np.testing.assert_array_equal(x.labels, night.labels)
   assert set(x.signals) == {'ECG', 'ABD', 'THX'}
   assert [r[:30] for r in _reasons(x, 'channel absent')] == ['PPG: no channel labelled any o']
@@ -41,13 +42,13 @@ def test_wsc_labels_and_absent_signal_reported(tmp_path):
 def test_channel_map(tmp_path):
   _, edf = util.write_night(tmp_path, 'shhs', hours=HOURS, labels=('ECG', 'THOR RES'),
                             relabel={'ECG': 'Heart'})
-  default = night_input.read_night(edf, ('ECG', 'THX'))
+  default = input_files.read_input(edf, ('ECG', 'THX'))
   assert set(default.signals) == {'THX'}
-  mapped = night_input.read_night(edf, ('ECG', 'THX'), channel_map=night_input.parse_channel_map(
+  mapped = input_files.read_input(edf, ('ECG', 'THX'), channel_map=input_files.parse_channel_map(
       ['ECG=Lead II', 'ECG=Heart']))
   assert set(mapped.signals) == {'ECG', 'THX'} and mapped.entries == ()
   # A mapped signal is looked up only under its labels.
-  only = night_input.read_night(edf, ('ECG', 'THX'), channel_map={'THX': ('Heart',)})
+  only = input_files.read_input(edf, ('ECG', 'THX'), channel_map={'THX': ('Heart',)})
   assert only.native_rate_hz == {'THX': 125.0}
 
 
@@ -55,29 +56,29 @@ def test_channel_map(tmp_path):
     (['ECG'], 'not SIGNAL=LABEL'), (['ECG='], 'not SIGNAL=LABEL'), (['EEG=C3'], 'unknown signal')])
 def test_parse_channel_map_errors(items, message):
   with pytest.raises(ValueError, match=message):
-    night_input.parse_channel_map(items)
+    input_files.parse_channel_map(items)
 
 
 def test_defects_are_reported_or_raised(tmp_path):
   _, edf = util.write_night(tmp_path, 'mesa', hours=HOURS, labels=('EKG', 'Thor'),
                             defects=synthetic.Defects(flat=('EKG',)))
-  xml = night_input.find_annotation(edf)[1]
+  xml = night_lib.find_annotation(edf)[1]
   with open(xml, 'w') as f:
     f.write('<PSGAnnotation><ScoredEvents>')  # Malformed.
-  x = night_input.read_night(edf, ALL)
+  x = input_files.read_input(edf, ALL)
   assert set(x.signals) == {'THX'} and x.labels is None
   assert any("ECG (label 'EKG'): flat line" in r for r in _reasons(x, 'channel absent'))
-  assert any('malformed XML' in r for r in _reasons(x, night_input.LABELS_IGNORED))
+  assert any('malformed XML' in r for r in _reasons(x, night_lib.LABELS_IGNORED))
   with pytest.raises(errors.RecordingError, match='no usable signal'):
-    night_input.read_night(edf, ('ECG', 'PPG'))
+    input_files.read_input(edf, ('ECG', 'PPG'))
 
   corrupt = tmp_path / 'corrupt.edf'
   corrupt.write_bytes(b'this is not an EDF file' * 20)
   with pytest.raises(errors.RecordingError, match='not an EDF'):
-    night_input.read_night(corrupt, ALL)
+    input_files.read_input(corrupt, ALL)
   short = util.write_short_edf(tmp_path / 'short.edf', seconds=20)
   with pytest.raises(errors.RecordingError, match='less than one 30-s epoch'):
-    night_input.read_night(short, ALL)
+    input_files.read_input(short, ALL)
 
 
 @pytest.mark.parametrize('suffix', ['.csv', '.parquet'])
@@ -87,14 +88,14 @@ def test_tables(tmp_path, suffix):
   columns['ECG'][100:120] = np.nan  # Gap: interpolated.
   columns['note'] = np.array(['x'] * len(columns['time']), dtype=object)
   path = util.write_table(tmp_path / f'night{suffix}', columns)
-  x = night_input.read_night(path, ('ECG', 'THX', 'ABD'))
+  x = input_files.read_input(path, ('ECG', 'THX', 'ABD'))
   assert x.kind == suffix[1:] and x.num_epochs == 4 and x.start is None and x.labels is None
   assert {n: v.shape for n, v in x.signals.items()} == {'ECG': (4096,), 'THX': (1024,)}
   assert all(np.isfinite(v).all() for v in x.signals.values())
   assert x.native_rate_hz == {'ECG': 64.0, 'THX': 64.0}
   assert any(r.startswith("ABD (column 'ABD'): all samples are NaN") for r in
              _reasons(x, 'channel absent'))
-  renamed = night_input.read_night(path, ('ECG', 'THX'), channel_map={'ECG': ('note',)})
+  renamed = input_files.read_input(path, ('ECG', 'THX'), channel_map={'ECG': ('note',)})
   assert set(renamed.signals) == {'THX'}
   assert any('not numeric' in r for r in _reasons(renamed, 'channel absent'))
 
@@ -109,7 +110,7 @@ def test_bad_tables(tmp_path, change, message):
   change(columns)
   path = util.write_table(tmp_path / 'bad.csv', columns)
   with pytest.raises(errors.RecordingError, match=message):
-    night_input.read_night(path, ('ECG', 'THX'))
+    input_files.read_input(path, ('ECG', 'THX'))
 
 
 def test_find_inputs(tmp_path):
@@ -117,13 +118,13 @@ def test_find_inputs(tmp_path):
               'out/a/q.edf', 'notes.txt'):
     (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / rel).write_bytes(b'')
-  found = night_input.find_inputs(tmp_path, exclude=tmp_path / 'out')
+  found = input_files.find_inputs(tmp_path, exclude=tmp_path / 'out')
   assert [name for _, name in found] == ['a/x.csv', 'a/x.edf', 'b/y', 'c/z']
-  assert [n for _, n in night_input.find_inputs(tmp_path, ('edf',), tmp_path / 'out')] == [
+  assert [n for _, n in input_files.find_inputs(tmp_path, ('edf',), tmp_path / 'out')] == [
       'a/x', 'b/y']
-  assert night_input.find_inputs(tmp_path / 'b' / 'y.EDF') == [(str(tmp_path / 'b' / 'y.EDF'),
+  assert input_files.find_inputs(tmp_path / 'b' / 'y.EDF') == [(str(tmp_path / 'b' / 'y.EDF'),
                                                                 'y')]
   with pytest.raises(ValueError, match='Unknown input formats'):
-    night_input.find_inputs(tmp_path, ('wfdb',))
+    input_files.find_inputs(tmp_path, ('wfdb',))
   with pytest.raises(FileNotFoundError):
-    night_input.find_inputs(tmp_path / 'missing')
+    input_files.find_inputs(tmp_path / 'missing')

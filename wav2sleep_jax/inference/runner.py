@@ -46,7 +46,8 @@ from wav2sleep_jax.evaluation import metrics
 from wav2sleep_jax.inference import model as model_lib
 from wav2sleep_jax.inference import sleep_stats
 from wav2sleep_jax.psg import errors
-from wav2sleep_jax.psg import night_input
+from wav2sleep_jax.psg import input_files
+from wav2sleep_jax.psg import night as night_lib
 from wav2sleep_jax.psg import resample
 from wav2sleep_jax.psg import skip_report as report_lib
 
@@ -157,15 +158,21 @@ class NightPrediction:
       writer.writerows(rows)
     return path
 
-  def plot(self, path: str | os.PathLike[str]) -> str:
-    """Writes a hypnogram PNG (predicted, and scored when labels exist)."""
+  def hypnogram(self, ax=None):
+    """Hypnogram `Figure` (predicted, and scored when labels exist); see `plot_hypnogram`."""
     from wav2sleep_jax.inference import hypnogram_plot
 
     title = self.name or 'night'
     if self.scored_epochs:
       title += f'  (kappa {self.kappa:.3f} over {self.scored_epochs} scored epochs)'
-    return hypnogram_plot.plot_hypnogram(path, self.stages_S, self.stage_names,
-                                         scored_S=self.labels_S, title=title)
+    return hypnogram_plot.plot_hypnogram(self.stages_S, self.stage_names,
+                                         scored_S=self.labels_S, title=title, ax=ax)
+
+  def plot(self, path: str | os.PathLike[str]) -> str:
+    """Writes the hypnogram as a PNG; returns its path."""
+    from wav2sleep_jax.inference import hypnogram_plot
+
+    return hypnogram_plot.save_png(self.hypnogram(), path)
 
   def summary_row(self) -> dict[str, Any]:
     """One `summary.csv` row: length, signals, sleep statistics, kappa."""
@@ -395,9 +402,9 @@ def _reasons(problems: Mapping[str, str]) -> str:
   return '; '.join(f'{n}: {r}' for n, r in problems.items())
 
 
-def predict_night(model: model_lib.StagingModel, night: night_input.NightInput,
+def predict_night(model: model_lib.StagingModel, night: night_lib.Night,
                   normalize: bool = True) -> NightPrediction:
-  """Stages a night read by `night_input.read_night`.
+  """Stages a night read by `input_files.read_input` (or `night.read_night`).
 
   Raises:
     PsgError: no signal of the night can enter the model (`checked_night`).
@@ -406,13 +413,13 @@ def predict_night(model: model_lib.StagingModel, night: night_input.NightInput,
   if normalize:
     x, problems = checked_night(model, x)
     if not x:
-      raise night_input.unusable(night.kind, night.path,
-                                 f'no usable signal ({_reasons(problems)})')
+      raise night_lib.unusable(night.kind, night.path,
+                               f'no usable signal ({_reasons(problems)})', stage='channel')
   logits_BSK = model.logits({n: v[None] for n, v in x.items()})
   return _night_prediction(model, night, logits_BSK[0], tuple(x))
 
 
-def _night_prediction(model: model_lib.StagingModel, night: night_input.NightInput,
+def _night_prediction(model: model_lib.StagingModel, night: night_lib.Night,
                       logits_SK: np.ndarray, used: Sequence[str]) -> NightPrediction:
   return NightPrediction(
       logits_SK, model.stage_names, labels_S=_labels_for(model, night.labels),
@@ -427,7 +434,7 @@ def predict_edf(model: model_lib.StagingModel | str | os.PathLike[str],
                 channel_map: Mapping[str, Sequence[str]] | None = None,
                 with_labels: bool = True,
                 allow_truncated: bool = False) -> NightPrediction:
-  """Stages one EDF (or CSV/parquet, see `night_input`) night.
+  """Stages one EDF (or CSV/parquet, see `psg.table_files`) night.
 
   Args:
     model: a `StagingModel` or a checkpoint path.
@@ -442,7 +449,7 @@ def predict_edf(model: model_lib.StagingModel | str | os.PathLike[str],
     PsgError: the file cannot be staged (corrupt, too short, no usable signal).
   """
   model = _as_model(model)
-  night = night_input.read_night(path, _wanted(model, signals), channel_map=channel_map,
+  night = input_files.read_input(path, _wanted(model, signals), channel_map=channel_map,
                                  with_labels=with_labels, allow_truncated=allow_truncated)
   return predict_night(model, night)
 
@@ -545,7 +552,7 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
                   *,
                   signals: Sequence[str] | None = None,
                   channel_map: Mapping[str, Sequence[str]] | None = None,
-                  kinds: Sequence[str] = tuple(night_input.EXTENSIONS.values()),
+                  kinds: Sequence[str] = tuple(night_lib.EXTENSIONS.values()),
                   batch_size: int = 8,
                   plots: bool = True,
                   with_labels: bool = True,
@@ -584,7 +591,7 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
   wanted = _wanted(model, signals)
   input_path = os.fspath(input_path)
   root = input_path if os.path.isdir(input_path) else os.path.dirname(input_path)
-  files = night_input.find_inputs(input_path, kinds, exclude=output_dir)
+  files = input_files.find_inputs(input_path, kinds, exclude=output_dir)
   if not files:
     raise FileNotFoundError(f'No {"/".join(kinds)} file found at {input_path}.')
   report = report_lib.SkipReport()
@@ -592,11 +599,12 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
   def read(item: tuple[str, str]):
     path, name = item
     try:
-      night = night_input.read_night(path, wanted, name=name, channel_map=channel_map,
+      night = input_files.read_input(path, wanted, name=name, channel_map=channel_map,
                                      with_labels=with_labels, allow_truncated=allow_truncated)
       x, problems = checked_night(model, night.signals)
       if not x:
-        raise night_input.unusable(night.kind, path, f'no usable signal ({_reasons(problems)})')
+        raise night_lib.unusable(night.kind, path, f'no usable signal ({_reasons(problems)})',
+                                 stage='channel')
       entries = night.entries + tuple(
           report_lib.SkipEntry(name, path, 'channel', f'{n}: {r}', report_lib.CHANNEL_ABSENT)
           for n, r in problems.items())
@@ -610,7 +618,7 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
     skipped.append(name)
 
   batcher = _Batcher(model, batch_size)
-  nights: dict[str, tuple[night_input.NightInput, tuple[str, ...]]] = {}
+  nights: dict[str, tuple[night_lib.Night, tuple[str, ...]]] = {}
   summary, skipped = [], []
   bar = tqdm.tqdm(total=len(files), unit='night', desc='predict', disable=not progress)
 

@@ -10,17 +10,24 @@ import os
 
 
 class PsgError(Exception):
-  """Base class: a PSG file could not be used. `str()` is '<path>: <reason>'."""
+  """Base class: a PSG file could not be used. `str()` is '<path>: <reason>'.
+
+  `stage` names the failed step (class default, or given); `entries` holds the
+  report entries `night.read_night` found before the failure.
+  """
 
   stage = 'psg'  # Which step of a build failed (used by `SkipReport`).
+  entries: tuple = ()
 
-  def __init__(self, path: str | os.PathLike[str], reason: str):
+  def __init__(self, path: str | os.PathLike[str], reason: str, stage: str | None = None):
     self.path = os.fspath(path)
     self.reason = reason
+    if stage is not None:
+      self.stage = stage
     super().__init__(f'{self.path}: {reason}')
 
-  def __reduce__(self):  # Keep (path, reason) through pickling (multiprocessing).
-    return type(self), (self.path, self.reason)
+  def __reduce__(self):  # Keep (path, reason, stage) through pickling (multiprocessing).
+    return type(self), (self.path, self.reason, self.stage)
 
 
 class RecordingError(PsgError):

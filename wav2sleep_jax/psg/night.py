@@ -1,0 +1,340 @@
+"""One night's files -> the canonical night: the one reader of builders, predict and smoke.
+
+    options = NightOptions(signals=('ECG', 'THX'))       # builder defaults
+    night = read_night('shhs1-200001.edf', options, annotation=find_annotation(edf))
+    night.signals['ECG']   # float32 [num_epochs * 1024], physical units
+    night.labels           # int8 [num_epochs] (0 W .. 4 REM, -1 unscored) or None
+    night.entries          # SkipEntry per absent channel, note, ignored label
+
+Input is an EDF (channels found by canonical name, NSRR and cohort aliases, or
+`channel_map`) plus an optional stage annotation file, or a CSV/parquet table
+(`table_files`, no labels). Every present signal is resampled with
+anti-aliasing onto the model's 30-s epoch grid (ECG/PPG 1024, ABD/THX 256, EOG
+4096 samples per epoch) and cropped to `max_hours`; labels are aligned to the
+signal epochs (-1 beyond the scoring). A channel is absent (entry) when
+missing, flat, all-NaN or with a broken physical range.
+
+A night that cannot be used raises `PsgError` naming the file, with `stage`
+naming the failed check and `entries` the report entries found before it:
+an unreadable, corrupt or truncated file ('edf' / 'table'), shorter than one
+epoch, no usable signal ('channel'); with `require_labels` also a missing or
+malformed annotation ('annotation'), no scored epoch and (option)
+sleep/wake-only scoring ('exclusion'). Without `require_labels` those label
+problems are 'labels ignored' entries and the night is kept unscored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import pathlib
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from wav2sleep_jax.core import signals as grid
+from wav2sleep_jax.psg import annotations
+from wav2sleep_jax.psg import channels as channels_lib
+from wav2sleep_jax.psg import cohorts as cohorts_lib
+from wav2sleep_jax.psg import edf as edf_lib
+from wav2sleep_jax.psg import errors
+from wav2sleep_jax.psg import resample
+from wav2sleep_jax.psg import table_files
+from wav2sleep_jax.psg import skip_report as report_lib
+
+EDF, CSV, PARQUET = 'edf', 'csv', 'parquet'
+EXTENSIONS = {'.edf': EDF, '.csv': CSV, '.parquet': PARQUET}
+
+NSRR_XML = 'nsrr_xml'
+PROFUSION_XML = 'profusion_xml'
+WSC_STG = 'wsc_stg'
+WSC_ALLSCORE = 'wsc_allscore'
+
+NOTE = 'note'
+LABELS_CROPPED = 'labels cropped'
+LABELS_PADDED = 'labels padded with -1'
+LABELS_IGNORED = 'labels ignored'
+
+
+@dataclasses.dataclass(frozen=True)
+class NightOptions:
+  """How a night is read (defaults: the dataset builders').
+
+  Attributes:
+    signals: canonical signals wanted.
+    max_hours: crop nights to this length (None: never).
+    extra_aliases: canonical name -> extra EDF labels, tried after the default
+      and cohort aliases (or instead of them if `replace_aliases`).
+    replace_aliases: see `extra_aliases`.
+    channel_map: canonical name -> the only labels (or column names) to try.
+    require_labels: label problems skip the night (else: 'labels ignored').
+    exclude_sleep_wake_only: a label problem if no N1, N3 or REM epoch.
+    allow_truncated: keep the complete records of a truncated EDF (noted).
+  """
+
+  signals: tuple[str, ...] = grid.CARDIORESPIRATORY
+  max_hours: float | None = 10.0
+  extra_aliases: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
+  replace_aliases: bool = False
+  channel_map: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
+  require_labels: bool = True
+  exclude_sleep_wake_only: bool = True
+  allow_truncated: bool = False
+
+  def __post_init__(self):
+    unknown = sorted(set(self.signals) - set(channels_lib.SIGNAL_NAMES))
+    if unknown or not self.signals:
+      raise ValueError(f'signals must be a non-empty subset of '
+                       f'{list(channels_lib.SIGNAL_NAMES)}, got {list(self.signals)}.')
+    if self.max_hours is not None and not self.max_hours > 0:
+      raise ValueError(f'max_hours must be > 0, got {self.max_hours}')
+
+  @property
+  def max_epochs(self) -> int | None:
+    if self.max_hours is None:
+      return None
+    return int(round(self.max_hours * 3600)) // channels_lib.EPOCH_SECONDS
+
+  def table(self, cohort: cohorts_lib.Cohort | None
+            ) -> dict[str, channels_lib.SignalSpec]:
+    """Signal table: cohort aliases, then `extra_aliases`, then `channel_map`."""
+    table = channels_lib.signal_table(cohort.extra_aliases if cohort else None)
+    for name, labels in self.extra_aliases.items():
+      if name not in table:
+        raise ValueError(f'Aliases for unknown signal {name!r}; known: {list(table)}')
+      if isinstance(labels, str):
+        raise ValueError(f'Aliases for {name} must be a list of labels.')
+      kept = (name,) if self.replace_aliases else table[name].aliases
+      table[name] = dataclasses.replace(
+          table[name], aliases=tuple(dict.fromkeys((*kept, *labels))))
+    for name, labels in self.channel_map.items():
+      table[name] = dataclasses.replace(table[name], aliases=tuple(labels))
+    return table
+
+
+@dataclasses.dataclass(frozen=True)
+class Night:
+  """One night on the model's epoch grid.
+
+  Attributes:
+    record_id: the night's key (record id, or predict's output name).
+    path: the signal file.
+    kind: EDF, CSV or PARQUET.
+    cohort: cohort name ('' if unknown).
+    signals: present signals only, float32 [num_epochs * samples_per_epoch].
+    num_epochs: complete 30-s epochs (after cropping).
+    labels: int8 [num_epochs] scored stages (-1 unscored), or None.
+    start: wall-clock recording start, None if unknown.
+    native_rate_hz: per present signal.
+    units: per present signal (EDF physical dimension; '' for tables).
+    entries: report entries (absent channels, notes, label alignment).
+  """
+
+  record_id: str
+  path: str
+  kind: str
+  cohort: str
+  signals: Mapping[str, np.ndarray]
+  num_epochs: int
+  labels: np.ndarray | None = None
+  start: datetime.datetime | None = None
+  native_rate_hz: Mapping[str, float] = dataclasses.field(default_factory=dict)
+  units: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  entries: tuple[report_lib.SkipEntry, ...] = ()
+
+  @property
+  def name(self) -> str:
+    return self.record_id
+
+  @property
+  def start_time(self) -> str:
+    """ISO 8601 start ('' if unknown)."""
+    return self.start.isoformat() if self.start else ''
+
+
+def read_annotation(kind: str, path: str | os.PathLike[str],
+                    recording: edf_lib.Recording) -> annotations.Hypnogram:
+  """Reads an annotation file of `kind` (NSRR_XML, ...) for `recording`.
+
+  Raises:
+    AnnotationError: if the file is malformed.
+  """
+  if kind == NSRR_XML:
+    return annotations.read_nsrr_xml(path)
+  if kind == PROFUSION_XML:
+    return annotations.read_profusion_xml(path)
+  if kind == WSC_STG:
+    edf_start = recording.start.time() if recording.start else None
+    return annotations.read_wsc_stg(path, edf_start=edf_start)
+  if kind == WSC_ALLSCORE:
+    return annotations.read_wsc_allscore(path, n_epochs=recording.num_epochs)
+  raise ValueError(f'Unknown annotation kind {kind!r}')
+
+
+def find_annotation(edf_path: str | os.PathLike[str]) -> tuple[str, str] | None:
+  """(kind, path) of an EDF's stage annotation, or None.
+
+  Looked up where the NSRR layout puts it
+  (`polysomnography/annotations-events-nsrr/[<visit>/]<id>-nsrr.xml`, else the
+  Profusion XML), then beside the EDF (`<id>-nsrr.xml`, `<id>-profusion.xml`,
+  WSC `<id>.stg.txt` / `<id>.allscore.txt`).
+  """
+  edf = pathlib.Path(edf_path)
+  stem, candidates = edf.stem, []
+  parts = edf.parent.parts
+  for i in range(len(parts) - 1, 0, -1):
+    if parts[i] == 'edfs' and parts[i - 1] == 'polysomnography':
+      psg, sub = pathlib.Path(*parts[:i]), pathlib.Path(*parts[i + 1:])
+      candidates += [
+          (NSRR_XML, psg / 'annotations-events-nsrr' / sub / f'{stem}-nsrr.xml'),
+          (PROFUSION_XML, psg / 'annotations-events-profusion' / sub / f'{stem}-profusion.xml')]
+      break
+  candidates += [(NSRR_XML, edf.with_name(f'{stem}-nsrr.xml')),
+                 (PROFUSION_XML, edf.with_name(f'{stem}-profusion.xml')),
+                 (WSC_STG, edf.with_name(f'{stem}.stg.txt')),
+                 (WSC_ALLSCORE, edf.with_name(f'{stem}.allscore.txt'))]
+  for kind, candidate in candidates:
+    if candidate.is_file():
+      return kind, os.fspath(candidate)
+  return None
+
+
+def unusable(kind: str, path: str, reason: str, stage: str | None = None
+             ) -> errors.RecordingError:
+  """The error for a night of this kind that cannot be used."""
+  cls = errors.RecordingError if kind == EDF else table_files.TableError
+  return cls(path, reason, stage=stage)
+
+
+def read_night(path: str | os.PathLike[str], options: NightOptions, *,
+               record_id: str | None = None,
+               cohort: cohorts_lib.Cohort | None = None,
+               annotation: tuple[str, str] | None = None) -> Night:
+  """Reads one EDF, CSV or parquet night (format from the extension).
+
+  Args:
+    path: the signal file.
+    options: what to read and how.
+    record_id: the night's key (default: the file's stem).
+    cohort: for its aliases; default: guessed from an EDF's record id.
+    annotation: (kind, path) of the EDF's stage annotation, or None.
+
+  Raises:
+    PsgError: the night cannot be used (see the module docstring).
+    ValueError: on an unsupported file extension.
+  """
+  path = os.fspath(path)
+  kind = EXTENSIONS.get(os.path.splitext(path)[1].lower())
+  if kind is None:
+    raise ValueError(f'{path}: unsupported file type; expected one of {sorted(EXTENSIONS)}.')
+  record_id = record_id or pathlib.Path(path).stem
+  report = report_lib.SkipReport()
+  try:
+    if kind == EDF:
+      if cohort is None:
+        cohort = cohorts_lib.COHORTS.get(cohorts_lib.cohort_of(pathlib.Path(path).stem))
+      return _read_edf(path, record_id, options, cohort, annotation, report)
+    return _read_table(path, record_id, kind, options, report)
+  except errors.PsgError as e:
+    e.entries = report.entries
+    raise
+
+
+def _read_edf(path: str, record_id: str, options: NightOptions,
+              cohort: cohorts_lib.Cohort | None, annotation: tuple[str, str] | None,
+              report: report_lib.SkipReport) -> Night:
+  recording = edf_lib.read_recording(path, options.signals, table=options.table(cohort),
+                                     allow_truncated=options.allow_truncated)
+  for note in recording.notes:
+    report.add(record_id, path, 'edf', note, NOTE)
+  num_epochs = _num_epochs(path, EDF, recording.duration_s, options)
+  labels, start = _labels(record_id, path, recording, annotation, num_epochs, options, report)
+  report.add_channel_problems(record_id, recording)
+  channels = {n: (c.data, c.rate_hz) for n, c in recording.channels.items()}
+  return Night(
+      record_id, path, EDF, cohort.name if cohort else '',
+      _resampled(path, EDF, channels, recording.problems, num_epochs), num_epochs,
+      labels=labels, start=recording.start or start,
+      native_rate_hz={n: c.rate_hz for n, c in recording.channels.items()},
+      units={n: c.unit for n, c in recording.channels.items()}, entries=report.entries)
+
+
+def _read_table(path: str, record_id: str, kind: str, options: NightOptions,
+                report: report_lib.SkipReport) -> Night:
+  channels, problems, duration_s = table_files.read_channels(
+      path, options.signals, options.table(None))
+  for p in problems:
+    column = f' (column {p.label!r})' if p.label else ''
+    report.add(record_id, path, 'channel', f'{p.name}{column}: {p.reason}',
+               report_lib.CHANNEL_ABSENT)
+  num_epochs = _num_epochs(path, kind, duration_s, options)
+  return Night(record_id, path, kind, '', _resampled(path, kind, channels, problems, num_epochs),
+               num_epochs, native_rate_hz={n: r for n, (_, r) in channels.items()},
+               units={n: '' for n in channels}, entries=report.entries)
+
+
+def _num_epochs(path: str, kind: str, duration_s: float, options: NightOptions) -> int:
+  """Complete epochs, cropped to `max_hours` (RecordingError if < 1)."""
+  num_epochs = int(np.floor(duration_s / channels_lib.EPOCH_SECONDS + 1e-9))
+  if num_epochs < 1:
+    raise unusable(kind, path, f'recording lasts {duration_s:g} s, less than one '
+                   f'{channels_lib.EPOCH_SECONDS}-s epoch')
+  return num_epochs if options.max_epochs is None else min(num_epochs, options.max_epochs)
+
+
+def _resampled(path: str, kind: str, channels: Mapping[str, tuple[np.ndarray, float]],
+               problems: Sequence[edf_lib.ChannelProblem], num_epochs: int
+               ) -> dict[str, np.ndarray]:
+  """{name: (data, rate)} on the epoch grid; 'no usable signal' if empty."""
+  if not channels:
+    reasons = '; '.join(f'{p.name}: {p.reason}' for p in problems)
+    raise unusable(kind, path, f'no usable signal ({reasons})', stage='channel')
+  return {name: resample.resample_to_epochs(data, rate, channels_lib.SAMPLES_PER_EPOCH[name],
+                                            max_epochs=num_epochs)
+          for name, (data, rate) in channels.items()}
+
+
+def _excluded(path: str, reason: str) -> errors.AnnotationError:
+  return errors.AnnotationError(path, reason, stage='exclusion')
+
+
+def _labels(record_id: str, path: str, recording: edf_lib.Recording,
+            annotation: tuple[str, str] | None, num_epochs: int, options: NightOptions,
+            report: report_lib.SkipReport) -> tuple[np.ndarray | None, datetime.datetime | None]:
+  """(aligned labels, annotation start); a problem skips the night or is an entry."""
+  try:
+    return _aligned_labels(record_id, path, recording, annotation, num_epochs, options, report)
+  except errors.PsgError as e:
+    if options.require_labels:
+      raise
+    report.add(record_id, e.path, e.stage, e.reason, LABELS_IGNORED)
+    return None, None
+
+
+def _aligned_labels(record_id: str, path: str, recording: edf_lib.Recording,
+                    annotation: tuple[str, str] | None, num_epochs: int,
+                    options: NightOptions, report: report_lib.SkipReport
+                    ) -> tuple[np.ndarray | None, datetime.datetime | None]:
+  """Reads and aligns the labels (AnnotationError on a label problem)."""
+  if annotation is None:
+    if options.require_labels:
+      raise errors.AnnotationError(path, 'no annotation file found')
+    return None, None
+  kind, ann_path = annotation
+  hypnogram = read_annotation(kind, ann_path, recording)
+  labels = hypnogram.labels
+  if not (labels >= 0).any():
+    raise _excluded(ann_path, 'no scored epoch')
+  if options.exclude_sleep_wake_only and annotations.is_sleep_wake_only(labels):
+    raise _excluded(ann_path, 'sleep/wake-only scoring (no N1, N3 or REM epoch)')
+  if len(labels) != recording.num_epochs:
+    longer = len(labels) > recording.num_epochs
+    report.add(record_id, ann_path, 'alignment',
+               f'annotation {"longer" if longer else "shorter"} than signals: '
+               f'{len(labels)} epochs scored, EDF has {recording.num_epochs}',
+               LABELS_CROPPED if longer else LABELS_PADDED)
+  labels = annotations.align_labels(labels, num_epochs)
+  if not (labels >= 0).any():
+    raise _excluded(ann_path, f'no scored epoch within the first {num_epochs} epochs')
+  return labels, hypnogram.start_time
