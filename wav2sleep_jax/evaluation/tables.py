@@ -158,19 +158,24 @@ def markdown_report(results: Results, subsets: Sequence[str] | None, stage_names
 # Figures
 # ----------------------------------------------------------------------------
 
-def confusion_figure(cm: np.ndarray, stage_names: Sequence[str], title: str):
-  """Confusion matrix coloured by row fraction (rows = scored stage), with % and counts."""
-  from matplotlib.figure import Figure  # No pyplot: no global backend state.
+def confusion_figure(cm: np.ndarray, stage_names: Sequence[str], title: str, ax=None):
+  """Confusion matrix coloured by row fraction (rows = scored stage), with % and counts.
 
+  Draws into `ax` when given, else into a new `Figure` (no pyplot: no global backend
+  state); returns the `Figure`.
+  """
   cm = np.asarray(cm, np.int64)
   with np.errstate(invalid='ignore', divide='ignore'):
     frac = np.nan_to_num(cm / cm.sum(1, keepdims=True))
   k = len(stage_names)
-  width, height = k + 1.3, k + 1.5  # Inches: the square matrix plus fixed margins.
-  fig = Figure(figsize=(width, height), dpi=110)
-  fig.subplots_adjust(left=1.05 / width, right=1 - 0.2 / width, bottom=0.8 / height,
-                      top=1 - 0.65 / height)
-  ax = fig.subplots()
+  if ax is None:
+    from matplotlib.figure import Figure
+
+    width, height = k + 1.3, k + 1.5  # Inches: the square matrix plus fixed margins.
+    fig = Figure(figsize=(width, height), dpi=110)
+    fig.subplots_adjust(left=1.05 / width, right=1 - 0.2 / width, bottom=0.8 / height,
+                        top=1 - 0.65 / height)
+    ax = fig.subplots()
   ax.imshow(frac, vmin=0.0, vmax=1.0, cmap='Blues')
   for i in range(k):
     for j in range(k):
@@ -181,7 +186,7 @@ def confusion_figure(cm: np.ndarray, stage_names: Sequence[str], title: str):
   ax.set_xlabel('Predicted stage')
   ax.set_ylabel('Scored stage')
   ax.set_title(title, fontsize=9)
-  return fig
+  return ax.figure
 
 
 def confusion_images(results: Results, stage_names: Sequence[str]

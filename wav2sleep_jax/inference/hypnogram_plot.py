@@ -1,7 +1,8 @@
-"""Hypnogram plots (PNG): predicted stages, and the scored ones when known.
+"""Hypnogram plots: predicted stages, and the scored ones when known.
 
-matplotlib is imported lazily with the non-interactive Agg backend, so this
-works on headless machines and costs nothing until a plot is drawn.
+`plot_hypnogram` returns a matplotlib `Figure` (or draws into a given `Axes`) and never
+touches pyplot or the global backend, so it works in notebooks and on headless machines;
+`save_png` writes a figure through an explicit Agg canvas. matplotlib is imported lazily.
 """
 
 from __future__ import annotations
@@ -40,25 +41,32 @@ def _step(ax, stages_S, stage_names, color, label):
   ax.grid(axis='y', alpha=0.3)
 
 
-def plot_hypnogram(path: str | os.PathLike[str],
-                   predicted_S: np.ndarray,
+def plot_hypnogram(predicted_S: np.ndarray,
                    stage_names: Sequence[str],
                    scored_S: np.ndarray | None = None,
                    title: str = '',
-                   dpi: int = 100) -> str:
-  """Writes a hypnogram PNG; returns its path.
+                   ax=None):
+  """Draws a hypnogram; returns the matplotlib `Figure` (as yasa and sleepecg do).
 
   Args:
-    path: output file.
     predicted_S: int [S] predicted class per 30-s epoch.
     stage_names: class names (e.g. `StagingModel.stage_names`).
-    scored_S: optional int [S] scored classes (-1 unscored, drawn as gaps);
-      adds a 'scored' panel above the predicted one.
+    scored_S: optional int [S] scored classes (-1 unscored, drawn as gaps). Without
+      `ax`: a 'scored' panel above the predicted one; with `ax`: drawn in the same axes.
     title: figure title (e.g. the night's name and kappa).
-    dpi: resolution.
+    ax: optional matplotlib `Axes` to draw into; by default a new `Figure` (no pyplot,
+      no backend switch) with one panel, or two with `scored_S`.
   """
-  import matplotlib
-  matplotlib.use('Agg')
+  if ax is not None:
+    if scored_S is not None:
+      _step(ax, scored_S, stage_names, 'tab:gray', 'scored')
+    _step(ax, predicted_S, stage_names, 'tab:blue', 'predicted')
+    ax.set_xlabel('hours from recording start')
+    if scored_S is not None:
+      ax.legend(loc='upper right', fontsize=8)
+    if title:
+      ax.set_title(title, fontsize=10)
+    return ax.figure
   from matplotlib import figure
 
   rows = 1 if scored_S is None else 2
@@ -72,7 +80,15 @@ def plot_hypnogram(path: str | os.PathLike[str],
   axes[-1].set_xlabel('hours from recording start')
   if title:
     fig.suptitle(title, fontsize=10)
+  return fig
+
+
+def save_png(fig, path: str | os.PathLike[str], dpi: int = 100) -> str:
+  """Writes `fig` as a PNG through an explicit Agg canvas (no global backend); returns the path."""
+  from matplotlib.backends import backend_agg
+
   path = os.fspath(path)
   os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  fig.savefig(path, dpi=dpi)
+  backend_agg.FigureCanvasAgg(fig)  # Attaches itself to `fig`.
+  fig.savefig(path, dpi=dpi, format='png')
   return path
