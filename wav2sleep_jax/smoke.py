@@ -3,8 +3,9 @@
   python -m wav2sleep_jax.smoke [--workdir=runs/smoke] [--hours=2]
 
 Writes one synthetic MESA-like night (real EDF + NSRR XML) and one SHHS-like
-night (no PPG), reads them back with the PSG parsing library at native rates,
-resamples and z-scores each signal, and stages both nights with the paper-size
+night (no PPG), reads them back as predict does (`psg.night.read_night`, the
+builders' reader too: native rates resampled onto the epoch grid, labels from the
+NSRR XML), z-scores each signal, and stages both nights with the paper-size
 model (randomly initialised until a trained checkpoint is given with --model)
 through the jit-compiled forward pass, for several signal subsets.
 """
@@ -25,21 +26,15 @@ _HOURS = flags.DEFINE_float('hours', 2.0, 'Length of each synthetic night.')
 _MODEL = flags.DEFINE_string('model', None, 'Optional checkpoint (ours or reference).')
 
 
-def _read_night(edf_path: pathlib.Path, xml_path: pathlib.Path, num_epochs: int):
-  from wav2sleep_jax import psg
+def _read_night(edf_path: pathlib.Path):
+  """The night as predict reads it (`input_files.read_input`), z-scored."""
   from wav2sleep_jax.core import signals
   from wav2sleep_jax.data import normalize
+  from wav2sleep_jax.psg import input_files
 
-  recording = psg.read_recording(edf_path, signals.CARDIORESPIRATORY)
-  labels = psg.align_labels(psg.read_nsrr_xml(xml_path).labels, num_epochs)
-  x = {}
-  for name in signals.CARDIORESPIRATORY:
-    if name in recording.channels:
-      ch = recording.channels[name]
-      resampled = psg.resample_to_epochs(ch.data, ch.rate_hz, signals.samples_per_epoch(name),
-                                         max_epochs=num_epochs)
-      x[name] = normalize.zscore(resampled[None])[0]
-  return x, labels, recording
+  night = input_files.read_input(edf_path, signals.CARDIORESPIRATORY)
+  x = {n: normalize.zscore(v[None])[0] for n, v in night.signals.items()}
+  return x, night
 
 
 def main(argv):
@@ -51,7 +46,6 @@ def main(argv):
     raise NotADirectoryError(f'--workdir {_WORKDIR.value} is a file, not a folder.')
   import jax
   from wav2sleep_jax import synthetic
-  from wav2sleep_jax.core import signals
   from wav2sleep_jax.core import stages
   from wav2sleep_jax.inference import model as model_lib
   from wav2sleep_jax.models import io as model_io
@@ -73,12 +67,10 @@ def main(argv):
     night = next(synthetic.iter_write_cohort(cohort, 1, str(workdir / cohort), seed=0,
                                              hours=_HOURS.value))
     edf = next((workdir / cohort).rglob(f'{night.record_id}.edf'))
-    xml = next((workdir / cohort).rglob(f'{night.record_id}-nsrr.xml'))
-    num_epochs = int(round(night.duration_s)) // signals.EPOCH_SECONDS
-    x, labels, recording = _read_night(edf, xml, num_epochs)
-    rates = ', '.join(f'{n} {recording.channels[n].rate_hz:g} Hz' for n in x)
-    print(f'{cohort}: {night.record_id}, {num_epochs} epochs, native rates: {rates}')
-    nights.append((cohort, x, labels))
+    x, read = _read_night(edf)
+    rates = ', '.join(f'{n} {read.native_rate_hz[n]:g} Hz' for n in x)
+    print(f'{cohort}: {night.record_id}, {read.num_epochs} epochs, native rates: {rates}')
+    nights.append((cohort, x, read.labels))
 
   names = stages.stage_names(model.config.num_classes)
   for cohort, x, labels in nights:
