@@ -2,32 +2,60 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+
 import ml_collections
 
-from wav2sleep_jax.core import signals as signals_lib
+from wav2sleep_jax.models.config import ModelConfig
+
+# The paper configs' departures from ModelConfig's defaults (the reference HEAD model).
+# remat is ours and output-neutral: 10-h nights need it to fit batch 2 in 24 GB (CPU)
+# or batch 16 in 80 GB, and it is faster there too (README, Performance).
+PAPER_MODEL_OVERRIDES = dict(remat=True)
 
 
-def model_config(signals=signals_lib.CARDIORESPIRATORY, num_classes: int = 4
-                 ) -> ml_collections.ConfigDict:
-  """Reference HEAD model hyper-parameters (fields of models.ModelConfig)."""
-  return ml_collections.ConfigDict(dict(
-      signals=tuple(signals), num_classes=num_classes, feature_dim=128,
-      activation='gelu', encoder_initial_channels=16, encoder_max_channels=128,
-      encoder_channels={}, encoder_norm='instance', instance_norm_eps=1e-2,
-      encoder_downsample='stride', encoder_residual=True, encoder_output_norm=False,
-      encoder_impl='auto', mixer_layers=2, mixer_heads=8, mixer_ff_dim=512, dropout=0.1,
-      sequence_blocks=2, sequence_kernel_size=7, sequence_dilations=(1, 2, 4, 8, 16, 32),
-      sequence_norm='layer', layer_norm_eps=1e-5, causal=False, dtype='float32',
-      # Ours, output-neutral: 10-h nights need it to fit batch 2 in 24 GB (CPU) or
-      # batch 16 in 80 GB, and it is faster there too (README, Performance).
-      remat=True))
+def _optional_type(hint) -> type:
+  """The value type of an `X | None` (or Literal) field annotation."""
+  args = [a for a in typing.get_args(hint) if a is not type(None)]
+  hint = args[0] if len(args) == 1 else hint
+  if typing.get_origin(hint) is typing.Literal:
+    return type(typing.get_args(hint)[0])
+  return hint
+
+
+def model_config(**overrides) -> ml_collections.ConfigDict:
+  """ModelConfig's defaults as a ConfigDict, with `overrides` (checked by ModelConfig).
+
+  Fields that default to None are typed references, so that
+  `--config.model.mixer_activation=relu` works on the command line.
+  """
+  ModelConfig(**overrides)  # Unknown fields and bad values fail here, by name.
+  hints, defaults = typing.get_type_hints(ModelConfig), ModelConfig()
+  fields = {}
+  for field in dataclasses.fields(ModelConfig):
+    value = overrides.get(field.name, getattr(defaults, field.name))
+    if field.name == 'encoder_channels':
+      value = dict(value)
+    elif value is None:
+      value = ml_collections.FieldReference(None, field_type=_optional_type(hints[field.name]))
+    fields[field.name] = value
+  return ml_collections.ConfigDict(fields)
+
+
+def check_variant(variant: str | None, variants: tuple[str, ...]) -> str:
+  """`variant` ('' for None) if it is one of `variants`, else ValueError naming them."""
+  variant = variant or ''
+  if variant not in variants:
+    raise ValueError(f'Unknown config variant {variant!r}; choose from {variants}.')
+  return variant
 
 
 def base_config() -> ml_collections.ConfigDict:
   """Training recipe of the paper (Carter & Tarassenko, ML4H 2024, 'Training')."""
   c = ml_collections.ConfigDict()
   c.seed = 0
-  c.model = model_config()
+  c.model = model_config(**PAPER_MODEL_OVERRIDES)
   # Data: TFDS names (tfds_builders/<name>) prepared under data_dir.
   c.data_dir = ''  # '' = TFDS default (~/tensorflow_datasets or $TFDS_DATA_DIR).
   c.train_datasets = ('shhs', 'mesa', 'wsc', 'chat', 'cfs', 'ccshs')

@@ -4,8 +4,9 @@
   python -m wav2sleep_jax.train --config=wav2sleep_jax/configs/default.py:ecg_only ...
 
 Variants (config argument): '' (all four signals), 'ecg_only', 'no_ppg', 'causal'.
-Expects the cohorts built with tfds_builders under --config.data_dir. Should reach the
-paper's Table 6 (e.g. total kappa 0.786 on SHHS, 0.796 on MESA with all signals).
+Expects the cohorts built with tfds_builders under --config.data_dir. The paper's Table 6
+(e.g. total kappa 0.786 on SHHS, 0.796 on MESA with all signals) is not yet reproduced
+with this code: no full run on the NSRR cohorts has been made.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ VARIANTS = ('', 'ecg_only', 'no_ppg', 'causal')
 
 
 def get_config(variant: str | None = None):
-  variant = variant or ''
-  if variant not in VARIANTS:
-    raise ValueError(f'Unknown variant {variant!r}; choose from {VARIANTS}.')
+  variant = common.check_variant(variant, VARIANTS)
   c = common.base_config()
   if variant == 'ecg_only':
     c.model.signals = ('ECG',)

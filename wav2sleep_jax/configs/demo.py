@@ -28,8 +28,11 @@ def synthetic_cohort(name, layout, nights, hours, seed, stage_contrast=2.5):
                                         stage_contrast=stage_contrast))
 
 
+VARIANTS = ('',)
+
+
 def get_config(variant: str | None = None):
-  del variant
+  common.check_variant(variant, VARIANTS)
   c = common.base_config()
   c.prepare = 'synthetic'
   c.synthetic_cohorts = [synthetic_cohort('demo_mesa', 'mesa', 40, 3.0, 1),

@@ -35,6 +35,9 @@ def _parse_flags(argv: Sequence[str]) -> list[str]:
   try:
     return flags.FLAGS(list(argv))
   except flags.Error as e:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(':'):  # e.g. a config file's error below.
+      fail(f'{lines[0]} {lines[-1]}')
     fail(e)
 
 
