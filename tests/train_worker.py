@@ -30,9 +30,7 @@ def _train_cli(argv):
   from wav2sleep_jax.core import cli
   from wav2sleep_jax.training import trainer
   from tests.training import test_train
-  original = trainer._train_and_evaluate
-  trainer._train_and_evaluate = lambda config, workdir, sources: original(
-      config, workdir, sources or test_train._sources())
+  trainer.load_sources = lambda config, data_dir: test_train._sources()
   sys.argv = ['wav2sleep_jax.train', *argv]
   cli.run(train.main, errors=train.CLI_ERRORS)
 
@@ -53,6 +51,7 @@ def main():
   from wav2sleep_jax.training import trainer
   from tests.training import test_train
 
+  trainer.load_sources = lambda config, data_dir: test_train._sources()
   if mode == 'loss':
     config = test_train._config(batch_size=8)
     step, state = test_train._step_fn_and_state(config)
@@ -70,7 +69,7 @@ def main():
     workdir = pathlib.Path(args[0])
     result = trainer.train_and_evaluate(
         test_train._config(max_steps=2, eval_every_steps=2, batch_size=2, eval_batch_size=2),
-        workdir, sources=test_train._sources())
+        workdir)
     from wav2sleep_jax.evaluation import evaluator
     evaluated = evaluator.evaluate_workdir(workdir, sources=test_train._sources()['test'],
                                            progress=False)
@@ -90,7 +89,7 @@ def main():
     trainer._Writer.scalars = scalars_then_preempt
     result = trainer.train_and_evaluate(test_train._config(max_steps=50, eval_every_steps=1000,
                                                            log_every_steps=2),
-                                        workdir, sources=test_train._sources())
+                                        workdir)
     (workdir / 'first.json').write_text(json.dumps(result, default=float))
   else:
     raise SystemExit(f'unknown mode {mode}')

@@ -21,6 +21,7 @@ from absl import logging
 import jax
 
 from wav2sleep_jax.core import cli
+from wav2sleep_jax.core import distributed
 from wav2sleep_jax.core import host_heap
 from wav2sleep_jax.evaluation import evaluator
 from wav2sleep_jax.evaluation import tables
@@ -38,16 +39,14 @@ _BATCH_SIZE = flags.DEFINE_integer('batch_size', None,
 _MAX_EPOCHS = flags.DEFINE_integer(
     'max_epochs', 0, 'Crop nights to this many 30-s epochs (0: never; e.g. 1200 = the '
     "paper's 10 h). Cut scored epochs are counted in the report.")
-_DISTRIBUTED = flags.DEFINE_bool('distributed', False,
-                                 'Call jax.distributed.initialize() (multi-process).')
+distributed.define_flags()
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.get_absl_handler().addFilter(lambda record: 'orbax' not in record.pathname)
-  if _DISTRIBUTED.value:
-    jax.distributed.initialize()
+  distributed.initialize_from_flags()
   out = evaluator.evaluate_workdir(
       _WORKDIR.value, split=_SPLIT.value, subsets=evaluator.parse_subsets(_SUBSETS.value),
       datasets=_DATASETS.value, data_dir=_DATA_DIR.value, batch_size=_BATCH_SIZE.value,

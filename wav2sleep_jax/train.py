@@ -13,10 +13,10 @@ from __future__ import annotations
 from absl import app
 from absl import flags
 from absl import logging
-import jax
 from ml_collections import config_flags
 
 from wav2sleep_jax.core import cli
+from wav2sleep_jax.core import distributed
 from wav2sleep_jax.core import host_heap
 from wav2sleep_jax.training import checkpoints
 from wav2sleep_jax.training import trainer
@@ -25,13 +25,7 @@ from wav2sleep_jax.training import workdir_guard
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Training configuration file.',
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints and logs.')
-_DISTRIBUTED = flags.DEFINE_bool(
-    'distributed', False, 'Call jax.distributed.initialize() (auto-detected on Cloud TPU '
-    'pod slices and SLURM; otherwise pass --coordinator_address etc.).')
-_COORDINATOR = flags.DEFINE_string('coordinator_address', None,
-                                   'host:port of process 0 for multi-process runs.')
-_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Processes (multi-host).')
-_PROCESS_ID = flags.DEFINE_integer('process_id', None, 'Index of this process.')
+distributed.define_flags()
 _ON_CONFIG_CHANGE = flags.DEFINE_enum(
     'on_config_change', 'refuse', workdir_guard.ON_CONFIG_CHANGE,
     'When the config differs from WORKDIR/config.json in fields a resume cannot change '
@@ -49,9 +43,7 @@ def main(argv):
   logging.get_absl_handler().addFilter(lambda record: 'orbax' not in record.pathname)
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  if _DISTRIBUTED.value or _COORDINATOR.value:
-    jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
-                               num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
+  distributed.initialize_from_flags()
   if _WORKDIR.value is None or _CONFIG.value is None:
     raise app.UsageError('--config and --workdir are required.')
   result = trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value,

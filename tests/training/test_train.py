@@ -33,6 +33,14 @@ def _sources():
           'test': {'mesa': mesa[3:], 'shhs': shhs[2:]}}
 
 
+@pytest.fixture
+def sources(monkeypatch):
+  """The TFDS datasets replaced by in-memory nights (edit the returned dict to change them)."""
+  data = _sources()
+  monkeypatch.setattr(trainer, 'load_sources', lambda config, data_dir: data)
+  return data
+
+
 def _config(**overrides):
   c = tiny_train_config(**overrides)
   c.model.signals = SIGNALS
@@ -45,9 +53,8 @@ def _params(workdir):
 
 
 @pytest.mark.slow
-def test_train_and_evaluate_end_to_end(tmp_path):
-  result = trainer.train_and_evaluate(_config(max_steps=4, eval_every_steps=2), tmp_path,
-                                      sources=_sources())
+def test_train_and_evaluate_end_to_end(tmp_path, sources):
+  result = trainer.train_and_evaluate(_config(max_steps=4, eval_every_steps=2), tmp_path)
   assert result['status'] == 'finished' and result['step'] == 4
   assert result['best_step'] in (2, 4)
   metrics = json.loads((tmp_path / 'metrics.json').read_text())
@@ -59,15 +66,14 @@ def test_train_and_evaluate_end_to_end(tmp_path):
   model = wav2sleep_jax.load_model(tmp_path / 'model')  # The best checkpoint, for inference.
   assert model.signals == SIGNALS
   # A finished run does not train again when restarted.
-  again = trainer.train_and_evaluate(_config(max_steps=4, eval_every_steps=2), tmp_path,
-                                     sources=_sources())
+  again = trainer.train_and_evaluate(_config(max_steps=4, eval_every_steps=2), tmp_path)
   assert again['step'] == 4
   # A restart with another model shape is refused before anything is written.
   stored = (tmp_path / 'config.json').read_bytes()
   other = _config(max_steps=4, eval_every_steps=2)
   other.model.feature_dim = 32
   with pytest.raises(workdir_guard.ConfigChangedError, match='model.feature_dim: 16 -> 32'):
-    trainer.train_and_evaluate(other, tmp_path, sources=_sources())
+    trainer.train_and_evaluate(other, tmp_path)
   assert (tmp_path / 'config.json').read_bytes() == stored
   assert not (tmp_path / workdir_guard.LOCK_FILE).exists()
 
@@ -107,26 +113,49 @@ def test_loss_decreases_on_easy_data():
 
 
 @pytest.mark.slow
-def test_nan_loss_stops_without_checkpoint(tmp_path):
-  sources = _sources()
+def test_nan_loss_stops_without_checkpoint(tmp_path, sources):
   bad = dict(sources['train']['mesa'][0])
   bad['signals'] = dict(bad['signals'], ECG=np.full_like(bad['signals']['ECG'], np.inf))
   sources['train'] = {'mesa': (bad,) * 4}
   with pytest.raises(step_lib.NonFiniteLossError, match='stopping without checkpointing'):
     trainer.train_and_evaluate(_config(max_steps=3, eval_every_steps=1, batch_size=2,
-                                       mask_probs={'ECG': 0.0, 'THX': 0.0}), tmp_path,
-                               sources=sources)
+                                       mask_probs={'ECG': 0.0, 'THX': 0.0}), tmp_path)
   assert not list((tmp_path / 'checkpoints').glob('[0-9]*'))
   assert not (tmp_path / workdir_guard.LOCK_FILE).exists()  # Released after the error.
 
 
 @pytest.mark.slow
-def test_resume_matches_uninterrupted_run(tmp_path):
+def test_nan_at_a_quiet_step_is_found_at_the_next_check_and_never_checkpointed(
+    tmp_path, sources, monkeypatch):
+  """The loop reads the loss only on logging/eval steps; a NaN between them still stops it."""
+  real = step_lib.make_train_step
+
+  def nan_at_step_5(*args):
+    train_step = real(*args)
+
+    def step(state, batch, rng):
+      state, metrics = train_step(state, batch, rng)
+      return state, dict(metrics, loss=jnp.where(state.step == 5, jnp.nan, metrics['loss']))
+
+    return step
+
+  monkeypatch.setattr(step_lib, 'make_train_step', nan_at_step_5)
+  config = _config(max_steps=9, eval_every_steps=3, log_every_steps=3)
+  with pytest.raises(step_lib.NonFiniteLossError,
+                     match=r'at step 5 \(found at step 6\); stopping without checkpointing. '
+                           r'Last good checkpoint: step 3 in '):
+    trainer.train_and_evaluate(config, tmp_path)
+  assert sorted(p.name for p in (tmp_path / 'checkpoints').glob('[0-9]*')) == ['3']
+  assert sorted(p.name for p in (tmp_path / 'best').glob('[0-9]*')) == ['3']
+
+
+@pytest.mark.slow
+def test_resume_matches_uninterrupted_run(tmp_path, sources):
   config = _config(max_steps=6, eval_every_steps=3)
-  trainer.train_and_evaluate(config, tmp_path / 'straight', sources=_sources())
+  trainer.train_and_evaluate(config, tmp_path / 'straight')
   interrupted = _config(max_steps=3, eval_every_steps=3)
-  trainer.train_and_evaluate(interrupted, tmp_path / 'resumed', sources=_sources())
-  result = trainer.train_and_evaluate(config, tmp_path / 'resumed', sources=_sources())
+  trainer.train_and_evaluate(interrupted, tmp_path / 'resumed')
+  result = trainer.train_and_evaluate(config, tmp_path / 'resumed')
   assert result['step'] == 6
   straight = jax.tree.leaves(_params(tmp_path / 'straight'))
   resumed = jax.tree.leaves(_params(tmp_path / 'resumed'))
@@ -183,7 +212,7 @@ def test_two_processes_on_localhost(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_checkpoints_and_resumes(tmp_path):
+def test_sigterm_checkpoints_and_resumes(tmp_path, sources):
   workdir = tmp_path / 'run'
   proc = subprocess.Popen([sys.executable, str(WORKER), 'sigterm', str(workdir)],
                           cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -195,8 +224,7 @@ def test_sigterm_checkpoints_and_resumes(tmp_path):
   assert (workdir / 'checkpoints' / str(first['step'])).is_dir()
   assert not (workdir / workdir_guard.LOCK_FILE).exists()
   result = trainer.train_and_evaluate(_config(max_steps=first['step'] + 2,
-                                              eval_every_steps=1000), workdir,
-                                      sources=_sources())
+                                              eval_every_steps=1000), workdir)
   assert result['status'] == 'finished' and result['step'] == first['step'] + 2
 
 
@@ -212,15 +240,13 @@ def _damage(folder: pathlib.Path, truncate: bool = False):
 
 
 @pytest.mark.slow
-def test_corrupt_checkpoints_fall_back_or_stop_with_one_line(tmp_path):
+def test_corrupt_checkpoints_fall_back_or_stop_with_one_line(tmp_path, sources):
   workdir = tmp_path / 'run'
-  trainer.train_and_evaluate(_config(max_steps=2, eval_every_steps=1), workdir,
-                             sources=_sources())
+  trainer.train_and_evaluate(_config(max_steps=2, eval_every_steps=1), workdir)
   best_step = int(next((workdir / 'best').glob('[0-9]*')).name)
   _damage(workdir / 'checkpoints' / '2')
   _damage(workdir / 'best' / str(best_step), truncate=True)
-  result = trainer.train_and_evaluate(_config(max_steps=3, eval_every_steps=1), workdir,
-                                      sources=_sources())
+  result = trainer.train_and_evaluate(_config(max_steps=3, eval_every_steps=1), workdir)
   assert result['status'] == 'finished' and result['step'] == 3  # From step 1.
   moved = sorted(p.name.rsplit('-', 2)[0] for p in (workdir / checkpoints.CORRUPT_DIR).iterdir())
   assert moved == [f'best-{best_step}-corrupt', 'checkpoints-2-corrupt']

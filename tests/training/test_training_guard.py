@@ -104,9 +104,22 @@ def test_config_differences_name_refused_fields_only():
   diff = workdir_guard.config_differences(old, workdir_guard.config_record(new_config))
   assert diff == {'learning_rate': (old['learning_rate'], 1.0),
                   'model.feature_dim': (16, 32)}
-  del old['model']['dropout']  # A field the stored run does not have.
+  del old['seed']  # A field the stored run does not have.
   assert workdir_guard.config_differences(old, workdir_guard.config_record(
-      tiny_train_config()))['model.dropout'][0] == '<absent>'
+      tiny_train_config()))['seed'] == ('<absent>', 0)
+
+
+def test_model_fields_missing_from_an_older_config_mean_their_defaults():
+  old = workdir_guard.config_record(tiny_train_config())
+  for field in ('dropout', 'mixer_norm_first', 'sequence_causal', 'encoder_channels'):
+    del old['model'][field]  # Written before the model section listed every field.
+  assert not workdir_guard.config_differences(
+      old, workdir_guard.config_record(tiny_train_config()))
+  changed = tiny_train_config()
+  changed.model.dropout = 0.3
+  changed.model.sequence_causal = True
+  assert workdir_guard.config_differences(old, workdir_guard.config_record(changed)) == {
+      'model.dropout': (0.1, 0.3), 'model.sequence_causal': (None, True)}
 
 
 def test_check_config_refuses_accepts_or_starts_afresh(tmp_path):
@@ -189,4 +202,4 @@ def test_workdir_that_is_a_file_is_an_input_error(tmp_path):
   from wav2sleep_jax.training import trainer
   (tmp_path / 'file').write_text('')
   with pytest.raises(NotADirectoryError, match='is not a directory'):
-    trainer.train_and_evaluate(tiny_train_config(), tmp_path / 'file', sources={})
+    trainer.train_and_evaluate(tiny_train_config(), tmp_path / 'file')

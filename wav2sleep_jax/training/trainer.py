@@ -1,14 +1,16 @@
 """The training job: train_and_evaluate(config, workdir) (command: wav2sleep_jax.train).
 
-Reads top to bottom: devices/mesh -> data -> model -> shard -> step functions ->
-restore -> loop -> final evaluation. A run resumes from the newest checkpoint in
-its workdir (after SIGTERM/preemption, SIGKILL or a crash).
+Reads top to bottom in named stages, each a function tests can call or patch:
+  setup_devices -> prepare_data (demo cohorts) -> load_sources -> make_data ->
+  make_model (state, jitted steps) -> restore -> train_loop -> final_evaluation.
+A run resumes from the newest checkpoint in its workdir (after SIGTERM/preemption,
+SIGKILL or a crash).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
 import pathlib
 import signal
 import time
@@ -44,7 +46,7 @@ def model_config_from(config: ml_collections.ConfigDict) -> ModelConfig:
 # ----------------------------------------------------------------------------
 
 class _Preemption:
-  """Turns SIGTERM into a flag the loop polls (save, then exit cleanly)."""
+  """Turns SIGTERM into a flag the loop polls on logging/evaluation steps (save, exit)."""
 
   def __init__(self):
     self.requested = False
@@ -59,6 +61,7 @@ class _Preemption:
     signal.signal(signal.SIGTERM, self._previous)
 
   def any_process(self) -> bool:
+    """Whether any process got SIGTERM (a collective when multi-process)."""
     if jax.process_count() == 1:
       return self.requested
     from jax.experimental import multihost_utils
@@ -90,16 +93,13 @@ def _abstract(tree):
 
 
 # ----------------------------------------------------------------------------
-# Main loop
+# The job, stage by stage
 # ----------------------------------------------------------------------------
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       sources: dict[str, Any] | None = None,
                        on_config_change: str = 'refuse') -> dict[str, Any]:
   """Trains (resuming from `workdir`), then evaluates the best checkpoint.
 
-  `sources` optionally replaces the TFDS datasets with random-access nights:
-  {'train': {name: source}, 'validation': {name: source}, 'test': {name: source}}.
   The workdir is locked for the whole run (a second trainer is refused), and a
   config that differs from the stored WORKDIR/config.json in fields a resume
   cannot change is refused unless `on_config_change` is 'accept' or 'new_run'
@@ -117,7 +117,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if jax.process_index() == 0:
         workdir_guard.move_run_aside(workdir)
       checkpoints.sync('new_run')
-    return _train_and_evaluate(config, workdir, sources)
+    return _run(config, workdir)
 
 
 def _has_run(workdir: pathlib.Path) -> bool:
@@ -127,71 +127,156 @@ def _has_run(workdir: pathlib.Path) -> bool:
   return bool(steps) or (workdir / 'model').exists()
 
 
-def _train_and_evaluate(config, workdir: pathlib.Path, sources) -> dict[str, Any]:
+def _run(config, workdir: pathlib.Path) -> dict[str, Any]:
   """The run itself (workdir locked and config checked)."""
-  import grain
-  import orbax.checkpoint as ocp
+  devices = setup_devices(config)
+  data_dir = prepare_data(config, workdir)
+  data = make_data(config, load_sources(config, data_dir), devices)
+  model = make_model(config, devices)
+  ckpts = restore(config, workdir, model, data)
+  writer = _Writer(workdir)
+  try:
+    status, step = train_loop(config, workdir, devices, data, model, ckpts, writer)
+    result = {'status': status, 'step': step, 'best_step': ckpts.progress['best_step'],
+              'best_val_loss': ckpts.progress['best_val_loss']}
+    if status == 'preempted':
+      logging.warning('Preempted at step %d; the next run in %s resumes from here.', step,
+                      workdir)
+      return result
+    return final_evaluation(config, workdir, devices, data, model, ckpts, writer, result)
+  finally:
+    writer.close()
 
-  # Devices and mesh.
-  mesh = distributed.make_mesh()
-  local_batch = distributed.check_batch_size(config.batch_size)
-  local_eval_batch = distributed.check_batch_size(config.eval_batch_size)
+
+@dataclasses.dataclass
+class Devices:
+  """The mesh and the per-process batch sizes."""
+  mesh: jax.sharding.Mesh
+  local_batch: int
+  local_eval_batch: int
+
+  def to_device(self, batch):
+    return distributed.global_batch(batch, self.mesh)
+
+
+def setup_devices(config) -> Devices:
+  """Stage 1: the 1-D 'data' mesh over all devices; batch sizes checked against it."""
+  devices = Devices(distributed.make_mesh(), distributed.check_batch_size(config.batch_size),
+                    distributed.check_batch_size(config.eval_batch_size))
   logging.info('Devices: %d (%s), processes: %d', jax.device_count(),
                jax.devices()[0].platform, jax.process_count())
+  return devices
 
-  # Data.
-  data_dir = os.path.expanduser(config.data_dir) if config.data_dir else None
-  if config.prepare == 'synthetic' and sources is None:
+
+def prepare_data(config, workdir: pathlib.Path) -> str | None:
+  """Stage 2a: the run's TFDS data dir; builds the demo's cohorts first if configured."""
+  if config.prepare not in ('', 'synthetic'):
+    raise cli.InputError(f'Unknown config.prepare {config.prepare!r} (expected "" or '
+                         '"synthetic").')
+  if config.prepare == 'synthetic':
     from wav2sleep_jax.training import demo_data
-    data_dir = demo_data.prepare(config, workdir)
-  elif config.prepare not in ('', 'synthetic'):
-    raise cli.InputError(f'Unknown config.prepare {config.prepare!r} (expected "" or "synthetic").')
+    demo_data.prepare(config, workdir)
+  return evaluator.resolve_data_dir(config, workdir)
+
+
+def load_sources(config, data_dir: str | None) -> dict[str, dict[str, Any]]:
+  """Stage 2b: random-access nights, {'train'|'validation'|'test': {dataset: source}}."""
+  return {'train': {n: pipeline.load_source(n, 'train', data_dir)
+                    for n in config.train_datasets},
+          'validation': pipeline.load_eval_sources(config.val_datasets, 'validation',
+                                                   data_dir),
+          'test': pipeline.load_eval_sources(config.test_datasets, 'test', data_dir)}
+
+
+@dataclasses.dataclass
+class Data:
+  train_iter: Any  # Grain iterator of per-process training batches (checkpointed).
+  sources: dict[str, dict[str, Any]]
+  train_spec: pipeline.NightSpec
+  eval_spec: pipeline.NightSpec
+
+
+def make_data(config, sources: dict[str, dict[str, Any]], devices: Devices) -> Data:
+  """Stage 2c: the training pipeline (a mixture or one concatenation) and eval specs."""
   mcfg = model_config_from(config)
-  if sources is None:
-    sources = {'train': {n: pipeline.load_source(n, 'train', data_dir)
-                         for n in config.train_datasets},
-               'validation': pipeline.load_eval_sources(config.val_datasets,
-                                                        'validation', data_dir),
-               'test': pipeline.load_eval_sources(config.test_datasets, 'test',
-                                                  data_dir)}
   train_sources = list(sources['train'].values())
-  train_spec = pipeline.NightSpec(mcfg.signals, config.train_epochs, mcfg.num_classes,
-                                  causal_normalization=mcfg.causal)
-  eval_spec = pipeline.NightSpec(mcfg.signals, config.eval_epochs, mcfg.num_classes,
-                                 causal_normalization=mcfg.causal)
+  spec = lambda epochs: pipeline.NightSpec(mcfg.signals, epochs, mcfg.num_classes,
+                                           causal_normalization=mcfg.causal)
+  shard = dict(process_index=jax.process_index(), process_count=jax.process_count())
   if config.mixture_weights:
     train_ds = pipeline.train_dataset(
-        train_sources[0], train_spec, local_batch, config.seed, config.worker_count,
-        jax.process_index(), jax.process_count(), weights=list(config.mixture_weights),
-        extra_sources=train_sources[1:])
+        train_sources[0], spec(config.train_epochs), devices.local_batch, config.seed,
+        config.worker_count, weights=list(config.mixture_weights),
+        extra_sources=train_sources[1:], **shard)
   else:
     train_ds = pipeline.train_dataset(
-        pipeline.ConcatSource(train_sources), train_spec, local_batch, config.seed,
-        config.worker_count, jax.process_index(), jax.process_count())
-  train_iter = iter(train_ds)
-  val_sources = sources['validation']
+        pipeline.ConcatSource(train_sources), spec(config.train_epochs), devices.local_batch,
+        config.seed, config.worker_count, **shard)
   logging.info('Training nights: %d from %s; validation: %s',
                sum(len(s) for s in train_sources), ', '.join(sources['train']),
-               {k: len(v) for k, v in val_sources.items()})
+               {k: len(v) for k, v in sources['validation'].items()})
+  return Data(iter(train_ds), sources, spec(config.train_epochs), spec(config.eval_epochs))
 
-  # Model, optimizer, state.
+
+@dataclasses.dataclass
+class Model:
+  mcfg: ModelConfig
+  state: step_lib.TrainState  # Replicated over the mesh.
+  train_step: Any  # (state, batch, rng, first_bad) -> (state, metrics, first_bad)
+  eval_step: Any
+
+
+def make_model(config, devices: Devices) -> Model:
+  """Stage 3: parameters, optimizer state (replicated) and the jitted step functions."""
+  mcfg = model_config_from(config)
   params = model_io.init_params(mcfg, config.seed)
   graphdef = model_io.graphdef(mcfg)
   tx = step_lib.make_optimizer(config)
   state = step_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
                               opt_state=tx.init(params),
                               ema_params=params if config.ema_decay else {})
+  state = jax.device_put(state, distributed.replicated(devices.mesh))
+  train_step = jax.jit(_guarded(step_lib.make_train_step(graphdef, config, tx, mcfg.signals)),
+                       donate_argnums=(0, 3), compiler_options=wav2sleep.compiler_options(mcfg))
+  return Model(mcfg, state, train_step,
+               evaluator.make_eval_step(graphdef, mcfg.num_classes, devices.mesh))
 
-  # Shard: everything replicated, batches split over 'data'.
-  state = jax.device_put(state, distributed.replicated(mesh))
-  to_device = lambda batch: distributed.global_batch(batch, mesh)
 
-  # Step functions.
-  train_step = jax.jit(step_lib.make_train_step(graphdef, config, tx, mcfg.signals),
-                       donate_argnums=0, compiler_options=wav2sleep.compiler_options(mcfg))
-  eval_step = evaluator.make_eval_step(graphdef, mcfg.num_classes, mesh)
+def _guarded(train_step):
+  """Adds the device-side guard: `first_bad` = first step whose loss is not finite (-1: none)."""
 
-  # Restore (the newest intact checkpoint; corrupt ones are moved aside).
+  def guarded_step(state, batch, rng, first_bad):
+    state, metrics = train_step(state, batch, rng)
+    bad = (first_bad < 0) & ~jnp.isfinite(metrics['loss'])
+    return state, metrics, jnp.where(bad, state.step, first_bad)
+
+  return guarded_step
+
+
+@dataclasses.dataclass
+class Checkpoints:
+  """The checkpoint managers (training state, best parameters) and the progress record."""
+  ckpt: Any
+  best_ckpt: Any
+  progress: dict[str, Any]
+  folder: pathlib.Path  # Of `ckpt`.
+
+  def save(self, step: int, state, train_iter):
+    import grain
+    import orbax.checkpoint as ocp
+    self.ckpt.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(train_iter),
+        progress=ocp.args.JsonSave(self.progress)), force=True)
+
+  def wait(self):
+    self.ckpt.wait_until_finished()
+    self.best_ckpt.wait_until_finished()
+
+
+def restore(config, workdir: pathlib.Path, model: Model, data: Data) -> Checkpoints:
+  """Stage 4: the newest intact checkpoint (corrupt ones are moved aside), best/ verified."""
+  import grain
+  import orbax.checkpoint as ocp
   options = ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints, create=True)
   ckpt = ocp.CheckpointManager(workdir / 'checkpoints', options=options)
   best_ckpt = ocp.CheckpointManager(workdir / 'best',
@@ -200,110 +285,156 @@ def _train_and_evaluate(config, workdir: pathlib.Path, sources) -> dict[str, Any
   progress = {'best_val_loss': float('inf'), 'best_step': -1, 'bad_evals': 0, 'history': []}
   restored = checkpoints.restore_newest(ckpt, lambda step: ckpt.restore(
       step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(_abstract(state)),
-          data=grain.checkpoint.CheckpointRestore(train_iter),
+          state=ocp.args.StandardRestore(_abstract(model.state)),
+          data=grain.checkpoint.CheckpointRestore(data.train_iter),
           progress=ocp.args.JsonRestore())), workdir / 'checkpoints')
   if restored is not None:
-    state, progress = restored[1].state, restored[1].progress
-    logging.info('Resumed from step %d in %s', int(state.step), workdir)
-  _check_best(best_ckpt, workdir / 'best', progress, _abstract(_eval_params(state, config)))
+    model.state, progress = restored[1].state, restored[1].progress
+    logging.info('Resumed from step %d in %s', int(model.state.step), workdir)
+  _check_best(best_ckpt, workdir / 'best', progress,
+              _abstract(_eval_params(model.state, config)))
   if jax.process_index() == 0:  # The run starts: what `wav2sleep_jax.evaluate` rebuilds from.
     workdir_guard.write_config(config, workdir)
+  return Checkpoints(ckpt, best_ckpt, progress, workdir / 'checkpoints')
 
-  def save(step: int):
-    ckpt.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(train_iter),
-        progress=ocp.args.JsonSave(progress)), force=True)
 
-  # Loop.
-  writer = _Writer(workdir)
+def train_loop(config, workdir: pathlib.Path, devices: Devices, data: Data, model: Model,
+               ckpts: Checkpoints, writer: _Writer) -> tuple[str, int]:
+  """Stage 5: steps until max_steps, early stopping or preemption; -> (status, step).
+
+  The host reads nothing back from a step except on logging and evaluation
+  steps: there it checks the device-side guard (the first step with a
+  non-finite loss; raises before anything is saved, so no NaN state is ever
+  checkpointed) and reads the scalars. The next batch is copied to the devices
+  while a step runs. SIGTERM on any process is polled on those steps too (one
+  collective, not one per step): a preemption is noticed at the next of them,
+  i.e. up to min(log_every_steps, eval_every_steps) - 1 steps late, then
+  checkpointed.
+  """
+  batches = distributed.DevicePrefetch(data.train_iter, devices.mesh, size=2)
   preemption = _Preemption()
   rng = jax.random.key(config.seed)
-  step = int(state.step)
+  first_bad = jax.device_put(jnp.int32(-1), distributed.replicated(devices.mesh))
+  step = int(model.state.step)
   status = 'finished'
   bar = _progress_bar(config.max_steps, step)
-  started, nights_seen = time.perf_counter(), 0
+  meter = _Meter(step)
   try:
     while step < config.max_steps:
-      batch = to_device(next(train_iter))
-      state, m = train_step(state, batch, rng)
+      model.state, metrics, first_bad = model.train_step(model.state, next(batches), rng,
+                                                         first_bad)
       step += 1
-      nights_seen += config.batch_size
-      loss = float(m['loss'])
-      if not np.isfinite(loss):
-        raise step_lib.NonFiniteLossError(
-            f'Training loss is {loss} at step {step}; stopping without checkpointing. '
-            f'Last good checkpoint: step {ckpt.latest_step()} in {workdir / "checkpoints"}. '
-            'Lower --config.learning_rate or check the data for corrupt nights.')
       if bar is not None:
         bar.update(1)
-        bar.set_postfix(loss=f'{loss:.3f}')
-      if step % config.log_every_steps == 0 or step == 1:
-        elapsed = time.perf_counter() - started
-        scalars = {k: float(v) for k, v in m.items()}
-        scalars['nights_per_s'] = nights_seen / max(elapsed, 1e-9)
-        writer.scalars(step, {f'train/{k}': v for k, v in scalars.items()})
-        logging.info('step %d: %s', step, ', '.join(f'{k} {v:.4g}' for k, v in scalars.items()))
-        started, nights_seen = time.perf_counter(), 0
-      if step % config.eval_every_steps == 0 or step == config.max_steps:
-        val = _validate(eval_step, state, val_sources, eval_spec, local_eval_batch, mcfg,
-                        to_device, config)
-        writer.scalars(step, {f'val/{k}': v for k, v in val.items()})
-        logging.info('step %d validation: %s', step, val)
-        progress['history'].append({'step': step, **val})
-        if val['loss'] < progress['best_val_loss']:
-          progress.update(best_val_loss=val['loss'], best_step=step, bad_evals=0)
-          best_ckpt.save(step, args=ocp.args.StandardSave(_eval_params(state, config)),
-                         force=True)
-        else:
-          progress['bad_evals'] += 1
-        save(step)
-        if progress['bad_evals'] >= config.patience:
-          logging.info('Early stopping at step %d: validation loss has not improved for %d '
-                       'evaluations (best %.4f at step %d).', step, config.patience,
-                       progress['best_val_loss'], progress['best_step'])
-          status = 'early_stopped'
-          break
+      log_now = step % config.log_every_steps == 0 or step == 1
+      eval_now = step % config.eval_every_steps == 0 or step == config.max_steps
+      if not (log_now or eval_now):
+        continue
+      _check_finite(first_bad, step, ckpts)
+      if log_now:
+        _log_train(step, metrics, meter, config.batch_size, writer, bar)
+      if eval_now and _validate_and_save(config, step, devices, data, model, ckpts, writer,
+                                         batches):
+        status = 'early_stopped'
+        break
       if preemption.any_process():
-        save(step)
+        ckpts.save(step, model.state, batches)
         status = 'preempted'
         break
   finally:
     if bar is not None:
       bar.close()
-    ckpt.wait_until_finished()
-    best_ckpt.wait_until_finished()
+    ckpts.wait()
     preemption.restore()
-  result = {'status': status, 'step': step, 'best_step': progress['best_step'],
-            'best_val_loss': progress['best_val_loss']}
-  if status == 'preempted':
-    logging.warning('Preempted at step %d; the next run in %s resumes from here.', step, workdir)
-    writer.close()
-    return result
+  return status, step
 
-  # Final evaluation of the best checkpoint on the test sets.
+
+def _check_finite(first_bad: jax.Array, step: int, ckpts: Checkpoints) -> None:
+  """Raises NonFiniteLossError if a step up to `step` had a NaN/inf loss (waits for it)."""
+  bad = int(first_bad)
+  if bad >= 0:
+    raise step_lib.NonFiniteLossError(
+        f'Training loss is not finite (NaN or inf) at step {bad} (found at step {step}); '
+        f'stopping without checkpointing. Last good checkpoint: step '
+        f'{ckpts.ckpt.latest_step()} in {ckpts.folder}. '
+        'Lower --config.learning_rate or check the data for corrupt nights.')
+
+
+class _Meter:
+  """Nights per second between logging steps."""
+
+  def __init__(self, step: int):
+    self.step, self.started = step, time.perf_counter()
+
+  def nights_per_s(self, step: int, batch_size: int) -> float:
+    now = time.perf_counter()
+    rate = (step - self.step) * batch_size / max(now - self.started, 1e-9)
+    self.step, self.started = step, now
+    return rate
+
+
+def _log_train(step: int, metrics, meter: _Meter, batch_size: int, writer: _Writer, bar):
+  """Train scalars of this step to TensorBoard, the log and the progress bar."""
+  scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+  scalars['nights_per_s'] = meter.nights_per_s(step, batch_size)
+  writer.scalars(step, {f'train/{k}': v for k, v in scalars.items()})
+  logging.info('step %d: %s', step, ', '.join(f'{k} {v:.4g}' for k, v in scalars.items()))
+  if bar is not None:
+    bar.set_postfix(loss=f'{scalars["loss"]:.3f}')
+
+
+def _validate_and_save(config, step: int, devices: Devices, data: Data, model: Model,
+                       ckpts: Checkpoints, writer: _Writer, train_iter) -> bool:
+  """Validation, best/ on improvement, a checkpoint; True = stop early (patience spent)."""
+  val = _validate(model.eval_step, _eval_params(model.state, config),
+                  data.sources['validation'], data.eval_spec, devices, model.mcfg)
+  writer.scalars(step, {f'val/{k}': v for k, v in val.items()})
+  logging.info('step %d validation: %s', step, val)
+  progress = ckpts.progress
+  progress['history'].append({'step': step, **val})
+  if val['loss'] < progress['best_val_loss']:
+    import orbax.checkpoint as ocp
+    progress.update(best_val_loss=val['loss'], best_step=step, bad_evals=0)
+    ckpts.best_ckpt.save(step, args=ocp.args.StandardSave(_eval_params(model.state, config)),
+                         force=True)
+  else:
+    progress['bad_evals'] += 1
+  ckpts.save(step, model.state, train_iter)
+  if progress['bad_evals'] < config.patience:
+    return False
+  logging.info('Early stopping at step %d: validation loss has not improved for %d '
+               'evaluations (best %.4f at step %d).', step, config.patience,
+               progress['best_val_loss'], progress['best_step'])
+  return True
+
+
+def final_evaluation(config, workdir: pathlib.Path, devices: Devices, data: Data,
+                     model: Model, ckpts: Checkpoints, writer: _Writer,
+                     result: dict[str, Any]) -> dict[str, Any]:
+  """Stage 6: the best checkpoint on the test sets, exported to WORKDIR/model, printed."""
+  import orbax.checkpoint as ocp
+  best_ckpt, mcfg = ckpts.best_ckpt, model.mcfg
+  best_params = _eval_params(model.state, config)
   if best_ckpt.latest_step() is not None:
     best_params = best_ckpt.restore(best_ckpt.latest_step(), args=ocp.args.StandardRestore(
-        _abstract(_eval_params(state, config))))
-  else:
-    best_params = _eval_params(state, config)
+        _abstract(best_params)))
   model_io.save_model(workdir / 'model', mcfg, best_params)  # Collective: all processes.
+  subsets = [s for s in config.eval_subsets if set(s) <= set(mcfg.signals)]
   table = {}
-  for name, source in sources['test'].items():
+  for name, source in data.sources['test'].items():
     results = evaluator.evaluate(
-        eval_step, best_params,
-        pipeline.eval_batches(source, eval_spec, local_eval_batch, jax.process_index(),
-                              jax.process_count()),
-        mcfg.signals, [s for s in config.eval_subsets if set(s) <= set(mcfg.signals)],
-        to_device)
+        model.eval_step, best_params,
+        pipeline.eval_batches(source, data.eval_spec, devices.local_eval_batch,
+                              jax.process_index(), jax.process_count()),
+        mcfg.signals, subsets, devices.to_device)
     table[name] = {evaluator.subset_name(k): r.summary() for k, r in results.items()}
-    writer.scalars(step, {f'test/{tables.tag(name)}/{tables.tag(subset)}/kappa': s['kappa']
-                          for subset, s in table[name].items() if s['nights']})
+    writer.scalars(result['step'],
+                   {f'test/{tables.tag(name)}/{tables.tag(subset)}/kappa': s['kappa']
+                    for subset, s in table[name].items() if s['nights']})
   result['test'] = table
   if jax.process_index() == 0:
     (workdir / 'metrics.json').write_text(json.dumps(result, indent=2, default=float))
     print(tables.summary_tables(table))  # Rows: the config's subsets the model takes.
-  writer.close()
   return result
 
 
@@ -331,17 +462,15 @@ def _eval_params(state: step_lib.TrainState, config):
   return state.ema_params if config.ema_decay else state.params
 
 
-def _validate(eval_step, state, sources, spec, batch_size, mcfg, to_device, config
-              ) -> dict[str, float]:
+def _validate(eval_step, params, sources, spec, devices: Devices, mcfg) -> dict[str, float]:
   """Pooled validation loss/kappa over all validation datasets (all signals)."""
   total = evaluator.SubsetResult(())
-  params = _eval_params(state, config)
   for source in sources.values():
     res = evaluator.evaluate(
         eval_step, params,
-        pipeline.eval_batches(source, spec, batch_size, jax.process_index(),
+        pipeline.eval_batches(source, spec, devices.local_eval_batch, jax.process_index(),
                               jax.process_count()),
-        mcfg.signals, [()], to_device)[()]
+        mcfg.signals, [()], devices.to_device)[()]
     total.loss_sum += res.loss_sum
     total.count += res.count
     total.nights += res.nights
