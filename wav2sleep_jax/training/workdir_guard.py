@@ -182,10 +182,19 @@ def config_record(config: ml_collections.ConfigDict) -> dict[str, Any]:
   return json.loads(config.to_json_best_effort(sort_keys=True))
 
 
+def _model_defaults() -> dict[str, Any]:
+  """{'model.<field>': ModelConfig default} as config.json stores it."""
+  from wav2sleep_jax.configs import common  # pylint: disable=g-import-not-at-top
+  model = ml_collections.ConfigDict({'model': common.model_config()})
+  return _flatten(config_record(model))
+
+
 def config_differences(stored: Mapping[str, Any], new: Mapping[str, Any]
                        ) -> dict[str, tuple[Any, Any]]:
   """{field: (stored, new)} of fields a resume cannot change ('<absent>' if missing)."""
   old_flat, new_flat = _flatten(stored), _flatten(new)
+  for key, value in _model_defaults().items():  # Fields added since meant their default.
+    old_flat.setdefault(key, value)
   out = {}
   for key in sorted(set(old_flat) | set(new_flat)):
     old, value = old_flat.get(key, '<absent>'), new_flat.get(key, '<absent>')
