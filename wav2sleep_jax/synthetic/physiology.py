@@ -78,6 +78,29 @@ def _bumps(times: np.ndarray, amps: np.ndarray, n: int, rise_s: float, decay_s: 
   return sps.oaconvolve(impulses, kernel)[:n].astype(np.float32)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Night:
+  """The control grid of one night and its stage-contrast rules."""
+  st: np.ndarray  # int8 [epochs], unscored mapped to wake.
+  n: int  # Samples on the FS grid.
+  t: np.ndarray  # Sample times (s).
+  contrast: float
+
+  @property
+  def n_ep(self) -> int:
+    return len(self.st)
+
+  @property
+  def duration(self) -> float:
+    return self.n_ep * 30.0
+
+  def sh(self, deltas):
+    return _contrast_shift(deltas, self.contrast)
+
+  def ra(self, values):
+    return _contrast_ratio(values, self.contrast)
+
+
 def simulate(rng: np.random.Generator, stages: np.ndarray, events: list[ev.Event],
              population: Population, spo2_baseline: float, stage_contrast: float = 1.0
              ) -> Drivers:
@@ -85,17 +108,27 @@ def simulate(rng: np.random.Generator, stages: np.ndarray, events: list[ev.Event
 
   `stage_contrast` scales how far each stage's autonomic and breathing targets sit from N2's
   (1 = the realistic default; > 1 exaggerates stage signatures, e.g. for a short CPU demo).
+  Stages are drawn in a fixed order (movement, breathing, heart, vascular tone), so a seed
+  gives the same night.
   """
-  sh = lambda deltas: _contrast_shift(deltas, stage_contrast)
-  ra = lambda values: _contrast_ratio(values, stage_contrast)
   st = np.where(stages < 0, 0, stages).astype(np.int8)
-  n_ep = len(st)
-  n = int(n_ep * 30 * FS)
-  t = np.arange(n, dtype=np.float64) / FS
-  duration = n_ep * 30.0
+  n = int(len(st) * 30 * FS)
+  night = _Night(st, n, np.arange(n, dtype=np.float64) / FS, stage_contrast)
+  movement, posture_changes = _movement(rng, night, events)
+  resp_phase, amp, thx_share, paradox = _breathing(rng, night, events, population, movement)
+  hr = _heart_rate(rng, night, events, population, movement, amp, resp_phase)
+  beat_times, ectopic = _beats(rng, night, hr)
+  tone = _vascular_tone(rng, night, events)
+  return Drivers(duration_s=night.duration, stages=st, heart_rate=hr, beat_times=beat_times,
+                 ectopic=ectopic, resp_phase=resp_phase, resp_amplitude=amp.astype(np.float32),
+                 thx_share=thx_share, paradox=paradox, vascular_tone=tone.astype(np.float32),
+                 movement=movement, posture_changes=posture_changes, spo2_baseline=spo2_baseline)
 
-  # --- Body movement: bursts in wake, some at arousals and limb movements. ---
-  mv_epochs = np.flatnonzero(rng.random(n_ep) < np.array([0.35, 0.06, 0.015, 0.005, 0.01])[st])
+
+def _movement(rng: np.random.Generator, night: _Night, events: list[ev.Event]):
+  """Body movement: bursts in wake, some at arousals and limb movements."""
+  st, n = night.st, night.n
+  mv_epochs = np.flatnonzero(rng.random(night.n_ep) < np.array([0.35, 0.06, 0.015, 0.005, 0.01])[st])
   mv_start = 30.0 * (mv_epochs + rng.random(mv_epochs.size))
   ar_start, _ = ev.times(events, ev.AROUSAL)
   ar_move = ar_start[rng.random(ar_start.size) < 0.25]
@@ -105,8 +138,13 @@ def simulate(rng: np.random.Generator, stages: np.ndarray, events: list[ev.Event
                            lm_dur])
   movement = noise.event_mask(mv_start_all, mv_dur, n, FS, ramp_s=0.5)
   posture_changes = np.sort(mv_start[rng.random(mv_start.size) < 0.12])
+  return movement, posture_changes
 
-  # --- Breathing. ---
+
+def _breathing(rng: np.random.Generator, night: _Night, events: list[ev.Event],
+               population: Population, movement: np.ndarray):
+  """Breathing phase, tidal amplitude, rib-cage share and paradox."""
+  st, n, sh, ra = night.st, night.n, night.sh, night.ra
   rate_table = population.breaths_per_min + rng.normal(0.0, 1.8) + _per_stage(
       rng, sh([1.6, 0.6, 0.0, -0.5, 1.3]), 0.35, 0.4)
   rate = noise.stage_profile(st, _epoch_values(rng, rate_table, st, 0.5), FS, 30.0)
@@ -120,13 +158,21 @@ def simulate(rng: np.random.Generator, stages: np.ndarray, events: list[ev.Event
   freq *= 1.0 + 0.25 * np.clip(recovery, 0, 1)
   freq = np.clip(freq, 0.05, 1.2)
   resp_phase = np.cumsum(freq, dtype=np.float64) / FS + rng.random()
+  amp, paradox = _tidal_amplitude(rng, night, events, recovery)
+  thx_share = noise.stage_profile(st, _per_stage(rng, ra([1.0, 1.0, 1.0, 1.0, 0.6]), 0.0, 0.05), FS, 60.0)
+  return resp_phase, amp, thx_share, paradox
 
+
+def _tidal_amplitude(rng: np.random.Generator, night: _Night, events: list[ev.Event],
+                     recovery: np.ndarray):
+  """Tidal amplitude (sighs, post-event recovery, apnea effort) and paradox."""
+  st, n, ra = night.st, night.n, night.ra
   amp_table = _per_stage(rng, ra([1.0, 0.85, 0.95, 1.1, 0.8]), 0.1, 0.05)
   amp_var_table = _per_stage(rng, ra([0.28, 0.15, 0.1, 0.04, 0.28]), 0.25)
   amp = noise.stage_profile(st, _epoch_values(rng, amp_table, st, 0.05), FS, 20.0)
   amp_var = noise.stage_profile(st, amp_var_table, FS, 20.0)
   amp = amp * np.exp(amp_var * noise.ou(rng, n, FS, 6.0))
-  sighs = rng.random(n_ep) < np.array([0.08, 0.03, 0.01, 0.0, 0.02])[st]
+  sighs = rng.random(night.n_ep) < np.array([0.08, 0.03, 0.01, 0.0, 0.02])[st]
   sigh_t = 30.0 * (np.flatnonzero(sighs) + rng.random(sighs.sum()))
   amp *= 1.0 + _bumps(sigh_t, rng.uniform(0.8, 1.6, sigh_t.size), n, 1.0, 3.0)
   amp *= 1.0 + 0.8 * np.clip(recovery, 0, 1)
@@ -138,19 +184,25 @@ def simulate(rng: np.random.Generator, stages: np.ndarray, events: list[ev.Event
     mask = noise.event_mask(s0, d0, n, FS, ramp_s=3.0)
     effort *= 1.0 - depth * mask
     paradox = np.maximum(paradox, para * mask)
-  amp *= effort
-  thx_share = noise.stage_profile(st, _per_stage(rng, ra([1.0, 1.0, 1.0, 1.0, 0.6]), 0.0, 0.05), FS, 60.0)
+  return amp * effort, paradox
 
-  # --- Heart rate. ---
+
+def _heart_rate(rng: np.random.Generator, night: _Night, events: list[ev.Event],
+                population: Population, movement: np.ndarray, amp: np.ndarray,
+                resp_phase: np.ndarray) -> np.ndarray:
+  """Instantaneous heart rate (bpm): stage targets, drift, arousals, apneas, HRV, RSA."""
+  st, n, sh, ra = night.st, night.n, night.sh, night.ra
   sd_base = 9.0 if population.heart_rate_bpm > 75 else 7.0
   hr_table = population.heart_rate_bpm + rng.normal(0.0, sd_base) + _per_stage(
       rng, sh([7.0, 2.5, 0.0, -3.0, 3.0]), 0.4, 1.2)
   hr = noise.stage_profile(st, _epoch_values(rng, hr_table, st, 1.2), FS, 20.0)
-  hr += (-rng.uniform(0.0, 6.0) * t / duration).astype(np.float32)
+  hr += (-rng.uniform(0.0, 6.0) * night.t / night.duration).astype(np.float32)
   hr += 2.5 * noise.ou(rng, n, FS, 600.0)
+  ar_start, _ = ev.times(events, ev.AROUSAL)
   ar_amp = rng.uniform(5.0, 18.0, ar_start.size)
   hr += _bumps(ar_start, ar_amp, n, 2.0, 8.0)
   hr += 12.0 * noise.smooth(movement, FS, 4.0)
+  resp_starts, resp_durs = ev.times(events, *ev.RESPIRATORY)
   brady = noise.event_mask(resp_starts, resp_durs, n, FS, ramp_s=8.0)
   hr -= rng.uniform(1.0, 5.0) * brady  # Cyclic variation: slower during apneas.
   lf_table = _per_stage(rng, ra([0.035, 0.028, 0.022, 0.008, 0.035]), 0.3)
@@ -160,29 +212,31 @@ def simulate(rng: np.random.Generator, stages: np.ndarray, events: list[ev.Event
   rsa_table = population.rsa_scale * _per_stage(rng, ra([0.018, 0.028, 0.035, 0.045, 0.022]), 0.4)
   rsa = noise.stage_profile(st, rsa_table, FS, 20.0) * np.minimum(amp, 2.0)
   hr *= 1.0 + rsa * np.sin(2 * np.pi * (resp_phase - 0.1)).astype(np.float32)
-  hr = np.clip(hr, 35.0, 180.0).astype(np.float32)
+  return np.clip(hr, 35.0, 180.0).astype(np.float32)
 
+
+def _beats(rng: np.random.Generator, night: _Night, hr: np.ndarray):
+  """R-peak times from the heart rate, with jitter and premature ventricular beats."""
   beat_phase = np.cumsum(hr / 60.0, dtype=np.float64) / FS + rng.random()
   beats = np.arange(np.ceil(beat_phase[0]), np.floor(beat_phase[-1]))
-  beat_times = np.interp(beats, beat_phase, t)
+  beat_times = np.interp(beats, beat_phase, night.t)
   beat_times += rng.normal(0.0, 0.004, beat_times.size)
   ectopic = rng.random(beat_times.size) < min(0.02, 0.0008 * rng.lognormal(0.0, 1.2))
   ectopic[:1] = False
   rr_prev = np.diff(beat_times, prepend=beat_times[0] - 1.0)
   beat_times = np.where(ectopic, beat_times - 0.3 * rr_prev, beat_times)
-  keep = (beat_times > 0) & (beat_times < duration)
-  beat_times, ectopic = np.sort(beat_times[keep]), ectopic[keep]
+  keep = (beat_times > 0) & (beat_times < night.duration)
+  return np.sort(beat_times[keep]), ectopic[keep]
 
-  # --- Peripheral vascular tone (PPG amplitude). ---
-  tone_table = _per_stage(rng, ra([0.95, 0.95, 1.0, 1.15, 0.8]), 0.1, 0.05)
+
+def _vascular_tone(rng: np.random.Generator, night: _Night, events: list[ev.Event]):
+  """Peripheral vascular tone (PPG amplitude): stage targets and vasoconstriction dips."""
+  st, n = night.st, night.n
+  tone_table = _per_stage(rng, night.ra([0.95, 0.95, 1.0, 1.15, 0.8]), 0.1, 0.05)
   tone = noise.stage_profile(st, _epoch_values(rng, tone_table, st, 0.06), FS, 30.0)
   tone *= np.exp(0.2 * noise.ou(rng, n, FS, 300.0))
-  dips = rng.random(n_ep) < np.array([0.25, 0.12, 0.06, 0.02, 0.3])[st]
+  dips = rng.random(night.n_ep) < np.array([0.25, 0.12, 0.06, 0.02, 0.3])[st]
+  ar_start, _ = ev.times(events, ev.AROUSAL)
   dip_t = np.concatenate([30.0 * (np.flatnonzero(dips) + rng.random(dips.sum())), ar_start])
   dip_depth = rng.uniform(0.2, 0.6, dip_t.size)
-  tone *= np.clip(1.0 - _bumps(dip_t, dip_depth, n, 3.0, 10.0, delay_s=2.0), 0.15, 1.0)
-
-  return Drivers(duration_s=duration, stages=st, heart_rate=hr, beat_times=beat_times,
-                 ectopic=ectopic, resp_phase=resp_phase, resp_amplitude=amp.astype(np.float32),
-                 thx_share=thx_share, paradox=paradox, vascular_tone=tone.astype(np.float32),
-                 movement=movement, posture_changes=posture_changes, spo2_baseline=spo2_baseline)
+  return tone * np.clip(1.0 - _bumps(dip_t, dip_depth, n, 3.0, 10.0, delay_s=2.0), 0.15, 1.0)
