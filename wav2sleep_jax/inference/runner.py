@@ -588,20 +588,47 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
   start_time = time.perf_counter()
   output_dir = check_output_dir(output_dir)
   model = _as_model(model)
-  wanted = _wanted(model, signals)
   input_path = os.fspath(input_path)
-  root = input_path if os.path.isdir(input_path) else os.path.dirname(input_path)
   files = input_files.find_inputs(input_path, kinds, exclude=output_dir)
   if not files:
     raise FileNotFoundError(f'No {"/".join(kinds)} file found at {input_path}.')
-  report = report_lib.SkipReport()
+  run = _FilesRun(model, _wanted(model, signals), output_dir,
+                  input_path if os.path.isdir(input_path) else os.path.dirname(input_path),
+                  dict(channel_map=channel_map, with_labels=with_labels,
+                       allow_truncated=allow_truncated), plots)
+  batcher = _Batcher(model, batch_size)
+  run.bar = tqdm.tqdm(total=len(files), unit='night', desc='predict', disable=not progress)
+  for name, path, night, x in _prefetch(run.read, files, workers):
+    if run.accept(name, path, night, x):
+      run.finish(batcher.add(name, x, night.num_epochs))
+  run.finish(batcher.flush())
+  run.bar.close()
+  run.summary.sort(key=lambda row: row['night'])
+  write_summary(run.summary, os.path.join(output_dir, SUMMARY_FILE))
+  run.report.write(output_dir, SKIPPED_NAME)
+  return RunResult(tuple(row['night'] for row in run.summary), tuple(sorted(run.skipped)),
+                   run.report, time.perf_counter() - start_time)
 
-  def read(item: tuple[str, str]):
+
+class _FilesRun:
+  """State of one `predict_files` run: reading, skipping and writing each night."""
+
+  def __init__(self, model: model_lib.StagingModel, wanted: Sequence[str], output_dir: str,
+               root: str, read_options: Mapping[str, Any], plots: bool):
+    self.model, self.wanted, self.output_dir, self.root = model, wanted, output_dir, root
+    self.read_options, self.plots = read_options, plots
+    self.report = report_lib.SkipReport()
+    self.nights: dict[str, tuple[night_lib.Night, tuple[str, ...]]] = {}
+    self.summary: list[dict[str, Any]] = []
+    self.skipped: list[str] = []
+    self.bar = None
+
+  def read(self, item: tuple[str, str]):
+    """(name, path, night without signals or the exception, checked signals)."""
     path, name = item
     try:
-      night = input_files.read_input(path, wanted, name=name, channel_map=channel_map,
-                                     with_labels=with_labels, allow_truncated=allow_truncated)
-      x, problems = checked_night(model, night.signals)
+      night = input_files.read_input(path, self.wanted, name=name, **self.read_options)
+      x, problems = checked_night(self.model, night.signals)
       if not x:
         raise night_lib.unusable(night.kind, path, f'no usable signal ({_reasons(problems)})',
                                  stage='channel')
@@ -613,43 +640,34 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
     except Exception as e:  # pylint: disable=broad-except  # Reported, never fatal.
       return name, path, e, None
 
-  def skip(name: str, path: str, stage: str, reason: str) -> None:
-    report.add(name, _relative(path, root), stage, reason, report_lib.NIGHT_SKIPPED)
-    skipped.append(name)
+  def skip(self, name: str, path: str, stage: str, reason: str) -> None:
+    self.report.add(name, _relative(path, self.root), stage, reason, report_lib.NIGHT_SKIPPED)
+    self.skipped.append(name)
 
-  batcher = _Batcher(model, batch_size)
-  nights: dict[str, tuple[night_lib.Night, tuple[str, ...]]] = {}
-  summary, skipped = [], []
-  bar = tqdm.tqdm(total=len(files), unit='night', desc='predict', disable=not progress)
-
-  def finish(done: Iterable[tuple[str, np.ndarray | Exception]]) -> None:
-    for name, logits in done:
-      night, used = nights.pop(name)
-      if isinstance(logits, Exception):
-        skip(name, night.path, 'model', f'{type(logits).__name__}: {logits}')
-      else:
-        prediction = _night_prediction(model, night, logits, used)
-        write_outputs(prediction, output_dir, plot=plots)
-        summary.append({'night': name, 'file': _relative(night.path, root),
-                        'format': night.kind, **prediction.summary_row()})
-      bar.update()
-      bar.set_postfix(ok=len(summary), skipped=len(skipped))
-
-  for name, path, night, x in _prefetch(read, files, workers):
+  def accept(self, name: str, path: str, night, x) -> bool:
+    """Records a read night for batching (True), or reports why it is skipped (False)."""
     if isinstance(night, Exception):
       if isinstance(night, errors.PsgError):
-        skip(name, night.path, night.stage, night.reason)
+        self.skip(name, night.path, night.stage, night.reason)
       else:  # An unexpected failure of a reader: still only this night is lost.
-        skip(name, path, 'error', f'{type(night).__name__}: {night}')
-      bar.update()
-      continue
-    report.extend(dataclasses.replace(e, path=_relative(e.path, root)) for e in night.entries)
-    nights[name] = night, tuple(x)
-    finish(batcher.add(name, x, night.num_epochs))
-  finish(batcher.flush())
-  bar.close()
-  summary.sort(key=lambda row: row['night'])
-  write_summary(summary, os.path.join(output_dir, SUMMARY_FILE))
-  report.write(output_dir, SKIPPED_NAME)
-  return RunResult(tuple(row['night'] for row in summary), tuple(sorted(skipped)), report,
-                   time.perf_counter() - start_time)
+        self.skip(name, path, 'error', f'{type(night).__name__}: {night}')
+      self.bar.update()
+      return False
+    self.report.extend(dataclasses.replace(e, path=_relative(e.path, self.root))
+                       for e in night.entries)
+    self.nights[name] = night, tuple(x)
+    return True
+
+  def finish(self, done: Iterable[tuple[str, np.ndarray | Exception]]) -> None:
+    """Writes the outputs of staged nights (or skips those whose batch failed)."""
+    for name, logits in done:
+      night, used = self.nights.pop(name)
+      if isinstance(logits, Exception):
+        self.skip(name, night.path, 'model', f'{type(logits).__name__}: {logits}')
+      else:
+        prediction = _night_prediction(self.model, night, logits, used)
+        write_outputs(prediction, self.output_dir, plot=self.plots)
+        self.summary.append({'night': name, 'file': _relative(night.path, self.root),
+                             'format': night.kind, **prediction.summary_row()})
+      self.bar.update()
+      self.bar.set_postfix(ok=len(self.summary), skipped=len(self.skipped))
