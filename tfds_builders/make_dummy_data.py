@@ -21,7 +21,7 @@ from absl import flags
 
 from wav2sleep_jax.psg import annotations
 from wav2sleep_jax.synthetic import layouts
-from wav2sleep_jax.synthetic import night as night_lib
+from wav2sleep_jax.synthetic import night_generator as night_lib
 from wav2sleep_jax.synthetic import writers
 
 _HERE = os.path.dirname(os.path.abspath(__file__))

@@ -7,16 +7,16 @@
 
 Modules: stage_sequence (sleep architecture), events (apneas, arousals, ...), physiology
 (latent heart/breathing/vascular drivers), ecg / ppg / respiration / eeg / eye_movements (EOG) /
-oximetry (channel renderers), layouts (per-cohort layout), night (assembly), writers (EDF,
+oximetry (channel renderers), layouts (per-cohort layout), night_generator (assembly), writers (EDF,
 NSRR XML, WSC text).
 """
 
 from wav2sleep_jax.synthetic.layouts import ChannelSpec
 from wav2sleep_jax.synthetic.layouts import COHORTS
 from wav2sleep_jax.synthetic.layouts import CohortSpec
-from wav2sleep_jax.synthetic.night import Channel
-from wav2sleep_jax.synthetic.night import generate_night
-from wav2sleep_jax.synthetic.night import Night
+from wav2sleep_jax.synthetic.night_generator import Channel
+from wav2sleep_jax.synthetic.night_generator import generate_night
+from wav2sleep_jax.synthetic.night_generator import Night
 from wav2sleep_jax.synthetic.writers import Defects
 from wav2sleep_jax.synthetic.writers import iter_write_cohort
 from wav2sleep_jax.synthetic.writers import write_cohort

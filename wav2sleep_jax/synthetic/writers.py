@@ -26,8 +26,8 @@ import numpy as np
 
 from wav2sleep_jax.synthetic import events as ev
 from wav2sleep_jax.synthetic import layouts
-from wav2sleep_jax.synthetic.night import generate_night
-from wav2sleep_jax.synthetic.night import Night
+from wav2sleep_jax.synthetic.night_generator import generate_night
+from wav2sleep_jax.synthetic.night_generator import Night
 
 STAGE_CONCEPTS = {0: 'Wake|0', 1: 'Stage 1 sleep|1', 2: 'Stage 2 sleep|2', 3: 'Stage 3 sleep|3',
                   4: 'Stage 4 sleep|4', 5: 'REM sleep|5', 9: 'Unscored|9'}

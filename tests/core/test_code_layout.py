@@ -1,0 +1,46 @@
+"""Size and naming rules of the source tree (issue 14): no function over 80 lines, no two
+modules with the same file name."""
+
+from __future__ import annotations
+
+import ast
+import collections
+import pathlib
+
+_ROOT = pathlib.Path(__file__).resolve().parents[2]
+_PACKAGES = ('wav2sleep_jax', 'tfds_builders')
+MAX_FUNCTION_LINES = 80
+
+
+def _sources():
+  for package in _PACKAGES:
+    yield from sorted((_ROOT / package).rglob('*.py'))
+
+
+def long_functions(limit: int = MAX_FUNCTION_LINES) -> list[str]:
+  """'path:line name (N lines)' of every function or method longer than `limit` lines."""
+  found = []
+  for path in _sources():
+    for node in ast.walk(ast.parse(path.read_text())):
+      if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        lines = node.end_lineno - node.lineno + 1
+        if lines > limit:
+          rel = path.relative_to(_ROOT).as_posix()
+          found.append(f'{rel}:{node.lineno} {node.name} ({lines} lines)')
+  return found
+
+
+def test_no_function_is_over_80_lines():
+  assert not long_functions(), long_functions()
+
+
+def test_no_two_modules_share_a_file_name():
+  by_name = collections.defaultdict(list)
+  for path in _sources():
+    if path.name != '__init__.py':
+      by_name[path.name].append(path.relative_to(_ROOT).as_posix())
+  assert not {n: p for n, p in by_name.items() if len(p) > 1}
+
+
+if __name__ == '__main__':
+  print('\n'.join(long_functions()) or 'no function over 80 lines')
