@@ -6,6 +6,9 @@ from __future__ import annotations
 import ast
 import collections
 import pathlib
+import re
+
+import wav2sleep_jax.core
 
 _ROOT = pathlib.Path(__file__).resolve().parents[2]
 _PACKAGES = ('wav2sleep_jax', 'tfds_builders')
@@ -32,6 +35,24 @@ def long_functions(limit: int = MAX_FUNCTION_LINES) -> list[str]:
 
 def test_no_function_is_over_80_lines():
   assert not long_functions(), long_functions()
+
+
+def _legend_letters() -> set[str]:
+  legend = wav2sleep_jax.core.__doc__.split('Shape legend')[1]
+  return set(re.findall(r'(?<![A-Za-z_`])([A-Z])(?![A-Za-z_])', legend))
+
+
+def test_shape_suffixes_follow_the_one_legend():
+  letters = _legend_letters()
+  assert set('BSTFMK') <= letters
+  breaking = set()
+  for path in _sources():
+    for node in ast.walk(ast.parse(path.read_text())):
+      name = getattr(node, 'id', None) or getattr(node, 'arg', None)
+      match = re.fullmatch(r'[a-z][a-z0-9_]*_([A-Z]{1,6})', name or '')
+      if match and set(match.group(1)) - letters:
+        breaking.add(f'{path.relative_to(_ROOT).as_posix()}: {name}')
+  assert not breaking, sorted(breaking)
 
 
 def test_no_two_modules_share_a_file_name():

@@ -47,10 +47,10 @@ class ChannelLayerNorm(nn.Module):
     self.bias = nn.Parameter(torch.zeros(1, channels, 1))
     self.eps = eps
 
-  def forward(self, x_NCL: torch.Tensor) -> torch.Tensor:
-    mean = x_NCL.mean(1, keepdim=True)
-    var = (x_NCL - mean).pow(2).mean(1, keepdim=True)
-    return (x_NCL - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+  def forward(self, x_BCL: torch.Tensor) -> torch.Tensor:
+    mean = x_BCL.mean(1, keepdim=True)
+    var = (x_BCL - mean).pow(2).mean(1, keepdim=True)
+    return (x_BCL - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
 
 
 class EncoderBlock(nn.Module):
@@ -66,11 +66,11 @@ class EncoderBlock(nn.Module):
     self.shortcut = nn.Conv1d(cin, cout, 1, 2, 0, bias=False)
     self.act = nn.GELU()
 
-  def forward(self, x_NCL: torch.Tensor) -> torch.Tensor:
-    y = x_NCL
+  def forward(self, x_BCL: torch.Tensor) -> torch.Tensor:
+    y = x_BCL
     for conv, norm in zip(self.convs, self.norms):
       y = self.act(norm(conv(y)))
-    return self.act(y + self.shortcut(x_NCL))
+    return self.act(y + self.shortcut(x_BCL))
 
 
 class SignalEncoder(nn.Module):
@@ -87,8 +87,8 @@ class SignalEncoder(nn.Module):
 
   def forward(self, x_BT: torch.Tensor, epochs: int) -> torch.Tensor:
     y_BCL = self.blocks(x_BT[:, None])
-    y_BSE = y_BCL.transpose(1, 2).reshape(x_BT.shape[0], epochs, -1)
-    return self.act(self.proj(y_BSE))
+    y_BSF = y_BCL.transpose(1, 2).reshape(x_BT.shape[0], epochs, -1)
+    return self.act(self.proj(y_BSF))
 
 
 class EpochMixer(nn.Module):
@@ -105,11 +105,11 @@ class EpochMixer(nn.Module):
 
   def forward(self, z_BSMF: torch.Tensor, absent_BM: torch.Tensor) -> torch.Tensor:
     b, s, m, f = z_BSMF.shape
-    tokens_NDF = torch.cat([self.cls.expand(b * s, 1, f), z_BSMF.reshape(b * s, m, f)], 1)
-    absent_BD = torch.cat([torch.zeros_like(absent_BM[:, :1]), absent_BM], 1)
-    absent_ND = absent_BD.repeat_interleave(s, 0)
-    out_NDF = self.transformer(tokens_NDF, src_key_padding_mask=absent_ND)
-    return out_NDF[:, 0].reshape(b, s, f)
+    tokens_BNF = torch.cat([self.cls.expand(b * s, 1, f), z_BSMF.reshape(b * s, m, f)], 1)
+    absent_BN = torch.cat([torch.zeros_like(absent_BM[:, :1]), absent_BM], 1)
+    absent_tokens_BN = absent_BN.repeat_interleave(s, 0)
+    out_BNF = self.transformer(tokens_BNF, src_key_padding_mask=absent_tokens_BN)
+    return out_BNF[:, 0].reshape(b, s, f)
 
 
 class DilatedBlock(nn.Module):

@@ -1,8 +1,6 @@
 """Small building blocks shared by the wav2sleep modules.
 
-Shape legend (used across `wav2sleep_jax.models`):
-  B nights (batch), S epochs, T samples, L encoder time steps, C channels,
-  F features, M modalities (signals), N tokens, H heads, D head dim, K classes.
+Array names carry shape suffixes; the legend is in `wav2sleep_jax.core`.
 """
 
 from __future__ import annotations
@@ -117,9 +115,9 @@ def instance_norm(x_BLC: jax.Array, eps: float, chunk: int | None = None) -> jax
 _NWC = ('NWC', 'WIO', 'NWC')
 
 
-def _conv1d(x_BLC: jax.Array, kernel_KIO: jax.Array, stride: int,
+def _conv1d(x_BLC: jax.Array, kernel_WIO: jax.Array, stride: int,
             padding: tuple[int, int]) -> jax.Array:
-  return jax.lax.conv_general_dilated(x_BLC, kernel_KIO, (stride,), (padding,),
+  return jax.lax.conv_general_dilated(x_BLC, kernel_WIO, (stride,), (padding,),
                                       dimension_numbers=_NWC)
 
 
@@ -133,23 +131,23 @@ def _shift_time(g_BLC: jax.Array, q: int) -> jax.Array:
   return jnp.pad(g_BLC[:, -q:], ((0, 0), (0, -q), (0, 0)))
 
 
-def conv1d_weight_grad(x_BLC: jax.Array, g_BTO: jax.Array, kernel_size: int, stride: int,
+def conv1d_weight_grad(x_BLC: jax.Array, g_BLO: jax.Array, kernel_size: int, stride: int,
                        padding: tuple[int, int]) -> jax.Array:
-  """Kernel gradient [K, C, O] of a 1-D NWC conv with T = L / stride, as one matmul.
+  """Kernel gradient [W, C, O] of a 1-D NWC conv with L // stride output steps, as one matmul.
 
-  dW[k] = sum_t x[s*t + k - pad_left] g[t]^T, a contraction over all B*T output
+  dW[w] = sum_t x[s*t + w - pad_left] g[t]^T, a contraction over all B * L // stride output
   steps, done as a single [rows, a]^T x [rows, b] matmul over time-major arrays.
   One side is copied into shifted columns, whichever is narrower:
-  - the input's K taps ([B*T, K*C], im2col of x), when K*C is the narrower; else
-  - the output gradient shifted by q ([B*T, (#q)*O]) against x grouped s steps
-    per row (a free reshape): writing the tap offset k - pad_left as s*q + r,
-    dW[k] is block r of that product.
+  - the input's W taps ([rows, W*C], im2col of x), when W*C is the narrower; else
+  - the output gradient shifted by q ([rows, (#q)*O]) against x grouped s steps
+    per row (a free reshape): writing the tap offset w - pad_left as s*q + r,
+    dW[w] is block r of that product.
   XLA:CPU instead transposes both activations and runs a "convolution" with a
   window as long as the night, several times slower on the long, narrow
   encoder activations.
   """
   b, length, c = x_BLC.shape
-  steps, out_channels = g_BTO.shape[1], g_BTO.shape[-1]
+  steps, out_channels = g_BLO.shape[1], g_BLO.shape[-1]
   offsets = [k - padding[0] for k in range(kernel_size)]
   shifts = sorted({o // stride for o in offsets})
   contract_rows = (((0,), (0,)), ((), ()))
@@ -158,9 +156,9 @@ def conv1d_weight_grad(x_BLC: jax.Array, g_BTO: jax.Array, kernel_size: int, str
     taps = [jax.lax.slice_in_dim(x_pad, k, k + stride * (steps - 1) + 1, stride, axis=1)
             for k in range(kernel_size)]
     cols = jnp.concatenate(taps, axis=-1).reshape(b * steps, kernel_size * c)
-    grad = jax.lax.dot_general(cols, g_BTO.reshape(b * steps, out_channels), contract_rows)
+    grad = jax.lax.dot_general(cols, g_BLO.reshape(b * steps, out_channels), contract_rows)
     return grad.reshape(kernel_size, c, out_channels)
-  g_cat = jnp.concatenate([_shift_time(g_BTO, q) for q in shifts], axis=-1)
+  g_cat = jnp.concatenate([_shift_time(g_BLO, q) for q in shifts], axis=-1)
   x_rows = x_BLC.reshape(b * length // stride, stride * c)
   grad = jax.lax.dot_general(x_rows, g_cat.reshape(x_rows.shape[0], -1), contract_rows)
   grad = grad.reshape(stride, c, len(shifts), out_channels)
@@ -168,19 +166,19 @@ def conv1d_weight_grad(x_BLC: jax.Array, g_BTO: jax.Array, kernel_size: int, str
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _conv1d_matmul_grad(x_BLC, kernel_KIO, stride, padding):
-  return _conv1d(x_BLC, kernel_KIO, stride, padding)
+def _conv1d_matmul_grad(x_BLC, kernel_WIO, stride, padding):
+  return _conv1d(x_BLC, kernel_WIO, stride, padding)
 
 
-def _conv1d_matmul_grad_fwd(x_BLC, kernel_KIO, stride, padding):
-  return _conv1d(x_BLC, kernel_KIO, stride, padding), (x_BLC, kernel_KIO)
+def _conv1d_matmul_grad_fwd(x_BLC, kernel_WIO, stride, padding):
+  return _conv1d(x_BLC, kernel_WIO, stride, padding), (x_BLC, kernel_WIO)
 
 
-def _conv1d_matmul_grad_bwd(stride, padding, residuals, g_BTO):
-  x_BLC, kernel_KIO = residuals
-  _, input_vjp = jax.vjp(lambda a: _conv1d(a, kernel_KIO, stride, padding), x_BLC)
-  grad_kernel = conv1d_weight_grad(x_BLC, g_BTO, kernel_KIO.shape[0], stride, padding)
-  return input_vjp(g_BTO)[0], grad_kernel.astype(kernel_KIO.dtype)
+def _conv1d_matmul_grad_bwd(stride, padding, residuals, g_BLO):
+  x_BLC, kernel_WIO = residuals
+  _, input_vjp = jax.vjp(lambda a: _conv1d(a, kernel_WIO, stride, padding), x_BLC)
+  grad_kernel = conv1d_weight_grad(x_BLC, g_BLO, kernel_WIO.shape[0], stride, padding)
+  return input_vjp(g_BLO)[0], grad_kernel.astype(kernel_WIO.dtype)
 
 
 _conv1d_matmul_grad.defvjp(_conv1d_matmul_grad_fwd, _conv1d_matmul_grad_bwd)
@@ -251,10 +249,10 @@ class ChannelNorm(nnx.Module):
       x = x * jax.lax.rsqrt(jnp.square(x).mean(-1, keepdims=True) + self.eps)
     elif self.kind == 'group':
       *lead, length, c = x.shape
-      x_G = x.reshape(*lead, length, self.groups, c // self.groups)
-      mean = x_G.mean(axis=(-3, -1), keepdims=True)
-      var = jnp.square(x_G - mean).mean(axis=(-3, -1), keepdims=True)
-      x = ((x_G - mean) * jax.lax.rsqrt(var + self.eps)).reshape(x.shape)
+      x_grouped = x.reshape(*lead, length, self.groups, c // self.groups)
+      mean = x_grouped.mean(axis=(-3, -1), keepdims=True)
+      var = jnp.square(x_grouped - mean).mean(axis=(-3, -1), keepdims=True)
+      x = ((x_grouped - mean) * jax.lax.rsqrt(var + self.eps)).reshape(x.shape)
     x = x * self.scale[...]
     if self.bias is not None:
       x = x + self.bias[...]
