@@ -19,6 +19,7 @@ from absl import flags
 from absl import logging
 
 from wav2sleep_jax.core import cli
+from wav2sleep_jax.core import output_paths
 from wav2sleep_jax.inference import model as model_lib
 from wav2sleep_jax.inference import runner
 from wav2sleep_jax.psg import input_files
@@ -52,7 +53,7 @@ def main(argv):
   try:
     channel_map = input_files.parse_channel_map(fl.channels or [])
     input_files.find_inputs(fl.input, fl.formats)  # Unknown formats, missing input.
-    runner.check_output_dir(fl.output)  # Before the model and any inference.
+    output_paths.check_output_dir(fl.output)  # Before the model and any inference.
     model = model_lib.load_model(fl.model, dtype=fl.dtype)
     result = runner.predict_files(
         model, fl.input, fl.output, signals=fl.signals, channel_map=channel_map,

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from wav2sleep_jax.core import cli
+from wav2sleep_jax.core import output_paths
 from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.inference import model as model_lib
 
@@ -92,35 +93,12 @@ def load(path: str | os.PathLike[str]) -> jax.export.Exported:
     return jax.export.deserialize(bytearray(f.read()))
 
 
-def check_output_file(path: str | os.PathLike[str]) -> str:
-  """Checks that `path` can be written (its folder is created) before any work.
-
-  Raises:
-    IsADirectoryError, NotADirectoryError, PermissionError: it cannot.
-  """
-  import tempfile
-
-  path = os.fspath(path)
-  if os.path.isdir(path):
-    raise IsADirectoryError(f'Output {path} is a folder; give a file path.')
-  folder = os.path.dirname(path) or '.'
-  try:
-    os.makedirs(folder, exist_ok=True)
-    with tempfile.TemporaryFile(dir=folder):
-      pass
-  except (NotADirectoryError, FileExistsError) as e:
-    raise NotADirectoryError(f'Output {path}: {folder} is not a folder.') from e
-  except OSError as e:
-    raise PermissionError(f'Output {path}: cannot write in {folder} ({e.strerror}).') from e
-  return path
-
-
 def export_to_file(model_path: str | os.PathLike[str], output: str | os.PathLike[str],
                    signals: Sequence[str] | None = None, epochs: int = 1200,
                    batch_size: int = 1, platforms: Sequence[str] | None = None
                    ) -> jax.export.Exported:
   """Loads a checkpoint, exports it and writes `output` and `output.json`."""
-  check_output_file(output)
+  output_paths.check_output_file(output)
   model = model_lib.load_model(model_path)
   exported = export_model(model, signals, epochs, batch_size, platforms)
   save(exported, output, metadata(model, exported))

@@ -39,6 +39,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from wav2sleep_jax.core import output_paths
 from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.core import stages as stages_lib
 from wav2sleep_jax.data import normalize as normalize_lib
@@ -498,29 +499,6 @@ def write_summary(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str
   return path
 
 
-def check_output_dir(path: str | os.PathLike[str]) -> str:
-  """Creates the output folder if needed and checks that files can be written there.
-
-  Raises:
-    NotADirectoryError: `path` (or a parent) is a file.
-    PermissionError: the folder cannot be created or written to.
-  """
-  import tempfile
-
-  path = os.fspath(path)
-  if os.path.exists(path) and not os.path.isdir(path):
-    raise NotADirectoryError(f'Output {path} is a file, not a folder.')
-  try:
-    os.makedirs(path, exist_ok=True)
-    with tempfile.TemporaryFile(dir=path):
-      pass
-  except (NotADirectoryError, FileExistsError) as e:
-    raise NotADirectoryError(f'Output {path}: a parent is a file ({e.strerror}).') from e
-  except OSError as e:
-    raise PermissionError(f'Output {path} is not writable ({e.strerror}).') from e
-  return path
-
-
 def _prefetch(fn, items: Sequence[Any], workers: int) -> Iterator[Any]:
   """fn(item) for every item in order, computed by `workers` threads ahead."""
   if workers <= 0:
@@ -586,7 +564,7 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
   import tqdm
 
   start_time = time.perf_counter()
-  output_dir = check_output_dir(output_dir)
+  output_dir = output_paths.check_output_dir(output_dir)
   model = _as_model(model)
   input_path = os.fspath(input_path)
   files = input_files.find_inputs(input_path, kinds, exclude=output_dir)
