@@ -1,4 +1,4 @@
-"""Polysomnography parsing: EDF channels, resampling, stage annotations, reports."""
+"""Polysomnography parsing: EDF channels, resampling, stage annotations, reports, `read_night`."""
 
 from wav2sleep_jax.psg.annotations import align_labels
 from wav2sleep_jax.psg.annotations import Hypnogram
@@ -24,6 +24,9 @@ from wav2sleep_jax.psg.edf import Recording
 from wav2sleep_jax.psg.errors import AnnotationError
 from wav2sleep_jax.psg.errors import PsgError
 from wav2sleep_jax.psg.errors import RecordingError
+from wav2sleep_jax.psg.night import Night
+from wav2sleep_jax.psg.night import NightOptions
+from wav2sleep_jax.psg.night import read_night
 from wav2sleep_jax.psg.resample import resample_signal
 from wav2sleep_jax.psg.resample import resample_to_epochs
 from wav2sleep_jax.psg.skip_report import SkipEntry
@@ -39,8 +42,11 @@ __all__ = [
     'find_channel',
     'Hypnogram',
     'is_sleep_wake_only',
+    'Night',
+    'NightOptions',
     'PsgError',
     'read_header',
+    'read_night',
     'read_nsrr_xml',
     'read_profusion_xml',
     'read_recording',
