@@ -190,6 +190,7 @@ def load_sources(config, data_dir: str | None) -> dict[str, dict[str, Any]]:
 
 @dataclasses.dataclass
 class Data:
+  """The training iterator, the sources of every split and the night specs."""
   train_iter: Any  # Grain iterator of per-process training batches (checkpointed).
   sources: dict[str, dict[str, Any]]
   train_spec: pipeline.NightSpec
@@ -220,6 +221,7 @@ def make_data(config, sources: dict[str, dict[str, Any]], devices: Devices) -> D
 
 @dataclasses.dataclass
 class Model:
+  """The model config, the replicated train state and the jitted step functions."""
   mcfg: ModelConfig
   state: step_lib.TrainState  # Replicated over the mesh.
   train_step: Any  # (state, batch, rng, first_bad) -> (state, metrics, first_bad)
