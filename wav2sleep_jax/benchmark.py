@@ -186,7 +186,7 @@ def main(argv):
 def run():
   """Console script `wav2sleep-benchmark`."""
   host_heap.reexec_with_reusable_heap()
-  cli.run(main)
+  cli.run(main, positional=True)
 
 
 if __name__ == '__main__':

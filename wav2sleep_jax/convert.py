@@ -24,8 +24,7 @@ def define_flags() -> None:
 
 
 def main(argv):
-  if len(argv) > 1:
-    cli.fail(f'unexpected arguments: {" ".join(argv[1:])}')
+  del argv  # cli.run refuses positional arguments.
   logging.set_verbosity(logging.WARNING)  # Orbax is chatty at INFO.
   output = flags.FLAGS.output
   cfg, num_params = reference.convert_reference(flags.FLAGS.reference, output)

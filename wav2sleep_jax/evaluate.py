@@ -15,7 +15,6 @@ or named dataset).
 
 from __future__ import annotations
 
-from absl import app
 from absl import flags
 from absl import logging
 import jax
@@ -43,8 +42,7 @@ distributed.define_flags()
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  del argv  # cli.run refuses positional arguments.
   logging.get_absl_handler().addFilter(lambda record: 'orbax' not in record.pathname)
   distributed.initialize_from_flags()
   out = evaluator.evaluate_workdir(

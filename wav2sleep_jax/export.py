@@ -17,7 +17,6 @@ other XLA runtime. `<output>.json` records the signals, shapes and class names.
 
 from __future__ import annotations
 
-from absl import app
 from absl import flags
 from absl import logging
 
@@ -38,8 +37,7 @@ def define_flags() -> None:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  del argv  # cli.run refuses positional arguments.
   logging.set_verbosity(logging.WARNING)  # Orbax is chatty at INFO.
   fl = flags.FLAGS
   try:

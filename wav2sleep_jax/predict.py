@@ -14,7 +14,6 @@ The library lives in `wav2sleep_jax.inference.runner`.
 
 from __future__ import annotations
 
-from absl import app
 from absl import flags
 from absl import logging
 
@@ -46,8 +45,7 @@ def define_flags() -> None:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  del argv  # cli.run refuses positional arguments.
   logging.set_verbosity(logging.WARNING)  # Orbax is chatty at INFO.
   fl = flags.FLAGS
   try:

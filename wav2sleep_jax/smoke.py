@@ -15,7 +15,6 @@ from __future__ import annotations
 import pathlib
 import time
 
-from absl import app
 from absl import flags
 import numpy as np
 
@@ -38,8 +37,7 @@ def _read_night(edf_path: pathlib.Path):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  del argv  # cli.run refuses positional arguments.
   if _HOURS.value * 120 < 1:
     raise cli.InputError(f'--hours={_HOURS.value:g} is shorter than one 30-s epoch.')
   if pathlib.Path(_WORKDIR.value).exists() and not pathlib.Path(_WORKDIR.value).is_dir():

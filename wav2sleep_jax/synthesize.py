@@ -11,7 +11,6 @@ import collections
 import os
 import time
 
-from absl import app
 from absl import flags
 import tqdm
 
@@ -31,8 +30,7 @@ flags.mark_flags_as_required(['cohort', 'output'])
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  del argv  # cli.run refuses positional arguments.
   if os.path.exists(_OUTPUT.value) and not os.path.isdir(_OUTPUT.value):
     raise NotADirectoryError(f'Output {_OUTPUT.value} is a file, not a folder.')
   start = time.time()

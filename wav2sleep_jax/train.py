@@ -41,8 +41,7 @@ CLI_ERRORS = (workdir_guard.WorkdirLockedError, workdir_guard.ConfigChangedError
 def main(argv):
   # Orbax logs every checkpoint step at INFO; keep the console for training progress.
   logging.get_absl_handler().addFilter(lambda record: 'orbax' not in record.pathname)
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  del argv  # cli.run refuses positional arguments.
   distributed.initialize_from_flags()
   if _WORKDIR.value is None or _CONFIG.value is None:
     raise app.UsageError('--config and --workdir are required.')

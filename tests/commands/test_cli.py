@@ -65,6 +65,7 @@ _SCRIPT = textwrap.dedent('''
     (['--what=missing'], 2, 'error: no such file: x.edf'),
     (['--what=custom'], 2, "error: 'custom input error'"),
     (['--nosuchflag'], 2, 'error: Unknown command line flag'),
+    (['extra', 'args'], 2, 'error: Unexpected arguments: extra args'),
     (['--what=bug'], 1, 'Traceback'),
 ])
 def test_cli_run_exit_codes(args, code, fragment):

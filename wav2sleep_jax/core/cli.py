@@ -42,18 +42,23 @@ def _parse_flags(argv: Sequence[str]) -> list[str]:
 
 
 def run(main: Callable[[list[str]], int | None],
-        errors: tuple[type[BaseException], ...] = ()) -> None:
+        errors: tuple[type[BaseException], ...] = (), positional: bool = False) -> None:
   """`app.run(main)` with one-line usage/input errors and exit code 2.
+
 
   Args:
     main: the absl main; returns an exit code (None = 0).
     errors: exception types raised by the command's libraries for bad input
       (InputError, app.UsageError and missing files are always included).
+    positional: the command takes positional arguments; otherwise they are a
+      usage error.
   """
   reported = (InputError, app.UsageError, FileNotFoundError, NotADirectoryError,
               IsADirectoryError, PermissionError) + tuple(errors)
 
   def guarded(argv):
+    if len(argv) > 1 and not positional:
+      fail(f'Unexpected arguments: {" ".join(argv[1:])}')
     try:
       return main(argv)
     except reported as e:
