@@ -14,9 +14,9 @@ from typing import Sequence
 from absl import logging
 from etils import epath
 
+from wav2sleep_jax import synthetic
 from wav2sleep_jax.builders import nsrr_builder
 from wav2sleep_jax.core import cli
-from wav2sleep_jax import synthetic
 from wav2sleep_jax.psg import cohorts
 from wav2sleep_jax.psg import nights
 from wav2sleep_jax.psg import splits
