@@ -276,3 +276,15 @@ def test_labels_align_to_signal_epochs(make_edf, tmp_path, scored_epochs):
   assert rec.num_epochs == 10 and labels.shape == (10,)
   assert (labels == 0).sum() == min(10, scored_epochs)
   assert (labels == -1).sum() == max(0, 10 - scored_epochs)
+
+
+@pytest.mark.parametrize('reader, message', [
+    (annotations.read_nsrr_xml, 'no <ScoredEvents> element'),
+    (annotations.read_profusion_xml, 'no <SleepStages> element'),
+])
+def test_xml_without_its_stage_section_names_it(tmp_path, reader, message):
+  path = tmp_path / 'n.xml'
+  path.write_text('<PSGAnnotation><EpochLength>30</EpochLength></PSGAnnotation>')
+  with pytest.raises(errors.AnnotationError, match=message) as info:
+    reader(path)
+  assert str(path) in str(info.value)

@@ -167,11 +167,7 @@ def read_nsrr_xml(path: str | os.PathLike[str]) -> Hypnogram:
       Start/Duration not on the 30-s grid, or conflicting overlapping stages.
   """
   path = os.fspath(path)
-  root = _parse_xml(path)
-  _check_epoch_length(root, path)
-  events = root.find('ScoredEvents')
-  if events is None:
-    raise errors.AnnotationError(path, 'no <ScoredEvents> element')
+  events = _xml_element(path, 'ScoredEvents')
   start_time = None
   runs = []
   for event in events.iter('ScoredEvent'):
@@ -194,6 +190,16 @@ def read_nsrr_xml(path: str | os.PathLike[str]) -> Hypnogram:
   return Hypnogram(_runs_to_labels(runs, path), start_time)
 
 
+def _xml_element(path: str, query: str) -> ElementTree.Element:
+  """The element `query` of a scoring XML whose epoch length is 30 s (AnnotationError if absent)."""
+  root = _parse_xml(path)
+  _check_epoch_length(root, path)
+  element = root.find(query)
+  if element is None:
+    raise errors.AnnotationError(path, f'no <{query.split("/")[-1]}> element')
+  return element
+
+
 def _numeric_stage(text: str, where: str, path: str) -> int:
   try:
     code = int(text.strip())
@@ -213,11 +219,7 @@ def read_profusion_xml(path: str | os.PathLike[str]) -> Hypnogram:
     AnnotationError: malformed XML, no <SleepStages>, or an unknown code.
   """
   path = os.fspath(path)
-  root = _parse_xml(path)
-  _check_epoch_length(root, path)
-  stages = root.find('.//SleepStages')
-  if stages is None:
-    raise errors.AnnotationError(path, 'no <SleepStages> element')
+  stages = _xml_element(path, './/SleepStages')
   labels = [_numeric_stage(s.text or '', f'epoch {i}', path)
             for i, s in enumerate(stages.iter('SleepStage'))]
   if not labels:
