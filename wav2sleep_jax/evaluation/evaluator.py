@@ -323,7 +323,7 @@ def load_run_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
 
 def resolve_data_dir(config: ml_collections.ConfigDict, workdir: pathlib.Path,
                      override: str | None = None) -> str | None:
-  """Where the run's TFDS data lives (as train.py resolves it); None = TFDS default."""
+  """Where the run's TFDS data lives (as training.trainer resolves it); None = TFDS default."""
   if override:
     return str(pathlib.Path(override).expanduser())
   if config.get('data_dir'):
