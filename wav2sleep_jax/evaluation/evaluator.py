@@ -37,8 +37,8 @@ from wav2sleep_jax.evaluation import metrics
 from wav2sleep_jax.evaluation import tables
 from wav2sleep_jax.models import cpu_fast_paths
 from wav2sleep_jax.models import io as model_io
+from wav2sleep_jax.models import losses
 from wav2sleep_jax.models import wav2sleep
-from wav2sleep_jax.training import losses
 
 RUN_CONFIG_FILE = 'config.json'
 MODEL_DIR = 'model'

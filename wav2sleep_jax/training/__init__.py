@@ -1,1 +1,1 @@
-"""Training library: step, optimizer, augmentation, losses, checkpoints, the trainer."""
+"""Training library: step, optimizer, augmentation, checkpoints, the trainer."""

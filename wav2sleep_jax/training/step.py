@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import optax
 
 from wav2sleep_jax.models import cpu_fast_paths
+from wav2sleep_jax.models import losses
 from wav2sleep_jax.training import augment
-from wav2sleep_jax.training import losses
 
 
 class TrainState(struct.PyTreeNode):
