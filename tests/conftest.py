@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from wav2sleep_jax.core import host_heap
+from wav2sleep_jax.models import host_heap
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / 'shared'

@@ -45,7 +45,7 @@ from absl import app
 from absl import flags
 
 from wav2sleep_jax.core import cli
-from wav2sleep_jax.core import host_heap
+from wav2sleep_jax.models import host_heap
 from wav2sleep_jax import train  # Defines --config (a training config file).
 
 _COHORT = flags.DEFINE_string('cohort', 'mesa', 'Cohort layout.')

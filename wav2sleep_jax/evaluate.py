@@ -21,9 +21,9 @@ import jax
 
 from wav2sleep_jax.core import cli
 from wav2sleep_jax.core import distributed
-from wav2sleep_jax.core import host_heap
 from wav2sleep_jax.evaluation import evaluator
 from wav2sleep_jax.evaluation import tables
+from wav2sleep_jax.models import host_heap
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of a training run.', required=True)
 _SPLIT = flags.DEFINE_enum('split', 'test', list(evaluator.SPLITS), 'Split to evaluate.')

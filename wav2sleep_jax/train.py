@@ -17,7 +17,7 @@ from ml_collections import config_flags
 
 from wav2sleep_jax.core import cli
 from wav2sleep_jax.core import distributed
-from wav2sleep_jax.core import host_heap
+from wav2sleep_jax.models import host_heap
 from wav2sleep_jax.training import checkpoints
 from wav2sleep_jax.training import trainer
 from wav2sleep_jax.training import workdir_guard

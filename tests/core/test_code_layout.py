@@ -55,6 +55,47 @@ def test_shape_suffixes_follow_the_one_legend():
   assert not breaking, sorted(breaking)
 
 
+# Package -> level; a module may import its own package and lower levels only
+# (ARCHITECTURE.md, "Dependency direction"). Top-level modules are the commands.
+_LEVELS = {'core': 0, 'models': 1, 'psg': 1, 'data': 1, 'synthetic': 1, 'evaluation': 2,
+           'builders': 2, 'configs': 2, 'training': 3, 'inference': 3, 'benchmarks': 4}
+_COMMAND_LEVEL = 5
+
+
+def _imported(tree: ast.AST):
+  for node in ast.walk(tree):
+    if isinstance(node, ast.ImportFrom) and node.module:
+      yield node.module
+      yield from (f'{node.module}.{a.name}' for a in node.names)
+    elif isinstance(node, ast.Import):
+      yield from (a.name for a in node.names)
+
+
+def test_imports_point_down_the_layers():
+  package_dir = _ROOT / 'wav2sleep_jax'
+  upward = set()
+  for path in sorted(package_dir.rglob('*.py')):
+    parts = path.relative_to(package_dir).parts
+    if parts == ('__init__.py',):
+      continue  # The public API re-exports the libraries.
+    source = parts[0] if len(parts) > 1 else path.stem
+    level = _LEVELS.get(source, _COMMAND_LEVEL)
+    if level == _COMMAND_LEVEL:
+      continue  # Commands sit on top (benchmark reuses train's --config flag).
+    for module in _imported(ast.parse(path.read_text())):
+      names = module.split('.')
+      if names[0] != 'wav2sleep_jax' or len(names) < 2 or names[1] == source:
+        continue
+      target = _LEVELS.get(names[1], _COMMAND_LEVEL if names[1] in _commands() else None)
+      if target is not None and target >= level:
+        upward.add(f'{path.relative_to(_ROOT).as_posix()} imports {module}')
+  assert not upward, sorted(upward)
+
+
+def _commands() -> set[str]:
+  return {p.stem for p in (_ROOT / 'wav2sleep_jax').glob('*.py') if p.stem != '__init__'}
+
+
 def test_no_two_modules_share_a_file_name():
   by_name = collections.defaultdict(list)
   for path in _sources():

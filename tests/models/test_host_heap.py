@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from wav2sleep_jax.core import host_heap
+from wav2sleep_jax.models import host_heap
 
 pytestmark = pytest.mark.skipif(not host_heap.applies(), reason='glibc-only settings')
 
@@ -18,7 +18,7 @@ _CLEAN_ENV = {k: v for k, v in os.environ.items()
 # the first round and of the three later rounds.
 _FAULTS = textwrap.dedent('''
     import ctypes, resource
-    from wav2sleep_jax.core import host_heap
+    from wav2sleep_jax.models import host_heap
     host_heap.reexec_with_reusable_heap()
     libc = ctypes.CDLL(None)
     libc.malloc.restype = ctypes.c_void_p
@@ -57,7 +57,7 @@ def test_reexec_sets_the_heap_and_reuses_freed_memory():
 
 
 def test_opt_out_keeps_the_system_allocator():
-  code = ('import os; from wav2sleep_jax.core import host_heap; '
+  code = ('import os; from wav2sleep_jax.models import host_heap; '
           'host_heap.reexec_with_reusable_heap(); print(os.environ.get("MALLOC_ARENA_MAX"))')
   assert _run(code, _CLEAN_ENV) == ['1']
   assert _run(code, {**_CLEAN_ENV, host_heap.OPT_OUT: '1'}) == ['None']

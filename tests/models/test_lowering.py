@@ -10,11 +10,11 @@ import pytest
 from flax import nnx
 
 from wav2sleep_jax.configs import common
-from wav2sleep_jax.core import host_heap
 from wav2sleep_jax.evaluation import evaluator
 from wav2sleep_jax.inference import exporting
 from wav2sleep_jax.inference import model as model_lib
 from wav2sleep_jax.models import cpu_fast_paths
+from wav2sleep_jax.models import host_heap
 from wav2sleep_jax.models import io as model_io
 from wav2sleep_jax.training import step as step_lib
 from tests.model_testutil import random_params, random_signals, tiny_config

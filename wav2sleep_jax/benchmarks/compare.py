@@ -20,7 +20,7 @@ from typing import Any
 import ml_collections
 
 from wav2sleep_jax.benchmarks import model_bench
-from wav2sleep_jax.core import host_heap
+from wav2sleep_jax.models import host_heap
 from wav2sleep_jax.models import io as model_io
 from wav2sleep_jax.models.config import ModelConfig
 

@@ -1,5 +1,5 @@
-"""Shared vocabulary and plumbing: signal grid, stage names, CLI conventions, host heap,
-device mesh.
+"""Shared vocabulary and plumbing: signal grid, stage names, CLI conventions, output
+paths, device mesh.
 
 Shape legend. Array names end in one capital letter per axis (`x_BT`, `logits_BSK`), one
 meaning per letter across the whole package:

@@ -11,7 +11,7 @@ value (tests compare both paths, gradients included):
    (`Wav2Sleep.encode`); vmapped conv gradients are very slow on XLA:CPU.
 3. Under remat the `cse_barrier_expander` pass is disabled
    (`wav2sleep.compiler_options`), or XLA:CPU merges the recomputation back.
-4. The glibc heap re-exec of the commands (`wav2sleep_jax.core.host_heap`).
+4. The glibc heap re-exec of the commands (`wav2sleep_jax.models.host_heap`).
 
 Paths 1-2 are trace-time choices. A function wrapped with `per_platform` is
 traced twice and `jax.lax.platform_dependent` keeps the traced-with-fast-paths
