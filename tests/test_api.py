@@ -67,6 +67,7 @@ def test_load_model_errors(tmp_path):
     wav2sleep_jax.load_model(tmp_path)
 
 
+@pytest.mark.slow
 def test_own_checkpoint_roundtrip_and_dtype_override(tmp_path):
   cfg = tiny_config(signals=('ABD', 'THX'), num_classes=5)
   params = random_params(cfg, seed=4)

@@ -2,6 +2,8 @@
 
 import pathlib
 
+import pytest
+
 import tensorflow_datasets as tfds
 
 from tfds_builders.mesa import mesa_dataset_builder
@@ -10,6 +12,7 @@ from wav2sleep_jax.benchmarks import data_bench
 _MESA = pathlib.Path(__file__).resolve().parents[2] / 'tfds_builders/mesa/dummy_data'
 
 
+@pytest.mark.slow
 def test_run_data_benchmark(tmp_path):
   builder = mesa_dataset_builder.Builder(data_dir=str(tmp_path))
   builder.download_and_prepare(

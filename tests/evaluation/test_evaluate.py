@@ -86,6 +86,7 @@ def _predictions(workdir, name, subset):
   return nights
 
 
+@pytest.mark.slow
 def test_numbers_match_sklearn_on_the_same_predictions(run):
   sk = pytest.importorskip('sklearn.metrics')
   workdir, out = run

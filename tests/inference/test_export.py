@@ -22,6 +22,7 @@ def model():
   return model_lib.StagingModel(cfg, random_params(cfg, seed=1))
 
 
+@pytest.mark.slow
 def test_round_trip_matches_live_logits(model, tmp_path):
   exported = exporting.export_model(model, epochs=12, batch_size=2, platforms=['cpu'])
   path = exporting.save(exported, tmp_path / 'm.jaxexport', exporting.metadata(model, exported))

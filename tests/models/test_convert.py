@@ -218,6 +218,7 @@ def test_nan_weights_are_refused(tampered):
     reference_lib.load_reference(folder)
 
 
+@pytest.mark.slow
 def test_overflowing_logits_are_refused(tampered):
   folder = tampered(lambda sd: sd['classifier.weight'].fill_(3e38))
   with pytest.raises(reference_lib.ConversionError, match='non-finite logits on a probe input'):

@@ -66,6 +66,7 @@ def test_vmap_and_loop_gradients_agree(tiny):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-4 * scale, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_masked_signal_equals_leaving_it_out(tiny):
   cfg, params = tiny
   x = random_signals(ALL, batch=2, epochs=3)
@@ -90,6 +91,7 @@ def test_per_night_mask_only_affects_that_night(tiny):
   assert np.abs(part[1] - full[1]).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_permutation_invariance_over_signal_order(tiny):
   cfg, params = tiny
   x = random_signals(ALL, batch=2, epochs=3)
@@ -143,6 +145,7 @@ def test_full_size_model_on_a_ten_hour_night():
   assert np.isfinite(logits).all()
 
 
+@pytest.mark.slow
 def test_maxpool_variant_and_paper_channel_schedule():
   sched = (4, 8, 8, 8, 8, 8)
   cfg = tiny_config(encoder_downsample='maxpool', encoder_channels={'ABD': sched})

@@ -25,7 +25,13 @@ def _folders() -> list[str]:
   return found or ['reference/(no fixtures found)']
 
 
-@pytest.fixture(scope='module', params=_folders())
+def _params() -> list:
+  """Every fixture folder; the knob folders are `slow` (CI runs them, the fast loop not)."""
+  return [pytest.param(f, id=f, marks=pytest.mark.slow if f.startswith('reference_knobs/')
+                       else ()) for f in _folders()]
+
+
+@pytest.fixture(scope='module', params=_params())
 def reference(request):
   pytest.importorskip('torch', reason="torch missing: pip install -e '.[torch]'")
   return require_shared('fixtures', *request.param.split('/'))

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from tests.model_testutil import random_signals
 from tests.train_testutil import tiny_train_config
@@ -76,6 +77,7 @@ def _least_squares_updates(config, batches, w):
   return out
 
 
+@pytest.mark.slow
 def test_two_accumulated_half_batches_equal_one_batch_update():
   rng = np.random.default_rng(0)
   x, y, w = (rng.normal(size=s).astype(np.float32) for s in ((8, 5), 8, 5))
@@ -87,6 +89,7 @@ def test_two_accumulated_half_batches_equal_one_batch_update():
   np.testing.assert_allclose(accumulated[1], single[0], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_ema_params_trail_the_params_and_are_what_evaluation_and_export_use():
   config, states = _ema_run()
   before, after = states[1], states[2]
