@@ -138,12 +138,12 @@ def model_benchmark(kind: str) -> dict[str, object]:
                                   encoder_impl=_ENCODER_IMPL.value, remat=_REMAT.value)
   epochs = round((10.0 if _HOURS.value is None else _HOURS.value)
                  * model_bench.EPOCHS_PER_HOUR)
+  batch = _BATCH.value or (2 if jax.default_backend() == 'cpu' else 16)
   if kind == 'compare':
     from wav2sleep_jax.benchmarks import compare
     unknown = set(_KINDS.value) - set(compare.KINDS)
     if unknown:
       raise app.UsageError(f'--kinds: unknown {sorted(unknown)}; choose from {compare.KINDS}')
-    batch = _BATCH.value or (2 if jax.default_backend() == 'cpu' else 16)
     result = compare.compare(config, mcfg, batch, epochs, _REPEATS.value, _WARMUP.value,
                              kinds=tuple(_KINDS.value))
     result['table'] = compare.table(result, machine()['cpu'])
@@ -154,9 +154,8 @@ def model_benchmark(kind: str) -> dict[str, object]:
       budget = _BUDGET_GB.value * 1e9
     result = model_bench.largest_batch(config, mcfg, epochs, budget, _MAX_BATCH.value)
   else:
-    batch = _BATCH.value or (2 if jax.default_backend() == 'cpu' else 16)
-    run = model_bench.benchmark_train if kind == 'train' else model_bench.benchmark_infer
-    result = run(config, mcfg, batch, epochs, _REPEATS.value, _WARMUP.value)
+    result = model_bench.benchmark_step(kind, config, mcfg, batch, epochs, _REPEATS.value,
+                                        _WARMUP.value)
   return {'device': model_bench.device_info(), **result}
 
 

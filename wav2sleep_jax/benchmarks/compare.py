@@ -54,18 +54,12 @@ def run_baseline(kind: str, mcfg: ModelConfig, batch: int, epochs: int, repeats:
       return json.load(f)
 
 
-def run_ours(kind: str, config: ml_collections.ConfigDict, mcfg: ModelConfig, batch: int,
-             epochs: int, repeats: int, warmup: int) -> dict[str, Any]:
-  run = model_bench.benchmark_train if kind == 'train' else model_bench.benchmark_infer
-  return run(config, mcfg, batch, epochs, repeats, warmup)
-
-
 def compare(config: ml_collections.ConfigDict, mcfg: ModelConfig, batch: int, epochs: int,
             repeats: int = 5, warmup: int = 2, kinds=KINDS) -> dict[str, Any]:
   """{'rows': [{kind, ours_s_per_night, baseline_s_per_night, ratio}], 'ours', 'baseline'}."""
   baseline = ({kind: run_baseline(kind, mcfg, batch, epochs, repeats, warmup)
                for kind in kinds} if baseline_available() else {})
-  ours = {kind: run_ours(kind, config, mcfg, batch, epochs, repeats, warmup)
+  ours = {kind: model_bench.benchmark_step(kind, config, mcfg, batch, epochs, repeats, warmup)
           for kind in kinds}
   rows = []
   for kind in kinds:

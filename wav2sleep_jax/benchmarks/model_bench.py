@@ -343,3 +343,11 @@ def benchmark_infer(config: ml_collections.ConfigDict, mcfg: ModelConfig, batch:
   return {'config': describe(mcfg, batch, epochs, repeats=repeats, warmup=warmup),
           **compile_times, **_summary(times, batch, flop_count(compiled), mcfg),
           'xla_memory': memory_analysis(compiled), **rss, **peak_memory()}
+
+
+def benchmark_step(kind: str, config: ml_collections.ConfigDict, mcfg: ModelConfig,
+                   batch: int, epochs: int, repeats: int = 5, warmup: int = 2
+                   ) -> dict[str, Any]:
+  """`benchmark_train` for kind 'train', `benchmark_infer` for 'infer'."""
+  run = {'train': benchmark_train, 'infer': benchmark_infer}[kind]
+  return run(config, mcfg, batch, epochs, repeats, warmup)
