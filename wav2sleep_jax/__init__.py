@@ -27,7 +27,7 @@ _LAZY = {
     'Wav2Sleep': 'wav2sleep_jax.models.wav2sleep',
     'predict_signals': 'wav2sleep_jax.inference.runner',
     'predict_edf': 'wav2sleep_jax.inference.runner',
-    'NightPrediction': 'wav2sleep_jax.inference.runner',
+    'NightPrediction': 'wav2sleep_jax.inference.night_prediction',
 }
 __all__ = sorted(_LAZY)
 

@@ -18,7 +18,10 @@ from sklearn.metrics import cohen_kappa_score
 import wav2sleep_jax
 from wav2sleep_jax.core import stages
 from wav2sleep_jax.inference import model as model_lib
+from wav2sleep_jax.inference import batching
+from wav2sleep_jax.inference import night_prediction
 from wav2sleep_jax.inference import runner
+from wav2sleep_jax.inference import output_files
 from tests import predict_testutil as util
 from tests.model_testutil import random_params, random_signals, tiny_config
 
@@ -84,7 +87,7 @@ def test_kappa_matches_sklearn():
   rng = np.random.default_rng(0)
   labels_S = rng.integers(-1, 4, 300)
   logits_SK = rng.standard_normal((300, 4)) + 2.0 * np.eye(4)[np.clip(labels_S, 0, 3)]
-  night = runner.NightPrediction(logits_SK, stages.STAGES_4, labels_S=labels_S)
+  night = night_prediction.NightPrediction(logits_SK, stages.STAGES_4, labels_S=labels_S)
   scored = labels_S >= 0
   expected = cohen_kappa_score(labels_S[scored], night.stages_S[scored])
   assert 0.2 < expected < 0.9
@@ -105,7 +108,7 @@ def test_predict_edf_writes_reference_compatible_csv_and_plot(model, tmp_path):
   assert result.kappa == pytest.approx(
       cohen_kappa_score(result.labels_S[scored], result.stages_S[scored]), abs=1e-12)
   result = dataclasses.replace(result, name='a/night')
-  csv_path, png_path = runner.write_outputs(result, tmp_path / 'out')
+  csv_path, png_path = output_files.write_outputs(result, tmp_path / 'out')
   assert csv_path.endswith('a/night.preds.csv') and png_path.endswith('a/night.hypnogram.png')
   rows = _read_csv(csv_path)
   assert list(rows[0]) == ['Timestamp', 'Pred', 'Stage', 'onset_s', 'duration_s', 'pred_stage',
@@ -183,7 +186,7 @@ class _FailingModel:
 
 def test_failing_batch_is_retried_night_by_night():
   fake = _FailingModel()
-  batcher = runner._Batcher(fake, batch_size=4)
+  batcher = batching.Batcher(fake, batch_size=4)
   done = []
   for i in range(4):
     x = {'ECG': np.full(2 * 1024, float(i), np.float32), 'THX': np.zeros(2 * 256, np.float32)}

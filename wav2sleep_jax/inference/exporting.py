@@ -14,7 +14,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wav2sleep_jax.core import cli
 from wav2sleep_jax.core import output_paths
 from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.inference import model as model_lib

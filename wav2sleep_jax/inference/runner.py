@@ -3,8 +3,6 @@
   model = wav2sleep_jax.load_model('checkpoint')        # ours or a reference folder
   night = wav2sleep_jax.predict_signals(model, {'ECG': (ecg, 256.0), 'THX': (thx, 32.0)})
   night = wav2sleep_jax.predict_edf(model, 'shhs1-200001.edf')  # + scored labels if found
-  night.stage_names_S, night.probabilities_SK, night.kappa, night.stats()
-  night.write_csv('night.preds.csv'); night.plot('night.png')
   predict_files(model, 'edfs/', 'out/')   # what `python -m wav2sleep_jax.predict` runs
 
 Every signal is z-scored over the whole night (the causal EMA normaliser for
@@ -14,12 +12,9 @@ night, so padding would change the predictions. Nights of equal length and
 signal set share a batch (a night's logits do not depend on its batch-mates);
 every new (length, signal set, batch size) costs one XLA compilation.
 
-Outputs of `predict_files` (paths relative to the output folder):
-  <name>.preds.csv        one row per 30-s epoch (`NightPrediction.write_csv`)
-  <name>.hypnogram.png    predicted (and scored) stages
-  summary.csv             one row per staged night: sleep statistics, kappa
-  skipped.csv/.json       every skipped night, absent channel, ignored label
-where <name> is the input's path relative to the input folder, without its
+Outputs of `predict_files` (paths relative to the output folder): the files
+of `writers` per night and summary.csv, plus skipped.csv/.json (every skipped
+night, absent channel, ignored label), where <name> is the input's path relative to the input folder, without its
 extension.
 """
 
@@ -27,9 +22,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import csv
 import dataclasses
-import datetime
 import itertools
 import math
 import os
@@ -43,9 +36,10 @@ from wav2sleep_jax.core import output_paths
 from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.core import stages as stages_lib
 from wav2sleep_jax.data import normalize as normalize_lib
-from wav2sleep_jax.evaluation import metrics
+from wav2sleep_jax.inference import batching
 from wav2sleep_jax.inference import model as model_lib
-from wav2sleep_jax.inference import sleep_stats
+from wav2sleep_jax.inference import output_files
+from wav2sleep_jax.inference.night_prediction import NightPrediction
 from wav2sleep_jax.psg import errors
 from wav2sleep_jax.psg import input_files
 from wav2sleep_jax.psg import night as night_lib
@@ -53,140 +47,8 @@ from wav2sleep_jax.psg import resample
 from wav2sleep_jax.psg import skip_report as report_lib
 
 EPOCH_SECONDS = signals_lib.EPOCH_SECONDS
-SUMMARY_FILE = 'summary.csv'
 SKIPPED_NAME = 'skipped'
-PREDS_SUFFIX = '.preds.csv'
-PLOT_SUFFIX = '.hypnogram.png'
-
-
-@dataclasses.dataclass(frozen=True)
-class NightPrediction:
-  """Model output for one night.
-
-  Attributes:
-    logits_SK: float32 [S, K].
-    stage_names: the K class names.
-    labels_S: scored classes in the model's class space (-1 unscored), or None.
-    start: wall-clock start of the recording, None if unknown.
-    name: the night's name (input path relative to the input folder).
-    signals: the signals the model used.
-  """
-
-  logits_SK: np.ndarray
-  stage_names: tuple[str, ...]
-  labels_S: np.ndarray | None = None
-  start: datetime.datetime | None = None
-  name: str = ''
-  signals: tuple[str, ...] = ()
-
-  @property
-  def num_epochs(self) -> int:
-    return self.logits_SK.shape[0]
-
-  @property
-  def probabilities_SK(self) -> np.ndarray:
-    return model_lib.softmax(self.logits_SK)
-
-  @property
-  def stages_S(self) -> np.ndarray:
-    """Predicted class per epoch (int)."""
-    return self.logits_SK.argmax(axis=-1)
-
-  @property
-  def stage_names_S(self) -> list[str]:
-    return [self.stage_names[c] for c in self.stages_S]
-
-  @property
-  def timestamps(self) -> list[datetime.datetime] | list[float]:
-    """End of each epoch: wall-clock time if `start` is known, else seconds."""
-    ends = [EPOCH_SECONDS * (i + 1) for i in range(self.num_epochs)]
-    if self.start is None:
-      return [float(t) for t in ends]
-    return [self.start + datetime.timedelta(seconds=t) for t in ends]
-
-  @property
-  def scored_epochs(self) -> int:
-    return 0 if self.labels_S is None else int((self.labels_S >= 0).sum())
-
-  def confusion(self) -> np.ndarray:
-    """[K, K] counts over scored epochs (rows scored, columns predicted)."""
-    k = len(self.stage_names)
-    if self.labels_S is None:
-      return np.zeros((k, k), np.int64)
-    return metrics.host_confusion_matrix(self.labels_S, self.stages_S, k)
-
-  @property
-  def kappa(self) -> float:
-    """Cohen's kappa against the scored labels (NaN without labels)."""
-    return metrics.cohen_kappa(self.confusion())
-
-  @property
-  def accuracy(self) -> float:
-    return metrics.accuracy(self.confusion())
-
-  def stats(self, **kwargs) -> sleep_stats.SleepStats:
-    """Sleep statistics of the predicted stages (kwargs: `sleep_statistics`)."""
-    return sleep_stats.sleep_statistics(self.stages_S, self.stage_names, **kwargs)
-
-  def rows(self) -> tuple[list[str], list[list[Any]]]:
-    """(header, rows) of the per-epoch table written by `write_csv`."""
-    labels = self.labels_S is not None
-    header = ['Timestamp', 'Pred'] + (['Stage'] if labels else []) + [
-        'onset_s', 'duration_s', 'pred_stage'] + (['scored_stage'] if labels else []) + [
-            f'prob_{n}' for n in self.stage_names]
-    probs_SK, stages_S = self.probabilities_SK, self.stages_S
-    rows = []
-    for i, stamp in enumerate(self.timestamps):
-      row = [stamp if isinstance(stamp, float) else stamp.isoformat(sep=' '),
-             int(stages_S[i])]
-      if labels:
-        row.append(int(self.labels_S[i]))
-      row += [EPOCH_SECONDS * i, EPOCH_SECONDS, self.stage_names[stages_S[i]]]
-      if labels:
-        row.append(self.stage_names[self.labels_S[i]] if self.labels_S[i] >= 0 else '')
-      row += [f'{p:.5f}' for p in probs_SK[i]]
-      rows.append(row)
-    return header, rows
-
-  def write_csv(self, path: str | os.PathLike[str]) -> str:
-    """Writes the per-epoch table (see the README's 'Prediction' section)."""
-    header, rows = self.rows()
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    with open(path, 'w', newline='', encoding='utf-8') as f:
-      writer = csv.writer(f, lineterminator='\n')
-      writer.writerow(header)
-      writer.writerows(rows)
-    return path
-
-  def hypnogram(self, ax=None):
-    """Hypnogram `Figure` (predicted, and scored when labels exist); see `plot_hypnogram`."""
-    from wav2sleep_jax.inference import hypnogram_plot
-
-    title = self.name or 'night'
-    if self.scored_epochs:
-      title += f'  (kappa {self.kappa:.3f} over {self.scored_epochs} scored epochs)'
-    return hypnogram_plot.plot_hypnogram(self.stages_S, self.stage_names,
-                                         scored_S=self.labels_S, title=title, ax=ax)
-
-  def plot(self, path: str | os.PathLike[str]) -> str:
-    """Writes the hypnogram as a PNG; returns its path."""
-    from wav2sleep_jax.inference import hypnogram_plot
-
-    return hypnogram_plot.save_png(self.hypnogram(), path)
-
-  def summary_row(self) -> dict[str, Any]:
-    """One `summary.csv` row: length, signals, sleep statistics, kappa."""
-    row = {'night': self.name,
-           'start_time': self.start.isoformat(sep=' ') if self.start else '',
-           'epochs': self.num_epochs,
-           'hours': self.num_epochs * EPOCH_SECONDS / 3600.0,
-           'signals': '+'.join(self.signals)}
-    row.update(self.stats().as_row())
-    row.update(scored_epochs=self.scored_epochs,
-               kappa=self.kappa if self.scored_epochs else math.nan,
-               accuracy=self.accuracy if self.scored_epochs else math.nan)
-    return row
+SUMMARY_FILE = output_files.SUMMARY_FILE
 
 
 # --- Preparing model inputs -------------------------------------------------
@@ -283,63 +145,6 @@ def _model_rate_signals(model: model_lib.StagingModel, signals: Mapping[str, Any
   return {n: v[:num_epochs * signals_lib.samples_per_epoch(n)] for n, v in x.items()}, num_epochs
 
 
-class _Batcher:
-  """Groups nights by (epochs, signal set) into batches and runs the model.
-
-  `add` returns the nights whose logits are ready. At most `max_pending`
-  nights wait for batch-mates; beyond that the largest group runs as it is.
-  """
-
-  def __init__(self, model: model_lib.StagingModel, batch_size: int,
-               max_pending: int | None = None):
-    if batch_size < 1:
-      raise ValueError(f'batch_size must be >= 1, got {batch_size}.')
-    self._model = model
-    self._batch_size = batch_size
-    self._max_pending = max_pending if max_pending is not None else 2 * batch_size
-    self._pending: dict[tuple, list[tuple[Any, dict[str, np.ndarray]]]] = {}
-
-  def add(self, key: Any, x: Mapping[str, np.ndarray], num_epochs: int
-          ) -> list[tuple[Any, np.ndarray | Exception]]:
-    group = (num_epochs, tuple(n for n in self._model.signals if n in x))
-    self._pending.setdefault(group, []).append((key, dict(x)))
-    if len(self._pending[group]) >= self._batch_size:
-      return self._run(group)
-    if sum(len(v) for v in self._pending.values()) > self._max_pending:
-      return self._run(max(self._pending, key=lambda g: len(self._pending[g])))
-    return []
-
-  def flush(self) -> list[tuple[Any, np.ndarray | Exception]]:
-    done = []
-    while self._pending:
-      done += self._run(next(iter(self._pending)))
-    return done
-
-  def _run(self, group: tuple) -> list[tuple[Any, np.ndarray | Exception]]:
-    members = self._pending.pop(group)
-    done = []
-    for i in range(0, len(members), self._batch_size):
-      chunk = members[i:i + self._batch_size]
-      batch = {n: np.stack([x[n] for _, x in chunk]) for n in group[1]}
-      try:
-        logits_BSK = self._model.logits(batch)
-      except Exception as e:  # pylint: disable=broad-except  # Reported per night.
-        if len(chunk) == 1:
-          done.append((chunk[0][0], e))
-        else:  # One bad night must not take its batch-mates down.
-          done += [self._run_one(key, x, group[1]) for key, x in chunk]
-        continue
-      done += [(key, logits_BSK[j]) for j, (key, _) in enumerate(chunk)]
-    return done
-
-  def _run_one(self, key: Any, x: Mapping[str, np.ndarray], names: Sequence[str]
-               ) -> tuple[Any, np.ndarray | Exception]:
-    try:
-      return key, self._model.logits({n: x[n][None] for n in names})[0]
-    except Exception as e:  # pylint: disable=broad-except  # Reported per night.
-      return key, e
-
-
 def _labels_for(model: model_lib.StagingModel, labels: np.ndarray | None) -> np.ndarray | None:
   """5-class scored labels -> the model's classes."""
   if labels is None:
@@ -380,7 +185,7 @@ def predict_signals(model: model_lib.StagingModel | str | os.PathLike[str],
   model = _as_model(model)
   single = isinstance(signals, Mapping)
   nights = [signals] if single else list(signals)
-  batcher = _Batcher(model, batch_size, max_pending=len(nights))
+  batcher = batching.Batcher(model, batch_size, max_pending=len(nights))
   logits, used = {}, []
   for i, night in enumerate(nights):
     x, num_epochs = _model_rate_signals(model, night)
@@ -455,16 +260,6 @@ def predict_edf(model: model_lib.StagingModel | str | os.PathLike[str],
   return predict_night(model, night)
 
 
-def write_outputs(prediction: NightPrediction, output_dir: str | os.PathLike[str],
-                  plot: bool = True) -> list[str]:
-  """Writes `<name>.preds.csv` (and `<name>.hypnogram.png`) under `output_dir`."""
-  base = os.path.join(os.fspath(output_dir), prediction.name or 'night')
-  paths = [prediction.write_csv(base + PREDS_SUFFIX)]
-  if plot:
-    paths.append(prediction.plot(base + PLOT_SUFFIX))
-  return paths
-
-
 # --- Folders ----------------------------------------------------------------
 
 
@@ -480,23 +275,6 @@ class RunResult:
   @property
   def ok(self) -> bool:
     return bool(self.predicted)
-
-
-def _format(value: Any) -> Any:
-  if isinstance(value, float):
-    return '' if math.isnan(value) else round(value, 4)
-  return value
-
-
-def write_summary(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> str:
-  """Writes summary rows (dicts with the same keys) as CSV, NaN as empty."""
-  path = os.fspath(path)
-  header = list(rows[0]) if rows else ['night']
-  with open(path, 'w', newline='', encoding='utf-8') as f:
-    writer = csv.writer(f, lineterminator='\n')
-    writer.writerow(header)
-    writer.writerows([_format(row[c]) for c in header] for row in rows)
-  return path
 
 
 def _prefetch(fn, items: Sequence[Any], workers: int) -> Iterator[Any]:
@@ -574,7 +352,7 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
                   input_path if os.path.isdir(input_path) else os.path.dirname(input_path),
                   dict(channel_map=channel_map, with_labels=with_labels,
                        allow_truncated=allow_truncated), plots)
-  batcher = _Batcher(model, batch_size)
+  batcher = batching.Batcher(model, batch_size)
   run.bar = tqdm.tqdm(total=len(files), unit='night', desc='predict', disable=not progress)
   for name, path, night, x in _prefetch(run.read, files, workers):
     if run.accept(name, path, night, x):
@@ -582,7 +360,7 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
   run.finish(batcher.flush())
   run.bar.close()
   run.summary.sort(key=lambda row: row['night'])
-  write_summary(run.summary, os.path.join(output_dir, SUMMARY_FILE))
+  output_files.write_summary(run.summary, os.path.join(output_dir, SUMMARY_FILE))
   run.report.write(output_dir, SKIPPED_NAME)
   return RunResult(tuple(row['night'] for row in run.summary), tuple(sorted(run.skipped)),
                    run.report, time.perf_counter() - start_time)
@@ -644,7 +422,7 @@ class _FilesRun:
         self.skip(name, night.path, 'model', f'{type(logits).__name__}: {logits}')
       else:
         prediction = _night_prediction(self.model, night, logits, used)
-        write_outputs(prediction, self.output_dir, plot=self.plots)
+        output_files.write_outputs(prediction, self.output_dir, plot=self.plots)
         self.summary.append({'night': name, 'file': _relative(night.path, self.root),
                              'format': night.kind, **prediction.summary_row()})
       self.bar.update()
