@@ -146,7 +146,7 @@ def test_mne_reads_native_rates(tmp_path):
 def test_defects(tmp_path):
   night = synthetic.generate_night('chat', seed=0, night_index=0, hours=0.1)
   path = str(tmp_path / 'defect.edf')
-  writers.write_edf(path, night, writers.Defects(flat=('ECG2',), physical_max_zero=('SpO2',),
+  output_files.write_edf(path, night, writers.Defects(flat=('ECG2',), physical_max_zero=('SpO2',),
                                                  ends_early_s=(('ECG1', 60.0),)))
   with open(path, 'rb') as f:
     head = f.read(256 + 256 * len(night.channels))
