@@ -35,7 +35,7 @@ def define_flags() -> None:
   flags.DEFINE_list(
       'channels', None, 'SIGNAL=LABEL mappings, e.g. ECG=EKG,THX=Thor (repeat a signal for '
       'alternatives); a mapped signal is looked up only under its labels.')
-  flags.DEFINE_list('formats', 'edf,csv,parquet', 'Input formats to look for.')
+  flags.DEFINE_list('input_formats', 'edf,csv,parquet', 'Input formats to look for.')
   flags.DEFINE_integer('batch_size', 8, 'Nights per forward pass.', lower_bound=1)
   flags.DEFINE_bool('plots', True, 'Write a hypnogram PNG per night.')
   flags.DEFINE_bool('labels', True, 'Read scored stages next to EDFs (NSRR layout).')
@@ -50,12 +50,12 @@ def main(argv):
   fl = flags.FLAGS
   try:
     channel_map = input_files.parse_channel_map(fl.channels or [])
-    input_files.find_inputs(fl.input, fl.formats)  # Unknown formats, missing input.
+    input_files.find_inputs(fl.input, fl.input_formats)  # Unknown formats, missing input.
     output_paths.check_output_dir(fl.output)  # Before the model and any inference.
     model = model_lib.load_model(fl.model, dtype=fl.dtype)
     result = runner.predict_files(
         model, fl.input, fl.output, signals=fl.signals, channel_map=channel_map,
-        kinds=fl.formats, batch_size=fl.batch_size, plots=fl.plots, with_labels=fl.labels,
+        kinds=fl.input_formats, batch_size=fl.batch_size, plots=fl.plots, with_labels=fl.labels,
         allow_truncated=fl.allow_truncated, workers=fl.workers)
   except ValueError as e:  # Channel map, formats, signals the model lacks.
     raise cli.InputError(e) from e

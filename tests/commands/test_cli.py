@@ -90,7 +90,7 @@ def test_predict_usage_errors(tmp_path):
   _assert_usage_error(_run(*base, f'--output={tmp_path / "out_file" / "sub"}'), 'out_file')
   _assert_usage_error(_run(*base, f'--output={tmp_path / "out"}', '--channels=ECG'),
                       'SIGNAL=LABEL')
-  _assert_usage_error(_run(*base, f'--output={tmp_path / "out"}', '--formats=edf,xls'),
+  _assert_usage_error(_run(*base, f'--output={tmp_path / "out"}', '--input_formats=edf,xls'),
                       'xls')
   _assert_usage_error(_run(*base, f'--output={tmp_path / "out"}'), 'no_model')
   _assert_usage_error(_run('-m', 'wav2sleep_jax.predict', f'--model={tmp_path / "m"}',
