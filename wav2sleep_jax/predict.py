@@ -35,7 +35,8 @@ def define_flags() -> None:
   flags.DEFINE_list(
       'channels', None, 'SIGNAL=LABEL mappings, e.g. ECG=EKG,THX=Thor (repeat a signal for '
       'alternatives); a mapped signal is looked up only under its labels.')
-  flags.DEFINE_list('input_formats', 'edf,csv,parquet', 'Input formats to look for.')
+  flags.DEFINE_list('input_formats', 'edf,wfdb,csv,parquet',
+                    'Input formats to look for (edf: .edf/.rec; wfdb: .hea records).')
   flags.DEFINE_integer('batch_size', 8, 'Nights per forward pass.', lower_bound=1)
   flags.DEFINE_bool('plots', True, 'Write a hypnogram PNG per night.')
   flags.DEFINE_bool('labels', True, 'Read scored stages next to EDFs (NSRR layout).')
