@@ -108,7 +108,8 @@ def test_predict_edf_writes_reference_compatible_csv_and_plot(model, tmp_path):
   assert result.kappa == pytest.approx(
       cohen_kappa_score(result.labels_S[scored], result.stages_S[scored]), abs=1e-12)
   result = dataclasses.replace(result, name='a/night')
-  csv_path, png_path = output_files.write_outputs(result, tmp_path / 'out')
+  csv_path, png_path = output_files.write_outputs(result, tmp_path / 'out',
+                                                 formats=('csv', 'png'))
   assert csv_path.endswith('a/night.preds.csv') and png_path.endswith('a/night.hypnogram.png')
   rows = _read_csv(csv_path)
   assert list(rows[0]) == ['Timestamp', 'Pred', 'Stage', 'onset_s', 'duration_s', 'pred_stage',

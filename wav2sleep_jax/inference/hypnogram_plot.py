@@ -19,7 +19,7 @@ _ROW_ORDER = {('Wake', 'N1', 'N2', 'N3', 'REM'): ('Wake', 'REM', 'N1', 'N2', 'N3
               ('Wake', 'Light', 'Deep', 'REM'): ('Wake', 'REM', 'Light', 'Deep')}
 
 
-def _levels(stages_S: np.ndarray, stage_names: Sequence[str]
+def stage_levels(stages_S: np.ndarray, stage_names: Sequence[str]
             ) -> tuple[np.ndarray, tuple[str, ...]]:
   """(y value per epoch, top row highest, NaN if unscored; row names top down)."""
   order = _ROW_ORDER.get(tuple(stage_names), tuple(stage_names))
@@ -30,7 +30,7 @@ def _levels(stages_S: np.ndarray, stage_names: Sequence[str]
 
 
 def _step(ax, stages_S, stage_names, color, label):
-  y, order = _levels(stages_S, stage_names)
+  y, order = stage_levels(stages_S, stage_names)
   hours = np.arange(len(y) + 1) * signals_lib.EPOCH_SECONDS / 3600.0
   # Repeat the last value so the final epoch is drawn to its end.
   ax.step(hours, np.append(y, y[-1] if len(y) else np.nan), where='post', color=color,

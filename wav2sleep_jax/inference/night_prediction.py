@@ -2,6 +2,8 @@
 
   night.stage_names_S, night.probabilities_SK, night.kappa, night.stats()
   night.write_csv('night.preds.csv'); night.plot('night.png')
+  night.to_yasa()                       # yasa.Hypnogram with `proba` (yasa is optional)
+  night.write_tsv('night_hypnogram.tsv')  # + .json; also write_edf_annotations, write_nsrr_xml
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.evaluation import metrics
+from wav2sleep_jax.inference import hypnogram_formats
 from wav2sleep_jax.inference import model as model_lib
 from wav2sleep_jax.inference import sleep_stats
 
@@ -122,6 +125,46 @@ class NightPrediction:
       writer.writerow(header)
       writer.writerows(rows)
     return path
+
+  def write_tsv(self, path: str | os.PathLike[str]) -> tuple[str, str]:
+    """BIDS-style `<name>_hypnogram.tsv` + JSON sidecar (`hypnogram_formats.write_tsv`)."""
+    return hypnogram_formats.write_tsv(self, path)
+
+  def write_edf_annotations(self, path: str | os.PathLike[str]) -> str:
+    """EDF+ file with only stage annotations (`hypnogram_formats.write_edf_annotations`)."""
+    return hypnogram_formats.write_edf_annotations(self, path)
+
+  def write_nsrr_xml(self, path: str | os.PathLike[str]) -> str:
+    """NSRR XML stage events (`hypnogram_formats.write_nsrr_xml`)."""
+    return hypnogram_formats.write_nsrr_xml(self, path)
+
+  def to_yasa(self, scored: bool = False):
+    """The stages as a `yasa.Hypnogram` (30 s, start time, `proba` per stage).
+
+    4 classes give yasa's WAKE/LIGHT/DEEP/REM, 5 classes WAKE/N1/N2/N3/REM.
+    `scored=True` returns the scored labels instead (unscored epochs 'UNS', no
+    `proba`). Needs the optional `yasa` package (`pip install wav2sleep_jax[yasa]`).
+    """
+    try:
+      import yasa
+    except ImportError as e:
+      raise ImportError('NightPrediction.to_yasa needs yasa: pip install '
+                        "'wav2sleep_jax[yasa]'.") from e
+    import pandas as pd
+
+    labels = [n.upper() for n in self.stage_names]
+    if scored:
+      if self.labels_S is None:
+        raise ValueError(f'{self.name or "This night"} has no scored labels.')
+      values = [labels[s] if s >= 0 else 'UNS' for s in self.labels_S]
+      proba, scorer = None, 'scored'
+    else:
+      values = [labels[s] for s in self.stages_S]
+      proba = pd.DataFrame(self.probabilities_SK.astype(np.float64), columns=labels)
+      proba = proba.div(proba.sum(axis=1), axis=0)  # Exact sums for yasa's check.
+      scorer = 'wav2sleep'
+    return yasa.Hypnogram(values, n_stages=len(labels), freq=f'{EPOCH_SECONDS}s',
+                          start=self.start, scorer=scorer, proba=proba)
 
   def hypnogram(self, ax=None):
     """Hypnogram `Figure` (predicted, and scored when labels exist); see `plot_hypnogram`."""

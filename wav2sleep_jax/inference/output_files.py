@@ -1,8 +1,13 @@
-"""Output files of a prediction run: per-night files and the summary table.
+"""Output files of a prediction run: per-night files, the summary table and the report.
 
-  <name>.preds.csv        one row per 30-s epoch (`NightPrediction.write_csv`)
-  <name>.hypnogram.png    predicted (and scored) stages
-  summary.csv             one row per staged night: sleep statistics, kappa
+Per night (`formats`, default all):
+  csv   <name>.preds.csv             one row per 30-s epoch (`NightPrediction.write_csv`)
+  tsv   <name>_hypnogram.tsv + .json BIDS-style events and sidecar (`hypnogram_formats`)
+  edf   <name>.annotations.edf       EDF+ with only stage annotations
+  xml   <name>.nsrr.xml              NSRR XML stage events
+  png   <name>.hypnogram.png         predicted (and scored) stages
+Per run: summary.csv (one row per staged night: sleep statistics, kappa) always,
+  html  index.html                   the report of the run (`html_report`)
 """
 
 from __future__ import annotations
@@ -12,19 +17,46 @@ import math
 import os
 from typing import Any, Mapping, Sequence
 
+from wav2sleep_jax.inference import html_report
+from wav2sleep_jax.inference import hypnogram_formats as formats_lib
 from wav2sleep_jax.inference.night_prediction import NightPrediction
 
 SUMMARY_FILE = 'summary.csv'
+REPORT_FILE = html_report.REPORT_FILE
 PREDS_SUFFIX = '.preds.csv'
 PLOT_SUFFIX = '.hypnogram.png'
+FORMATS = ('csv', 'tsv', 'edf', 'xml', 'png', 'html')
+
+
+def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
+  """`formats` lower-cased and checked against `FORMATS` (ValueError names the unknown)."""
+  if isinstance(formats, str):
+    formats = formats.split(',')
+  chosen = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
+  unknown = [f for f in chosen if f not in FORMATS]
+  if unknown:
+    raise ValueError(f'Unknown output format(s) {unknown}; choose from {",".join(FORMATS)}.')
+  return chosen
 
 
 def write_outputs(prediction: NightPrediction, output_dir: str | os.PathLike[str],
-                  plot: bool = True) -> list[str]:
-  """Writes `<name>.preds.csv` (and `<name>.hypnogram.png`) under `output_dir`."""
+                  plot: bool = True, formats: Sequence[str] = FORMATS) -> list[str]:
+  """Writes the per-night files of `formats` under `output_dir`; returns their paths.
+
+  `plot=False` leaves the PNG out whatever `formats` says.
+  """
+  formats = check_formats(formats)
   base = os.path.join(os.fspath(output_dir), prediction.name or 'night')
-  paths = [prediction.write_csv(base + PREDS_SUFFIX)]
-  if plot:
+  paths = []
+  if 'csv' in formats:
+    paths.append(prediction.write_csv(base + PREDS_SUFFIX))
+  if 'tsv' in formats:
+    paths += formats_lib.write_tsv(prediction, base + formats_lib.TSV_SUFFIX)
+  if 'edf' in formats:
+    paths.append(formats_lib.write_edf_annotations(prediction, base + formats_lib.EDF_SUFFIX))
+  if 'xml' in formats:
+    paths.append(formats_lib.write_nsrr_xml(prediction, base + formats_lib.XML_SUFFIX))
+  if plot and 'png' in formats:
     paths.append(prediction.plot(base + PLOT_SUFFIX))
   return paths
 
@@ -44,3 +76,44 @@ def write_summary(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str
     writer.writerow(header)
     writer.writerows([_format(row[c]) for c in header] for row in rows)
   return path
+
+
+def model_info(model) -> dict[str, str]:
+  """Lines about a `StagingModel` for the report: signals, classes, size."""
+  import jax
+
+  cfg = model.config
+  params = sum(int(x.size) for x in jax.tree.leaves(model.params))
+  return {'model signals': '+'.join(model.signals),
+          'model classes': ', '.join(model.stage_names),
+          'model': f'{params:,} parameters, feature_dim {cfg.feature_dim}, '
+                   f'{"causal" if cfg.causal else "non-causal"}'}
+
+
+class RunOutputs:
+  """The files of one `predict_files` run: per night as it finishes, the report at the end."""
+
+  def __init__(self, output_dir: str | os.PathLike[str], formats: Sequence[str] = FORMATS,
+               plots: bool = True):
+    self.output_dir = os.fspath(output_dir)
+    self.formats = check_formats(formats)
+    self.plots = plots
+    self.figures: dict[str, str] = {}  # Night -> inline SVG, only for the report.
+
+  def write(self, prediction: NightPrediction) -> list[str]:
+    """Writes one night's files (and keeps its figure for the report)."""
+    if 'html' in self.formats:
+      self.figures[prediction.name] = html_report.night_svg(prediction)
+    return write_outputs(prediction, self.output_dir, self.plots, self.formats)
+
+  def write_report(self, rows: Sequence[Mapping[str, Any]], report, model=None,
+                   info: Mapping[str, str] | None = None) -> str | None:
+    """Writes index.html when 'html' is a chosen format; returns its path."""
+    if 'html' not in self.formats:
+      return None
+    lines = dict(info or {})
+    names = ()
+    if model is not None:
+      lines.update(model_info(model))
+      names = model.stage_names
+    return html_report.write_report(self.output_dir, rows, report, self.figures, lines, names)

@@ -311,6 +311,8 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
                   kinds: Sequence[str] = tuple(night_lib.EXTENSIONS.values()),
                   batch_size: int = 8,
                   plots: bool = True,
+                  formats: Sequence[str] = output_files.FORMATS,
+                  run_info: Mapping[str, str] | None = None,
                   with_labels: bool = True,
                   allow_truncated: bool = False,
                   workers: int = 2,
@@ -329,6 +331,8 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
     kinds: input formats to look for ('edf', 'csv', 'parquet').
     batch_size: nights per forward pass.
     plots: write hypnogram PNGs.
+    formats: output files (`output_files.FORMATS`: csv, tsv, edf, xml, png, html).
+    run_info: lines for the report's header, e.g. {'model': path, 'command': ...}.
     with_labels: read scored stages next to EDFs (kappa, plots).
     allow_truncated: stage the complete records of truncated EDFs.
     workers: reader threads (0: read in the main thread).
@@ -351,7 +355,8 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
   run = _FilesRun(model, _wanted(model, signals), output_dir,
                   input_path if os.path.isdir(input_path) else os.path.dirname(input_path),
                   dict(channel_map=channel_map, with_labels=with_labels,
-                       allow_truncated=allow_truncated), plots)
+                       allow_truncated=allow_truncated),
+                  output_files.RunOutputs(output_dir, formats, plots))
   batcher = batching.Batcher(model, batch_size)
   run.bar = tqdm.tqdm(total=len(files), unit='night', desc='predict', disable=not progress)
   for name, path, night, x in _prefetch(run.read, files, workers):
@@ -362,6 +367,7 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
   run.summary.sort(key=lambda row: row['night'])
   output_files.write_summary(run.summary, os.path.join(output_dir, SUMMARY_FILE))
   run.report.write(output_dir, SKIPPED_NAME)
+  run.outputs.write_report(run.summary, run.report, model, run_info)
   return RunResult(tuple(row['night'] for row in run.summary), tuple(sorted(run.skipped)),
                    run.report, time.perf_counter() - start_time)
 
@@ -370,9 +376,9 @@ class _FilesRun:
   """State of one `predict_files` run: reading, skipping and writing each night."""
 
   def __init__(self, model: model_lib.StagingModel, wanted: Sequence[str], output_dir: str,
-               root: str, read_options: Mapping[str, Any], plots: bool):
+               root: str, read_options: Mapping[str, Any], outputs: output_files.RunOutputs):
     self.model, self.wanted, self.output_dir, self.root = model, wanted, output_dir, root
-    self.read_options, self.plots = read_options, plots
+    self.read_options, self.outputs = read_options, outputs
     self.report = report_lib.SkipReport()
     self.nights: dict[str, tuple[night_lib.Night, tuple[str, ...]]] = {}
     self.summary: list[dict[str, Any]] = []
@@ -422,7 +428,7 @@ class _FilesRun:
         self.skip(name, night.path, 'model', f'{type(logits).__name__}: {logits}')
       else:
         prediction = _night_prediction(self.model, night, logits, used)
-        output_files.write_outputs(prediction, self.output_dir, plot=self.plots)
+        self.outputs.write(prediction)
         self.summary.append({'night': name, 'file': _relative(night.path, self.root),
                              'format': night.kind, **prediction.summary_row()})
       self.bar.update()
