@@ -115,16 +115,19 @@ def test_bad_tables(tmp_path, change, message):
 
 def test_find_inputs(tmp_path):
   for rel in ('a/x.edf', 'a/x.csv', 'b/y.EDF', 'c/z.parquet', 'c/z.preds.csv', 'summary.csv',
-              'out/a/q.edf', 'notes.txt'):
+              'out/a/q.edf', 'notes.txt', 'd/slp04.hea', 'd/slp04.dat', 'd/slp04.st',
+              'e/SN001.edf', 'e/SN001_sleepscoring.edf', 'f/ucddb002.rec'):
     (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / rel).write_bytes(b'')
   found = input_files.find_inputs(tmp_path, exclude=tmp_path / 'out')
-  assert [name for _, name in found] == ['a/x.csv', 'a/x.edf', 'b/y', 'c/z']
+  assert [name for _, name in found] == ['a/x.csv', 'a/x.edf', 'b/y', 'c/z', 'd/slp04',
+                                         'e/SN001', 'f/ucddb002']
   assert [n for _, n in input_files.find_inputs(tmp_path, ('edf',), tmp_path / 'out')] == [
-      'a/x', 'b/y']
+      'a/x', 'b/y', 'e/SN001', 'f/ucddb002']  # Never the HMC scoring EDF.
+  assert [n for _, n in input_files.find_inputs(tmp_path, ('wfdb',))] == ['d/slp04']
   assert input_files.find_inputs(tmp_path / 'b' / 'y.EDF') == [(str(tmp_path / 'b' / 'y.EDF'),
                                                                 'y')]
   with pytest.raises(ValueError, match='Unknown input formats'):
-    input_files.find_inputs(tmp_path, ('wfdb',))
+    input_files.find_inputs(tmp_path, ('xml',))
   with pytest.raises(FileNotFoundError):
     input_files.find_inputs(tmp_path / 'missing')

@@ -51,10 +51,12 @@ class Hypnogram:
   Attributes:
     labels: int8 [num_epochs], values in {-1, 0, 1, 2, 3, 4}.
     start_time: clock time of epoch 0 when the file records it.
+    notes: remarks on how the scoring was aligned (report entries of the night).
   """
 
   labels: np.ndarray
   start_time: datetime.time | None = None
+  notes: tuple[str, ...] = ()
 
 
 def align_labels(labels: np.ndarray, n_epochs: int) -> np.ndarray:
@@ -136,7 +138,7 @@ def _float_field(event: ElementTree.Element, tag: str, path: str) -> float:
         path, f'stage event has missing or non-numeric <{tag}>: {text!r}') from None
 
 
-def _runs_to_labels(runs: Iterable[tuple[int, int, int]], path: str) -> np.ndarray:
+def runs_to_labels(runs: Iterable[tuple[int, int, int]], path: str) -> np.ndarray:
   """Expands (first epoch, num epochs, label) runs; conflicting overlaps fail."""
   runs = sorted(runs)
   if not runs:
@@ -187,7 +189,7 @@ def read_nsrr_xml(path: str | os.PathLike[str]) -> Hypnogram:
           path, f'stage event with Start {start * _EPOCH} s, '
           f'Duration {length * _EPOCH} s')
     runs.append((start, length, label))
-  return Hypnogram(_runs_to_labels(runs, path), start_time)
+  return Hypnogram(runs_to_labels(runs, path), start_time)
 
 
 def _xml_element(path: str, query: str) -> ElementTree.Element:
@@ -457,7 +459,7 @@ def read_wfdb_stages(path: str | os.PathLike[str],
       raise errors.AnnotationError(
           path, f'no header {header_path} to read the sampling rate from; '
           'pass sampling_rate_hz')
-    header = wfdb.read_header(header_path)
+    header = wfdb_header(header_path)
     sampling_rate_hz, start_time = header.sampling_rate_hz, header.start_time
   epoch_samples = _EPOCH * sampling_rate_hz
   stages: dict[int, int] = {}
@@ -478,3 +480,11 @@ def read_wfdb_stages(path: str | os.PathLike[str],
   labels = _new_labels(max(stages) + 1, path)
   labels[list(stages)] = list(stages.values())
   return Hypnogram(labels, start_time)
+
+
+def wfdb_header(path: str) -> wfdb.WfdbHeader:
+  """A record header read for its annotations (AnnotationError if unusable)."""
+  try:
+    return wfdb.read_header(path)
+  except errors.RecordingError as e:
+    raise errors.AnnotationError(e.path, e.reason) from e

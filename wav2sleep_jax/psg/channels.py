@@ -33,8 +33,17 @@ DEFAULT_ALIASES: Mapping[str, tuple[str, ...]] = types.MappingProxyType({
 })
 
 # Cohort-specific fallbacks, tried after the defaults (pass to `signal_table`).
+# The open PhysioNet datasets' labels (their documentation and headers).
 COHORT_EXTRA_ALIASES: Mapping[str, Mapping[str, tuple[str, ...]]] = (
-    types.MappingProxyType({'chat': {'ECG': ('ECG2', 'ECG3')}}))
+    types.MappingProxyType({
+        'chat': {'ECG': ('ECG2', 'ECG3')},
+        'cinc2018': {'THX': ('CHEST',), 'EOG-L': ('E1-M2',)},
+        'hmc': {'EOG-L': ('EOG E1-M2',), 'EOG-R': ('EOG E2-M2',)},
+        'ucddb': {'THX': ('ribcage',), 'ABD': ('abdo',), 'EOG-L': ('Lefteye',),
+                  'EOG-R': ('RightEye',)},
+        'slpdb': {'THX': ('Resp (chest)',), 'ABD': ('Resp (abdomen)', 'Resp (abdominal)'),
+                  'EOG-L': ('EOG (left)',), 'EOG-R': ('EOG (right)',)},
+    }))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -538,3 +538,23 @@ def read_recording(
       labels=labels,
       notes=tuple(notes),
   )
+
+
+def read_edf_annotations(path: str | os.PathLike[str]
+                         ) -> tuple[datetime.datetime | None, tuple[edfio.EdfAnnotation, ...]]:
+  """(start, annotations) of an EDF+ file, e.g. an annotation-only scoring file.
+
+  Raises:
+    RecordingError: missing, unreadable or corrupt file.
+  """
+  path = os.fspath(path)
+  if not os.path.isfile(path):
+    raise errors.RecordingError(path, 'file not found')
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter('ignore')
+      edf = edfio.read_edf(path)
+      return _start_datetime(edf), tuple(edf.annotations)
+  except Exception as e:  # edfio raises assorted types on corrupt files.
+    raise errors.RecordingError(
+        path, f'corrupt EDF+ file: {type(e).__name__}: {e}') from e

@@ -1,4 +1,4 @@
-"""Prediction inputs: finding EDF/CSV/parquet nights, channel maps, reading one input."""
+"""Prediction inputs: finding EDF/WFDB/CSV/parquet nights, channel maps, reading one input."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from wav2sleep_jax.psg import night as night_lib
 # Files that prediction itself writes (never read back as inputs).
 OUTPUT_SUFFIXES = ('.preds.csv',)
 OUTPUT_NAMES = ('summary.csv', 'skipped.csv')
+# Scoring files with a signal-file extension (HMC's EDF+ annotations): never inputs.
+SCORING_SUFFIXES = ('_sleepscoring.edf',)
 
 
 def parse_channel_map(items: Iterable[str]) -> dict[str, tuple[str, ...]]:
@@ -41,7 +43,8 @@ def find_inputs(root: str | os.PathLike[str],
 
   `name` is the path relative to `root` without the extension (the stem for a
   single file). Files prediction writes (`*.preds.csv`, `summary.csv`,
-  `skipped.csv`) and anything under `exclude` (the output folder) are skipped.
+  `skipped.csv`), scoring files (`*_sleepscoring.edf`) and anything under
+  `exclude` (the output folder) are skipped. A WFDB record is found by its `.hea`.
   Two inputs with the same name (`x.edf`, `x.csv`) keep their extension in it.
 
   Raises:
@@ -66,6 +69,8 @@ def find_inputs(root: str | os.PathLike[str],
       continue
     if path.name.endswith(OUTPUT_SUFFIXES) or path.name in OUTPUT_NAMES:
       continue
+    if path.name.lower().endswith(SCORING_SUFFIXES):
+      continue
     if skip is not None and path.resolve().is_relative_to(skip):
       continue
     found.append(path)
@@ -84,12 +89,12 @@ def read_input(path: str | os.PathLike[str], signals: Sequence[str], *,
   """Reads one prediction input with `night.read_night`: whole night, labels optional.
 
   Args:
-    path: an EDF, CSV or parquet file.
+    path: an EDF (also '.rec'), a WFDB header ('.hea'), a CSV or parquet file.
     signals: canonical signals wanted (the model's, or a subset).
     name: the night's key (default: the file's stem).
     channel_map: canonical name -> labels (or column names) instead of the aliases.
-    with_labels: read the EDF's stage annotation (`night.find_annotation`);
-      an unusable one is a 'labels ignored' entry.
+    with_labels: read the stage annotation beside an EDF or WFDB record
+      (`night.find_annotation`); an unusable one is a 'labels ignored' entry.
     allow_truncated: stage the complete records of a truncated EDF (noted).
 
   Raises:
@@ -99,6 +104,7 @@ def read_input(path: str | os.PathLike[str], signals: Sequence[str], *,
   options = night_lib.NightOptions(
       signals=tuple(signals), max_hours=None, channel_map=dict(channel_map or {}),
       require_labels=False, exclude_sleep_wake_only=False, allow_truncated=allow_truncated)
-  is_edf = os.fspath(path).lower().endswith('.edf')
-  annotation = night_lib.find_annotation(path) if with_labels and is_edf else None
+  kind = night_lib.EXTENSIONS.get(os.path.splitext(os.fspath(path))[1].lower())
+  with_labels = with_labels and kind in night_lib.SIGNAL_KINDS
+  annotation = night_lib.find_annotation(path) if with_labels else None
   return night_lib.read_night(path, options, record_id=name, annotation=annotation)

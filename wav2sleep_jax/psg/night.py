@@ -39,17 +39,28 @@ from wav2sleep_jax.psg import channels as channels_lib
 from wav2sleep_jax.psg import cohorts as cohorts_lib
 from wav2sleep_jax.psg import edf as edf_lib
 from wav2sleep_jax.psg import errors
+from wav2sleep_jax.psg import open_scoring
 from wav2sleep_jax.psg import resample
 from wav2sleep_jax.psg import table_files
 from wav2sleep_jax.psg import skip_report as report_lib
+from wav2sleep_jax.psg import wfdb
 
-EDF, CSV, PARQUET = 'edf', 'csv', 'parquet'
-EXTENSIONS = {'.edf': EDF, '.csv': CSV, '.parquet': PARQUET}
+EDF, WFDB, CSV, PARQUET = 'edf', 'wfdb', 'csv', 'parquet'
+# '.rec' is EDF (UCDDB); a WFDB record is read through its '.hea' header.
+EXTENSIONS = {'.edf': EDF, '.rec': EDF, '.hea': WFDB, '.csv': CSV, '.parquet': PARQUET}
+SIGNAL_KINDS = (EDF, WFDB)
 
 NSRR_XML = 'nsrr_xml'
 PROFUSION_XML = 'profusion_xml'
 WSC_STG = 'wsc_stg'
 WSC_ALLSCORE = 'wsc_allscore'
+SLPDB_ST = 'slpdb_st'
+CINC2018_AROUSAL = 'cinc2018_arousal'
+HMC_SCORING = 'hmc_scoring'
+UCDDB_STAGE = 'ucddb_stage'
+# Scoring files the open datasets keep beside the signal file: (kind, suffix of the stem).
+OPEN_SCORING = ((SLPDB_ST, '.st'), (CINC2018_AROUSAL, '.arousal'),
+                (HMC_SCORING, '_sleepscoring.edf'), (UCDDB_STAGE, '_stage.txt'))
 
 NOTE = 'note'
 LABELS_CROPPED = 'labels cropped'
@@ -169,6 +180,14 @@ def read_annotation(kind: str, path: str | os.PathLike[str],
     return annotations.read_wsc_stg(path, edf_start=edf_start)
   if kind == WSC_ALLSCORE:
     return annotations.read_wsc_allscore(path, n_epochs=recording.num_epochs)
+  if kind == SLPDB_ST:
+    return annotations.read_wfdb_stages(path)
+  if kind == CINC2018_AROUSAL:
+    return open_scoring.read_cinc2018_arousal(path)
+  if kind == HMC_SCORING:
+    return open_scoring.read_hmc_scoring(path, recording.start)
+  if kind == UCDDB_STAGE:
+    return open_scoring.read_ucddb_stages(path)
   raise ValueError(f'Unknown annotation kind {kind!r}')
 
 
@@ -178,7 +197,9 @@ def find_annotation(edf_path: str | os.PathLike[str]) -> tuple[str, str] | None:
   Looked up where the NSRR layout puts it
   (`polysomnography/annotations-events-nsrr/[<visit>/]<id>-nsrr.xml`, else the
   Profusion XML), then beside the EDF (`<id>-nsrr.xml`, `<id>-profusion.xml`,
-  WSC `<id>.stg.txt` / `<id>.allscore.txt`).
+  WSC `<id>.stg.txt` / `<id>.allscore.txt`), then the open datasets' files
+  beside the signal file (`OPEN_SCORING`: slpdb `.st`, CinC 2018 `.arousal`,
+  HMC `_sleepscoring.edf`, UCDDB `_stage.txt`).
   """
   edf = pathlib.Path(edf_path)
   stem, candidates = edf.stem, []
@@ -194,6 +215,7 @@ def find_annotation(edf_path: str | os.PathLike[str]) -> tuple[str, str] | None:
                  (PROFUSION_XML, edf.with_name(f'{stem}-profusion.xml')),
                  (WSC_STG, edf.with_name(f'{stem}.stg.txt')),
                  (WSC_ALLSCORE, edf.with_name(f'{stem}.allscore.txt'))]
+  candidates += [(kind, edf.with_name(stem + suffix)) for kind, suffix in OPEN_SCORING]
   for kind, candidate in candidates:
     if candidate.is_file():
       return kind, os.fspath(candidate)
@@ -203,7 +225,7 @@ def find_annotation(edf_path: str | os.PathLike[str]) -> tuple[str, str] | None:
 def unusable(kind: str, path: str, reason: str, stage: str | None = None
              ) -> errors.RecordingError:
   """The error for a night of this kind that cannot be used."""
-  cls = errors.RecordingError if kind == EDF else table_files.TableError
+  cls = errors.RecordingError if kind in SIGNAL_KINDS else table_files.TableError
   return cls(path, reason, stage=stage)
 
 
@@ -231,30 +253,36 @@ def read_night(path: str | os.PathLike[str], options: NightOptions, *,
   record_id = record_id or pathlib.Path(path).stem
   report = report_lib.SkipReport()
   try:
-    if kind == EDF:
+    if kind in SIGNAL_KINDS:
       if cohort is None:
-        cohort = cohorts_lib.COHORTS.get(cohorts_lib.cohort_of(pathlib.Path(path).stem))
-      return _read_edf(path, record_id, options, cohort, annotation, report)
+        stem = pathlib.Path(path).stem
+        cohort = (cohorts_lib.COHORTS.get(cohorts_lib.cohort_of(stem))
+                  or cohorts_lib.guess_open_cohort(stem))
+      return _read_signals(path, kind, record_id, options, cohort, annotation, report)
     return _read_table(path, record_id, kind, options, report)
   except errors.PsgError as e:
     e.entries = report.entries
     raise
 
 
-def _read_edf(path: str, record_id: str, options: NightOptions,
-              cohort: cohorts_lib.Cohort | None, annotation: tuple[str, str] | None,
-              report: report_lib.SkipReport) -> Night:
-  recording = edf_lib.read_recording(path, options.signals, table=options.table(cohort),
-                                     allow_truncated=options.allow_truncated)
+def _read_signals(path: str, kind: str, record_id: str, options: NightOptions,
+                  cohort: cohorts_lib.Cohort | None, annotation: tuple[str, str] | None,
+                  report: report_lib.SkipReport) -> Night:
+  """An EDF or a WFDB record (`.hea`) with its stage annotation."""
+  if kind == WFDB:
+    recording = wfdb.read_recording(path, options.signals, table=options.table(cohort))
+  else:
+    recording = edf_lib.read_recording(path, options.signals, table=options.table(cohort),
+                                       allow_truncated=options.allow_truncated)
   for note in recording.notes:
-    report.add(record_id, path, 'edf', note, NOTE)
-  num_epochs = _num_epochs(path, EDF, recording.duration_s, options)
+    report.add(record_id, path, kind, note, NOTE)
+  num_epochs = _num_epochs(path, kind, recording.duration_s, options)
   labels, start = _labels(record_id, path, recording, annotation, num_epochs, options, report)
   report.add_channel_problems(record_id, recording)
   channels = {n: (c.data, c.rate_hz) for n, c in recording.channels.items()}
   return Night(
-      record_id, path, EDF, cohort.name if cohort else '',
-      _resampled(path, EDF, channels, recording.problems, num_epochs), num_epochs,
+      record_id, path, kind, cohort.name if cohort else '',
+      _resampled(path, kind, channels, recording.problems, num_epochs), num_epochs,
       labels=labels, start=recording.start or start,
       native_rate_hz={n: c.rate_hz for n, c in recording.channels.items()},
       units={n: c.unit for n, c in recording.channels.items()}, entries=report.entries)
@@ -324,6 +352,8 @@ def _aligned_labels(record_id: str, path: str, recording: edf_lib.Recording,
   kind, ann_path = annotation
   hypnogram = read_annotation(kind, ann_path, recording)
   labels = hypnogram.labels
+  for note in hypnogram.notes:
+    report.add(record_id, ann_path, 'alignment', note, NOTE)
   if not (labels >= 0).any():
     raise _excluded(ann_path, 'no scored epoch')
   if options.exclude_sleep_wake_only and annotations.is_sleep_wake_only(labels):

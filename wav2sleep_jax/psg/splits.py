@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 from typing import Iterable, Mapping, Sequence
 
 from wav2sleep_jax.psg import cohorts as cohorts_lib
@@ -41,9 +42,15 @@ def participant_id(record_id: str) -> str:
   The participant is the last dash-separated token of the record id (after
   dropping a trailing '-nsrr'): 'mros-visit1-aa0001' -> 'mros:aa0001',
   'chat-baseline-nonrandomized-300006' -> 'chat:300006',
-  'wsc-visit2-10119-nsrr' -> 'wsc:10119'.
+  'wsc-visit2-10119-nsrr' -> 'wsc:10119'. Open datasets use their cohort's
+  `participant_pattern`: 'slpdb-slp01b' -> 'slpdb:slp01'.
   """
   rid = record_id.strip()
+  cohort = cohorts_lib.COHORTS.get(cohorts_lib.cohort_of(rid))
+  if cohort is not None and cohort.participant_pattern:
+    match = re.fullmatch(cohort.participant_pattern, rid)
+    if match:
+      return f'{cohort.name}:{match.group(1)}'
   rid = rid[:-len('-nsrr')] if rid.endswith('-nsrr') else rid
   return f'{cohorts_lib.cohort_of(rid)}:{rid.rsplit("-", 1)[-1]}'
 

@@ -1,113 +1,72 @@
-"""Decodes WFDB (PhysioNet) annotation files in MIT format, and record headers.
+"""WFDB (PhysioNet) records through the `wfdb` package: headers, signals, annotations.
 
-Written from the format description (PhysioNet `annot(5)`) to avoid a dependency
-for one small binary format. An annotation file is a stream of little-endian
-16-bit words: the top 6 bits are a code A, the low 10 bits a value I.
+    header = read_header('slp04.hea')            # rate, length, start, signal names
+    recording = read_recording('slp04.hea', ('ECG', 'THX'), table=...)  # edf.Recording
+    notes = read_annotations('slp04.st')         # [WfdbAnnotation(sample, symbol, aux)]
 
-* A in 1..58 (or A == 0 with I > 0): an annotation of type A, I samples after
-  the previous one.
-* A == 59 (SKIP): the next two words are a signed 32-bit interval, high word
-  first, added to the time of the next annotation.
-* A == 60 / 61 / 62 (NUM / SUB / CHN): set that field of the last annotation.
-* A == 63 (AUX): I bytes of auxiliary text follow (padded to an even length),
-  attached to the last annotation.
-* A == 0 and I == 0: end of file (required; its absence means truncation).
+Signals are read in physical units (any format `wfdb.rdrecord` reads: 16, 212,
+and the MAT files `wfdb2mat` writes, declared as `<rec>.mat 16+24`). Errors of
+the package (bad header, missing or short signal file, undecodable annotation
+file) become `RecordingError` / `AnnotationError` naming the file.
+
+Annotations are decoded by the package's byte reader (`proc_ann_bytes`), not by
+`wfdb.rdann`: rdann drops every NOTE at sample 0 as if it were a file
+definition, which would lose a stage note placed at the recording start.
+Only the definition notes themselves ('## time resolution', the custom label
+block) are dropped here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import os
 import re
+from typing import Mapping, Sequence
 
+import numpy as np
+import wfdb as wfdb_pkg
+from wfdb.io import annotation as wfdb_annotation
+
+from wav2sleep_jax.psg import channels as channels_lib
+from wav2sleep_jax.psg import edf as edf_lib
 from wav2sleep_jax.psg import errors
 
-_SKIP, _NUM, _SUB, _CHN, _AUX = 59, 60, 61, 62, 63
+_NOTE = 22  # WFDB NOTE annotation code ('"').
+# Bytes per sample of the signal formats, for the file-size check.
+_BYTES_PER_SAMPLE = {'8': 1, '16': 2, '24': 3, '32': 4, '61': 2, '80': 1, '160': 2,
+                     '212': 1.5, '310': 4 / 3, '311': 4 / 3}
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class WfdbAnnotation:
-  """One annotation: sample index, type code, and modifier fields."""
+  """One annotation: sample index, symbol and aux note."""
 
   sample: int
-  code: int
+  symbol: str
   aux: str = ''
-  num: int = 0
-  sub: int = 0
-  chan: int = 0
-
-
-def read_annotations(path: str | os.PathLike[str]) -> list[WfdbAnnotation]:
-  """Reads all annotations of a MIT-format annotation file.
-
-  Raises:
-    AnnotationError: unreadable file, or truncated (data ending inside a
-      field, or no end-of-file marker).
-  """
-  try:
-    with open(path, 'rb') as f:
-      raw = f.read()
-  except OSError as e:
-    raise errors.AnnotationError(path, f'cannot read file: {e}') from e
-  if len(raw) % 2:
-    raise errors.AnnotationError(path, 'odd number of bytes: not a WFDB '
-                                 'annotation file or truncated')
-  annotations: list[WfdbAnnotation] = []
-  time = 0
-  pos = 0
-  ended = False
-
-  def word(at: int) -> int:
-    if at + 2 > len(raw):
-      raise errors.AnnotationError(path, f'truncated at byte {at}')
-    return raw[at] | (raw[at + 1] << 8)
-
-  while pos < len(raw):
-    w = word(pos)
-    pos += 2
-    code, value = w >> 10, w & 0x3FF
-    if code == 0 and value == 0:
-      ended = True
-      break
-    if code == _SKIP:
-      interval = (word(pos) << 16) | word(pos + 2)
-      if interval >= 1 << 31:
-        interval -= 1 << 32
-      time += interval
-      pos += 4
-    elif code in (_NUM, _SUB, _CHN, _AUX):
-      if not annotations:
-        raise errors.AnnotationError(
-            path, f'modifier code {code} before any annotation at byte {pos - 2}')
-      last = annotations[-1]
-      if code == _AUX:
-        if pos + value > len(raw):
-          raise errors.AnnotationError(path, f'truncated aux text at byte {pos}')
-        last.aux = raw[pos:pos + value].decode('latin-1').rstrip('\x00')
-        pos += value + (value & 1)
-      elif code == _NUM:
-        last.num = value - 1024 if value >= 512 else value  # 10-bit signed.
-      elif code == _SUB:
-        last.sub = value - 1024 if value >= 512 else value
-      else:
-        last.chan = value
-    else:
-      time += value
-      annotations.append(WfdbAnnotation(sample=time, code=code))
-  if not ended:
-    raise errors.AnnotationError(path, 'no end-of-file marker: truncated')
-  return annotations
 
 
 @dataclasses.dataclass(frozen=True)
 class WfdbHeader:
-  """Record line of a WFDB `.hea` file."""
+  """The record of a WFDB `.hea` file.
+
+  Attributes:
+    record: record name.
+    sampling_rate_hz: frame rate (`fs`).
+    num_samples: samples per signal (None if the header omits it).
+    start_time: clock time of sample 0, None if absent.
+    start: date and time of sample 0 when both are given.
+    signal_names: signal descriptions in file order.
+  """
 
   record: str
   sampling_rate_hz: float
   num_samples: int | None
   start_time: datetime.time | None
+  start: datetime.datetime | None = None
+  signal_names: tuple[str, ...] = ()
 
 
 _TIME = re.compile(r'(\d{1,2})[.:](\d{2})[.:](\d{2})(?:\.(\d+))?')
@@ -126,27 +85,169 @@ def parse_time_of_day(text: str) -> datetime.time | None:
     return None
 
 
+def _base(path: str | os.PathLike[str], extension: str) -> str:
+  """Record path without `extension` (the name the wfdb package expects)."""
+  path = os.fspath(path)
+  return path[:-len(extension)] if path.endswith(extension) else path
+
+
+def _rdheader(path: str) -> wfdb_pkg.Record:
+  if not os.path.isfile(path):
+    raise errors.RecordingError(path, 'header file not found')
+  try:
+    return wfdb_pkg.rdheader(_base(path, '.hea'))
+  except Exception as e:  # The package raises assorted types on bad headers.
+    raise errors.RecordingError(
+        path, f'malformed WFDB header: {type(e).__name__}: {e}') from e
+
+
 def read_header(path: str | os.PathLike[str]) -> WfdbHeader:
-  """Parses the record line (first non-comment line) of a `.hea` file.
+  """Reads a `.hea` file (RecordingError if missing or malformed)."""
+  path = os.fspath(path)
+  record = _rdheader(path)
+  if not record.fs or record.fs <= 0:
+    raise errors.RecordingError(path, f'sampling rate {record.fs} <= 0')
+  start = None
+  if record.base_time is not None and record.base_date is not None:
+    start = datetime.datetime.combine(record.base_date, record.base_time)
+  return WfdbHeader(record.record_name, float(record.fs), record.sig_len,
+                    record.base_time, start, tuple(record.sig_name or ()))
+
+
+def _check_sizes(path: str, record: wfdb_pkg.Record) -> list[str]:
+  """Signal files exist and hold the header's length; notes for extra bytes."""
+  notes, folder = [], os.path.dirname(path)
+  per_file: dict[str, list[int]] = {}
+  for i, name in enumerate(record.file_name):
+    per_file.setdefault(name, []).append(i)
+  for name, indices in per_file.items():
+    file_path = os.path.join(folder, name)
+    if not os.path.isfile(file_path):
+      raise errors.RecordingError(file_path, f'signal file missing (named in {path})')
+    fmt = record.fmt[indices[0]]
+    if fmt not in _BYTES_PER_SAMPLE or record.sig_len is None:
+      continue
+    offset = (record.byte_offset or [0] * len(record.fmt))[indices[0]] or 0
+    frame = sum((record.samps_per_frame or [1] * len(record.fmt))[i] for i in indices)
+    expected = offset + math.ceil(record.sig_len * frame * _BYTES_PER_SAMPLE[fmt])
+    actual = os.path.getsize(file_path)
+    if actual < expected:
+      held = int((actual - offset) / (frame * _BYTES_PER_SAMPLE[fmt]))
+      raise errors.RecordingError(
+          file_path, f'signal file holds {max(held, 0)} samples per signal, the header '
+          f'{os.path.basename(path)} says {record.sig_len}')
+    if actual > expected + 3:
+      notes.append(f'{name}: {actual - expected} bytes beyond the header length ignored')
+  return notes
+
+
+def _read_signal(path: str, index: int, record: wfdb_pkg.Record) -> np.ndarray:
+  try:
+    read = wfdb_pkg.rdrecord(_base(path, '.hea'), channels=[index], physical=True,
+                             smooth_frames=False)
+  except Exception as e:  # Short, corrupt or unsupported signal files.
+    raise errors.RecordingError(
+        path, f'cannot read signal {record.sig_name[index]!r}: {type(e).__name__}: {e}') from e
+  return np.asarray(read.e_p_signal[0], dtype=np.float64)
+
+
+def _channel(path: str, name: str, index: int,
+             record: wfdb_pkg.Record) -> edf_lib.Channel | edf_lib.ChannelProblem:
+  label = record.sig_name[index]
+  gain = (record.adc_gain or [1.0] * record.n_sig)[index]
+  if not gain:
+    return edf_lib.ChannelProblem(name, label, 'ADC gain is 0')
+  data = _read_signal(path, index, record)
+  reason = edf_lib.check_samples(data, 1.0 / abs(gain))
+  if reason is not None:
+    return edf_lib.ChannelProblem(name, label, reason)
+  spf = (record.samps_per_frame or [1] * record.n_sig)[index]
+  return edf_lib.Channel(data=data.astype(np.float32), rate_hz=float(record.fs) * spf,
+                         label=label, unit=(record.units or [''] * record.n_sig)[index],
+                         physical_range=(float(np.min(data)), float(np.max(data))))
+
+
+def read_recording(path: str | os.PathLike[str],
+                   names: Sequence[str] = channels_lib.SIGNAL_NAMES, *,
+                   table: Mapping[str, channels_lib.SignalSpec] | None = None
+                   ) -> edf_lib.Recording:
+  """Reads the wanted signals of a WFDB record (its `.hea` path) like `edf.read_recording`.
 
   Raises:
-    AnnotationError: unreadable file or malformed record line.
+    RecordingError: missing or malformed header, missing signal file, or a
+      signal file shorter than the header says.
   """
+  path = os.fspath(path)
+  table = channels_lib.signal_table() if table is None else table
+  header = read_header(path)
+  record = _rdheader(path)
+  if not record.n_sig or not record.sig_len:
+    raise errors.RecordingError(path, 'header declares no signals or no samples')
+  notes = _check_sizes(path, record)
+  labels = tuple(record.sig_name)
+  channels, problems, taken = {}, [], set()
+  for name in names:
+    free = [label if i not in taken else '\0' for i, label in enumerate(labels)]
+    index = edf_lib.find_channel(free, table[name].aliases)
+    if index is None:
+      problems.append(edf_lib.ChannelProblem(
+          name, None, f'no signal named any of {list(table[name].aliases)}'))
+      continue
+    taken.add(index)
+    result = _channel(path, name, index, record)
+    (problems.append(result) if isinstance(result, edf_lib.ChannelProblem)
+     else channels.__setitem__(name, result))
+  return edf_lib.Recording(path=path, start=header.start, duration_s=record.sig_len / record.fs,
+                           channels=channels, problems=tuple(problems), labels=labels,
+                           notes=tuple(notes))
+
+
+def _definition_indices(sample: Sequence[int], code: Sequence[int],
+                        aux: Sequence[str | None]) -> set[int]:
+  """File-definition notes at sample 0: '## time resolution' and the label block."""
+  out, in_block = set(), False
+  for i, (s, c, a) in enumerate(zip(sample, code, aux)):
+    if s != 0 or c != _NOTE:
+      break
+    text = (a or '').strip()
+    if text == '## annotation type definitions':
+      in_block = True
+    if in_block or text.startswith('## time resolution'):
+      out.add(i)
+    if text == '## end':
+      in_block = False
+  return out
+
+
+def read_annotations(path: str | os.PathLike[str]) -> list[WfdbAnnotation]:
+  """Reads every annotation of a WFDB annotation file (e.g. `slp04.st`).
+
+  Raises:
+    AnnotationError: unreadable, odd-sized, truncated (no end-of-file word)
+      or undecodable file.
+  """
+  path = os.fspath(path)
   try:
-    with open(path, encoding='latin-1') as f:
-      lines = [ln.strip() for ln in f if ln.strip() and not ln.startswith('#')]
+    with open(path, 'rb') as f:
+      raw = f.read()
   except OSError as e:
-    raise errors.AnnotationError(path, f'cannot read header: {e}') from e
-  if not lines:
-    raise errors.AnnotationError(path, 'empty WFDB header')
-  fields = lines[0].split()
+    raise errors.AnnotationError(path, f'cannot read file: {e}') from e
+  if len(raw) % 2:
+    raise errors.AnnotationError(path, 'odd number of bytes: not a WFDB annotation '
+                                 'file or truncated')
+  if len(raw) < 2 or raw[-2:] != b'\0\0':
+    raise errors.AnnotationError(path, 'no end-of-file marker: truncated')
   try:
-    rate = float(fields[2].split('/')[0]) if len(fields) > 2 else 250.0
-    num_samples = int(fields[3]) if len(fields) > 3 else None
-  except ValueError:
+    pairs = np.frombuffer(raw, dtype='<u1').reshape(-1, 2)
+    sample, code, _, _, _, aux = wfdb_annotation.proc_ann_bytes(pairs, None)
+  except Exception as e:  # The decoder raises assorted types on corrupt bytes.
     raise errors.AnnotationError(
-        path, f'malformed WFDB record line {lines[0]!r}') from None
-  if rate <= 0:
-    raise errors.AnnotationError(path, f'sampling rate {rate} <= 0')
-  start = parse_time_of_day(fields[4]) if len(fields) > 4 else None
-  return WfdbHeader(fields[0], rate, num_samples, start)
+        path, f'undecodable WFDB annotations: {type(e).__name__}: {e}') from e
+  drop = _definition_indices(sample, code, aux)
+  symbols = wfdb_annotation.ann_label_table.set_index('label_store')['symbol']
+  out = []
+  for i, (s, c, a) in enumerate(zip(sample, code, aux)):
+    if i in drop or c == 0:  # Code 0 is not an annotation.
+      continue
+    out.append(WfdbAnnotation(int(s), str(symbols.get(int(c), str(c))), (a or '').rstrip('\x00')))
+  return out
