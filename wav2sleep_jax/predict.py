@@ -1,11 +1,14 @@
 r"""Stages every night in a file or folder (EDF, CSV, parquet).
 
   python -m wav2sleep_jax.predict --model=CHECKPOINT --input=EDF_FILE_OR_FOLDER --output=DIR \
-      [--signals=ECG,THX] [--channels=ECG=EKG,THX=Thor] [--batch_size=8] [--noplots]
+      [--signals=ECG,THX] [--channels=ECG=EKG,THX=Thor] [--batch_size=8] \
+      [--formats=csv,tsv,edf,xml,png,html]
 
 --model is a wav2sleep_jax checkpoint or a reference folder (config.yaml +
-state_dict.pth). Writes <name>.preds.csv and <name>.hypnogram.png per night,
-summary.csv and skipped.csv/.json (see `wav2sleep_jax.inference.runner`). Exits 0
+state_dict.pth). Writes per night the files of --formats (csv: <name>.preds.csv,
+tsv: <name>_hypnogram.tsv + .json, edf: <name>.annotations.edf, xml: <name>.nsrr.xml,
+png: <name>.hypnogram.png), the report index.html (html), and always summary.csv and
+skipped.csv/.json (see `wav2sleep_jax.inference.output_files`). Exits 0
 if every night was staged, 1 if any was skipped (a summary says how many), 2 on
 a usage or input error (one line on stderr; --output is checked first).
 
@@ -14,12 +17,16 @@ The library lives in `wav2sleep_jax.inference.runner`.
 
 from __future__ import annotations
 
+import shlex
+import sys
+
 from absl import flags
 from absl import logging
 
 from wav2sleep_jax.core import cli
 from wav2sleep_jax.core import output_paths
 from wav2sleep_jax.inference import model as model_lib
+from wav2sleep_jax.inference import output_files
 from wav2sleep_jax.inference import runner
 from wav2sleep_jax.psg import input_files
 
@@ -38,7 +45,11 @@ def define_flags() -> None:
   flags.DEFINE_list('input_formats', 'edf,wfdb,csv,parquet',
                     'Input formats to look for (edf: .edf/.rec; wfdb: .hea records).')
   flags.DEFINE_integer('batch_size', 8, 'Nights per forward pass.', lower_bound=1)
-  flags.DEFINE_bool('plots', True, 'Write a hypnogram PNG per night.')
+  flags.DEFINE_list('formats', ','.join(output_files.FORMATS),
+                    'Output files: csv (per-epoch table), tsv (BIDS-style + JSON sidecar), '
+                    'edf (EDF+ annotations), xml (NSRR XML), png (hypnogram), html '
+                    '(index.html report); summary.csv and skipped.csv are always written.')
+  flags.DEFINE_bool('plots', True, 'Write a hypnogram PNG per night (--noplots: no png).')
   flags.DEFINE_bool('labels', True, 'Read scored stages next to EDFs (NSRR layout).')
   flags.DEFINE_bool('allow_truncated', False, 'Stage the complete records of truncated EDFs.')
   flags.DEFINE_integer('workers', 2, 'Reader threads (0: none).', lower_bound=0)
@@ -52,12 +63,15 @@ def main(argv):
   try:
     channel_map = input_files.parse_channel_map(fl.channels or [])
     input_files.find_inputs(fl.input, fl.input_formats)  # Unknown formats, missing input.
+    formats = output_files.check_formats(fl.formats)
     output_paths.check_output_dir(fl.output)  # Before the model and any inference.
     model = model_lib.load_model(fl.model, dtype=fl.dtype)
     result = runner.predict_files(
         model, fl.input, fl.output, signals=fl.signals, channel_map=channel_map,
         kinds=fl.input_formats, batch_size=fl.batch_size, plots=fl.plots, with_labels=fl.labels,
-        allow_truncated=fl.allow_truncated, workers=fl.workers)
+        allow_truncated=fl.allow_truncated, workers=fl.workers, formats=formats,
+        run_info={'model path': fl.model, 'command': ' '.join(
+            ['python -m wav2sleep_jax.predict'] + [shlex.quote(a) for a in sys.argv[1:]])})
   except ValueError as e:  # Channel map, formats, signals the model lacks.
     raise cli.InputError(e) from e
   n, s = len(result.predicted), len(result.skipped)
