@@ -50,28 +50,42 @@ class EncoderBlock(nnx.Module):
       self.norm1, self.norm2, self.norm3 = make(), make(), make()
 
   def _norm(self, norm: layers.ChannelNorm | None, x_BLC: jax.Array,
-            samples_per_epoch: int) -> jax.Array:
+            samples_per_epoch: int, mask_BL1: jax.Array | None = None) -> jax.Array:
     cfg = self.cfg
     epoch_local = cfg.causal and cfg.causal_mode == 'streaming'
     if self.norm == 'instance':
       chunk = samples_per_epoch if epoch_local else None
-      return layers.instance_norm(x_BLC, cfg.instance_norm_eps, chunk=chunk)
+      return layers.instance_norm(x_BLC, cfg.instance_norm_eps, chunk=chunk, mask_BL1=mask_BL1)
     if norm is None:
       return x_BLC
+    if mask_BL1 is not None:
+      return norm(x_BLC, mask_BL1)
     if self.norm == 'group' and epoch_local:
       b, l, c = x_BLC.shape
       return norm(x_BLC.reshape(b, l // samples_per_epoch, samples_per_epoch, c)
                   ).reshape(x_BLC.shape)
     return norm(x_BLC)
 
-  def __call__(self, x_BLC: jax.Array, samples_per_epoch: int) -> jax.Array:
-    """x_BLC with L = S * samples_per_epoch -> [B, L/2, C_out]."""
+  def __call__(self, x_BLC: jax.Array, samples_per_epoch: int,
+               valid_B: jax.Array | None = None) -> jax.Array:
+    """x_BLC with L = S * samples_per_epoch -> [B, L/2, C_out].
+
+    With `valid_B` (valid epochs per night) the input's padded steps are zeroed
+    and kept at zero after each norm, whose statistics cover valid steps only.
+    """
     act = layers.activation_fn(self.cfg.part_activation('encoder'))
     maxpool = self.cfg.encoder_downsample == 'maxpool'
     stride = 1 if maxpool else 2
-    y = act(self._norm(self.norm1, self.conv1(x_BLC), samples_per_epoch))
-    y = act(self._norm(self.norm2, self.conv2(y), samples_per_epoch))
-    y = act(self._norm(self.norm3, self.conv3(y), samples_per_epoch // stride))
+    m1 = m3 = None
+    if valid_B is not None:
+      m1 = layers.time_mask(valid_B, x_BLC.shape[1], samples_per_epoch)
+      m3 = m1 if maxpool else layers.time_mask(
+          valid_B, x_BLC.shape[1] // 2, samples_per_epoch // 2)
+      x_BLC = jnp.where(m1, x_BLC, 0)
+    keep = lambda y, m: y if m is None else jnp.where(m, y, 0)
+    y = keep(act(self._norm(self.norm1, self.conv1(x_BLC), samples_per_epoch, m1)), m1)
+    y = keep(act(self._norm(self.norm2, self.conv2(y), samples_per_epoch, m1)), m1)
+    y = act(self._norm(self.norm3, self.conv3(y), samples_per_epoch // stride, m3))
     # As the reference: the block's activation follows the (optional) residual add.
     y = act(y + self.shortcut(x_BLC) if self.shortcut is not None else y)
     if maxpool:
@@ -81,14 +95,14 @@ class EncoderBlock(nnx.Module):
 
 
 def _apply_block(block: EncoderBlock, x_BLC: jax.Array, samples_per_epoch: int,
-                 remat: bool) -> jax.Array:
+                 remat: bool, valid_B: jax.Array | None = None) -> jax.Array:
   """block(x_BLC); with `remat`, keep only its input and norm statistics for backward."""
   if not remat:
-    return block(x_BLC, samples_per_epoch)
+    return block(x_BLC, samples_per_epoch, valid_B)
   graphdef, state = nnx.split(block)
-  fn = lambda st, x: nnx.merge(graphdef, st)(x, samples_per_epoch)
+  fn = lambda st, x, v: nnx.merge(graphdef, st)(x, samples_per_epoch, v)
   policy = jax.checkpoint_policies.save_only_these_names(layers.NORM_STATS)
-  return jax.checkpoint(fn, policy=policy)(state, x_BLC)
+  return jax.checkpoint(fn, policy=policy)(state, x_BLC, valid_B)
 
 
 class SignalEncoder(nnx.Module):
@@ -108,17 +122,24 @@ class SignalEncoder(nnx.Module):
                                    dtype=jnp.dtype(cfg.dtype), rngs=rngs)
                      if cfg.encoder_output_norm else None)
 
-  def __call__(self, x_BT: jax.Array) -> jax.Array:
+  def __call__(self, x_BT: jax.Array, valid_epochs_B: jax.Array | None = None) -> jax.Array:
+    """[B, S*k] -> [B, S, F]; `valid_epochs_B` makes padded epochs exact (see EncoderBlock).
+
+    Chunked and streaming causal encoders need no mask: every epoch's statistics
+    are its own and their convolutions never look right of an epoch.
+    """
     b, t = x_BT.shape
     k = self.samples_per_epoch
     if t % k:
       raise ValueError(f'Signal length {t} is not a multiple of {k} samples per epoch.')
     s = t // k
+    if self.cfg.causal and self.cfg.causal_mode in ('chunked', 'streaming'):
+      valid_epochs_B = None
     if self.cfg.causal and self.cfg.causal_mode == 'chunked':
       x_BT = x_BT.reshape(b * s, k)  # Every epoch encoded on its own.
     h = x_BT[:, :, None].astype(jnp.dtype(self.cfg.dtype))
     for block in self.blocks:
-      h = _apply_block(block, h, k, self.cfg.remat)
+      h = _apply_block(block, h, k, self.cfg.remat, valid_epochs_B)
       k //= 2
     # h: [B, 4S, C]; an epoch's 4 vectors are concatenated in time order.
     c = h.shape[-1]

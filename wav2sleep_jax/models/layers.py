@@ -93,7 +93,24 @@ def _normalize_bwd(eps, residuals, g):
 _normalize.defvjp(_normalize_fwd, _normalize_bwd)
 
 
-def instance_norm(x_BLC: jax.Array, eps: float, chunk: int | None = None) -> jax.Array:
+def time_mask(valid_B: jax.Array, length: int, steps_per_epoch: int) -> jax.Array:
+  """[B, L, 1] True on the first valid_B * steps_per_epoch time steps of each night."""
+  steps_B = valid_B.astype(jnp.int32) * steps_per_epoch
+  return (jnp.arange(length, dtype=jnp.int32)[None, :] < steps_B[:, None])[..., None]
+
+
+def masked_moments(x: jax.Array, mask: jax.Array, axes: tuple[int, ...] = (-2,)
+                   ) -> tuple[jax.Array, jax.Array]:
+  """Mean and centred variance of x over `axes`, valid (mask True) entries only."""
+  count = jnp.maximum(jnp.sum(mask, axis=axes, keepdims=True, dtype=jnp.float32), 1.0)
+  mean = jnp.sum(jnp.where(mask, x, 0), axis=axes, keepdims=True) / count
+  mean = checkpoint_name(mean, NORM_STATS)
+  var = jnp.sum(jnp.where(mask, jnp.square(x - mean), 0), axis=axes, keepdims=True) / count
+  return mean, checkpoint_name(var, NORM_STATS)
+
+
+def instance_norm(x_BLC: jax.Array, eps: float, chunk: int | None = None,
+                  mask_BL1: jax.Array | None = None) -> jax.Array:
   """Normalise each channel over time (no affine), like torch InstanceNorm1d.
 
   Args:
@@ -101,11 +118,18 @@ def instance_norm(x_BLC: jax.Array, eps: float, chunk: int | None = None) -> jax
     eps: variance epsilon.
     chunk: if given, normalise each consecutive window of `chunk` steps on its
       own (epoch-local statistics, used by the causal model).
+    mask_BL1: valid time steps (`time_mask`): statistics over them only, and
+      zeros elsewhere (exact padding). Not combined with `chunk`.
   Returns:
     Normalised activations in the input dtype; statistics in float32.
   """
   dtype = x_BLC.dtype
   x = x_BLC.astype(jnp.float32)
+  if mask_BL1 is not None:
+    if chunk is not None:
+      raise ValueError('instance_norm: mask_BL1 and chunk are exclusive.')
+    mean, var = masked_moments(x, mask_BL1)
+    return jnp.where(mask_BL1, (x - mean) * jax.lax.rsqrt(var + eps), 0).astype(dtype)
   if chunk is not None:
     b, l, c = x.shape
     x = x.reshape(b, l // chunk, chunk, c)
@@ -239,7 +263,8 @@ class ChannelNorm(nnx.Module):
     self.scale = nnx.Param(jnp.ones((channels,), jnp.float32))
     self.bias = nnx.Param(jnp.zeros((channels,), jnp.float32)) if kind != 'rms' else None
 
-  def __call__(self, x_BLC: jax.Array) -> jax.Array:
+  def __call__(self, x_BLC: jax.Array, mask_BL1: jax.Array | None = None) -> jax.Array:
+    """Normalised x_BLC; `mask_BL1` (valid time steps) restricts 'group' statistics."""
     dtype = x_BLC.dtype
     x = x_BLC.astype(jnp.float32)
     if self.kind == 'layer':
@@ -250,8 +275,12 @@ class ChannelNorm(nnx.Module):
     elif self.kind == 'group':
       *lead, length, c = x.shape
       x_grouped = x.reshape(*lead, length, self.groups, c // self.groups)
-      mean = x_grouped.mean(axis=(-3, -1), keepdims=True)
-      var = jnp.square(x_grouped - mean).mean(axis=(-3, -1), keepdims=True)
+      if mask_BL1 is None:
+        mean = x_grouped.mean(axis=(-3, -1), keepdims=True)
+        var = jnp.square(x_grouped - mean).mean(axis=(-3, -1), keepdims=True)
+      else:
+        mask = jnp.broadcast_to(mask_BL1[..., None], x_grouped.shape)
+        mean, var = masked_moments(x_grouped, mask, axes=(-3, -1))
       x = ((x_grouped - mean) * jax.lax.rsqrt(var + self.eps)).reshape(x.shape)
     x = x * self.scale[...]
     if self.bias is not None:

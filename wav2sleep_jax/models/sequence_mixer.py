@@ -30,20 +30,28 @@ class DilatedBlock(nnx.Module):
     rate = cfg.dropout if cfg.sequence_dropout is None else cfg.sequence_dropout
     self.dropout = nnx.Dropout(rate)
 
-  def _norm(self, norm: layers.ChannelNorm | None, y_BSF: jax.Array) -> jax.Array:
+  def _norm(self, norm: layers.ChannelNorm | None, y_BSF: jax.Array,
+            mask_BS1: jax.Array | None) -> jax.Array:
     if self.cfg.sequence_norm == 'instance':  # torch InstanceNorm1d over the night.
-      return layers.instance_norm(y_BSF, self.cfg.layer_norm_eps)
-    return y_BSF if norm is None else norm(y_BSF)
+      return layers.instance_norm(y_BSF, self.cfg.layer_norm_eps, mask_BL1=mask_BS1)
+    if norm is None:
+      return y_BSF
+    return norm(y_BSF) if mask_BS1 is None else norm(y_BSF, mask_BS1)
 
-  def __call__(self, x_BSF: jax.Array, rngs: nnx.Rngs | None = None) -> jax.Array:
+  def __call__(self, x_BSF: jax.Array, rngs: nnx.Rngs | None = None,
+               mask_BS1: jax.Array | None = None) -> jax.Array:
+    """`mask_BS1` (valid epochs): padded epochs are zeroed before every conv and
+    left out of norm statistics, so valid epochs equal the unpadded night's."""
     act = layers.activation_fn(self.cfg.part_activation('sequence'))
     k = self.cfg.sequence_kernel_size
     y = x_BSF
     for conv, norm, d in zip(self.convs, self.norms, self.cfg.sequence_dilations):
       total = d * (k - 1)
       left = total if self.cfg.sequence_is_causal else total // 2
+      if mask_BS1 is not None:
+        y = jnp.where(mask_BS1, y, 0)
       y = conv(jnp.pad(y, ((0, 0), (left, total - left), (0, 0))))
-      y = act(self._norm(norm, y))
+      y = act(self._norm(norm, y, mask_BS1))
     return act(x_BSF + self.dropout(y, deterministic=rngs is None, rngs=rngs))
 
 
@@ -54,7 +62,10 @@ class SequenceMixer(nnx.Module):
     self.blocks = nnx.List([DilatedBlock(cfg, rngs=rngs)
                             for _ in range(cfg.sequence_blocks)])
 
-  def __call__(self, x_BSF: jax.Array, rngs: nnx.Rngs | None = None) -> jax.Array:
+  def __call__(self, x_BSF: jax.Array, rngs: nnx.Rngs | None = None,
+               valid_epochs_B: jax.Array | None = None) -> jax.Array:
+    mask_BS1 = (None if valid_epochs_B is None
+                else layers.time_mask(valid_epochs_B, x_BSF.shape[1], 1))
     for block in self.blocks:
-      x_BSF = block(x_BSF, rngs)
+      x_BSF = block(x_BSF, rngs, mask_BS1)
     return x_BSF

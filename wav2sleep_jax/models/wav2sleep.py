@@ -58,16 +58,19 @@ class Wav2Sleep(nnx.Module):
     self.classifier = nnx.Linear(cfg.feature_dim, cfg.num_classes,
                                  dtype=jnp.dtype(cfg.dtype), rngs=rngs)
 
-  def encode(self, x: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+  def encode(self, x: Mapping[str, jax.Array], valid_epochs_B: jax.Array | None = None
+             ) -> dict[str, jax.Array]:
     """Per-signal epoch vectors {name: [B, S, F]} for the signals in `x`."""
+    v = valid_epochs_B
     if resolve_encoder_impl(self.cfg) == 'loop':
       if self.cfg.encoder_impl == 'auto':
         with cpu_fast_paths.scope('encoder_loop'):
-          return {name: self.encoders[name](x[name]) for name in x}
-      return {name: self.encoders[name](x[name]) for name in x}
-    return self._encode_vmapped(x)
+          return {name: self.encoders[name](x[name], v) for name in x}
+      return {name: self.encoders[name](x[name], v) for name in x}
+    return self._encode_vmapped(x, v)
 
-  def _encode_vmapped(self, x: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+  def _encode_vmapped(self, x: Mapping[str, jax.Array], valid_epochs_B: jax.Array | None
+                      ) -> dict[str, jax.Array]:
     """Stack encoders of identical structure and run each group with vmap."""
     groups: dict[object, list[str]] = {}
     graphdefs, states = {}, {}
@@ -77,17 +80,25 @@ class Wav2Sleep(nnx.Module):
     z = {}
     for (graphdef, _), names in groups.items():
       if len(names) == 1:
-        z[names[0]] = self.encoders[names[0]](x[names[0]])
+        z[names[0]] = self.encoders[names[0]](x[names[0]], valid_epochs_B)
         continue
       state_G = jax.tree.map(lambda *a: jnp.stack(a), *(states[n] for n in names))
       x_GBT = jnp.stack([x[n] for n in names])
-      z_GBSF = jax.vmap(lambda st, xi: nnx.merge(graphdef, st)(xi))(state_G, x_GBT)
+      z_GBSF = jax.vmap(lambda st, xi: nnx.merge(graphdef, st)(xi, valid_epochs_B)
+                        )(state_G, x_GBT)
       z.update({n: z_GBSF[i] for i, n in enumerate(names)})
     return z
 
   def __call__(self, x: Mapping[str, jax.Array], mask_BM: jax.Array,
-               rngs: nnx.Rngs | None = None) -> jax.Array:
-    """Logits [B, S, K]; dropout is active only when `rngs` (a 'dropout' stream) is given."""
+               rngs: nnx.Rngs | None = None, valid_epochs_B: jax.Array | None = None
+               ) -> jax.Array:
+    """Logits [B, S, K]; dropout is active only when `rngs` (a 'dropout' stream) is given.
+
+    `valid_epochs_B` (int32 [B]): each night's length in epochs when it is
+    zero-padded to S. The valid epochs' logits then equal those of the unpadded
+    night (to float32 rounding; padded epochs' logits are meaningless). None:
+    every epoch is valid, the reference's behaviour.
+    """
     cfg = self.cfg
     unknown = set(x) - set(cfg.signals)
     if unknown:
@@ -96,7 +107,9 @@ class Wav2Sleep(nnx.Module):
       raise ValueError('At least one signal is required.')
     b = mask_BM.shape[0]
     chex.assert_shape(mask_BM, (b, len(cfg.signals)))
-    z = self.encode(x)
+    if valid_epochs_B is not None:
+      chex.assert_shape(valid_epochs_B, (b,))
+    z = self.encode(x, valid_epochs_B)
     if self.signal_embedding is not None:  # Rows follow cfg.signals.
       z = {n: v + self.signal_embedding[cfg.signals.index(n)].astype(v.dtype)
            for n, v in z.items()}
@@ -112,7 +125,7 @@ class Wav2Sleep(nnx.Module):
         mask_BM[:, i] if name in z else jnp.zeros((b,), bool)
         for i, name in enumerate(cfg.signals)], axis=1)
     fused_BSF = self.epoch_mixer(z_BSMF, present_BM, rngs)
-    mixed_BSF = self.sequence_mixer(fused_BSF, rngs)
+    mixed_BSF = self.sequence_mixer(fused_BSF, rngs, valid_epochs_B)
     logits_BSK = self.classifier(mixed_BSF).astype(jnp.float32)
     chex.assert_shape(logits_BSK, (b, s, cfg.num_classes))
     return logits_BSK
