@@ -81,6 +81,45 @@ def _existing(root: str, *candidates: tuple[str, str]) -> tuple[tuple[str, str],
                if os.path.isfile(os.path.join(root, rel)))
 
 
+# Open layouts: (signal file suffix, scoring kind, scoring file suffix) after the record name.
+OPEN_FILES = {
+    cohorts_lib.CINC2018_LAYOUT: ('.hea', night_lib.CINC2018_AROUSAL, '.arousal'),
+    cohorts_lib.HMC_LAYOUT: ('.edf', night_lib.HMC_SCORING, '_sleepscoring.edf'),
+    cohorts_lib.UCDDB_LAYOUT: ('.rec', night_lib.UCDDB_STAGE, '_stage.txt'),
+    cohorts_lib.SLPDB_LAYOUT: ('.hea', night_lib.SLPDB_ST, '.st'),
+}
+
+
+def open_record_id(cohort: str, name: str) -> str:
+  """Record id of an open dataset's record: 'tr03-0005' -> 'cinc2018-tr03-0005'."""
+  return name if name.startswith(cohort) else f'{cohort}-{name}'
+
+
+def _find_open_nights(root: str, cohort: cohorts_lib.Cohort) -> list[NightFiles]:
+  """Records of an open dataset: every record name with a signal or a scoring file.
+
+  A record with only its scoring file is listed (its build reports the missing
+  signal file); files whose name is not the dataset's record name (the CinC
+  test set 'teXX-XXXX', HMC scoring EDFs as signals) are not records.
+  """
+  signal_suffix, kind, scoring_suffix = OPEN_FILES[cohort.layout]
+  names: dict[str, str] = {}  # record name -> folder relative to root
+  for parent, dirs, files in os.walk(root):
+    dirs.sort()
+    for f in files:
+      for suffix in (signal_suffix, scoring_suffix):
+        name = f[:-len(suffix)] if f.endswith(suffix) else None
+        if name and cohorts_lib.guess_open_cohort(name) is cohort:
+          if cohort.name != 'cinc2018' or name.startswith('tr'):  # Test set: no labels.
+            names.setdefault(name, os.path.relpath(parent, root))
+  nights = []
+  for name, folder in sorted(names.items()):
+    base = os.path.normpath(os.path.join(folder, name))
+    nights.append(NightFiles(open_record_id(cohort.name, name), cohort.name, root,
+                             base + signal_suffix, _existing(root, (kind, base + scoring_suffix))))
+  return nights
+
+
 def find_nights(manual_dir: str | os.PathLike[str],
                 cohort: cohorts_lib.Cohort) -> list[NightFiles]:
   """Lists the nights of a cohort download, sorted by record id.
@@ -88,13 +127,18 @@ def find_nights(manual_dir: str | os.PathLike[str],
   NSRR layout: every `polysomnography/edfs/[<sub>/]<id>.edf`, with
   `annotations-events-nsrr/[<sub>/]<id>-nsrr.xml` (else the Profusion XML).
   WSC layout: every `**/<id>.edf`, with sibling `<id>.stg.txt` (else
-  `<id>.allscore.txt`). Nights without an annotation file are listed too (the
+  `<id>.allscore.txt`). Open datasets: see `OPEN_FILES` and
+  `_find_open_nights`. Nights without an annotation file are listed too (the
   build reports them).
 
   Raises:
     FileNotFoundError: if the folder does not hold the cohort's layout.
   """
   root = cohort_root(manual_dir, cohort.name)
+  if cohort.layout in OPEN_FILES:
+    if not os.path.isdir(root):
+      raise FileNotFoundError(f'{root} not found: expected the {cohort.name} download.')
+    return _find_open_nights(root, cohort)
   psg = os.path.join(root, 'polysomnography')
   if cohort.layout == cohorts_lib.NSRR_LAYOUT:
     edf_dir = os.path.join(psg, 'edfs')

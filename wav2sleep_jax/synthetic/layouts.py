@@ -12,6 +12,21 @@ from wav2sleep_jax.synthetic import population as pop
 
 NSRR_XML = 'nsrr_xml'
 WSC_TEXT = 'wsc_text'
+# Open PhysioNet datasets (written by `open_writers`).
+CINC2018 = 'cinc2018'  # training/trXX-XXXX/trXX-XXXX.{hea,mat,arousal}
+HMC = 'hmc'  # recordings/SNxxx.edf + SNxxx_sleepscoring.edf
+UCDDB = 'ucddb'  # ucddbXXX.rec (EDF) + ucddbXXX_stage.txt
+SLPDB = 'slpdb'  # slpXX.{hea,dat,st}, fmt 212
+OPEN_FORMATS = (CINC2018, HMC, UCDDB, SLPDB)
+# Files of one record of each open dataset, relative to its root: kind -> template.
+_OPEN_PATHS = {
+    CINC2018: {'hea': 'training/{id}/{id}.hea', 'mat': 'training/{id}/{id}.mat',
+               'arousal': 'training/{id}/{id}.arousal'},
+    HMC: {'edf': 'recordings/{id}.edf', 'sleepscoring': 'recordings/{id}_sleepscoring.edf'},
+    UCDDB: {'rec': '{id}.rec', 'stage': '{id}_stage.txt'},
+    SLPDB: {'hea': '{id}.hea', 'dat': '{id}.dat', 'st': '{id}.st'},
+}
+_SIGNAL_FILE = {CINC2018: 'hea', HMC: 'edf', UCDDB: 'rec', SLPDB: 'hea'}
 
 # Signal sources a channel can be rendered from, with the unit the generator produces.
 SOURCE_UNITS = {'ECG': 'mV', 'ECG2': 'mV', 'ECG3': 'mV', 'PPG': '', 'THX': '', 'ABD': '',
@@ -61,7 +76,10 @@ class CohortSpec:
     return tuple(dataclasses.replace(c, rate=rates.get(c.label, c.rate)) for c in self.channels)
 
   def edf_path(self, record_id: str, visit: str | None = None) -> str:
-    """Path of the EDF relative to the cohort root."""
+    """Path of the EDF (open datasets: the signal file) relative to the cohort root."""
+    if self.annotation_format in OPEN_FORMATS:
+      kind = _SIGNAL_FILE[self.annotation_format]
+      return _OPEN_PATHS[self.annotation_format][kind].format(id=record_id)
     if self.annotation_format == WSC_TEXT:
       return f'polysomnography/{record_id}.edf'
     sub = f'{visit or self.visits[0]}/' if self.visit_folders else ''
@@ -69,6 +87,10 @@ class CohortSpec:
 
   def annotation_paths(self, record_id: str, visit: str | None = None) -> dict[str, str]:
     """Annotation files relative to the cohort root, keyed by kind."""
+    if self.annotation_format in OPEN_FORMATS:
+      signal = _SIGNAL_FILE[self.annotation_format]
+      return {k: v.format(id=record_id) for k, v in _OPEN_PATHS[self.annotation_format].items()
+              if k != signal}
     if self.annotation_format == WSC_TEXT:
       base = f'polysomnography/{record_id}'
       return {'stg': f'{base}.stg.txt', 'log': f'{base}.log.txt', 'allscore': f'{base}.allscore.txt'}
@@ -135,6 +157,37 @@ COHORTS: dict[str, CohortSpec] = {c.name: c for c in (
          _c('E2', 'EOG-R', 200, 'uV', -500, 500), _c('thorax', 'THX', 100, '', -5, 5, scale=1.0),
          _c('abdomen', 'ABD', 100, '', -5, 5, scale=1.0), _c('SpO2', 'SpO2', 1, '%', 0, 100)),
         pop.ADULT, rk_stage4=True),
+    # Open datasets: every channel of a WFDB record at the record's one rate.
+    CohortSpec(
+        'cinc2018', ('training',), 'tr03-{n:04d}', 5, False, CINC2018,
+        tuple(_c(label, 'EEG', 200, 'uV', -500, 500) for label in (
+            'F3-M2', 'F4-M1', 'C3-M2', 'C4-M1', 'O1-M2', 'O2-M1'))
+        + (_c('E1-M2', 'EOG-L', 200, 'uV', -500, 500), _c('Chin1-Chin2', 'EEG', 200, 'uV', -100, 100),
+           _c('ABD', 'ABD', 200, 'uV', -1000, 1000, scale=200),
+           _c('CHEST', 'THX', 200, 'uV', -1000, 1000, scale=200),
+           _c('AIRFLOW', 'THX', 200, 'uV', -1000, 1000, scale=100), _c('SaO2', 'SpO2', 200, '%', 0, 100),
+           _c('ECG', 'ECG', 200, 'uV', -3000, 3000)),
+        pop.ADULT, rk_stage4=False),
+    CohortSpec(
+        'hmc', ('psg',), 'SN{n:03d}', 1, False, HMC,
+        tuple(_c(label, 'EEG', 256, 'uV', -400, 400) for label in (
+            'EEG F4-M1', 'EEG C4-M1', 'EEG O2-M1', 'EEG C3-M2'))
+        + (_c('EMG chin', 'EEG', 256, 'uV', -100, 100), _c('EOG E1-M2', 'EOG-L', 256, 'uV', -500, 500),
+           _c('EOG E2-M2', 'EOG-R', 256, 'uV', -500, 500), _c('ECG', 'ECG', 256, 'mV', -5, 5)),
+        pop.ADULT, rk_stage4=False),
+    CohortSpec(
+        'ucddb', ('psg',), 'ucddb{n:03d}', 2, False, UCDDB,
+        (_c('Lefteye', 'EOG-L', 128, 'uV', -500, 500), _c('RightEye', 'EOG-R', 128, 'uV', -500, 500),
+         _c('C3A2', 'EEG', 128, 'uV', -300, 300), _c('ECG', 'ECG', 128, 'mV', -5, 5),
+         _c('ribcage', 'THX', 8, '', -1000, 1000, scale=200),
+         _c('abdo', 'ABD', 8, '', -1000, 1000, scale=200), _c('SpO2', 'SpO2', 8, '%', 0, 100)),
+        pop.ADULT, rk_stage4=True),
+    CohortSpec(
+        'slpdb', ('psg',), 'slp{n:02d}', 1, False, SLPDB,
+        (_c('ECG', 'ECG', 250, 'mV', -5, 5), _c('EEG (C4-A1)', 'EEG', 250, 'mV', -0.3, 0.3),
+         _c('Resp (chest)', 'THX', 250, 'l', -2, 2, scale=0.5),
+         _c('Resp (abdomen)', 'ABD', 250, 'l', -2, 2, scale=0.5), _c('SO2', 'SpO2', 250, '%', 0, 100)),
+        pop.OLDER, rk_stage4=True),
 )}
 
 

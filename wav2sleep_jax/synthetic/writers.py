@@ -173,8 +173,15 @@ def wsc_allscore(night: Night) -> str:
 
 
 def write_night(night: Night, output_dir: str, defects: Defects = Defects()) -> dict[str, str]:
-  """Writes the EDF and annotation files of `night`; returns {kind: absolute path}."""
+  """Writes the EDF and annotation files of `night`; returns {kind: absolute path}.
+
+  Open datasets (`layouts.OPEN_FORMATS`) are written by `open_writers.write_open_night`
+  (then 'signal' is the file to read; `defects` do not apply).
+  """
   spec = layouts.get(night.cohort)
+  if spec.annotation_format in layouts.OPEN_FORMATS:
+    from wav2sleep_jax.synthetic import open_writers  # pylint: disable=g-import-not-at-top
+    return open_writers.write_open_night(night, output_dir)  # (It imports this module.)
   paths = {'edf': spec.edf_path(night.record_id, night.visit),
            **spec.annotation_paths(night.record_id, night.visit)}
   paths = {k: os.path.join(output_dir, v) for k, v in paths.items()}
