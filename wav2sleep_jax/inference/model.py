@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import pathlib
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -36,9 +36,9 @@ def softmax(logits_K: np.ndarray) -> np.ndarray:
   return e_K / e_K.sum(axis=-1, keepdims=True)
 
 
-def _forward(graphdef, state, x, mask_BM):
-  run = lambda st, x, mask_BM: nnx.merge(graphdef, st)(x, mask_BM)
-  return cpu_fast_paths.per_platform(run)(state, x, mask_BM)
+def _forward(graphdef, state, x, mask_BM, valid_B=None):
+  run = lambda st, x, mask_BM, v: nnx.merge(graphdef, st)(x, mask_BM, valid_epochs_B=v)
+  return cpu_fast_paths.per_platform(run)(state, x, mask_BM, valid_B)
 
 
 @functools.cache
@@ -46,9 +46,14 @@ def _jitted_forward():
   return jax.jit(_forward, static_argnums=0, compiler_options=wav2sleep.compiler_options())
 
 
-def _apply(graphdef, state, x, mask_BM):
+def _apply(graphdef, state, x, mask_BM, valid_B=None):
   """Eval-mode forward pass; compiled once per model structure and input shapes."""
-  return _jitted_forward()(graphdef, state, x, mask_BM)
+  return _jitted_forward()(graphdef, state, x, mask_BM, valid_B)
+
+
+def compilations() -> int:
+  """Executables compiled so far by `StagingModel.logits` (all models of the process)."""
+  return _jitted_forward()._cache_size()  # pylint: disable=protected-access
 
 
 class StagingModel:
@@ -71,9 +76,10 @@ class StagingModel:
   def params(self) -> dict:
     return self._state.filter(nnx.Param).to_pure_dict()
 
-  def forward(self, x: Mapping[str, jax.Array], mask_BM: jax.Array) -> jax.Array:
+  def forward(self, x: Mapping[str, jax.Array], mask_BM: jax.Array,
+              valid_epochs_B: jax.Array | None = None) -> jax.Array:
     """Traceable eval-mode forward pass, no input checks (for jax.jit / jax.export)."""
-    return _forward(self._graphdef, self._state, x, mask_BM)
+    return _forward(self._graphdef, self._state, x, mask_BM, valid_epochs_B)
 
   def prepare(self, signals: Mapping[str, np.ndarray], normalize: bool = False
               ) -> tuple[dict[str, np.ndarray], np.ndarray, int]:
@@ -119,12 +125,29 @@ class StagingModel:
                        f'(every given signal is absent there).')
     return x, mask_BM, epochs
 
-  def logits(self, signals: Mapping[str, np.ndarray], normalize: bool = False) -> np.ndarray:
-    """Logits [B, S, K] (float32). `normalize=True` z-scores each night first."""
-    x, mask_BM, _ = self.prepare(signals, normalize=normalize)
+  def logits(self, signals: Mapping[str, np.ndarray], normalize: bool = False,
+             valid_epochs: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    """Logits [B, S, K] (float32). `normalize=True` z-scores each night first.
+
+    `valid_epochs` ([B] ints): nights zero-padded to S epochs; each night's first
+    valid_epochs[b] epochs get the logits of the unpadded night (exact padding),
+    the rest are meaningless. Not combined with `normalize` (normalise before padding).
+    """
+    x, mask_BM, epochs = self.prepare(signals, normalize=normalize)
+    valid_B = None
+    if valid_epochs is not None:
+      if normalize:
+        raise ValueError('valid_epochs: normalise nights before padding them '
+                         '(normalize=True would include the padding).')
+      valid_B = np.asarray(valid_epochs)
+      if (valid_B.shape != (mask_BM.shape[0],) or not np.issubdtype(valid_B.dtype, np.integer)
+          or valid_B.min() < 1 or valid_B.max() > epochs):
+        raise ValueError(f'valid_epochs must be {mask_BM.shape[0]} integers in [1, {epochs}], '
+                         f'got {valid_B.tolist()}.')
+      valid_B = jnp.asarray(valid_B, jnp.int32)
     # Only signals present in at least one night enter the network.
     x = {n: jnp.asarray(v) for n, v in x.items() if mask_BM[:, self.signals.index(n)].any()}
-    return np.asarray(_apply(self._graphdef, self._state, x, jnp.asarray(mask_BM)))
+    return np.asarray(_apply(self._graphdef, self._state, x, jnp.asarray(mask_BM), valid_B))
 
   def probabilities(self, signals: Mapping[str, np.ndarray], normalize: bool = False
                     ) -> np.ndarray:

@@ -6,11 +6,13 @@
   predict_files(model, 'edfs/', 'out/')   # what `python -m wav2sleep_jax.predict` runs
 
 Every signal is z-scored over the whole night (the causal EMA normaliser for
-causal models), as in training. Nights run at their exact length: the
-encoders' instance norm and the sequence mixer's convolutions see the whole
-night, so padding would change the predictions. Nights of equal length and
-signal set share a batch (a night's logits do not depend on its batch-mates);
-every new (length, signal set, batch size) costs one XLA compilation.
+causal models), as in training. `predict_files` pads nights to length
+buckets (`bucket_hours`) with exact padding (the model's `valid_epochs_B`: norm
+statistics over the night's own epochs, padding kept at zero before every
+convolution), so a night's predictions equal its unpadded ones and nights of
+different lengths share a batch; compilations are bounded by buckets x signal
+sets x batch sizes. `predict_signals` runs nights at their exact length (nights of
+equal length and signal set share a batch).
 
 Outputs of `predict_files` (paths relative to the output folder): the files
 of `writers` per night and summary.csv, plus skipped.csv/.json (every skipped
@@ -316,6 +318,7 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
                   with_labels: bool = True,
                   allow_truncated: bool = False,
                   workers: int = 2,
+                  bucket_hours: float = 1.0,
                   progress: bool = True) -> RunResult:
   """Stages every EDF/CSV/parquet night at or below `input_path`.
 
@@ -335,7 +338,11 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
     run_info: lines for the report's header, e.g. {'model': path, 'command': ...}.
     with_labels: read scored stages next to EDFs (kappa, plots).
     allow_truncated: stage the complete records of truncated EDFs.
-    workers: reader threads (0: read in the main thread).
+    workers: reader threads (0: read in the main thread); outputs are written
+      by one more thread, so reading, inference and writing overlap.
+    bucket_hours: nights are zero-padded to the next multiple of this many hours
+      and batched across lengths with exact padding (`batching.Batcher`); 0 runs
+      every night at its own length (one compilation per length).
     progress: show a progress bar.
 
   Raises:
@@ -357,17 +364,16 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
                   dict(channel_map=channel_map, with_labels=with_labels,
                        allow_truncated=allow_truncated),
                   output_files.RunOutputs(output_dir, formats, plots))
-  batcher = batching.Batcher(model, batch_size)
+  batcher = batching.Batcher(model, batch_size,
+                             bucket_epochs=batching.hours_to_epochs(bucket_hours))
   run.bar = tqdm.tqdm(total=len(files), unit='night', desc='predict', disable=not progress)
-  for name, path, night, x in _prefetch(run.read, files, workers):
-    if run.accept(name, path, night, x):
-      run.finish(batcher.add(name, x, night.num_epochs))
-  run.finish(batcher.flush())
+  with concurrent.futures.ThreadPoolExecutor(1) as run.writer:
+    for name, path, night, x in _prefetch(run.read, files, workers):
+      if run.accept(name, path, night, x):
+        run.finish(batcher.add(name, x, night.num_epochs))
+    run.finish(batcher.flush())
   run.bar.close()
-  run.summary.sort(key=lambda row: row['night'])
-  output_files.write_summary(run.summary, os.path.join(output_dir, SUMMARY_FILE))
-  run.report.write(output_dir, SKIPPED_NAME)
-  run.outputs.write_report(run.summary, run.report, model, run_info)
+  run.write_run_files(run_info)
   return RunResult(tuple(row['night'] for row in run.summary), tuple(sorted(run.skipped)),
                    run.report, time.perf_counter() - start_time)
 
@@ -384,6 +390,8 @@ class _FilesRun:
     self.summary: list[dict[str, Any]] = []
     self.skipped: list[str] = []
     self.bar = None
+    self.writer: concurrent.futures.Executor | None = None  # Per-night outputs (None: inline).
+    self.writes: list[concurrent.futures.Future] = []
 
   def read(self, item: tuple[str, str]):
     """(name, path, night without signals or the exception, checked signals)."""
@@ -428,8 +436,22 @@ class _FilesRun:
         self.skip(name, night.path, 'model', f'{type(logits).__name__}: {logits}')
       else:
         prediction = _night_prediction(self.model, night, logits, used)
-        self.outputs.write(prediction)
+        if self.writer is None:
+          self.outputs.write(prediction)
+        else:
+          self.writes.append(self.writer.submit(self.outputs.write, prediction))
         self.summary.append({'night': name, 'file': _relative(night.path, self.root),
                              'format': night.kind, **prediction.summary_row()})
       self.bar.update()
       self.bar.set_postfix(ok=len(self.summary), skipped=len(self.skipped))
+
+  def write_run_files(self, run_info: Mapping[str, str] | None = None) -> None:
+    """After every night: summary.csv, skipped.csv/.json (entries grouped by night, in
+    night order, whatever order the nights finished in) and the report."""
+    for future in self.writes:
+      future.result()  # A failed write fails the run, as an inline write would.
+    self.summary.sort(key=lambda row: row['night'])
+    self.report = report_lib.SkipReport(sorted(self.report.entries, key=lambda e: e.record_id))
+    output_files.write_summary(self.summary, os.path.join(self.output_dir, SUMMARY_FILE))
+    self.report.write(self.output_dir, SKIPPED_NAME)
+    self.outputs.write_report(self.summary, self.report, self.model, run_info)
