@@ -6,7 +6,9 @@ Each night is a few 30-s epochs written in the cohort's exact NSRR layout
 (folders, file names, channel labels, native rates, units, annotation
 formats). To keep the folders small, EDFs hold only the model channels
 (ECG, PPG, THX, ABD) and SpO2 (an extra channel readers must skip), and nights
-are picked among those whose short hypnogram is not sleep/wake-only.
+are picked among those whose short hypnogram is not sleep/wake-only. The open
+datasets (cinc2018, hmc, ucddb, slpdb) are written in their PhysioNet layouts
+(WFDB records through the wfdb package, EDF+ scoring files), EOG channels kept.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from wav2sleep_jax.synthetic import writers
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _KEEP_SOURCES = frozenset({'ECG', 'PPG', 'THX', 'ABD', 'SpO2'})
+_OPEN_KEEP = _KEEP_SOURCES | {'EOG-L', 'EOG-R'}
 NSRR_BUILDERS = ('shhs', 'mesa', 'cfs', 'chat', 'ccshs', 'mros', 'wsc')
-BUILDERS = NSRR_BUILDERS + ('census',)
+OPEN_BUILDERS = ('cinc2018', 'hmc', 'ucddb', 'slpdb')
+BUILDERS = NSRR_BUILDERS + ('census',) + OPEN_BUILDERS
 
 _BUILDERS = flags.DEFINE_list('builders', list(BUILDERS), 'Folders to rebuild.')
 _EPOCHS = flags.DEFINE_integer('epochs', 3, 'Epochs per night.')
@@ -37,7 +41,8 @@ def _night(cohort: str, index: int, epochs: int,
            visit: str | None = None) -> night_lib.Night:
   night = night_lib.generate_night(cohort, seed=0, night_index=index,
                                    hours=epochs / 120, visit=visit)
-  kept = {k: c for k, c in night.channels.items() if c.source in _KEEP_SOURCES}
+  keep = _OPEN_KEEP if cohort in OPEN_BUILDERS else _KEEP_SOURCES
+  kept = {k: c for k, c in night.channels.items() if c.source in keep}
   return dataclasses.replace(night, channels=kept)
 
 
@@ -103,6 +108,19 @@ def write_cohort_dummy(cohort: str, root: str, epochs: int,
   return written
 
 
+def write_open_dummy(cohort: str, root: str, epochs: int) -> list[str]:
+  """Three records of an open dataset; slpdb: slp01a + slp01b (one subject), slp02, slp03."""
+  names = ('slp01a', 'slp01b', 'slp02', 'slp03') if cohort == 'slpdb' else (None,) * 3
+  written = []
+  for index, name in zip(_good_indices(cohort, len(names), epochs), names):
+    night = _night(cohort, index, epochs)
+    if name is not None:
+      night = dataclasses.replace(night, record_id=name)
+    writers.write_night(night, root)
+    written.append(night.record_id)
+  return written
+
+
 def write_census_dummy(root: str, epochs: int) -> dict[str, list[str]]:
   """Census dummy: three cohorts side by side and census split lists."""
   ids = {name: write_cohort_dummy(name, os.path.join(root, name), epochs, count)
@@ -126,6 +144,8 @@ def main(argv: Sequence[str]) -> None:
     os.makedirs(root)
     if name == 'census':
       result = write_census_dummy(root, _EPOCHS.value)
+    elif name in OPEN_BUILDERS:
+      result = write_open_dummy(name, root, _EPOCHS.value)
     else:
       result = write_cohort_dummy(name, root, _EPOCHS.value)
     size = sum(os.path.getsize(os.path.join(d, f))
