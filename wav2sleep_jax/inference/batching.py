@@ -43,12 +43,16 @@ def padded_rows(n: int, batch_size: int) -> int:
   return min(batch_size, 1 << max(n - 1, 0).bit_length())
 
 
-def _pad_night(x: Mapping[str, np.ndarray], names: Sequence[str], epochs: int
-               ) -> dict[str, np.ndarray]:
+def _pad_night(x: Mapping[str, np.ndarray], names: Sequence[str], num_epochs: int,
+               epochs: int) -> dict[str, np.ndarray]:
+  """A night's signals of `num_epochs` epochs zero-padded to `epochs`."""
   out = {}
   for n in names:
-    t = epochs * signals_lib.samples_per_epoch(n)
-    out[n] = np.pad(x[n], (0, t - len(x[n])))
+    k = signals_lib.samples_per_epoch(n)
+    if np.shape(x[n]) != (num_epochs * k,):
+      raise ValueError(f'{n}: {np.shape(x[n])} samples, expected {num_epochs} epochs '
+                       f'({num_epochs * k} samples).')
+    out[n] = np.pad(x[n], (0, (epochs - num_epochs) * k))
   return out
 
 
@@ -94,7 +98,7 @@ class Batcher:
       logits_BSK = self._model.logits({n: np.stack([x[n] for _, x, _ in chunk]) for n in names})
       return list(logits_BSK)
     rows = list(chunk) + [chunk[-1]] * (padded_rows(len(chunk), self._batch_size) - len(chunk))
-    padded = [_pad_night(x, names, epochs) for _, x, _ in rows]
+    padded = [_pad_night(x, names, s, epochs) for _, x, s in rows]
     logits_BSK = self._model.logits({n: np.stack([p[n] for p in padded]) for n in names},
                                     valid_epochs=np.array([s for _, _, s in rows]))
     return [logits_BSK[j, :s] for j, (_, _, s) in enumerate(chunk)]

@@ -1,0 +1,66 @@
+"""Length buckets: nights of different lengths share batches, with exact padding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wav2sleep_jax.inference import batching
+from wav2sleep_jax.inference import model as model_lib
+from tests.model_testutil import random_params, random_signals, tiny_config
+
+LENGTHS = (3, 8, 5, 7, 4, 6)  # One bucket of 8 epochs.
+
+
+@pytest.fixture(scope='module')
+def model():
+  cfg = tiny_config(signals=('ECG', 'THX'))
+  return model_lib.StagingModel(cfg, random_params(cfg, seed=0, scale=1.0))
+
+
+def _probabilities(logits_SK):
+  return model_lib.softmax(np.asarray(logits_SK, np.float64))
+
+
+def test_bucket_arithmetic():
+  assert [batching.bucket_length(s, 120) for s in (1, 120, 121, 959)] == [120, 120, 240, 960]
+  assert batching.bucket_length(37, 0) == 37
+  assert batching.hours_to_epochs(1.0) == 120 and batching.hours_to_epochs(0) == 0
+  with pytest.raises(ValueError, match='shorter than one 30-s epoch'):
+    batching.hours_to_epochs(0.001)
+  with pytest.raises(ValueError, match='>= 0'):
+    batching.hours_to_epochs(-1)
+  assert [batching.padded_rows(n, 8) for n in (1, 2, 3, 5, 8)] == [1, 2, 4, 8, 8]
+  assert batching.padded_rows(5, 6) == 6
+
+
+def test_night_alone_equals_night_in_a_bucket(model):
+  """Six lengths in one bucket: two compilations at most (4 + 2 rows), exact predictions."""
+  nights = [{n: v[0] for n, v in random_signals(('ECG', 'THX'), 1, s, seed=i).items()}
+            for i, s in enumerate(LENGTHS)]
+  nights[2] = {'THX': nights[2]['THX']}  # Another signal set: its own group.
+  before = model_lib.compilations()
+  batcher = batching.Batcher(model, batch_size=4, bucket_epochs=8)
+  done = []
+  for i, (x, s) in enumerate(zip(nights, LENGTHS)):
+    done += batcher.add(i, x, s)
+  done = dict(done + batcher.flush())
+  # ECG+THX: 5 nights -> batches of 4 and 1 rows; THX alone: 1 row. Never one per length.
+  assert model_lib.compilations() - before <= 3
+  for i, (x, s) in enumerate(zip(nights, LENGTHS)):
+    assert done[i].shape == (s, model.config.num_classes)
+    alone = model.logits({n: v[None] for n, v in x.items()})[0]
+    np.testing.assert_allclose(_probabilities(done[i]), _probabilities(alone), atol=1e-5,
+                               err_msg=f'night {i} ({s} epochs)')
+
+
+def test_bad_night_in_a_bucket_is_reported_alone(model):
+  """A failing padded batch is retried night by night, still padded and exact."""
+  good = {n: v[0] for n, v in random_signals(('ECG', 'THX'), 1, 5, seed=1).items()}
+  bad = {'ECG': np.zeros(3 * 1024, np.float32), 'THX': np.zeros(4 * 256, np.float32)}
+  batcher = batching.Batcher(model, batch_size=2, bucket_epochs=8)
+  done = dict(batcher.add('good', good, 5) + batcher.add('bad', bad, 4) + batcher.flush())
+  assert isinstance(done['bad'], ValueError)  # ECG covers 3 epochs, not 4.
+  assert 'expected 4 epochs' in str(done['bad'])
+  alone = model.logits({n: v[None] for n, v in good.items()})[0]
+  np.testing.assert_allclose(_probabilities(done['good']), _probabilities(alone), atol=1e-5)
