@@ -5,6 +5,7 @@
   stages_BS = model.predict({'ECG': ecg_BT, 'THX': thx_BT})
   night = wav2sleep_jax.predict_edf(model, 'night.edf')
   night = wav2sleep_jax.predict_signals(model, {'ECG': (ecg, 256.0)})
+  night = wav2sleep_jax.predict_raw(model, mne_raw, channels={'ECG': 'EKG'})
 
 Layout: the modules at the top (train, evaluate, predict, export, convert,
 benchmark, synthesize, smoke) are the commands (`python -m wav2sleep_jax.NAME`);
@@ -27,6 +28,7 @@ _LAZY = {
     'Wav2Sleep': 'wav2sleep_jax.models.wav2sleep',
     'predict_signals': 'wav2sleep_jax.inference.runner',
     'predict_edf': 'wav2sleep_jax.inference.runner',
+    'predict_raw': 'wav2sleep_jax.inference.mne_input',
     'NightPrediction': 'wav2sleep_jax.inference.night_prediction',
 }
 __all__ = sorted(_LAZY)
