@@ -85,6 +85,10 @@ def parse_time_of_day(text: str) -> datetime.time | None:
     return None
 
 
+def _error(path: str, reason: str) -> errors.RecordingError:
+  return errors.RecordingError(path, reason, stage='wfdb')
+
+
 def _base(path: str | os.PathLike[str], extension: str) -> str:
   """Record path without `extension` (the name the wfdb package expects)."""
   path = os.fspath(path)
@@ -93,11 +97,11 @@ def _base(path: str | os.PathLike[str], extension: str) -> str:
 
 def _rdheader(path: str) -> wfdb_pkg.Record:
   if not os.path.isfile(path):
-    raise errors.RecordingError(path, 'header file not found')
+    raise _error(path, 'header file not found')
   try:
     return wfdb_pkg.rdheader(_base(path, '.hea'))
   except Exception as e:  # The package raises assorted types on bad headers.
-    raise errors.RecordingError(
+    raise _error(
         path, f'malformed WFDB header: {type(e).__name__}: {e}') from e
 
 
@@ -106,7 +110,7 @@ def read_header(path: str | os.PathLike[str]) -> WfdbHeader:
   path = os.fspath(path)
   record = _rdheader(path)
   if not record.fs or record.fs <= 0:
-    raise errors.RecordingError(path, f'sampling rate {record.fs} <= 0')
+    raise _error(path, f'sampling rate {record.fs} <= 0')
   start = None
   if record.base_time is not None and record.base_date is not None:
     start = datetime.datetime.combine(record.base_date, record.base_time)
@@ -123,7 +127,7 @@ def _check_sizes(path: str, record: wfdb_pkg.Record) -> list[str]:
   for name, indices in per_file.items():
     file_path = os.path.join(folder, name)
     if not os.path.isfile(file_path):
-      raise errors.RecordingError(file_path, f'signal file missing (named in {path})')
+      raise _error(file_path, f'signal file missing (named in {path})')
     fmt = record.fmt[indices[0]]
     if fmt not in _BYTES_PER_SAMPLE or record.sig_len is None:
       continue
@@ -133,7 +137,7 @@ def _check_sizes(path: str, record: wfdb_pkg.Record) -> list[str]:
     actual = os.path.getsize(file_path)
     if actual < expected:
       held = int((actual - offset) / (frame * _BYTES_PER_SAMPLE[fmt]))
-      raise errors.RecordingError(
+      raise _error(
           file_path, f'signal file holds {max(held, 0)} samples per signal, the header '
           f'{os.path.basename(path)} says {record.sig_len}')
     if actual > expected + 3:
@@ -146,7 +150,7 @@ def _read_signal(path: str, index: int, record: wfdb_pkg.Record) -> np.ndarray:
     read = wfdb_pkg.rdrecord(_base(path, '.hea'), channels=[index], physical=True,
                              smooth_frames=False)
   except Exception as e:  # Short, corrupt or unsupported signal files.
-    raise errors.RecordingError(
+    raise _error(
         path, f'cannot read signal {record.sig_name[index]!r}: {type(e).__name__}: {e}') from e
   return np.asarray(read.e_p_signal[0], dtype=np.float64)
 
@@ -182,7 +186,7 @@ def read_recording(path: str | os.PathLike[str],
   header = read_header(path)
   record = _rdheader(path)
   if not record.n_sig or not record.sig_len:
-    raise errors.RecordingError(path, 'header declares no signals or no samples')
+    raise _error(path, 'header declares no signals or no samples')
   notes = _check_sizes(path, record)
   labels = tuple(record.sig_name)
   channels, problems, taken = {}, [], set()
