@@ -30,6 +30,9 @@ _OVERRIDES = {
     ('eog', ''): {**_PAPER, 'signals': signals_lib.EOG, 'num_classes': 5},
     ('eog', 'causal'): {**_PAPER, 'signals': signals_lib.EOG, 'num_classes': 5,
                         'causal': True},
+    ('open', ''): {**_PAPER, 'signals': ('ECG', 'ABD', 'THX')},
+    ('open', 'ecg_only'): {**_PAPER, 'signals': ('ECG',)},
+    ('open', 'eog'): {**_PAPER, 'signals': signals_lib.EOG, 'num_classes': 5},
 }
 
 
@@ -38,7 +41,7 @@ def _module(name):
 
 
 def test_every_config_file_and_variant_is_listed():
-  assert _FILES == ['default', 'demo', 'eog']
+  assert _FILES == ['default', 'demo', 'eog', 'open']
   listed = {(name, v) for name in _FILES for v in _module(name).VARIANTS}
   assert listed == set(_OVERRIDES)
 
@@ -86,3 +89,19 @@ def test_train_cli_names_an_unknown_variant_in_one_line(tmp_path):
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith('error: flag --config='), lines
   assert "Unknown config variant 'nosuch'; choose from ('', 'causal')" in lines[0]
+
+
+@pytest.mark.parametrize('variant, datasets', [
+    ('', ('cinc2018', 'ucddb', 'slpdb')), ('ecg_only', ('cinc2018', 'ucddb', 'slpdb', 'hmc')),
+    ('eog', ('hmc', 'ucddb'))])
+def test_open_configs_use_open_datasets_that_hold_every_evaluated_signal(variant, datasets):
+  from wav2sleep_jax.psg import cohorts
+  config = _module('open').get_config(variant)
+  assert config.train_datasets == config.val_datasets == config.test_datasets == datasets
+  builders = pathlib.Path(__file__).parents[2] / 'tfds_builders'
+  for name in datasets:
+    assert (builders / name / f'{name}_dataset_builder.py').is_file()
+    cohort = cohorts.get(name)
+    assert not cohort.layout.startswith('nsrr') and 'PPG' not in cohort.signals
+    for subset in config.eval_subsets:  # Each table cell has a signal to stage from.
+      assert set(subset or config.model.signals) & set(cohort.signals), (name, subset)
