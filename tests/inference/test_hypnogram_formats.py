@@ -82,12 +82,19 @@ def test_edf_annotations_read_by_mne(tmp_path, num_classes):
     assert f.read(256)[192:197] == b'EDF+C'
 
 
-def test_edf_without_start_time(tmp_path):
-  night = _night(start=None)
+def test_edf_without_start_time_or_outside_edf_dates(tmp_path):
   import mne
 
+  night = _night(start=None)
   read = mne.read_annotations(night.write_edf_annotations(tmp_path / 'x.edf'))
   assert len(read) == night.num_epochs
+  old = _night(start=datetime.datetime(1980, 2, 3, 23, 30, 0))
+  path = old.write_edf_annotations(tmp_path / 'old.edf')
+  edf = edfio.read_edf(path)
+  assert edf.starttime == datetime.time(23, 30)
+  with open(path, 'rb') as f:
+    assert b'Startdate X' in f.read(256)  # Unknown, not a wrong date.
+  assert len(mne.read_annotations(path)) == old.num_epochs
 
 
 def test_nsrr_xml_round_trip_through_the_parser(tmp_path):

@@ -138,7 +138,8 @@ def write_edf_annotations(prediction: NightPrediction, path: str | os.PathLike[s
   """Writes an EDF+C file with only an annotation signal: one stage annotation per epoch.
 
   Texts are 'Sleep stage W/N1/N2/N3/R' (L for a 4-class model's Light); the
-  header's start date and time are the recording's when known.
+  header's start date and time are the recording's when known (a date outside
+  EDF's 1985-2084 is written as unknown, 'Startdate X', keeping the clock time).
   """
   import edfio
 
@@ -147,7 +148,8 @@ def write_edf_annotations(prediction: NightPrediction, path: str | os.PathLike[s
   annotations = [edfio.EdfAnnotation(float(EPOCH_SECONDS * i), float(EPOCH_SECONDS), texts[s])
                  for i, s in enumerate(prediction.stages_S)]
   start = prediction.start
-  recording = edfio.Recording(startdate=start.date() if start else None)
+  known_date = start is not None and 1985 <= start.year <= 2084
+  recording = edfio.Recording(startdate=start.date() if known_date else None)
   edf = edfio.Edf([], recording=recording, annotations=annotations,
                   starttime=start.time().replace(microsecond=0) if start else None)
   edf.write(path)
