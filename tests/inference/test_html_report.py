@@ -102,3 +102,9 @@ def test_renders_in_headless_chromium(run_dir, tmp_path):
   for name in ('Wake', 'Light', 'REM'):
     color = np.array([int(html_report.COLORS[name][i:i + 2], 16) for i in (1, 3, 5)])
     assert (np.abs(rgb - color).max(axis=-1) <= 8).sum() > 50, name
+
+
+def test_cells_keep_sortable_numbers():
+  assert html_report._cell(np.float64(0.25)) == '<td data-v="0.25">0.250</td>'
+  assert html_report._cell(float('nan')) == '<td data-v=""></td>'
+  assert html_report._cell('<a&b>') == '<td data-v="&lt;a&amp;b&gt;">&lt;a&amp;b&gt;</td>'

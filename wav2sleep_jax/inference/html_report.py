@@ -119,7 +119,8 @@ def night_svg(prediction: NightPrediction) -> str:
 
 
 def _cell(value: Any) -> str:
-  if isinstance(value, float):
+  if isinstance(value, (float, np.floating)):
+    value = float(value)  # repr of a NumPy float is 'np.float64(...)'.
     if math.isnan(value):
       return '<td data-v=""></td>'
     return f'<td data-v="{value!r}">{value:.3f}</td>' if abs(value) < 10 else (
