@@ -1,4 +1,5 @@
-"""Polysomnography parsing: EDF channels, resampling, stage annotations, reports, `read_night`."""
+"""Polysomnography parsing: EDF and WFDB channels, resampling, stage annotations, reports,
+`read_night`."""
 
 from wav2sleep_jax.psg.annotations import align_labels
 from wav2sleep_jax.psg.annotations import Hypnogram
@@ -27,6 +28,9 @@ from wav2sleep_jax.psg.errors import RecordingError
 from wav2sleep_jax.psg.night import Night
 from wav2sleep_jax.psg.night import NightOptions
 from wav2sleep_jax.psg.night import read_night
+from wav2sleep_jax.psg.open_scoring import read_cinc2018_arousal
+from wav2sleep_jax.psg.open_scoring import read_hmc_scoring
+from wav2sleep_jax.psg.open_scoring import read_ucddb_stages
 from wav2sleep_jax.psg.resample import resample_signal
 from wav2sleep_jax.psg.resample import resample_to_epochs
 from wav2sleep_jax.psg.skip_report import SkipEntry
@@ -45,11 +49,14 @@ __all__ = [
     'Night',
     'NightOptions',
     'PsgError',
+    'read_cinc2018_arousal',
     'read_header',
+    'read_hmc_scoring',
     'read_night',
     'read_nsrr_xml',
     'read_profusion_xml',
     'read_recording',
+    'read_ucddb_stages',
     'read_wfdb_stages',
     'read_wsc_allscore',
     'read_wsc_log_start',

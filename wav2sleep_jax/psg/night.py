@@ -6,9 +6,11 @@
     night.labels           # int8 [num_epochs] (0 W .. 4 REM, -1 unscored) or None
     night.entries          # SkipEntry per absent channel, note, ignored label
 
-Input is an EDF (channels found by canonical name, NSRR and cohort aliases, or
-`channel_map`) plus an optional stage annotation file, or a CSV/parquet table
-(`table_files`, no labels). Every present signal is resampled with
+Input is an EDF (also UCDDB's '.rec') or a WFDB record (its '.hea'; signals read by
+the `wfdb` package, `psg.wfdb`), channels found by canonical name, NSRR and cohort
+aliases, or `channel_map`, plus an optional stage annotation file (NSRR, WSC, or the
+open datasets' `.st`, `.arousal`, `_sleepscoring.edf`, `_stage.txt`), or a
+CSV/parquet table (`table_files`, no labels). Every present signal is resampled with
 anti-aliasing onto the model's 30-s epoch grid (ECG/PPG 1024, ABD/THX 256, EOG
 4096 samples per epoch) and cropped to `max_hours`; labels are aligned to the
 signal epochs (-1 beyond the scoring). A channel is absent (entry) when
@@ -131,7 +133,7 @@ class Night:
   Attributes:
     record_id: the night's key (record id, or predict's output name).
     path: the signal file.
-    kind: EDF, CSV or PARQUET.
+    kind: EDF, WFDB, CSV or PARQUET.
     cohort: cohort name ('' if unknown).
     signals: present signals only, float32 [num_epochs * samples_per_epoch].
     num_epochs: complete 30-s epochs (after cropping).
@@ -233,13 +235,14 @@ def read_night(path: str | os.PathLike[str], options: NightOptions, *,
                record_id: str | None = None,
                cohort: cohorts_lib.Cohort | None = None,
                annotation: tuple[str, str] | None = None) -> Night:
-  """Reads one EDF, CSV or parquet night (format from the extension).
+  """Reads one EDF, WFDB, CSV or parquet night (format from the extension).
 
   Args:
     path: the signal file.
     options: what to read and how.
     record_id: the night's key (default: the file's stem).
-    cohort: for its aliases; default: guessed from an EDF's record id.
+    cohort: for its aliases; default: guessed from the record id (NSRR ids, the open
+      datasets' record names).
     annotation: (kind, path) of the EDF's stage annotation, or None.
 
   Raises:
