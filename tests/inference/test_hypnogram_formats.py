@@ -151,3 +151,22 @@ def test_to_yasa(num_classes):
 def test_unknown_classes_are_refused():
   with pytest.raises(ValueError, match='No stage code'):
     hypnogram_formats.stage_codes(('Wake', 'Sleep'))
+
+
+def test_copy_of_the_input_edf_with_stages(tmp_path):
+  import mne
+  from tests import predict_testutil as util
+
+  _, source = util.write_night(tmp_path / 'in', 'shhs', hours=0.25, labels=('ECG', 'THOR RES'))
+  night = _night(5, epochs=30, labels=False)
+  path = hypnogram_formats.write_edf_with_stages(night, source, tmp_path / 'merged.edf')
+  merged = mne.io.read_raw_edf(path, verbose='error')
+  original = mne.io.read_raw_edf(source, verbose='error')
+  np.testing.assert_array_equal(merged.get_data(), original.get_data())
+  assert merged.ch_names == original.ch_names
+  stages_only = [a for a in merged.annotations if a['description'].startswith('Sleep stage')]
+  assert [a['onset'] for a in stages_only] == [30.0 * i for i in range(30)]
+  assert [a['description'][12:] for a in stages_only] == [
+      hypnogram_formats.stage_codes(night.stage_names)[s] for s in night.stages_S]
+  with pytest.raises(ValueError, match='shorter than the 3000 s'):
+    hypnogram_formats.write_edf_with_stages(_night(5, epochs=100), source, tmp_path / 'x.edf')

@@ -156,6 +156,32 @@ def write_edf_annotations(prediction: NightPrediction, path: str | os.PathLike[s
   return path
 
 
+def write_edf_with_stages(prediction: NightPrediction, source_edf: str | os.PathLike[str],
+                          path: str | os.PathLike[str]) -> str:
+  """Writes a copy of `source_edf` (the night's input) with the predicted stages added.
+
+  The signals, header and any annotations of the source are kept; the stage
+  annotations are those of `write_edf_annotations`. A plain EDF becomes EDF+.
+
+  Raises:
+    ValueError: the source is shorter than the prediction (not this night's EDF).
+  """
+  import edfio
+
+  edf = edfio.read_edf(os.fspath(source_edf))
+  seconds = EPOCH_SECONDS * prediction.num_epochs
+  if edf.duration + 1e-6 < seconds:
+    raise ValueError(f'{os.fspath(source_edf)}: lasts {edf.duration:g} s, shorter than the '
+                     f'{seconds} s of {prediction.num_epochs} predicted epochs.')
+  texts = [STAGE_CODES[n][2] for n in prediction.stage_names]
+  edf.add_annotations(
+      edfio.EdfAnnotation(float(EPOCH_SECONDS * i), float(EPOCH_SECONDS), texts[s])
+      for i, s in enumerate(prediction.stages_S))
+  path = _open_for_writing(path)
+  edf.write(path)
+  return path
+
+
 # --- NSRR XML -----------------------------------------------------------------
 
 
