@@ -6,6 +6,7 @@
                                   ... per epoch (mne.read_annotations, EDFbrowser)
   <name>.nsrr.xml                 NSRR XML: 'Stages|Stages' ScoredEvents, one per run
                                   of equal stages (Luna, `psg.annotations.read_nsrr_xml`)
+  write_edf_with_stages           a copy of the input EDF with the stages added (EDF+)
 
 Onsets are seconds from the recording start (epoch 0). Stage codes are AASM's
 (W, N1, N2, N3, R); a 4-class model's Light (N1 or N2) has no AASM code and is
