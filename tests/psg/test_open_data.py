@@ -134,6 +134,8 @@ def test_hmc_alignment_to_the_signal_start(tmp_path):
   offset = open_scoring.read_hmc_scoring(path, signal_start - datetime.timedelta(seconds=10))
   np.testing.assert_array_equal(offset.labels, [-1, -1, 0, 1, 1, -1, 4])  # Midpoints.
   assert '+10.000 s' in offset.notes[0]
+  with pytest.raises(errors.AnnotationError, match='more than 12 h apart'):
+    open_scoring.read_hmc_scoring(path, signal_start - datetime.timedelta(days=2))
 
 
 @pytest.mark.parametrize('items, message', [

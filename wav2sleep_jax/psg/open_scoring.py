@@ -29,6 +29,8 @@ from wav2sleep_jax.psg import wfdb
 UNSCORED = annotations.UNSCORED
 _EPOCH = channels_lib.EPOCH_SECONDS
 GRID_TOLERANCE_S = 0.01
+# HMC: scoring and signal files of one night start together; far apart means a mismatch.
+MAX_START_DIFFERENCE_S = 12 * 3600.0
 
 # CinC 2018 stage notes; 'undefined' is the challenge's documented sixth stage class.
 CINC2018_STAGES = {'W': 0, 'N1': 1, 'N2': 2, 'N3': 3, 'R': 4, 'undefined': UNSCORED}
@@ -123,7 +125,8 @@ def read_hmc_scoring(path: str | os.PathLike[str],
 
   Raises:
     AnnotationError: unreadable file, an unknown annotation, a stage whose
-      duration is not a multiple of 30 s, stages off one 30-s grid, or none.
+      duration is not a multiple of 30 s, stages off one 30-s grid, none, or a
+      file start more than 12 h from `signal_start`.
   """
   path = os.fspath(path)
   try:
@@ -133,6 +136,10 @@ def read_hmc_scoring(path: str | os.PathLike[str],
   shift = 0.0
   if signal_start is not None and start is not None:
     shift = (start - signal_start).total_seconds()
+    if abs(shift) > MAX_START_DIFFERENCE_S:
+      raise errors.AnnotationError(
+          path, f'scoring file starts at {start}, the signal file at {signal_start}: more '
+          f'than {MAX_START_DIFFERENCE_S / 3600:g} h apart')
   runs = []
   for item in items:
     text = item.text.strip()
