@@ -12,6 +12,12 @@ skipped.csv/.json (see `wav2sleep_jax.inference.output_files`). Exits 0
 if every night was staged, 1 if any was skipped (a summary says how many), 2 on
 a usage or input error (one line on stderr; --output is checked first).
 
+Nights are padded to length buckets (--bucket_hours, default 1 h) and batched
+across lengths with exact padding: a night's predictions equal those of the
+night alone. --beam_pipeline_options=runner=...,key=value runs the same reading
+and bucketed inference as an Apache Beam pipeline (`inference.beam_pipeline`;
+Dataflow, Spark and Flink runs in launch/README.md).
+
 The library lives in `wav2sleep_jax.inference.runner`.
 """
 
@@ -54,6 +60,12 @@ def define_flags() -> None:
   flags.DEFINE_bool('allow_truncated', False, 'Stage the complete records of truncated EDFs.')
   flags.DEFINE_integer('workers', 2, 'Reader threads (0: none).', lower_bound=0)
   flags.DEFINE_enum('dtype', None, ['float32', 'bfloat16'], 'Compute dtype override.')
+  flags.DEFINE_float('bucket_hours', 1.0, 'Pad nights to multiples of this many hours and '
+                     'batch them across lengths, exactly (0: every night at its own '
+                     'length, one compilation per length).', lower_bound=0)
+  flags.DEFINE_string('beam_pipeline_options', None, 'Run as an Apache Beam pipeline with '
+                      'these options, e.g. runner=FnApiRunner,direct_running_mode='
+                      'multi_processing,direct_num_workers=4 (see launch/README.md).')
 
 
 def main(argv):
@@ -65,13 +77,17 @@ def main(argv):
     input_files.find_inputs(fl.input, fl.input_formats)  # Unknown formats, missing input.
     formats = output_files.check_formats(fl.formats)
     output_paths.check_output_dir(fl.output)  # Before the model and any inference.
-    model = model_lib.load_model(fl.model, dtype=fl.dtype)
-    result = runner.predict_files(
-        model, fl.input, fl.output, signals=fl.signals, channel_map=channel_map,
-        kinds=fl.input_formats, batch_size=fl.batch_size, plots=fl.plots, with_labels=fl.labels,
-        allow_truncated=fl.allow_truncated, workers=fl.workers, formats=formats,
+    options = dict(
+        signals=fl.signals, channel_map=channel_map, kinds=fl.input_formats,
+        batch_size=fl.batch_size, plots=fl.plots, with_labels=fl.labels,
+        allow_truncated=fl.allow_truncated, formats=formats, bucket_hours=fl.bucket_hours,
         run_info={'model path': fl.model, 'command': ' '.join(
             ['python -m wav2sleep_jax.predict'] + [shlex.quote(a) for a in sys.argv[1:]])})
+    if fl.beam_pipeline_options:
+      result = _predict_on_beam(fl, options)
+    else:
+      model = model_lib.load_model(fl.model, dtype=fl.dtype)
+      result = runner.predict_files(model, fl.input, fl.output, workers=fl.workers, **options)
   except ValueError as e:  # Channel map, formats, signals the model lacks.
     raise cli.InputError(e) from e
   n, s = len(result.predicted), len(result.skipped)
@@ -79,6 +95,17 @@ def main(argv):
         f'({n / max(result.seconds, 1e-9):.2f} nights/s); outputs in {fl.output}'
         + (f'; see {runner.SKIPPED_NAME}.csv' if len(result.report) else ''))
   return cli.EXIT_PARTIAL if s or not n else 0
+
+
+def _predict_on_beam(fl, options):
+  """The run as a Beam pipeline (apache_beam is an optional extra)."""
+  try:
+    from wav2sleep_jax.inference import beam_pipeline  # pylint: disable=import-outside-toplevel
+  except ImportError as e:
+    raise cli.InputError(f'--beam_pipeline_options needs apache_beam ({e}); '
+                         "pip install 'wav2sleep_jax[beam]'.") from e
+  return beam_pipeline.predict_files_beam(fl.model, fl.input, fl.output,
+                                          fl.beam_pipeline_options, dtype=fl.dtype, **options)
 
 
 def run():
