@@ -203,3 +203,20 @@ def test_open_writers_layout_files(tmp_path):
   assert len(text.split()) == len(ucddb.labels)
   slp = open_writers.slpdb_notes(synthetic.generate_night('slpdb', hours=0.05), 250)
   assert slp[0][0] == 1 and [s for s, _ in slp[1:3]] == [7500, 15000]
+
+
+def test_wfdb_invalid_samples_are_interpolated_and_noted(tmp_path):
+  rate, n = 250, 250 * 60
+  ecg = np.sin(np.arange(n) / 10.0)
+  wfdb_pkg.wrsamp('gap', fs=rate, units=['mV'], sig_name=['ECG'], p_signal=ecg[:, None],
+                  fmt=['16'], adc_gain=[1000.0], baseline=[0], write_dir=str(tmp_path))
+  raw = np.fromfile(tmp_path / 'gap.dat', '<i2')
+  raw[100:110] = -32768  # The fmt 16 invalid-sample value.
+  raw.tofile(tmp_path / 'gap.dat')
+  recording = wfdb.read_recording(tmp_path / 'gap.hea', ('ECG',))
+  data = recording.channels['ECG'].data
+  assert np.isfinite(data).all()
+  line = np.interp(np.arange(100, 110), [99, 110], [ecg[99], ecg[110]])
+  np.testing.assert_allclose(data[100:110], line, atol=2e-3)
+  assert recording.notes == ("ECG ('ECG'): 10 invalid samples (WFDB gap value) linearly "
+                             'interpolated',)

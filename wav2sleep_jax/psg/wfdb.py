@@ -155,8 +155,18 @@ def _read_signal(path: str, index: int, record: wfdb_pkg.Record) -> np.ndarray:
   return np.asarray(read.e_p_signal[0], dtype=np.float64)
 
 
-def _channel(path: str, name: str, index: int,
-             record: wfdb_pkg.Record) -> edf_lib.Channel | edf_lib.ChannelProblem:
+def _fill_invalid(data: np.ndarray) -> int:
+  """Interpolates WFDB invalid samples (NaN in physical units) in place; returns how many."""
+  bad = np.isnan(data)
+  count = int(bad.sum())
+  if count and count < data.size:
+    good = np.flatnonzero(~bad)
+    data[bad] = np.interp(np.flatnonzero(bad), good, data[good])
+  return count
+
+
+def _channel(path: str, name: str, index: int, record: wfdb_pkg.Record,
+             notes: list[str]) -> edf_lib.Channel | edf_lib.ChannelProblem:
   label = record.sig_name[index]
   gain = (record.adc_gain or [1.0] * record.n_sig)[index]
   if not gain:
@@ -165,6 +175,10 @@ def _channel(path: str, name: str, index: int,
   reason = edf_lib.check_samples(data, 1.0 / abs(gain))
   if reason is not None:
     return edf_lib.ChannelProblem(name, label, reason)
+  invalid = _fill_invalid(data)
+  if invalid:
+    notes.append(f'{name} ({label!r}): {invalid} invalid samples (WFDB gap value) '
+                 'linearly interpolated')
   spf = (record.samps_per_frame or [1] * record.n_sig)[index]
   return edf_lib.Channel(data=data.astype(np.float32), rate_hz=float(record.fs) * spf,
                          label=label, unit=(record.units or [''] * record.n_sig)[index],
@@ -198,7 +212,7 @@ def read_recording(path: str | os.PathLike[str],
           name, None, f'no signal named any of {list(table[name].aliases)}'))
       continue
     taken.add(index)
-    result = _channel(path, name, index, record)
+    result = _channel(path, name, index, record, notes)
     (problems.append(result) if isinstance(result, edf_lib.ChannelProblem)
      else channels.__setitem__(name, result))
   return edf_lib.Recording(path=path, start=header.start, duration_s=record.sig_len / record.fs,
