@@ -7,6 +7,8 @@
   python -m wav2sleep_jax.benchmark memory [--hours=10 --remat --budget_gb=24]
   python -m wav2sleep_jax.benchmark data [--cohort=mesa --nights=12 --hours=8 --workers=0,1,2]
       [--manual_dir=NSRR_FOLDER --data_dir=DIR --dataset=NAME] [--json=OUT.json]
+  python -m wav2sleep_jax.benchmark predict [--nights=12 --lengths=varied|fixed --hours=8
+      --cohort=mesa --bucket_hours=1 --batch=8 --read_workers=2 --config=...] [--json=OUT.json]
 
 `train`: full training steps (signal masking, polarity flips, forward, backward,
 AdamW) on random nights; `infer`: the eval-mode forward pass. Both report
@@ -31,6 +33,12 @@ pipeline (10-h windows) with each of --workers worker processes, with the worker
 count that would sustain 100 nights/s. Without --manual_dir, synthetic nights of
 the chosen cohort layout are generated (and built with the TF-free TFDS build)
 in a temporary folder first.
+
+`predict`: `predict` end to end (read, resample, infer in length buckets, write)
+on a temporary folder of synthetic EDFs of the --cohort layout, nights of
+--hours to --hours + 1.5 h (varied) or all of --hours + 0.75 h (fixed), with the
+--config model (random weights): nights/min, compilations, peak RSS, read vs
+inference time (benchmarks/predict_bench.py). --batch defaults to 8 here.
 """
 
 from __future__ import annotations
@@ -74,6 +82,12 @@ _DATASET = flags.DEFINE_string('dataset', None, 'Prepared TFDS dataset name to r
 _WORKERS = flags.DEFINE_list('workers', ['0', '1', '2'], 'data: Grain worker counts to '
                              'time the training pipeline with (0 = in-process).')
 _KINDS = flags.DEFINE_list('kinds', ['train', 'infer'], 'compare: step kinds to compare.')
+_LENGTHS = flags.DEFINE_enum('lengths', 'varied', ['varied', 'fixed'],
+                             'predict: nights of spread lengths or of one length.')
+_BUCKET_HOURS = flags.DEFINE_float('bucket_hours', 1.0, 'predict: length bucket width in '
+                                   'hours (0: exact lengths).', lower_bound=0)
+_READ_WORKERS = flags.DEFINE_integer('read_workers', 2, 'predict: reader threads.',
+                                     lower_bound=0)
 _JSON = flags.DEFINE_string('json', None, 'Write the results to this JSON file.')
 
 
@@ -127,6 +141,26 @@ def data_benchmark() -> dict[str, object]:
         worker_counts=[int(w) for w in _WORKERS.value])
 
 
+def predict_benchmark() -> dict[str, object]:
+  """`predict` over a synthetic folder with the --config model (random weights)."""
+  from wav2sleep_jax.benchmarks import model_bench
+  from wav2sleep_jax.benchmarks import predict_bench
+  from wav2sleep_jax.configs import common
+  from wav2sleep_jax.inference import model as model_lib
+  from wav2sleep_jax.models import io as model_io
+
+  config = flags.FLAGS.config or common.base_config()
+  mcfg = model_bench.model_config(config, signals=_SIGNALS.value, dtype=_DTYPE.value,
+                                  encoder_impl=_ENCODER_IMPL.value, remat=False)
+  model = model_lib.StagingModel(mcfg, model_io.init_params(mcfg, seed=0))
+  with tempfile.TemporaryDirectory() as tmp:
+    return predict_bench.benchmark(
+        model, tmp, cohort=_COHORT.value, nights=_NIGHTS.value,
+        hours=8.0 if _HOURS.value is None else _HOURS.value, lengths=_LENGTHS.value,
+        bucket_hours=_BUCKET_HOURS.value, batch_size=_BATCH.value or 8,
+        workers=_READ_WORKERS.value)
+
+
 def model_benchmark(kind: str) -> dict[str, object]:
   """`train`, `infer` or `memory` with the configuration given by the flags."""
   import jax
@@ -160,7 +194,7 @@ def model_benchmark(kind: str) -> dict[str, object]:
 
 
 def main(argv):
-  kinds = ('train', 'infer', 'compare', 'memory', 'data')
+  kinds = ('train', 'infer', 'compare', 'memory', 'data', 'predict')
   if len(argv) != 2 or argv[1] not in kinds:
     raise app.UsageError(
         f'usage: python -m wav2sleep_jax.benchmark {{{",".join(kinds)}}} [flags]')
@@ -172,7 +206,8 @@ def main(argv):
       raise cli.InputError(f'--{flag.name} must be >= 1, got {flag.value}.')
   if _HOURS.value is not None and not _HOURS.value > 0:
     raise cli.InputError(f'--hours must be > 0, got {_HOURS.value}.')
-  run = data_benchmark if argv[1] == 'data' else lambda: model_benchmark(argv[1])
+  run = {'data': data_benchmark, 'predict': predict_benchmark}.get(
+      argv[1], lambda: model_benchmark(argv[1]))
   result = {'benchmark': argv[1], 'machine': machine(), **run()}
   text = json.dumps(result, indent=2, default=float)
   print(text)
