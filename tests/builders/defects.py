@@ -65,7 +65,7 @@ def write_defects(root: pathlib.Path, indices=None) -> None:
       defects = writers.Defects(physical_max_zero=('EKG',))
     elif index == 12:
       defects = writers.Defects(flat=MODEL_LABELS)
-    paths = output_files.write_night(night, str(root), defects)
+    paths = writers.write_night(night, str(root), defects)
     edf, xml_path = pathlib.Path(paths['edf']), pathlib.Path(paths['nsrr_xml'])
     xml = xml_path.read_text()
     if index == 2:

@@ -49,7 +49,7 @@ def build(tmp_path_factory):
   root = tmp_path_factory.mktemp('mesa_layout')
   for index in GOOD + tuple(EDITS):
     night = synthetic.generate_night('mesa', seed=0, night_index=index, hours=HOURS)
-    paths = output_files.write_night(night, str(root), writers.Defects())
+    paths = writers.write_night(night, str(root), writers.Defects())
     if index in EDITS:
       _patch(pathlib.Path(paths['edf']), EDITS[index][0])
   builder = mesa_dataset_builder.Builder(

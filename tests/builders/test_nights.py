@@ -82,7 +82,7 @@ def test_alias_override_finds_renamed_channel(tmp_path):
   night = synthetic.generate_night('mesa', seed=0, night_index=0, hours=0.1)
   channels = {('ECGx' if k == 'EKG' else k): c for k, c in night.channels.items()}
   night = night.__class__(**{**night.__dict__, 'channels': channels})
-  synthetic.output_files.write_night(night, str(tmp_path))
+  synthetic.writers.write_night(night, str(tmp_path))
   (result,) = _assemble(tmp_path, 'mesa')
   assert 'ECG' not in result.night.signals
   (result,) = _assemble(tmp_path, 'mesa', extra_aliases={'ECG': ('ECGx',)})

@@ -59,7 +59,27 @@ def _expand_xml(path, n_epochs):
   return labels, clock, root
 
 
-@pytest.mark.parametrize('name', sorted(layouts.COHORTS))
+NSRR = sorted(c for c, s in layouts.COHORTS.items() if s.annotation_format not in layouts.OPEN_FORMATS)
+OPEN_EXPECTED = {  # Open datasets: first record's files (PhysioNet layouts).
+    'cinc2018': ('training/tr03-0005/tr03-0005.hea', 'training/tr03-0005/tr03-0005.mat',
+                 'training/tr03-0005/tr03-0005.arousal'),
+    'hmc': ('recordings/SN001.edf', 'recordings/SN001_sleepscoring.edf'),
+    'ucddb': ('ucddb002.rec', 'ucddb002_stage.txt'),
+    'slpdb': ('slp01.hea', 'slp01.dat', 'slp01.st'),
+}
+
+
+@pytest.mark.parametrize('name', sorted(OPEN_EXPECTED))
+def test_open_layout_files(tmp_path, name):
+  ids = synthetic.write_cohort(name, 2, str(tmp_path), seed=0, hours=0.05)
+  assert len(set(ids)) == 2
+  written = sorted(os.path.relpath(os.path.join(d, f), tmp_path)
+                   for d, _, files in os.walk(tmp_path) for f in files)
+  first = sorted(OPEN_EXPECTED[name])
+  assert written[:len(first)] == first and len(written) == 2 * len(first)
+
+
+@pytest.mark.parametrize('name', NSRR)
 def test_layout_edf_and_annotations(tmp_path, name):
   ids = synthetic.write_cohort(name, 2, str(tmp_path), seed=0, hours=0.2)
   first_id, edf_rel, ann_rel = EXPECTED[name]
@@ -146,7 +166,7 @@ def test_mne_reads_native_rates(tmp_path):
 def test_defects(tmp_path):
   night = synthetic.generate_night('chat', seed=0, night_index=0, hours=0.1)
   path = str(tmp_path / 'defect.edf')
-  output_files.write_edf(path, night, writers.Defects(flat=('ECG2',), physical_max_zero=('SpO2',),
+  writers.write_edf(path, night, writers.Defects(flat=('ECG2',), physical_max_zero=('SpO2',),
                                                  ends_early_s=(('ECG1', 60.0),)))
   with open(path, 'rb') as f:
     head = f.read(256 + 256 * len(night.channels))
