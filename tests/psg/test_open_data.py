@@ -85,6 +85,10 @@ def test_cinc2018_stage_notes_hold_and_events_are_ignored(tmp_path):
                                 [-1, -1, 1, -1, 3, 3])
   hyp = open_scoring.read_cinc2018_arousal(paths['arousal'])
   assert hyp.start_time == wfdb.read_header(paths['signal']).start_time
+  path.with_suffix('.hea').unlink()  # Alone: 200 Hz, the last stage scores one epoch.
+  alone = open_scoring.read_cinc2018_arousal(path)
+  np.testing.assert_array_equal(alone.labels, [-1, -1, 1, -1, 3])
+  assert 'no tr03-0006.hea: 200 Hz assumed' in alone.notes[0]
 
 
 @pytest.mark.parametrize('notes, message', [
@@ -220,3 +224,11 @@ def test_wfdb_invalid_samples_are_interpolated_and_noted(tmp_path):
   np.testing.assert_allclose(data[100:110], line, atol=2e-3)
   assert recording.notes == ("ECG ('ECG'): 10 invalid samples (WFDB gap value) linearly "
                              'interpolated',)
+
+
+def test_real_slpdb_record_without_signal_file_is_named(shared_dir):
+  hea = shared_dir / 'data' / 'real' / 'mitbih_slpdb' / 'slp04.hea'
+  with pytest.raises(errors.RecordingError, match='signal file missing') as info:
+    input_files.read_input(hea, ('ECG', 'THX'))
+  assert info.value.path.endswith('slp04.dat') and info.value.stage == 'wfdb'
+  assert night_lib.find_annotation(hea) == (night_lib.SLPDB_ST, str(hea.with_suffix('.st')))

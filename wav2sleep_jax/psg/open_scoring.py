@@ -29,6 +29,7 @@ from wav2sleep_jax.psg import wfdb
 UNSCORED = annotations.UNSCORED
 _EPOCH = channels_lib.EPOCH_SECONDS
 GRID_TOLERANCE_S = 0.01
+CINC2018_RATE_HZ = 200.0  # Every CinC 2018 signal (challenge documentation).
 # HMC: scoring and signal files of one night start together; far apart means a mismatch.
 MAX_START_DIFFERENCE_S = 12 * 3600.0
 
@@ -80,15 +81,20 @@ def read_cinc2018_arousal(path: str | os.PathLike[str]) -> annotations.Hypnogram
   Stage notes (aux 'W', 'N1', 'N2', 'N3', 'R') hold until the next stage note,
   the last one to the end of the record; epochs before the first are
   unscored. Aux strings with a parenthesis ('(arousal_rera', 'resp_hypopnea)')
-  are events and ignored.
+  are events and ignored. Without the `.hea` beside it the rate is the
+  challenge's 200 Hz and the last stage note scores one epoch (the record's
+  end is unknown); a note says so.
 
   Raises:
-    AnnotationError: undecodable file, missing header, an unknown aux string,
+    AnnotationError: undecodable file, malformed header, an unknown aux string,
       no stage note, or stage notes off one 30-s grid.
   """
   path = os.fspath(path)
   header_path = os.path.splitext(path)[0] + '.hea'
-  header = annotations.wfdb_header(header_path)
+  if os.path.exists(header_path):
+    header = annotations.wfdb_header(header_path)
+  else:
+    header = wfdb.WfdbHeader(os.path.basename(header_path)[:-4], CINC2018_RATE_HZ, None, None)
   notes = []
   for ann in wfdb.read_annotations(path):
     text = ann.aux.strip()
@@ -102,6 +108,8 @@ def read_cinc2018_arousal(path: str | os.PathLike[str]) -> annotations.Hypnogram
     raise errors.AnnotationError(path, 'no stage notes (W, N1, N2, N3, R)')
   rate = header.sampling_rate_hz
   end = header.num_samples if header.num_samples else notes[-1][0] + _EPOCH * rate
+  extra = () if header.num_samples else (
+      f'no {os.path.basename(header_path)}: {rate:g} Hz assumed, the last stage scores one epoch',)
   runs = []
   for (sample, label), nxt in zip(notes, [n[0] for n in notes[1:]] + [end]):
     epochs = (nxt - sample) / (_EPOCH * rate)
@@ -112,7 +120,7 @@ def read_cinc2018_arousal(path: str | os.PathLike[str]) -> annotations.Hypnogram
     if count > 0:
       runs.append((sample / rate, count, label))
   hypnogram = _on_signal_grid(runs, path)
-  return annotations.Hypnogram(hypnogram.labels, header.start_time, hypnogram.notes)
+  return annotations.Hypnogram(hypnogram.labels, header.start_time, hypnogram.notes + extra)
 
 
 def read_hmc_scoring(path: str | os.PathLike[str],
