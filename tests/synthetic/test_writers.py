@@ -59,7 +59,8 @@ def _expand_xml(path, n_epochs):
   return labels, clock, root
 
 
-NSRR = sorted(c for c, s in layouts.COHORTS.items() if s.annotation_format not in layouts.OPEN_FORMATS)
+NSRR = sorted(c for c, s in layouts.COHORTS.items()
+              if s.annotation_format not in layouts.OPEN_FORMATS)
 OPEN_EXPECTED = {  # Open datasets: first record's files (PhysioNet layouts).
     'cinc2018': ('training/tr03-0005/tr03-0005.hea', 'training/tr03-0005/tr03-0005.mat',
                  'training/tr03-0005/tr03-0005.arousal'),

@@ -1,4 +1,7 @@
-"""PhysioNet/CinC Challenge 2018 "You Snooze You Win" (training set): ECG, THX (CHEST), ABD, EOG-L (E1-M2)."""
+"""PhysioNet/CinC Challenge 2018 "You Snooze You Win" (training set).
+
+Signals: ECG, THX (CHEST), ABD, EOG-L (E1-M2).
+"""
 
 from wav2sleep_jax.builders import open_builder
 from wav2sleep_jax.psg import cohorts

@@ -1,4 +1,7 @@
-"""Haaglanden Medisch Centrum sleep staging database: ECG, EOG-L (EOG E1-M2), EOG-R (EOG E2-M2)."""
+"""Haaglanden Medisch Centrum sleep staging database.
+
+Signals: ECG, EOG-L (EOG E1-M2), EOG-R (EOG E2-M2).
+"""
 
 from wav2sleep_jax.builders import open_builder
 from wav2sleep_jax.psg import cohorts

@@ -1,4 +1,7 @@
-"""MIT-BIH Polysomnographic Database: ECG, THX (Resp (chest)), ABD (Resp (abdomen)/(abdominal)), EOG where recorded."""
+"""MIT-BIH Polysomnographic Database.
+
+Signals: ECG, THX (Resp (chest)), ABD (Resp (abdomen)/(abdominal)), EOG where recorded.
+"""
 
 from wav2sleep_jax.builders import open_builder
 from wav2sleep_jax.psg import cohorts

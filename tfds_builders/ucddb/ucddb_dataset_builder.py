@@ -1,4 +1,7 @@
-"""St. Vincent's University Hospital / University College Dublin Sleep Apnea Database: ECG, THX (ribcage), ABD (abdo), EOG-L (Lefteye), EOG-R (RightEye)."""
+"""St. Vincent's University Hospital / University College Dublin Sleep Apnea Database.
+
+Signals: ECG, THX (ribcage), ABD (abdo), EOG-L (Lefteye), EOG-R (RightEye).
+"""
 
 from wav2sleep_jax.builders import open_builder
 from wav2sleep_jax.psg import cohorts

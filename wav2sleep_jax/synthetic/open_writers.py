@@ -30,8 +30,9 @@ from wav2sleep_jax.synthetic import writers
 from wav2sleep_jax.synthetic.night_generator import Night
 
 _CINC_STAGES = {0: 'W', 1: 'N1', 2: 'N2', 3: 'N3', 4: 'N3', 5: 'R', 9: 'undefined'}
-_CINC_EVENTS = {ev.OBSTRUCTIVE_APNEA: 'resp_obstructiveapnea', ev.CENTRAL_APNEA: 'resp_centralapnea',
-                ev.HYPOPNEA: 'resp_hypopnea', ev.AROUSAL: 'arousal_rera'}
+_CINC_EVENTS = {ev.OBSTRUCTIVE_APNEA: 'resp_obstructiveapnea',
+                ev.CENTRAL_APNEA: 'resp_centralapnea', ev.HYPOPNEA: 'resp_hypopnea',
+                ev.AROUSAL: 'arousal_rera'}
 _SLPDB_STAGES = {0: 'W', 1: '1', 2: '2', 3: '3', 4: '4', 5: 'R', 9: 'MT'}
 _SLPDB_EVENTS = {ev.OBSTRUCTIVE_APNEA: 'OA', ev.CENTRAL_APNEA: 'CA', ev.HYPOPNEA: 'H',
                  ev.AROUSAL: 'A', ev.LIMB_MOVEMENT: 'L'}
