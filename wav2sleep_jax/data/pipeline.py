@@ -6,7 +6,8 @@ A prepared night (see tfds_builders) is a dict with 'labels' int8 [S] (5-class,
 replaced by '_'. This module turns nights into fixed-shape model inputs:
 
   {'signals': {name: float32 [S*k]}, 'present': bool [M], 'labels': int32 [S],
-   'is_night': bool}   (is_night False marks padding in evaluation batches)
+   'is_night': bool, 'valid_epochs': int32}   (is_night False marks padding in
+  evaluation batches; valid_epochs counts the night's epochs before zero padding)
 
 No TensorFlow: sources come from `tfds.data_source` (numpy, random access).
 """
@@ -89,8 +90,9 @@ def prepare_night(example: Mapping[str, Any], spec: NightSpec, start_epoch: int 
       out[:len(piece)] = piece
     x[name] = out
     present.append(is_present)
+  valid = min(max(total - start_epoch, 1), spec.num_epochs)
   return {'signals': x, 'present': np.asarray(present, bool), 'labels': labels_S,
-          'is_night': np.asarray(True)}
+          'is_night': np.asarray(True), 'valid_epochs': np.asarray(valid, np.int32)}
 
 
 class _RandomWindow(grain.transforms.RandomMap):
@@ -146,7 +148,7 @@ def _padding_night(spec: NightSpec) -> dict[str, Any]:
                                   np.float32) for n in spec.signals},
           'present': np.zeros(len(spec.signals), bool),
           'labels': np.full(spec.num_epochs, stages.UNSCORED, np.int32),
-          'is_night': np.asarray(False)}
+          'is_night': np.asarray(False), 'valid_epochs': np.asarray(spec.num_epochs, np.int32)}
 
 
 def _stack(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -154,7 +156,8 @@ def _stack(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                       for n in items[0]['signals']},
           'present': np.stack([it['present'] for it in items]),
           'labels': np.stack([it['labels'] for it in items]),
-          'is_night': np.stack([it['is_night'] for it in items])}
+          'is_night': np.stack([it['is_night'] for it in items]),
+          'valid_epochs': np.stack([it['valid_epochs'] for it in items])}
 
 
 def eval_batches(source: Any, spec: NightSpec, batch_size: int, process_index: int = 0,

@@ -71,7 +71,9 @@ def make_eval_step(graphdef: nnx.GraphDef, num_classes: int,
     night_ok_B = batch['is_night'] & has_subset_B
     mask_BM = present_BM & subset_M & night_ok_B[:, None]
     # Nights without any signal attend to the CLS token only; their labels are ignored.
-    logits_BSK = nnx.merge(graphdef, params)(batch['signals'], mask_BM)
+    model = nnx.merge(graphdef, params)
+    valid_B = batch['valid_epochs'] if model.cfg.exact_padding else None
+    logits_BSK = model(batch['signals'], mask_BM, valid_epochs_B=valid_B)
     labels_BS = jnp.where(night_ok_B[:, None], batch['labels'], -1)
     loss_sum, count = losses.cross_entropy_sum(logits_BSK, labels_BS)
     pred_BS = logits_BSK.argmax(-1)

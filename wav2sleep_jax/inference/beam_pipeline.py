@@ -68,10 +68,11 @@ class _StageNights(beam.DoFn):
     self._model = model_lib.load_model(self._model_path, dtype=self._dtype)
 
   def start_bundle(self):
+    # pylint: disable=protected-access  # The local run's reader and writer, shared.
     args = self._run_args
-    self._run = runner._FilesRun(  # pylint: disable=protected-access  # One reader for both.
-        self._model, runner._wanted(self._model, args['signals']),  # pylint: disable=protected-access
-        args['output_dir'], args['root'], args['read_options'],
+    self._run = runner._FilesRun(
+        self._model, runner._wanted(self._model, args['signals']), args['output_dir'],
+        args['root'], args['read_options'],
         output_files.RunOutputs(args['output_dir'], args['formats'], args['plots']))
     self._run.bar = _NoBar()
     self._batcher = batching.Batcher(self._model, self._batch_size,

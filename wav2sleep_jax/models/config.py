@@ -76,6 +76,11 @@ class ModelConfig:
         padding (k - 1) * dilation) with norm statistics over the whole night.
     sequence_causal: causal sequence mixer (None = `causal`).
     dtype: compute dtype ('float32' or 'bfloat16'); parameters stay float32.
+    exact_padding: training and evaluation pass each night's valid epochs (the
+      batch's `valid_epochs`) to the model, so the zero padding of nights shorter
+      than the window changes nothing (`Wav2Sleep.__call__`'s `valid_epochs_B`).
+      Ours; False = the reference's behaviour (the norms see the padding).
+      Prediction always pads exactly.
     remat: rematerialise the encoders (jax.checkpoint around each encoder block):
       only block inputs are kept for the backward pass, everything inside a block
       is recomputed, trading compute for memory. Ours, not the reference's;
@@ -117,6 +122,7 @@ class ModelConfig:
   sequence_causal: bool | None = None
   dtype: Literal['float32', 'bfloat16'] = 'float32'
   remat: bool = False
+  exact_padding: bool = False
 
   def __post_init__(self):
     # Stored as sorted (name, schedule) pairs so the config stays hashable.

@@ -61,7 +61,8 @@ def make_train_step(graphdef, config, tx, signals):
 
     def loss_fn(params):
       model = nnx.merge(graphdef, params)
-      logits_BSK = model(x, mask_BM, rngs=nnx.Rngs(dropout=dropout_rng))
+      valid_B = batch['valid_epochs'] if model.cfg.exact_padding else None
+      logits_BSK = model(x, mask_BM, rngs=nnx.Rngs(dropout=dropout_rng), valid_epochs_B=valid_B)
       loss_sum, count = losses.cross_entropy_sum(logits_BSK, batch['labels'])
       return loss_sum / jnp.maximum(count, 1), (logits_BSK, count)
 
