@@ -4,9 +4,11 @@ A night's logits do not depend on its batch-mates, so nights with the same
 (length, signal set) share a forward pass. With `bucket_epochs` nights are
 zero-padded to the next multiple of it and run with exact padding
 (`valid_epochs`), so nights of different lengths share a batch and the
-compilations are bounded by buckets x signal sets x batch sizes (powers of
-two up to `batch_size`), not by nights. A failing batch is retried night by
-night so that one bad night never takes its batch-mates down.
+compilations are bounded by buckets x signal sets x batch sizes, not by
+nights: a group's nights run in batches of `batch_size`, the rest in
+power-of-two batches (6 = 4 + 2), so no row is wasted on padding. A failing
+batch is retried night by night so that one bad night never takes its
+batch-mates down.
 """
 
 from __future__ import annotations
@@ -38,9 +40,12 @@ def hours_to_epochs(hours: float) -> int:
   return epochs
 
 
-def padded_rows(n: int, batch_size: int) -> int:
-  """Rows of a bucketed batch of n nights: the next power of two, at most batch_size."""
-  return min(batch_size, 1 << max(n - 1, 0).bit_length())
+def batch_sizes(n: int, batch_size: int) -> list[int]:
+  """Batches for n nights of a bucket: full ones, then the rest in powers of two."""
+  sizes = [batch_size] * (n // batch_size)
+  rest = n % batch_size
+  sizes += [1 << bit for bit in reversed(range(rest.bit_length())) if rest >> bit & 1]
+  return sizes
 
 
 def _pad_night(x: Mapping[str, np.ndarray], names: Sequence[str], num_epochs: int,
@@ -97,17 +102,18 @@ class Batcher:
     if not self._bucket_epochs:
       logits_BSK = self._model.logits({n: np.stack([x[n] for _, x, _ in chunk]) for n in names})
       return list(logits_BSK)
-    rows = list(chunk) + [chunk[-1]] * (padded_rows(len(chunk), self._batch_size) - len(chunk))
-    padded = [_pad_night(x, names, s, epochs) for _, x, s in rows]
+    padded = [_pad_night(x, names, s, epochs) for _, x, s in chunk]
     logits_BSK = self._model.logits({n: np.stack([p[n] for p in padded]) for n in names},
-                                    valid_epochs=np.array([s for _, _, s in rows]))
+                                    valid_epochs=np.array([s for _, _, s in chunk]))
     return [logits_BSK[j, :s] for j, (_, _, s) in enumerate(chunk)]
 
   def _run(self, group: tuple) -> list[tuple[Any, np.ndarray | Exception]]:
     members = self._pending.pop(group)
-    done = []
-    for i in range(0, len(members), self._batch_size):
-      chunk = members[i:i + self._batch_size]
+    done, start = [], 0
+    sizes = (batch_sizes(len(members), self._batch_size) if self._bucket_epochs
+             else [self._batch_size] * -(-len(members) // self._batch_size))
+    for size in sizes:
+      chunk, start = members[start:start + size], start + size
       try:
         logits = self._logits(chunk, group)
       except Exception as e:  # pylint: disable=broad-except  # Reported per night.
