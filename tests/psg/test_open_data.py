@@ -77,7 +77,7 @@ def test_cinc2018_stage_notes_hold_and_events_are_ignored(tmp_path):
   _, paths = _write(tmp_path, 'cinc2018', hours=0.05)  # 6 epochs of 6000 samples.
   path = tmp_path / 'cinc2018' / 'training' / 'tr03-0006' / 'tr03-0006.arousal'
   _notes(path, [(0, 'N2'), (100, '(arousal_rera'), (900, 'arousal_rera)'), (12000, 'R'),
-                (24000, 'W')])
+                (13000, 'resp_hypopnea'), (24000, 'W')])
   np.testing.assert_array_equal(open_scoring.read_cinc2018_arousal(path).labels,
                                 [2, 2, 4, 4, 0, 0])  # Note at sample 0 kept (rdann drops it).
   _notes(path, [(12000, 'N1'), (18000, 'undefined'), (24000, 'N3')])

@@ -35,6 +35,8 @@ MAX_START_DIFFERENCE_S = 12 * 3600.0
 
 # CinC 2018 stage notes; 'undefined' is the challenge's documented sixth stage class.
 CINC2018_STAGES = {'W': 0, 'N1': 1, 'N2': 2, 'N3': 3, 'R': 4, 'undefined': UNSCORED}
+# The challenge's event classes (arousals, respiratory events), with or without parentheses.
+CINC2018_EVENTS = ('arousal_', 'resp_')
 HMC_STAGES = {'Sleep stage W': 0, 'Sleep stage N1': 1, 'Sleep stage N2': 2,
               'Sleep stage N3': 3, 'Sleep stage R': 4, 'Sleep stage ?': UNSCORED}
 HMC_OTHER = ('Lights off', 'Lights on')
@@ -81,7 +83,7 @@ def read_cinc2018_arousal(path: str | os.PathLike[str]) -> annotations.Hypnogram
   Stage notes (aux 'W', 'N1', 'N2', 'N3', 'R') hold until the next stage note,
   the last one to the end of the record; epochs before the first are
   unscored. Aux strings with a parenthesis ('(arousal_rera', 'resp_hypopnea)')
-  are events and ignored. Without the `.hea` beside it the rate is the
+  or naming an event class ('arousal_...', 'resp_...') are events and ignored. Without the `.hea` beside it the rate is the
   challenge's 200 Hz and the last stage note scores one epoch (the record's
   end is unknown); a note says so.
 
@@ -98,7 +100,7 @@ def read_cinc2018_arousal(path: str | os.PathLike[str]) -> annotations.Hypnogram
   notes = []
   for ann in wfdb.read_annotations(path):
     text = ann.aux.strip()
-    if not text or text.startswith('(') or text.endswith(')'):
+    if not text or text.startswith('(') or text.endswith(')') or text.startswith(CINC2018_EVENTS):
       continue
     if text not in CINC2018_STAGES:
       raise errors.AnnotationError(
