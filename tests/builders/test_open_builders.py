@@ -16,6 +16,8 @@ import wfdb as wfdb_pkg
 from wav2sleep_jax import synthetic
 from wav2sleep_jax.builders import nsrr_builder
 from wav2sleep_jax.psg import channels as channels_lib
+from wav2sleep_jax.psg import cohorts
+from wav2sleep_jax.psg import nights
 from wav2sleep_jax.psg import splits
 from tfds_builders.cinc2018 import cinc2018_dataset_builder
 from tfds_builders.hmc import hmc_dataset_builder
@@ -136,7 +138,6 @@ def test_slpdb_records_of_one_subject_share_a_split():
 
 
 def test_cinc2018_test_set_records_are_not_listed(tmp_path):
-  from wav2sleep_jax.psg import cohorts, nights
   (tmp_path / 'test' / 'te07-0001').mkdir(parents=True)
   (tmp_path / 'test' / 'te07-0001' / 'te07-0001.hea').write_text('te07-0001 1 200 6000\n')
   (tmp_path / 'training' / 'tr07-0001').mkdir(parents=True)
