@@ -5,10 +5,11 @@ A night's logits do not depend on its batch-mates, so nights with the same
 zero-padded to the next multiple of it and run with exact padding
 (`valid_epochs`), so nights of different lengths share a batch and the
 compilations are bounded by buckets x signal sets x batch sizes, not by
-nights: a group's nights run in batches of `batch_size`, the rest in
-power-of-two batches (6 = 4 + 2), so no row is wasted on padding. A failing
-batch is retried night by night so that one bad night never takes its
-batch-mates down.
+nights. A batch of fewer than `batch_size` nights is filled up (with copies
+of a night, whose outputs are dropped) to the smallest batch size already
+compiled for its group, else to the next power of two: on CPU a compilation
+costs several nights' inference. A failing batch is retried night by night
+so that one bad night never takes its batch-mates down.
 """
 
 from __future__ import annotations
@@ -40,12 +41,11 @@ def hours_to_epochs(hours: float) -> int:
   return epochs
 
 
-def batch_sizes(n: int, batch_size: int) -> list[int]:
-  """Batches for n nights of a bucket: full ones, then the rest in powers of two."""
-  sizes = [batch_size] * (n // batch_size)
-  rest = n % batch_size
-  sizes += [1 << bit for bit in reversed(range(rest.bit_length())) if rest >> bit & 1]
-  return sizes
+def batch_rows(n: int, batch_size: int, compiled: Sequence[int] = ()) -> int:
+  """Rows to run n <= batch_size nights in: the smallest compiled size >= n, else the
+  next power of two (at most batch_size)."""
+  fits = [rows for rows in compiled if rows >= n]
+  return min(fits) if fits else min(batch_size, 1 << max(n - 1, 0).bit_length())
 
 
 def _pad_night(x: Mapping[str, np.ndarray], names: Sequence[str], num_epochs: int,
@@ -78,6 +78,7 @@ class Batcher:
     self._bucket_epochs = bucket_epochs
     self._max_pending = max_pending if max_pending is not None else 2 * batch_size
     self._pending: dict[tuple, list[tuple[Any, dict[str, np.ndarray], int]]] = {}
+    self._compiled: dict[tuple, set[int]] = {}  # Group -> batch sizes run (bucketed).
 
   def add(self, key: Any, x: Mapping[str, np.ndarray], num_epochs: int
           ) -> list[tuple[Any, np.ndarray | Exception]]:
@@ -102,18 +103,20 @@ class Batcher:
     if not self._bucket_epochs:
       logits_BSK = self._model.logits({n: np.stack([x[n] for _, x, _ in chunk]) for n in names})
       return list(logits_BSK)
-    padded = [_pad_night(x, names, s, epochs) for _, x, s in chunk]
+    compiled = self._compiled.setdefault(group, set())
+    rows = list(chunk) + [chunk[-1]] * (
+        batch_rows(len(chunk), self._batch_size, sorted(compiled)) - len(chunk))
+    padded = [_pad_night(x, names, s, epochs) for _, x, s in rows]
     logits_BSK = self._model.logits({n: np.stack([p[n] for p in padded]) for n in names},
-                                    valid_epochs=np.array([s for _, _, s in chunk]))
+                                    valid_epochs=np.array([s for _, _, s in rows]))
+    compiled.add(len(rows))
     return [logits_BSK[j, :s] for j, (_, _, s) in enumerate(chunk)]
 
   def _run(self, group: tuple) -> list[tuple[Any, np.ndarray | Exception]]:
     members = self._pending.pop(group)
-    done, start = [], 0
-    sizes = (batch_sizes(len(members), self._batch_size) if self._bucket_epochs
-             else [self._batch_size] * -(-len(members) // self._batch_size))
-    for size in sizes:
-      chunk, start = members[start:start + size], start + size
+    done = []
+    for i in range(0, len(members), self._batch_size):
+      chunk = members[i:i + self._batch_size]
       try:
         logits = self._logits(chunk, group)
       except Exception as e:  # pylint: disable=broad-except  # Reported per night.
