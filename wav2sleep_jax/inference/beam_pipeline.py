@@ -66,6 +66,9 @@ class _StageNights(beam.DoFn):
 
   def setup(self):
     self._model = model_lib.load_model(self._model_path, dtype=self._dtype)
+    # One Batcher per worker: it remembers the batch sizes compiled (flushed every bundle).
+    self._batcher = batching.Batcher(self._model, self._batch_size,
+                                     bucket_epochs=self._bucket_epochs)
 
   def start_bundle(self):
     # pylint: disable=protected-access  # The local run's reader and writer, shared.
@@ -75,8 +78,6 @@ class _StageNights(beam.DoFn):
         args['root'], args['read_options'],
         output_files.RunOutputs(args['output_dir'], args['formats'], args['plots']))
     self._run.bar = _NoBar()
-    self._batcher = batching.Batcher(self._model, self._batch_size,
-                                     bucket_epochs=self._bucket_epochs)
 
   def process(self, item: tuple[str, str]):
     name, path, night, x = self._run.read(tuple(item))
