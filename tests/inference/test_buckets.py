@@ -67,3 +67,34 @@ def test_bad_night_in_a_bucket_is_reported_alone(model):
   assert 'expected 4 epochs' in str(done['bad'])
   alone = model.logits({n: v[None] for n, v in good.items()})[0]
   np.testing.assert_allclose(_probabilities(done['good']), _probabilities(alone), atol=1e-5)
+
+
+def test_compile_budget_is_ski_rental():
+  budget = batching.CompileBudget()
+  assert not budget.borrow('a', 1)  # Nothing measured yet: compile.
+  budget.observe(seconds=10.0, compile_s=9.0, row_epochs=100)  # 9 s compile, 0.01 s/row-epoch.
+  assert budget.borrow('a', 500)  # 5 s of padding < one 9-s compilation.
+  assert not budget.borrow('a', 500)  # 10 s paid in all: compile now.
+  assert budget.borrow('b', 800) and not budget.borrow('b', 200)  # Per group.
+  budget.observe(seconds=0.1, compile_s=0.0, row_epochs=100)  # Running is cheaper than thought.
+  assert budget.borrow('c', 1600)  # 1600 * 0.0055 = 8.8 s < 9 s.
+
+
+def test_short_bucket_reuses_a_compiled_longer_one(model):
+  """Flushed longest first, a 6-epoch bucket runs in the 12-epoch executable, exactly."""
+  lengths = (5, 11, 4, 12)  # Buckets of 6 and 12 epochs, two nights each.
+  nights = [{n: v[0] for n, v in random_signals(('ECG', 'THX'), 1, s, seed=10 + i).items()}
+            for i, s in enumerate(lengths)]
+  before = model_lib.compilations()
+  batcher = batching.Batcher(model, batch_size=4, bucket_epochs=6)
+  done = []
+  for i, (x, s) in enumerate(zip(nights, lengths)):
+    done += batcher.add(i, x, s)
+  assert not done
+  done = dict(batcher.flush())
+  # A tiny model compiles in far longer than 12 padded epochs take to run.
+  assert model_lib.compilations() - before == 1
+  for i, (x, s) in enumerate(zip(nights, lengths)):
+    alone = model.logits({n: v[None] for n, v in x.items()})[0]
+    np.testing.assert_allclose(_probabilities(done[i]), _probabilities(alone), atol=1e-5,
+                               err_msg=f'night {i} ({s} epochs)')

@@ -8,14 +8,22 @@ compilations are bounded by buckets x signal sets x batch sizes, not by
 nights. A batch of fewer than `batch_size` nights is filled up (with copies
 of a night, whose outputs are dropped) to the smallest batch size already
 compiled for its group, else to the next power of two: on CPU a compilation
-costs several nights' inference. A failing batch is retried night by night
-so that one bad night never takes its batch-mates down.
+costs several nights' inference. For the same reason a bucket may run in a
+longer bucket's executable while the padding this has cost the bucket stays
+below the measured cost of one compilation (`CompileBudget`, the ski-rental
+rule: never worse than twice the better of the two choices); the remaining
+groups run longest first so that shorter ones can reuse. A failing batch is
+retried night by night so that one bad night never takes its batch-mates
+down.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any, Mapping, Sequence
 
+import jax
 import numpy as np
 
 from wav2sleep_jax.core import signals as signals_lib
@@ -61,6 +69,59 @@ def _pad_night(x: Mapping[str, np.ndarray], names: Sequence[str], num_epochs: in
   return out
 
 
+_COMPILE_EVENT_PREFIX = '/jax/core/compile/'
+_compile_seconds = [0.0]  # Trace + lower + compile time of this process, all threads.
+_listener_lock = threading.Lock()
+_listening = []
+
+
+def _on_duration(event: str, duration: float, **_) -> None:
+  if event.startswith(_COMPILE_EVENT_PREFIX):
+    _compile_seconds[0] += duration
+
+
+def compile_seconds() -> float:
+  """Seconds this process has spent tracing and compiling since the first call."""
+  with _listener_lock:
+    if not _listening:
+      jax.monitoring.register_event_duration_secs_listener(_on_duration)
+      _listening.append(True)
+  return _compile_seconds[0]
+
+
+class CompileBudget:
+  """When a bucket should run in a longer, compiled bucket's executable (ski rental).
+
+  Learns from each forward pass the cost of one compilation and of one padded
+  night-epoch; a bucket may borrow a longer executable while the padding it has
+  paid for so far, plus this batch's, stays below one compilation.
+  """
+
+  def __init__(self):
+    self._compiles = self._compile_s = 0.0
+    self._row_epochs = self._run_s = 0.0
+    self._paid: dict[tuple, float] = {}
+
+  def observe(self, seconds: float, compile_s: float, row_epochs: int) -> None:
+    """One forward pass: wall seconds, of which `compile_s` compiling, over row_epochs."""
+    if compile_s > 0:
+      self._compiles += 1
+      self._compile_s += compile_s
+    self._run_s += max(seconds - compile_s, 0.0)
+    self._row_epochs += row_epochs
+
+  def borrow(self, group: tuple, extra_row_epochs: int) -> bool:
+    """True (and the padding is paid) if `group` should run with extra_row_epochs of padding."""
+    if not self._compiles or not self._row_epochs:
+      return False
+    extra_s = extra_row_epochs * self._run_s / self._row_epochs
+    paid = self._paid.get(group, 0.0) + extra_s
+    if paid >= self._compile_s / self._compiles:
+      return False
+    self._paid[group] = paid
+    return True
+
+
 class Batcher:
   """Groups nights by (length or bucket, signal set) into batches and runs the model.
 
@@ -78,7 +139,8 @@ class Batcher:
     self._bucket_epochs = bucket_epochs
     self._max_pending = max_pending if max_pending is not None else 2 * batch_size
     self._pending: dict[tuple, list[tuple[Any, dict[str, np.ndarray], int]]] = {}
-    self._compiled: dict[tuple, set[int]] = {}  # Group -> batch sizes run (bucketed).
+    self._compiled: set[tuple[int, tuple[str, ...], int]] = set()  # (epochs, names, rows).
+    self.budget = CompileBudget()
 
   def add(self, key: Any, x: Mapping[str, np.ndarray], num_epochs: int
           ) -> list[tuple[Any, np.ndarray | Exception]]:
@@ -92,24 +154,42 @@ class Batcher:
     return []
 
   def flush(self) -> list[tuple[Any, np.ndarray | Exception]]:
+    """Runs every waiting night, longest bucket first (shorter ones may reuse it)."""
     done = []
     while self._pending:
-      done += self._run(next(iter(self._pending)))
+      done += self._run(max(self._pending, key=lambda g: g[0]))
     return done
+
+  def _plan(self, group: tuple, n: int) -> tuple[int, int]:
+    """(epochs, rows) to run n nights of a bucketed group in."""
+    epochs, names = group
+    rows = batch_rows(n, self._batch_size,
+                      sorted(r for e, nm, r in self._compiled if (e, nm) == group))
+    if (epochs, names, rows) in self._compiled:
+      return epochs, rows
+    longer = [(e * r, e, r) for e, nm, r in self._compiled
+              if nm == names and e >= epochs and r >= n]
+    if longer:
+      size, longer_epochs, longer_rows = min(longer)
+      if self.budget.borrow(group, size - epochs * rows):
+        return longer_epochs, longer_rows
+    return epochs, rows
 
   def _logits(self, chunk: Sequence[tuple[Any, dict, int]], group: tuple) -> list[np.ndarray]:
     """Logits of each member of `chunk`, cropped to its length."""
-    epochs, names = group
+    names = group[1]
     if not self._bucket_epochs:
       logits_BSK = self._model.logits({n: np.stack([x[n] for _, x, _ in chunk]) for n in names})
       return list(logits_BSK)
-    compiled = self._compiled.setdefault(group, set())
-    rows = list(chunk) + [chunk[-1]] * (
-        batch_rows(len(chunk), self._batch_size, sorted(compiled)) - len(chunk))
+    epochs, num_rows = self._plan(group, len(chunk))
+    rows = list(chunk) + [chunk[-1]] * (num_rows - len(chunk))
     padded = [_pad_night(x, names, s, epochs) for _, x, s in rows]
+    start, compile_start = time.perf_counter(), compile_seconds()
     logits_BSK = self._model.logits({n: np.stack([p[n] for p in padded]) for n in names},
                                     valid_epochs=np.array([s for _, _, s in rows]))
-    compiled.add(len(rows))
+    self.budget.observe(time.perf_counter() - start, compile_seconds() - compile_start,
+                        epochs * num_rows)
+    self._compiled.add((epochs, names, num_rows))
     return [logits_BSK[j, :s] for j, (_, _, s) in enumerate(chunk)]
 
   def _run(self, group: tuple) -> list[tuple[Any, np.ndarray | Exception]]:
