@@ -162,6 +162,28 @@ def find_channel(labels: Sequence[str], aliases: Sequence[str]) -> int | None:
   return None
 
 
+def match_channels(labels: Sequence[str], names: Sequence[str],
+                   table: Mapping[str, channels_lib.SignalSpec], noun: str = 'channel labelled'
+                   ) -> tuple[dict[str, int], list[ChannelProblem]]:
+  """({signal: label index}, problems for signals found under no label).
+
+  Each signal takes the first free label matching its aliases (`find_channel`),
+  so two signals never share one channel.
+  """
+  found: dict[str, int] = {}
+  problems: list[ChannelProblem] = []
+  for name in names:
+    taken = set(found.values())
+    free = [label if i not in taken else '\0' for i, label in enumerate(labels)]
+    index = find_channel(free, table[name].aliases)
+    if index is None:
+      problems.append(ChannelProblem(
+          name, None, f'no {noun} any of {list(table[name].aliases)}'))
+    else:
+      found[name] = index
+  return found, problems
+
+
 def check_ranges(
     physical_range: tuple[float, float] | None,
     digital_range: tuple[int, int] | None,
@@ -514,16 +536,8 @@ def read_recording(
   num_records = _kept_records(layout)
   edf_signals, labels = _signals_and_labels(path, edf)
   channels: dict[str, Channel] = {}
-  problems: list[ChannelProblem] = []
-  taken: set[int] = set()
-  for name in names:
-    free = [label if i not in taken else '\0' for i, label in enumerate(labels)]
-    index = find_channel(free, table[name].aliases)
-    if index is None:
-      problems.append(ChannelProblem(
-          name, None, f'no channel labelled any of {list(table[name].aliases)}'))
-      continue
-    taken.add(index)
+  found, problems = match_channels(labels, names, table)
+  for name, index in found.items():
     result = _read_channel(name, edf_signals[index], num_records)
     if isinstance(result, ChannelProblem):
       problems.append(result)

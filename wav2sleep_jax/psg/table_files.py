@@ -39,15 +39,9 @@ def read_channels(path: str, signals: Sequence[str],
   columns = _read_columns(path)
   labels = [c for c in columns if c != TIME_COLUMN]
   rate = _sample_rate(path, columns.get(TIME_COLUMN))
-  channels, problems, taken = {}, [], set()
-  for signal in signals:
-    free = [label if i not in taken else '\0' for i, label in enumerate(labels)]
-    index = edf_lib.find_channel(free, table[signal].aliases)
-    if index is None:
-      problems.append(edf_lib.ChannelProblem(
-          signal, None, f'no column named any of {list(table[signal].aliases)}'))
-      continue
-    taken.add(index)
+  channels = {}
+  found, problems = edf_lib.match_channels(labels, signals, table, noun='column named')
+  for signal, index in found.items():
     data = columns[labels[index]]
     reason = 'not numeric' if data is None else edf_lib.check_samples(data)
     if reason is not None:

@@ -203,15 +203,9 @@ def read_recording(path: str | os.PathLike[str],
     raise _error(path, 'header declares no signals or no samples')
   notes = _check_sizes(path, record)
   labels = tuple(record.sig_name)
-  channels, problems, taken = {}, [], set()
-  for name in names:
-    free = [label if i not in taken else '\0' for i, label in enumerate(labels)]
-    index = edf_lib.find_channel(free, table[name].aliases)
-    if index is None:
-      problems.append(edf_lib.ChannelProblem(
-          name, None, f'no signal named any of {list(table[name].aliases)}'))
-      continue
-    taken.add(index)
+  channels = {}
+  found, problems = edf_lib.match_channels(labels, names, table, noun='signal named')
+  for name, index in found.items():
     result = _channel(path, name, index, record, notes)
     (problems.append(result) if isinstance(result, edf_lib.ChannelProblem)
      else channels.__setitem__(name, result))
