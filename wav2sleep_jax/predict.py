@@ -1,4 +1,4 @@
-r"""Stages every night in a file or folder (EDF, CSV, parquet).
+r"""Stages every night in a file or folder (EDF, WFDB .hea records, CSV, parquet).
 
   python -m wav2sleep_jax.predict --model=CHECKPOINT --input=EDF_FILE_OR_FOLDER --output=DIR \
       [--signals=ECG,THX] [--channels=ECG=EKG,THX=Thor] [--batch_size=8] \
@@ -16,7 +16,7 @@ Nights are padded to length buckets (--bucket_hours, default 1 h) and batched
 across lengths with exact padding: a night's predictions equal those of the
 night alone. --beam_pipeline_options=runner=...,key=value runs the same reading
 and bucketed inference as an Apache Beam pipeline (`inference.beam_pipeline`;
-Dataflow, Spark and Flink runs in launch/README.md).
+Dataflow, Spark and Flink runs in launch/README_predict.md).
 
 The library lives in `wav2sleep_jax.inference.runner`.
 """
@@ -41,7 +41,8 @@ def define_flags() -> None:
   """CLI flags, defined only when run as a program (importing stays side-effect free)."""
   flags.DEFINE_string('model', None, 'wav2sleep_jax checkpoint, or reference folder '
                       '(config.yaml + state_dict.pth).', required=True)
-  flags.DEFINE_string('input', None, 'EDF/CSV/parquet file, or a folder searched recursively.',
+  flags.DEFINE_string('input', None, 'EDF (.edf/.rec), WFDB record (.hea), CSV or parquet file, or a folder '
+                      'searched recursively.',
                       required=True)
   flags.DEFINE_string('output', None, 'Output folder.', required=True)
   flags.DEFINE_list('signals', None, "Subset of the model's signals (default: all).")
@@ -56,7 +57,8 @@ def define_flags() -> None:
                     'edf (EDF+ annotations), xml (NSRR XML), png (hypnogram), html '
                     '(index.html report); summary.csv and skipped.csv are always written.')
   flags.DEFINE_bool('plots', True, 'Write a hypnogram PNG per night (--noplots: no png).')
-  flags.DEFINE_bool('labels', True, 'Read scored stages next to EDFs (NSRR layout).')
+  flags.DEFINE_bool('labels', True, 'Read scored stages beside each input (NSRR layouts; slpdb .st, '
+                    'CinC .arousal, HMC _sleepscoring.edf, UCDDB _stage.txt).')
   flags.DEFINE_bool('allow_truncated', False, 'Stage the complete records of truncated EDFs.')
   flags.DEFINE_integer('workers', 2, 'Reader threads (0: none).', lower_bound=0)
   flags.DEFINE_enum('dtype', None, ['float32', 'bfloat16'], 'Compute dtype override.')
@@ -65,7 +67,7 @@ def define_flags() -> None:
                      'length, one compilation per length).', lower_bound=0)
   flags.DEFINE_string('beam_pipeline_options', None, 'Run as an Apache Beam pipeline with '
                       'these options, e.g. runner=FnApiRunner,direct_running_mode='
-                      'multi_processing,direct_num_workers=4 (see launch/README.md).')
+                      'multi_processing,direct_num_workers=4 (see launch/README_predict.md).')
 
 
 def main(argv):
