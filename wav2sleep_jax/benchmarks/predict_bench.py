@@ -76,8 +76,7 @@ class _timed_forward:  # pylint: disable=invalid-name
 def read_seconds(model: model_lib.StagingModel, folder: str) -> float:
   """Seconds to read, resample and check every night once, one after the other."""
   files = input_files.find_inputs(folder)
-  # pylint: disable-next=protected-access  # predict's own reader.
-  run = runner._FilesRun(model, model.signals, '', folder, {}, None)
+  run = runner.FilesRun(model, model.signals, '', folder, {}, None)
   start = time.perf_counter()
   for item in files:
     run.read(item)

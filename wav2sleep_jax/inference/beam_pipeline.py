@@ -71,10 +71,10 @@ class _StageNights(beam.DoFn):
                                      bucket_epochs=self._bucket_epochs)
 
   def start_bundle(self):
-    # pylint: disable=protected-access  # The local run's reader and writer, shared.
+    # The local run's reader and writer, shared.
     args = self._run_args
-    self._run = runner._FilesRun(
-        self._model, runner._wanted(self._model, args['signals']), args['output_dir'],
+    self._run = runner.FilesRun(
+        self._model, runner.wanted_signals(self._model, args['signals']), args['output_dir'],
         args['root'], args['read_options'],
         output_files.RunOutputs(args['output_dir'], args['formats'], args['plots']))
     self._run.bar = _NoBar()
@@ -127,7 +127,7 @@ def predict_files_beam(model_path: str | os.PathLike[str], input_path: str | os.
   beam_options = parse_options(options)
   output_dir = output_paths.check_output_dir(output_dir)
   model = model_lib.load_model(model_path, dtype=dtype)  # Checks the path and signals here.
-  runner._wanted(model, signals)  # pylint: disable=protected-access
+  runner.wanted_signals(model, signals)
   input_path = os.fspath(input_path)
   files = input_files.find_inputs(input_path, kinds, exclude=output_dir)
   if not files:
@@ -156,7 +156,7 @@ def predict_files_beam(model_path: str | os.PathLike[str], input_path: str | os.
 def _write_run(model, root, output_dir, run_args, results, run_info, start_time
                ) -> runner.RunResult:
   """The run files from the workers' results, as `predict_files` writes them."""
-  run = runner._FilesRun(  # pylint: disable=protected-access
+  run = runner.FilesRun(
       model, (), output_dir, root, run_args['read_options'],
       output_files.RunOutputs(output_dir, run_args['formats'], run_args['plots']))
   for kind, value in results:

@@ -15,9 +15,9 @@ sets x batch sizes. `predict_signals` runs nights at their exact length (nights 
 equal length and signal set share a batch).
 
 Outputs of `predict_files` (paths relative to the output folder): the files
-of `writers` per night and summary.csv, plus skipped.csv/.json (every skipped
-night, absent channel, ignored label), where <name> is the input's path relative to the input folder, without its
-extension.
+of `output_files` per night (<name> is the input's path relative to the input
+folder, without its extension), summary.csv and the report, plus
+skipped.csv/.json (every skipped night, absent channel, ignored label).
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def _as_model(model: model_lib.StagingModel | str | os.PathLike[str]) -> model_l
   return model_lib.load_model(model)
 
 
-def _wanted(model: model_lib.StagingModel, signals: Sequence[str] | None) -> tuple[str, ...]:
+def wanted_signals(model: model_lib.StagingModel,
+                   signals: Sequence[str] | None) -> tuple[str, ...]:
   """The signals to use: `signals` (a subset of the model's) or all of them."""
   if not signals:
     return model.signals
@@ -121,7 +122,7 @@ def _model_rate_signals(model: model_lib.StagingModel, signals: Mapping[str, Any
   """{name: array at the model rate or (array, rate_hz)} -> (present signals, epochs)."""
   if not isinstance(signals, Mapping) or not signals:
     raise ValueError('A night is a non-empty dict {signal name: samples or (samples, rate_hz)}.')
-  _wanted(model, list(signals))
+  wanted_signals(model, list(signals))
   x, epochs = {}, {}
   for name, value in signals.items():
     k = signals_lib.samples_per_epoch(name)
@@ -257,7 +258,7 @@ def predict_edf(model: model_lib.StagingModel | str | os.PathLike[str],
     PsgError: the file cannot be staged (corrupt, too short, no usable signal).
   """
   model = _as_model(model)
-  night = input_files.read_input(path, _wanted(model, signals), channel_map=channel_map,
+  night = input_files.read_input(path, wanted_signals(model, signals), channel_map=channel_map,
                                  with_labels=with_labels, allow_truncated=allow_truncated)
   return predict_night(model, night)
 
@@ -359,7 +360,7 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
   files = input_files.find_inputs(input_path, kinds, exclude=output_dir)
   if not files:
     raise FileNotFoundError(f'No {"/".join(kinds)} file found at {input_path}.')
-  run = _FilesRun(model, _wanted(model, signals), output_dir,
+  run = FilesRun(model, wanted_signals(model, signals), output_dir,
                   input_path if os.path.isdir(input_path) else os.path.dirname(input_path),
                   dict(channel_map=channel_map, with_labels=with_labels,
                        allow_truncated=allow_truncated),
@@ -378,8 +379,9 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
                    run.report, time.perf_counter() - start_time)
 
 
-class _FilesRun:
-  """State of one `predict_files` run: reading, skipping and writing each night."""
+class FilesRun:
+  """State of one `predict_files` run: reading, skipping and writing each night (also
+  used by the Beam pipeline and `benchmark predict`)."""
 
   def __init__(self, model: model_lib.StagingModel, wanted: Sequence[str], output_dir: str,
                root: str, read_options: Mapping[str, Any], outputs: output_files.RunOutputs):
