@@ -31,7 +31,6 @@ from wav2sleep_jax.inference import batching
 from wav2sleep_jax.inference import model as model_lib
 from wav2sleep_jax.inference import output_files
 from wav2sleep_jax.inference import runner
-from wav2sleep_jax.psg import input_files
 from wav2sleep_jax.psg import night as night_lib
 
 
@@ -128,11 +127,7 @@ def predict_files_beam(model_path: str | os.PathLike[str], input_path: str | os.
   output_dir = output_paths.check_output_dir(output_dir)
   model = model_lib.load_model(model_path, dtype=dtype)  # Checks the path and signals here.
   runner.wanted_signals(model, signals)
-  input_path = os.fspath(input_path)
-  files = input_files.find_inputs(input_path, kinds, exclude=output_dir)
-  if not files:
-    raise FileNotFoundError(f'No {"/".join(kinds)} file found at {input_path}.')
-  root = input_path if os.path.isdir(input_path) else os.path.dirname(input_path)
+  files, root = runner.find_run_inputs(input_path, kinds, output_dir)
   run_args = dict(signals=signals, output_dir=output_dir, root=root, formats=formats,
                   plots=plots, read_options=dict(channel_map=channel_map,
                                                  with_labels=with_labels,
@@ -169,6 +164,4 @@ def _write_run(model, root, output_dir, run_args, results, run_info, start_time
     else:
       run.outputs.figures[value[0]] = value[1]
   run.write_run_files(run_info)
-  return runner.RunResult(tuple(row['night'] for row in run.summary),
-                          tuple(sorted(run.skipped)), run.report,
-                          time.perf_counter() - start_time)
+  return run.result(start_time)

@@ -305,6 +305,20 @@ def _relative(path: str, root: str) -> str:
     return path
 
 
+def find_run_inputs(input_path: str | os.PathLike[str], kinds: Sequence[str],
+                    output_dir: str) -> tuple[list[tuple[str, str]], str]:
+  """(input files as `find_inputs` lists them, the folder names are relative to).
+
+  Raises:
+    FileNotFoundError: `input_path` does not exist or holds no input file.
+  """
+  input_path = os.fspath(input_path)
+  files = input_files.find_inputs(input_path, kinds, exclude=output_dir)
+  if not files:
+    raise FileNotFoundError(f'No {"/".join(kinds)} file found at {input_path}.')
+  return files, input_path if os.path.isdir(input_path) else os.path.dirname(input_path)
+
+
 def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
                   input_path: str | os.PathLike[str],
                   output_dir: str | os.PathLike[str],
@@ -356,12 +370,8 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
   start_time = time.perf_counter()
   output_dir = output_paths.check_output_dir(output_dir)
   model = _as_model(model)
-  input_path = os.fspath(input_path)
-  files = input_files.find_inputs(input_path, kinds, exclude=output_dir)
-  if not files:
-    raise FileNotFoundError(f'No {"/".join(kinds)} file found at {input_path}.')
-  run = FilesRun(model, wanted_signals(model, signals), output_dir,
-                  input_path if os.path.isdir(input_path) else os.path.dirname(input_path),
+  files, root = find_run_inputs(input_path, kinds, output_dir)
+  run = FilesRun(model, wanted_signals(model, signals), output_dir, root,
                   dict(channel_map=channel_map, with_labels=with_labels,
                        allow_truncated=allow_truncated),
                   output_files.RunOutputs(output_dir, formats, plots))
@@ -375,8 +385,7 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
     run.finish(batcher.flush())
   run.bar.close()
   run.write_run_files(run_info)
-  return RunResult(tuple(row['night'] for row in run.summary), tuple(sorted(run.skipped)),
-                   run.report, time.perf_counter() - start_time)
+  return run.result(start_time)
 
 
 class FilesRun:
@@ -446,6 +455,11 @@ class FilesRun:
                              'format': night.kind, **prediction.summary_row()})
       self.bar.update()
       self.bar.set_postfix(ok=len(self.summary), skipped=len(self.skipped))
+
+  def result(self, start_time: float) -> RunResult:
+    """What the run did, `start_time` being its `time.perf_counter()` start."""
+    return RunResult(tuple(row['night'] for row in self.summary), tuple(sorted(self.skipped)),
+                     self.report, time.perf_counter() - start_time)
 
   def write_run_files(self, run_info: Mapping[str, str] | None = None) -> None:
     """After every night: summary.csv, skipped.csv/.json (entries grouped by night, in
