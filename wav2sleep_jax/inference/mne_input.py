@@ -94,11 +94,7 @@ def predict_raw(model: model_lib.StagingModel | str | os.PathLike[str],
   """
   if not isinstance(model, model_lib.StagingModel):
     model = model_lib.load_model(model)
-  wanted = tuple(signals) if signals else model.signals
-  unknown = [s for s in wanted if s not in model.signals]
-  if unknown:
-    raise ValueError(f'Signals {unknown} are not inputs of this model; it takes '
-                     f'{list(model.signals)}.')
+  wanted = runner.wanted_signals(model, signals)
   picked = pick_channels(raw, wanted, channels)
   if not picked:
     raise ValueError(f'No channel for the signals {list(wanted)} in the Raw (channels '
