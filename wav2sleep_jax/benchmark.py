@@ -3,7 +3,8 @@
   python -m wav2sleep_jax.benchmark {train,infer} [--batch=2 --hours=10
       --signals=ECG,PPG,ABD,THX --dtype=float32 --encoder_impl=auto --remat
       --repeats=5 --warmup=2 --config=wav2sleep_jax/configs/default.py] [--json=OUT.json]
-  python -m wav2sleep_jax.benchmark compare [same flags as train/infer; --kinds=train,infer]
+  python -m wav2sleep_jax.benchmark compare [same flags as train/infer; --kinds=train,infer
+      --baseline_heap=system|reusable]
   python -m wav2sleep_jax.benchmark memory [--hours=10 --remat --budget_gb=24]
   python -m wav2sleep_jax.benchmark data [--cohort=mesa --nights=12 --hours=8 --workers=0,1,2]
       [--manual_dir=NSRR_FOLDER --data_dir=DIR --dataset=NAME] [--json=OUT.json]
@@ -82,6 +83,10 @@ _DATASET = flags.DEFINE_string('dataset', None, 'Prepared TFDS dataset name to r
 _WORKERS = flags.DEFINE_list('workers', ['0', '1', '2'], 'data: Grain worker counts to '
                              'time the training pipeline with (0 = in-process).')
 _KINDS = flags.DEFINE_list('kinds', ['train', 'infer'], 'compare: step kinds to compare.')
+_BASELINE_HEAP = flags.DEFINE_enum(
+    'baseline_heap', 'system', ['system', 'reusable'],
+    "compare: the PyTorch baseline's heap: glibc defaults (as the reference runs) or the "
+    'reusable-heap settings our commands use (models/host_heap.py).')
 _LENGTHS = flags.DEFINE_enum('lengths', 'varied', ['varied', 'fixed'],
                              'predict: nights of spread lengths or of one length.')
 _BUCKET_HOURS = flags.DEFINE_float('bucket_hours', 1.0, 'predict: length bucket width in '
@@ -179,7 +184,7 @@ def model_benchmark(kind: str) -> dict[str, object]:
     if unknown:
       raise app.UsageError(f'--kinds: unknown {sorted(unknown)}; choose from {compare.KINDS}')
     result = compare.compare(config, mcfg, batch, epochs, _REPEATS.value, _WARMUP.value,
-                             kinds=tuple(_KINDS.value))
+                             kinds=tuple(_KINDS.value), baseline_heap=_BASELINE_HEAP.value)
     result['table'] = compare.table(result, machine()['cpu'])
   elif kind == 'memory':
     budget = (model_bench.device_info()['memory_limit_bytes']

@@ -144,3 +144,17 @@ def test_compare_cli_reports_both_sides_and_ratio(tmp_path):
     assert row['ratio'] == pytest.approx(row['baseline_s_per_night'] / row['ours_s_per_night'])
     assert result['baseline'][kind]['epochs'] == result['ours'][kind]['config']['epochs'] == 6
   assert '| train |' in result['table'] and result['machine']['cpu'] in result['table']
+  assert result['baseline_heap'] == 'system' and 'baseline heap: system' in result['table']
+
+
+def test_baseline_heap_is_the_system_default_or_our_settings(monkeypatch):
+  from wav2sleep_jax.benchmarks import compare
+  from wav2sleep_jax.models import host_heap
+  monkeypatch.setenv('MALLOC_ARENA_MAX', '1')
+  monkeypatch.setenv('WAV2SLEEP_REUSABLE_HEAP', '1')
+  system = compare._baseline_env('system')
+  assert not set(host_heap.SETTINGS) & set(system) and 'WAV2SLEEP_REUSABLE_HEAP' not in system
+  reusable = compare._baseline_env('reusable')
+  assert all(reusable[k] == v for k, v in host_heap.SETTINGS.items())
+  with pytest.raises(ValueError, match='baseline heap'):
+    compare._baseline_env('jemalloc')

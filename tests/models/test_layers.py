@@ -71,7 +71,8 @@ def test_remat_keeps_the_norm_statistics(capsys):
 
 @pytest.mark.parametrize('kernel_size, stride, padding', [
     (3, 2, (0, 1)),  # Encoder conv3, symmetric model.
-    (3, 2, (1, 0)),  # Causal model.
+    (3, 2, (1, 0)),  # Causal model (streaming).
+    (3, 2, (2, 0)),  # Causal model ('conv' mode).
     (1, 2, (0, 0)),  # 1x1 shortcut.
     (3, 1, (1, 1)),  # Stride 1.
     (3, 1, (2, 0)),  # Stride 1, causal.
@@ -103,6 +104,18 @@ def test_conv1d_weight_grad_is_the_correlation_of_inputs_and_output_grads():
   x_pad = np.concatenate([x[0, :, 0], [0.0]])
   want = [sum(x_pad[2 * t + k] * g[0, t, 0] for t in range(4)) for k in range(3)]
   np.testing.assert_allclose(grad[:, 0, 0], want, rtol=1e-5)
+
+
+def test_conv1d_input_grad_sends_each_output_grad_back_through_its_taps():
+  g = np.random.default_rng(2).normal(size=(1, 4, 2)).astype(np.float32)
+  kernel = np.random.default_rng(3).normal(size=(3, 1, 2)).astype(np.float32)
+  grad = layers.conv1d_input_grad(jnp.asarray(g), jnp.asarray(kernel), 2, (1, 1), 8)
+  want = np.zeros(8, np.float32)
+  for t in range(4):  # y[t] = sum_k x[2t + k - 1] w[k]
+    for k in range(3):
+      if 0 <= 2 * t + k - 1 < 8:
+        want[2 * t + k - 1] += kernel[k, 0] @ g[0, t]
+  np.testing.assert_allclose(grad[0, :, 0], want, rtol=1e-5, atol=1e-6)
 
 
 def _torch():

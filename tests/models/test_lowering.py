@@ -21,7 +21,7 @@ from tests.model_testutil import random_params, random_signals, tiny_config
 
 _CFG = tiny_config(signals=('ABD', 'THX'), mixer_layers=1, sequence_blocks=1)
 _EPOCHS = 4
-_MARKERS = (f'{cpu_fast_paths.SCOPE}/conv_weight_grad', f'{cpu_fast_paths.SCOPE}/encoder_loop')
+_MARKERS = (f'{cpu_fast_paths.SCOPE}/conv1d', f'{cpu_fast_paths.SCOPE}/encoder_loop')
 
 
 def _batch():

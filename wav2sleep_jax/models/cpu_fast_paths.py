@@ -4,9 +4,11 @@ XLA:CPU runs parts of wav2sleep far below what the hardware allows (README,
 Performance). Each work-around below changes how a value is computed, never the
 value (tests compare both paths, gradients included):
 
-1. `conv_weight_grad`: 1-D conv kernel gradients as one matmul
-   (`layers.conv_general_dilated`); XLA:CPU transposes both activations and
-   runs a night-long "convolution" instead.
+1. `conv1d`: 1-D convs without XLA:CPU's slow cases (`layers.conv_general_dilated`):
+   kernel gradients as one matmul (XLA:CPU transposes both activations and runs
+   a night-long "convolution"), strided input gradients as one stride-1 conv
+   over the stride's phases (not over a zero-dilated gradient), one-channel and
+   1x1 convs elementwise / as a matmul.
 2. `encoder_loop`: encoders one after the other for `encoder_impl='auto'`
    (`Wav2Sleep.encode`); vmapped conv gradients are very slow on XLA:CPU.
 3. Under remat the `cse_barrier_expander` pass is disabled
