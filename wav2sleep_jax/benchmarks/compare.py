@@ -1,9 +1,9 @@
 """Our step beside the PyTorch baseline, in one run on one machine (`benchmark compare`).
 
 The baseline (`torch_baseline`, the reference architecture in PyTorch) runs first,
-in a child process with the system allocator settings (as a user would run the
-reference) and one torch thread per core; then our jitted step runs in this
-process. Both time the same batch of random nights with the same model shape and
+in a child process with glibc's default heap (as a user would run the reference)
+or, with `baseline_heap='reusable'`, the heap settings our commands use, and one
+torch thread per core; then our jitted step runs in this process. Both time the same batch of random nights with the same model shape and
 report medians after warm-up; the ratio is baseline seconds / our seconds.
 """
 
@@ -59,7 +59,7 @@ def run_baseline(kind: str, mcfg: ModelConfig, batch: int, epochs: int, repeats:
       lines = (proc.stderr.strip() or proc.stdout.strip() or 'no output').splitlines()
       raise RuntimeError(f'PyTorch baseline {kind} failed: {lines[-1]}')
     with open(out) as f:
-      return {**json.load(f), 'heap': heap}
+      return json.load(f)
 
 
 def compare(config: ml_collections.ConfigDict, mcfg: ModelConfig, batch: int, epochs: int,
@@ -68,8 +68,8 @@ def compare(config: ml_collections.ConfigDict, mcfg: ModelConfig, batch: int, ep
   """{'rows': [{kind, ours_s_per_night, baseline_s_per_night, ratio}], 'ours', 'baseline'}.
 
   `baseline_heap`: 'system' runs the baseline with glibc's defaults, as the
-  reference runs; 'reusable' gives it the heap settings our commands use, which
-  on the 2-core AMD EPYC VM made its training step 3.3x faster.
+  reference runs; 'reusable' gives it the heap settings our commands use (on the
+  2-core AMD EPYC VM its training step then ran 3-4x faster; README, Performance).
   """
   baseline = ({kind: run_baseline(kind, mcfg, batch, epochs, repeats, warmup, baseline_heap)
                for kind in kinds} if baseline_available() else {})
@@ -88,8 +88,7 @@ def compare(config: ml_collections.ConfigDict, mcfg: ModelConfig, batch: int, ep
 
 def table(result: dict[str, Any], cpu: str) -> str:
   """Markdown table of a `compare` result, naming the machine."""
-  heap = result.get('baseline_heap', 'system')
-  lines = [f'Machine: {cpu}; baseline heap: {heap}', '',
+  lines = [f"Machine: {cpu}; baseline heap: {result['baseline_heap']}", '',
            '| step | ours (s/night) | PyTorch baseline (s/night) | ratio |',
            '|---|---|---|---|']
   for row in result['rows']:
