@@ -101,22 +101,37 @@ _VECTOR_FLAGS = frozenset({'avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'av
                            'avx512_fp16', 'avx512_vnni', 'amx_tile', 'amx_bf16', 'amx_int8'})
 
 
+def cpu_identity(cpuinfo: str) -> dict[str, object]:
+  """The first CPU of /proc/cpuinfo text: model name, vendor, family/model/stepping, flags.
+
+  Virtual machines often report only "AMD EPYC"; the family and model tell their
+  generations apart (e.g. family 25 is Zen 3/4, family 26 Zen 5).
+  """
+  fields = {}
+  for line in cpuinfo.splitlines():
+    if not line.strip():
+      if fields:
+        break  # End of the first processor's block.
+      continue
+    key, _, value = line.partition(':')
+    fields.setdefault(key.strip(), value.strip())
+  ident = {k: fields.get(f) for k, f in (('vendor', 'vendor_id'), ('family', 'cpu family'),
+                                         ('model', 'model'), ('stepping', 'stepping'))}
+  name = fields.get('model name') or platform.processor()
+  numbers = ', '.join(f'{k} {ident[k]}' for k in ('family', 'model') if ident[k])
+  return {'cpu': f'{name} ({numbers})' if numbers else name,
+          'cpu_id': ident,
+          'cpu_flags': sorted(set(fields.get('flags', '').split()) & _VECTOR_FLAGS)}
+
+
 def machine() -> dict[str, object]:
   """What the numbers were measured on."""
-  cpu, flags_seen = platform.processor(), set()
   try:
-    for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines():
-      key, _, value = line.partition(':')
-      if key.strip() == 'model name':
-        cpu = value.strip()
-      elif key.strip() == 'flags':
-        flags_seen = set(value.split())
-        break
+    cpuinfo = pathlib.Path('/proc/cpuinfo').read_text()
   except OSError:
-    pass
-  return {'cpu': cpu, 'cpu_flags': sorted(flags_seen & _VECTOR_FLAGS),
-          'cpu_count': os.cpu_count(), 'platform': platform.platform(),
-          'python': platform.python_version(),
+    cpuinfo = ''
+  return {**cpu_identity(cpuinfo), 'cpu_count': os.cpu_count(),
+          'platform': platform.platform(), 'python': platform.python_version(),
           'host_heap': {k: os.environ.get(k) for k in host_heap.SETTINGS}}
 
 

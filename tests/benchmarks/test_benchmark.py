@@ -158,3 +158,29 @@ def test_baseline_heap_is_the_system_default_or_our_settings(monkeypatch):
   assert all(reusable[k] == v for k, v in host_heap.SETTINGS.items())
   with pytest.raises(ValueError, match='baseline heap'):
     compare._baseline_env('jemalloc')
+
+
+_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC
+stepping\t: 1
+flags\t\t: fpu sse2 avx2 fma avx512f avx512_bf16 sha_ni
+
+processor\t: 1
+vendor_id\t: AuthenticAMD
+cpu family\t: 26
+model name\t: Other
+"""
+
+
+def test_cpu_identity_tells_generations_of_one_model_name_apart():
+  from wav2sleep_jax import benchmark as benchmark_cli
+  ident = benchmark_cli.cpu_identity(_CPUINFO)
+  assert ident['cpu'] == 'AMD EPYC (family 25, model 17)'  # The first processor only.
+  assert ident['cpu_id'] == {'vendor': 'AuthenticAMD', 'family': '25', 'model': '17',
+                             'stepping': '1'}
+  assert ident['cpu_flags'] == ['avx2', 'avx512_bf16', 'avx512f', 'fma']
+  bare = benchmark_cli.cpu_identity('model name\t: Some CPU\nflags\t: avx2\n')
+  assert bare['cpu'] == 'Some CPU' and bare['cpu_flags'] == ['avx2']
