@@ -309,3 +309,48 @@ def test_demo_config_trains_on_a_tiny_synthetic_build(tmp_path):
   text = (tmp_path / 'eval' / 'test' / 'table.md').read_text()
   assert '| test inputs | demo_mesa | demo_shhs |' in text
   assert list((tmp_path / 'eval' / 'test' / 'confusion').glob('*.png'))
+
+
+class _Bar:
+  def __init__(self):
+    self.n = 0
+
+  def update(self, k):
+    self.n += k
+
+
+class _Marker:
+  """Stands in for a step's output: ready after `polls_left` is_ready() calls."""
+
+  def __init__(self, polls_left):
+    self.polls_left = polls_left
+
+  def is_ready(self):
+    self.polls_left -= 1
+    return self.polls_left < 0
+
+
+def test_progress_counts_finished_steps_not_dispatched_ones():
+  bar = _Bar()
+  finished = trainer.FinishedSteps(bar, poll_s=0.001)
+  finished.dispatched(_Marker(0))  # Already done when dispatched.
+  assert bar.n == 1
+  slow = _Marker(3)
+  finished.dispatched(slow)
+  finished.dispatched(_Marker(0))  # Done, but behind a step still running: in order.
+  assert bar.n == 1 and len(finished.pending) == 2
+  finished.wait_all()
+  assert bar.n == 3 and not finished.pending and slow.polls_left < 0
+
+
+def test_progress_follows_real_device_arrays():
+  bar = _Bar()
+  finished = trainer.FinishedSteps(bar, poll_s=0.001)
+  f = jax.jit(lambda x: (x @ x).sum())
+  for _ in range(4):
+    finished.dispatched(f(jnp.ones((64, 64))))
+  finished.wait_all()
+  assert bar.n == 4
+  silent = trainer.FinishedSteps(None)  # Processes without a bar keep nothing.
+  silent.dispatched(f(jnp.ones((4, 4))))
+  assert not silent.pending

@@ -9,6 +9,7 @@ SIGKILL or a crash).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import pathlib
@@ -320,18 +321,19 @@ def train_loop(config, workdir: pathlib.Path, devices: Devices, data: Data, mode
   step = int(model.state.step)
   status = 'finished'
   bar = _progress_bar(config.max_steps, step)
+  finished = FinishedSteps(bar)
   meter = _Meter(step)
   try:
     while step < config.max_steps:
       model.state, metrics, first_bad = model.train_step(model.state, next(batches), rng,
                                                          first_bad)
       step += 1
-      if bar is not None:
-        bar.update(1)
+      finished.dispatched(metrics['loss'])
       log_now = step % config.log_every_steps == 0 or step == 1
       eval_now = step % config.eval_every_steps == 0 or step == config.max_steps
       if not (log_now or eval_now):
         continue
+      finished.wait_all()
       _check_finite(first_bad, step, ckpts)
       if log_now:
         _log_train(step, metrics, meter, config.batch_size, writer, bar)
@@ -360,6 +362,41 @@ def _check_finite(first_bad: jax.Array, step: int, ckpts: Checkpoints) -> None:
         f'stopping without checkpointing. Last good checkpoint: step '
         f'{ckpts.ckpt.latest_step()} in {ckpts.folder}. '
         'Lower --config.learning_rate or check the data for corrupt nights.')
+
+
+class FinishedSteps:
+  """Advances the progress bar as steps finish on the devices, not as they are queued.
+
+  The loop dispatches steps ahead of the devices and only waits on logging and
+  evaluation steps; counting dispatches would show bursts of hundreds of steps/s
+  and then a long stall. Each step's marker (a small output of that step) is
+  polled without blocking, and `wait_all` polls until every queued step is done,
+  so the bar moves while the host waits.
+  """
+
+  def __init__(self, bar, poll_s: float = 0.05):
+    self.bar, self.poll_s = bar, poll_s
+    self.pending = collections.deque()
+
+  def dispatched(self, marker: jax.Array) -> None:
+    if self.bar is None:
+      return
+    self.pending.append(marker)
+    self.poll()
+
+  def poll(self) -> None:
+    done = 0
+    while self.pending and self.pending[0].is_ready():
+      self.pending.popleft()
+      done += 1
+    if done:
+      self.bar.update(done)
+
+  def wait_all(self) -> None:
+    while self.pending:
+      self.poll()
+      if self.pending:
+        time.sleep(self.poll_s)
 
 
 class _Meter:
