@@ -200,7 +200,6 @@ def model_benchmark(kind: str) -> dict[str, object]:
       raise app.UsageError(f'--kinds: unknown {sorted(unknown)}; choose from {compare.KINDS}')
     result = compare.compare(config, mcfg, batch, epochs, _REPEATS.value, _WARMUP.value,
                              kinds=tuple(_KINDS.value), baseline_heap=_BASELINE_HEAP.value)
-    result['table'] = compare.table(result, machine()['cpu'])
   elif kind == 'memory':
     budget = (model_bench.device_info()['memory_limit_bytes']
               or model_bench.host_memory_bytes())
@@ -229,6 +228,9 @@ def main(argv):
   run = {'data': data_benchmark, 'predict': predict_benchmark}.get(
       argv[1], lambda: model_benchmark(argv[1]))
   result = {'benchmark': argv[1], 'machine': machine(), **run()}
+  if argv[1] == 'compare':
+    from wav2sleep_jax.benchmarks import compare
+    result['table'] = compare.table(result, result['machine']['cpu'])
   text = json.dumps(result, indent=2, default=float)
   print(text)
   if 'table' in result:

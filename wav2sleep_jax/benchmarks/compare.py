@@ -3,8 +3,9 @@
 The baseline (`torch_baseline`, the reference architecture in PyTorch) runs first,
 in a child process with glibc's default heap (as a user would run the reference)
 or, with `baseline_heap='reusable'`, the heap settings our commands use, and one
-torch thread per core; then our jitted step runs in this process. Both time the same batch of random nights with the same model shape and
-report medians after warm-up; the ratio is baseline seconds / our seconds.
+torch thread per core; then our jitted step runs in this process. Both time the
+same batch of random nights with the same model shape and report medians after
+warm-up; the ratio is baseline seconds / our seconds.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def compare(config: ml_collections.ConfigDict, mcfg: ModelConfig, batch: int, ep
 
   `baseline_heap`: 'system' runs the baseline with glibc's defaults, as the
   reference runs; 'reusable' gives it the heap settings our commands use (on the
-  2-core AMD EPYC VM its training step then ran 3-4x faster; README, Performance).
+  two 2-core AMD EPYC VMs measured, its training step then ran 2.4x and 3.8x
+  faster; README, Performance).
   """
   baseline = ({kind: run_baseline(kind, mcfg, batch, epochs, repeats, warmup, baseline_heap)
                for kind in kinds} if baseline_available() else {})

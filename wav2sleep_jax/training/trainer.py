@@ -368,8 +368,8 @@ class FinishedSteps:
   """Advances the progress bar as steps finish on the devices, not as they are queued.
 
   The loop dispatches steps ahead of the devices and only waits on logging and
-  evaluation steps; counting dispatches would show bursts of hundreds of steps/s
-  and then a long stall. Each step's marker (a small output of that step) is
+  evaluation steps; counting dispatches showed bursts of several steps/s and
+  then a stall of a whole logging interval (the demo on CPU). Each step's marker (a small output of that step) is
   polled without blocking, and `wait_all` polls until every queued step is done,
   so the bar moves while the host waits.
   """
