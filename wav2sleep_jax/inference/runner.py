@@ -35,6 +35,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from wav2sleep_jax.core import output_paths
+from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.core import stages as stages_lib
 from wav2sleep_jax.data import normalize as normalize_lib
@@ -45,6 +46,7 @@ from wav2sleep_jax.inference.night_prediction import NightPrediction
 from wav2sleep_jax.psg import errors
 from wav2sleep_jax.psg import input_files
 from wav2sleep_jax.psg import night as night_lib
+from wav2sleep_jax.psg import reference_grid
 from wav2sleep_jax.psg import resample
 from wav2sleep_jax.psg import skip_report as report_lib
 
@@ -74,9 +76,45 @@ def wanted_signals(model: model_lib.StagingModel,
   return tuple(s for s in model.signals if s in signals)
 
 
-def normalize_night(model: model_lib.StagingModel,
-                    x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-  """Per-night normalisation of each signal, as in training."""
+def run_preprocessing(model: model_lib.StagingModel,
+                      preprocessing: str | prep_lib.Preprocessing | None = None,
+                      max_hours: float | None = None) -> prep_lib.Preprocessing:
+  """The preprocessing to run `model` with: its own, unless overridden.
+
+  `max_hours` sets the grid of `reference` preprocessing (refused for ours, which
+  never crops). An override unlike the model's own is warned about by name.
+  """
+  import logging
+
+  prep = preprocessing or model.preprocessing
+  if isinstance(prep, str):
+    prep = prep_lib.from_name(prep)
+  if max_hours is not None:
+    if not prep.is_reference:
+      raise prep_lib.PreprocessingError(
+          f'max_hours={max_hours:g} applies to {prep_lib.REFERENCE!r} preprocessing only; '
+          f'{prep.describe()} never crops a night.')
+    prep = prep_lib.reference(max_hours)
+  if prep.name != model.preprocessing.name:
+    logging.getLogger('wav2sleep_jax').warning(
+        'Running the model with %s preprocessing, but its weights were trained with %s '
+        'preprocessing: predictions will not be those of the model as trained.',
+        prep.describe(), model.preprocessing.describe())
+  return prep
+
+
+def normalize_night(model: model_lib.StagingModel, x: Mapping[str, np.ndarray],
+                    preprocessing: prep_lib.Preprocessing | None = None
+                    ) -> dict[str, np.ndarray]:
+  """Per-night normalisation of each signal, as in training (`preprocessing`, default the
+  model's: `reference` z-scores over its whole grid, or its EMA normaliser for causal
+  models)."""
+  prep = preprocessing or model.preprocessing
+  if prep.is_reference:
+    if model.config.causal:
+      return {n: normalize_lib.reference_causal_normalize(v, signals_lib.sample_rate_hz(n))
+              for n, v in x.items()}
+    return {n: normalize_lib.reference_zscore(v) for n, v in x.items()}
   if model.config.causal:
     return {n: normalize_lib.causal_normalize(v, signals_lib.sample_rate_hz(n))
             for n, v in x.items()}
@@ -101,7 +139,8 @@ def signal_problem(x: np.ndarray) -> str | None:
   return None
 
 
-def checked_night(model: model_lib.StagingModel, x: Mapping[str, np.ndarray]
+def checked_night(model: model_lib.StagingModel, x: Mapping[str, np.ndarray],
+                  preprocessing: prep_lib.Preprocessing | None = None
                   ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
   """Normalised usable signals of a night, and {signal: reason} for dropped ones.
 
@@ -109,7 +148,8 @@ def checked_night(model: model_lib.StagingModel, x: Mapping[str, np.ndarray]
   samples are not all finite, so that one bad night never reaches a batch.
   """
   problems = {n: r for n, v in x.items() if (r := signal_problem(v)) is not None}
-  normalized = normalize_night(model, {n: v for n, v in x.items() if n not in problems})
+  normalized = normalize_night(model, {n: v for n, v in x.items() if n not in problems},
+                               preprocessing)
   for name, v in list(normalized.items()):
     if not np.isfinite(v).all():
       problems[name] = 'non-finite values after normalisation'
@@ -148,6 +188,31 @@ def _model_rate_signals(model: model_lib.StagingModel, signals: Mapping[str, Any
   return {n: v[:num_epochs * signals_lib.samples_per_epoch(n)] for n, v in x.items()}, num_epochs
 
 
+def _reference_grid_signals(model: model_lib.StagingModel, signals: Mapping[str, Any],
+                            prep: prep_lib.Preprocessing) -> tuple[dict[str, np.ndarray], int]:
+  """Arrays -> (signals on the reference grid, the night's epochs on it); no unit scaling."""
+  wanted_signals(model, list(signals) if isinstance(signals, Mapping) else None)
+  if not isinstance(signals, Mapping) or not signals:
+    raise ValueError('A night is a non-empty dict {signal name: samples or (samples, rate_hz)}.')
+  x, epochs = {}, {}
+  for name, value in signals.items():
+    data, rate = value if isinstance(value, tuple) else (value, signals_lib.sample_rate_hz(name))
+    data = np.asarray(data, np.float64)
+    if data.ndim != 1:
+      raise ValueError(f'{name}: expected one night of samples (1-D), got shape {data.shape}.')
+    if not np.isfinite(data).any():
+      continue  # All NaN/inf: absent.
+    x[name] = reference_grid.to_grid(data, float(rate), signals_lib.samples_per_epoch(name),
+                                     prep.max_hours)
+    epochs[name] = resample.complete_epochs(data.size, float(rate))
+  if not x:
+    raise ValueError('No present signal: every signal is entirely NaN/inf.')
+  if min(epochs.values()) < 1:
+    raise ValueError(f'The night is shorter than one {EPOCH_SECONDS}-s epoch: {epochs}.')
+  x = reference_grid.in_joined_order(x, model.signals, prep.grid_epochs)
+  return x, min(max(epochs.values()), prep.grid_epochs)
+
+
 def _labels_for(model: model_lib.StagingModel, labels: np.ndarray | None) -> np.ndarray | None:
   """5-class scored labels -> the model's classes."""
   if labels is None:
@@ -165,7 +230,9 @@ def predict_signals(model: model_lib.StagingModel | str | os.PathLike[str],
                     signals: Mapping[str, Any] | Sequence[Mapping[str, Any]],
                     *,
                     normalize: bool = True,
-                    batch_size: int = 8) -> NightPrediction | list[NightPrediction]:
+                    batch_size: int = 8,
+                    preprocessing: str | prep_lib.Preprocessing | None = None,
+                    max_hours: float | None = None) -> NightPrediction | list[NightPrediction]:
   """Stages one night, or a list of nights, from arrays.
 
   Args:
@@ -177,32 +244,46 @@ def predict_signals(model: model_lib.StagingModel | str | os.PathLike[str],
     normalize: z-score each signal over the night first (set False for
       inputs that are already normalised).
     batch_size: nights per forward pass.
+    preprocessing: default the model's own (`run_preprocessing`). With `reference`
+      the arrays are put on the reference's grid (linear interpolation, zero fill)
+      and z-scored over it; arrays carry no units or physical range, so the
+      reference's unit steps are the caller's: ECG and EOG in mV, PPG, ABD and THX
+      scaled to [-1, 1] by their physical range.
+    max_hours: `reference` grid length (default the model's, 10 h).
 
   Returns:
-    A `NightPrediction` (a list of them for a list of nights).
+    A `NightPrediction` (a list of them for a list of nights), one row per epoch of
+    the night (at most the grid's for `reference`).
 
   Raises:
     ValueError: unknown signals, nights shorter than one epoch, signals of
       different lengths, or no present signal.
   """
   model = _as_model(model)
+  prep = run_preprocessing(model, preprocessing, max_hours)
   single = isinstance(signals, Mapping)
   nights = [signals] if single else list(signals)
   batcher = batching.Batcher(model, batch_size, max_pending=len(nights))
-  logits, used = {}, []
+  logits, used, kept = {}, [], []
   for i, night in enumerate(nights):
-    x, num_epochs = _model_rate_signals(model, night)
+    if prep.is_reference:
+      x, night_epochs = _reference_grid_signals(model, night, prep)
+      num_epochs = prep.grid_epochs
+    else:
+      x, num_epochs = _model_rate_signals(model, night)
+      night_epochs = num_epochs
     if normalize:
-      x, problems = checked_night(model, x)
+      x, problems = checked_night(model, x, prep)
       if not x:
         raise ValueError(f'Night {i}: no usable signal ({_reasons(problems)}).')
     used.append(tuple(n for n in model.signals if n in x))
+    kept.append(night_epochs)
     logits.update(batcher.add(i, x, num_epochs))
   logits.update(batcher.flush())
   for value in logits.values():
     if isinstance(value, Exception):
       raise value
-  out = [NightPrediction(logits[i], model.stage_names, signals=used[i])
+  out = [NightPrediction(logits[i][:kept[i]], model.stage_names, signals=used[i])
          for i in range(len(nights))]
   return out[0] if single else out
 
@@ -212,26 +293,30 @@ def _reasons(problems: Mapping[str, str]) -> str:
 
 
 def predict_night(model: model_lib.StagingModel, night: night_lib.Night,
-                  normalize: bool = True) -> NightPrediction:
-  """Stages a night read by `input_files.read_input` (or `night.read_night`).
+                  normalize: bool = True,
+                  preprocessing: prep_lib.Preprocessing | None = None) -> NightPrediction:
+  """Stages a night read by `input_files.read_input` (or `night.read_night`) with
+  `preprocessing` (default the model's; the night must have been read with it).
 
   Raises:
     PsgError: no signal of the night can enter the model (`checked_night`).
   """
   x = night.signals
   if normalize:
-    x, problems = checked_night(model, x)
+    x, problems = checked_night(model, x, preprocessing)
     if not x:
       raise night_lib.unusable(night.kind, night.path,
                                f'no usable signal ({_reasons(problems)})', stage='channel')
   logits_BSK = model.logits({n: v[None] for n, v in x.items()})
-  return _night_prediction(model, night, logits_BSK[0], tuple(x))
+  return _night_prediction(model, night, logits_BSK[0, :night.night_epochs], tuple(x))
 
 
 def _night_prediction(model: model_lib.StagingModel, night: night_lib.Night,
                       logits_SK: np.ndarray, used: Sequence[str]) -> NightPrediction:
   return NightPrediction(
-      logits_SK, model.stage_names, labels_S=_labels_for(model, night.labels),
+      logits_SK, model.stage_names,
+      labels_S=(None if night.labels is None
+                else _labels_for(model, night.labels[:night.night_epochs])),
       start=night.start, name=night.name,
       signals=tuple(n for n in model.signals if n in used))
 
@@ -242,7 +327,9 @@ def predict_edf(model: model_lib.StagingModel | str | os.PathLike[str],
                 signals: Sequence[str] | None = None,
                 channel_map: Mapping[str, Sequence[str]] | None = None,
                 with_labels: bool = True,
-                allow_truncated: bool = False) -> NightPrediction:
+                allow_truncated: bool = False,
+                preprocessing: str | prep_lib.Preprocessing | None = None,
+                max_hours: float | None = None) -> NightPrediction:
   """Stages one EDF (or CSV/parquet, see `psg.table_files`) night.
 
   Args:
@@ -253,14 +340,17 @@ def predict_edf(model: model_lib.StagingModel | str | os.PathLike[str],
     with_labels: read scored stages from an annotation file next to the EDF
       (NSRR layout) for kappa and the hypnogram.
     allow_truncated: stage the complete records of a truncated EDF.
+    preprocessing, max_hours: see `run_preprocessing` (default: the model's own).
 
   Raises:
     PsgError: the file cannot be staged (corrupt, too short, no usable signal).
   """
   model = _as_model(model)
+  prep = run_preprocessing(model, preprocessing, max_hours)
   night = input_files.read_input(path, wanted_signals(model, signals), channel_map=channel_map,
-                                 with_labels=with_labels, allow_truncated=allow_truncated)
-  return predict_night(model, night)
+                                 with_labels=with_labels, allow_truncated=allow_truncated,
+                                 preprocessing=prep)
+  return predict_night(model, night, preprocessing=prep)
 
 
 # --- Folders ----------------------------------------------------------------
@@ -334,7 +424,9 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
                   allow_truncated: bool = False,
                   workers: int = 2,
                   bucket_hours: float = 1.0,
-                  progress: bool = True) -> RunResult:
+                  progress: bool = True,
+                  preprocessing: str | prep_lib.Preprocessing | None = None,
+                  max_hours: float | None = None) -> RunResult:
   """Stages every EDF/CSV/parquet night at or below `input_path`.
 
   Broken files are reported in `skipped.csv` and never stop the run. See the
@@ -357,8 +449,10 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
       by one more thread, so reading, inference and writing overlap.
     bucket_hours: nights are zero-padded to the next multiple of this many hours
       and batched across lengths with exact padding (`batching.Batcher`); 0 runs
-      every night at its own length (one compilation per length).
+      every night at its own length (one compilation per length). Not used with
+      `reference` preprocessing: every night runs on the reference's full grid.
     progress: show a progress bar.
+    preprocessing, max_hours: see `run_preprocessing` (default: the model's own).
 
   Raises:
     FileNotFoundError: if `input_path` does not exist or holds no input file.
@@ -370,13 +464,14 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
   start_time = time.perf_counter()
   output_dir = output_paths.check_output_dir(output_dir)
   model = _as_model(model)
+  prep = run_preprocessing(model, preprocessing, max_hours)
   files, root = find_run_inputs(input_path, kinds, output_dir)
   run = FilesRun(model, wanted_signals(model, signals), output_dir, root,
                   dict(channel_map=channel_map, with_labels=with_labels,
-                       allow_truncated=allow_truncated),
+                       allow_truncated=allow_truncated, preprocessing=prep),
                   output_files.RunOutputs(output_dir, formats, plots))
-  batcher = batching.Batcher(model, batch_size,
-                             bucket_epochs=batching.hours_to_epochs(bucket_hours))
+  bucket_epochs = 0 if prep.is_reference else batching.hours_to_epochs(bucket_hours)
+  batcher = batching.Batcher(model, batch_size, bucket_epochs=bucket_epochs)
   run.bar = tqdm.tqdm(total=len(files), unit='night', desc='predict', disable=not progress)
   with concurrent.futures.ThreadPoolExecutor(1) as run.writer:
     for name, path, night, x in _prefetch(run.read, files, workers):
@@ -396,6 +491,7 @@ class FilesRun:
                root: str, read_options: Mapping[str, Any], outputs: output_files.RunOutputs):
     self.model, self.wanted, self.output_dir, self.root = model, wanted, output_dir, root
     self.read_options, self.outputs = read_options, outputs
+    self.preprocessing = read_options.get('preprocessing') or model.preprocessing
     self.report = report_lib.SkipReport()
     self.nights: dict[str, tuple[night_lib.Night, tuple[str, ...]]] = {}
     self.summary: list[dict[str, Any]] = []
@@ -409,7 +505,7 @@ class FilesRun:
     path, name = item
     try:
       night = input_files.read_input(path, self.wanted, name=name, **self.read_options)
-      x, problems = checked_night(self.model, night.signals)
+      x, problems = checked_night(self.model, night.signals, self.preprocessing)
       if not x:
         raise night_lib.unusable(night.kind, path, f'no usable signal ({_reasons(problems)})',
                                  stage='channel')
@@ -446,13 +542,16 @@ class FilesRun:
       if isinstance(logits, Exception):
         self.skip(name, night.path, 'model', f'{type(logits).__name__}: {logits}')
       else:
-        prediction = _night_prediction(self.model, night, logits, used)
+        prediction = _night_prediction(self.model, night, logits[:night.night_epochs], used)
         if self.writer is None:
           self.outputs.write(prediction)
         else:
           self.writes.append(self.writer.submit(self.outputs.write, prediction))
-        self.summary.append({'night': name, 'file': _relative(night.path, self.root),
-                             'format': night.kind, **prediction.summary_row()})
+        row = {'night': name, 'file': _relative(night.path, self.root),
+               'format': night.kind, **prediction.summary_row()}
+        if self.preprocessing.is_reference:
+          row['hours_not_staged'] = night.epochs_left_out * EPOCH_SECONDS / 3600
+        self.summary.append(row)
       self.bar.update()
       self.bar.set_postfix(ok=len(self.summary), skipped=len(self.skipped))
 
@@ -463,11 +562,15 @@ class FilesRun:
 
   def write_run_files(self, run_info: Mapping[str, str] | None = None) -> None:
     """After every night: summary.csv, skipped.csv/.json (entries grouped by night, in
-    night order, whatever order the nights finished in) and the report."""
+    night order, whatever order the nights finished in) and the report; a model from the
+    Hub adds its `model_commit` (repo@commit) to all three."""
     for future in self.writes:
       future.result()  # A failed write fails the run, as an inline write would.
     self.summary.sort(key=lambda row: row['night'])
     self.report = report_lib.SkipReport(sorted(self.report.entries, key=lambda e: e.record_id))
-    output_files.write_summary(self.summary, os.path.join(self.output_dir, SUMMARY_FILE))
-    self.report.write(self.output_dir, SKIPPED_NAME)
-    self.outputs.write_report(self.summary, self.report, self.model, run_info)
+    hub_model = getattr(self.model, 'hub', None)  # An hf:// model: record the commit used.
+    commit = {'model_commit': hub_model.model_commit} if hub_model else {}
+    output_files.write_summary([{**row, **commit} for row in self.summary],
+                               os.path.join(self.output_dir, SUMMARY_FILE))
+    self.report.write(self.output_dir, SKIPPED_NAME, run_info=commit)
+    self.outputs.write_report(self.summary, self.report, self.model, {**(run_info or {}), **commit})

@@ -2,6 +2,7 @@
 
   DIR/model_config.json   ModelConfig fields (JSON)
   DIR/params/             Orbax checkpoint of the pure parameter dict
+  DIR/preprocessing.json  the preprocessing the weights expect (`core.preprocessing`)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.models.config import ModelConfig
 from wav2sleep_jax.models.wav2sleep import Wav2Sleep
 
@@ -63,8 +65,10 @@ def abstract_params(cfg: ModelConfig) -> dict:
   return _abstract_model(cfg)[1].filter(nnx.Param).to_pure_dict()
 
 
-def save_model(directory: str | pathlib.Path, cfg: ModelConfig, params: Mapping) -> None:
-  """Write a model checkpoint (overwrites an existing one at `directory`).
+def save_model(directory: str | pathlib.Path, cfg: ModelConfig, params: Mapping,
+               preprocessing: prep_lib.Preprocessing = prep_lib.Preprocessing()) -> None:
+  """Write a model checkpoint (overwrites an existing one at `directory`), with the
+  preprocessing its weights expect.
 
   In a multi-process run every process must call this (Orbax synchronises
   them); only process 0 writes the config file.
@@ -75,6 +79,7 @@ def save_model(directory: str | pathlib.Path, cfg: ModelConfig, params: Mapping)
   directory.mkdir(parents=True, exist_ok=True)
   if jax.process_index() == 0:
     (directory / CONFIG_FILE).write_text(json.dumps(config_to_dict(cfg), indent=2))
+    prep_lib.save(directory, preprocessing)
   params = dict(params)
   with ocp.StandardCheckpointer() as ckptr:
     ckptr.save(directory / PARAMS_DIR, params, force=True)

@@ -32,6 +32,18 @@ DEFAULT_ALIASES: Mapping[str, tuple[str, ...]] = types.MappingProxyType({
     'EOG-R': ('EOG(R)', 'E2', 'ROC', 'EOGr'),
 })
 
+# The reference's own table (its data/edf.py ALT_COLUMNS), used by 'reference'
+# preprocessing: matched exactly (case-sensitive), canonical name first.
+REFERENCE_ALIASES: Mapping[str, tuple[str, ...]] = types.MappingProxyType({
+    'ECG': ('EKG', 'ECG1', 'ECG L', 'ECGL', 'ECG L-ECG R'),
+    'PPG': ('Pleth', 'PlethWV', 'PWF', 'PlethMasimo', 'PletMasimo', 'PlethMasino',
+            'PLETHMASIMO', 'plethmasimo', 'Plethmasimo'),
+    'ABD': ('Abdo', 'ABDO RES', 'ABDO EFFORT', 'Abdominal', 'abdomen'),
+    'THX': ('Thor', 'THOR RES', 'THOR EFFORT', 'Thoracic', 'Chest', 'thorax', 'CHEST'),
+    'EOG-L': ('EOG-L', 'EOG(L)', 'E1', 'LOC', 'EOGl'),
+    'EOG-R': ('EOG-R', 'EOG(R)', 'E2', 'ROC', 'EOGr'),
+})
+
 # Cohort-specific fallbacks, tried after the defaults (pass to `signal_table`).
 # The open PhysioNet datasets' labels (their documentation and headers).
 COHORT_EXTRA_ALIASES: Mapping[str, Mapping[str, tuple[str, ...]]] = (

@@ -184,6 +184,35 @@ def match_channels(labels: Sequence[str], names: Sequence[str],
   return found, problems
 
 
+BROKEN_UNIT = 'BROKEN'
+
+
+def match_reference_channels(labels: Sequence[str], units: Sequence[str], names: Sequence[str]
+                             ) -> tuple[dict[str, int], list[ChannelProblem]]:
+  """The reference's channel lookup ('reference' preprocessing): {signal: label index}.
+
+  Each signal takes the first of its name and `channels.REFERENCE_ALIASES` that is a
+  label exactly (case-sensitive, trailing blanks ignored) whose unit is not BROKEN;
+  of repeated labels the last one counts. Signals may share a channel.
+  """
+  index = {label.rstrip(): i for i, label in enumerate(labels)}  # Last wins.
+  found: dict[str, int] = {}
+  problems: list[ChannelProblem] = []
+  for name in names:
+    candidates = tuple(dict.fromkeys((name, *channels_lib.REFERENCE_ALIASES[name])))
+    usable = [c for c in candidates
+              if c in index and units[index[c]].strip().upper() != BROKEN_UNIT]
+    if usable:
+      found[name] = index[usable[0]]
+    else:
+      broken = [c for c in candidates if c in index]
+      why = f' (unit {BROKEN_UNIT})' if broken else ''
+      problems.append(ChannelProblem(
+          name, broken[0] if broken else None,
+          f'no channel labelled exactly any of {list(candidates)}{why}'))
+  return found, problems
+
+
 def check_ranges(
     physical_range: tuple[float, float] | None,
     digital_range: tuple[int, int] | None,
@@ -508,6 +537,7 @@ def read_recording(
     *,
     table: Mapping[str, channels_lib.SignalSpec] | None = None,
     allow_truncated: bool = False,
+    reference_lookup: bool = False,
 ) -> Recording:
   """Reads the wanted channels of an EDF at their native rates.
 
@@ -518,6 +548,8 @@ def read_recording(
       pass `signal_table(cohort_aliases)` for cohort-specific labels).
     allow_truncated: keep the complete data records of a truncated file
       (noted in `Recording.notes`) instead of raising.
+    reference_lookup: find channels as the reference does
+      (`match_reference_channels`; `table` is then not used for lookup).
 
   Returns:
     A `Recording`; wanted channels that are missing or defective are absent
@@ -536,7 +568,11 @@ def read_recording(
   num_records = _kept_records(layout)
   edf_signals, labels = _signals_and_labels(path, edf)
   channels: dict[str, Channel] = {}
-  found, problems = match_channels(labels, names, table)
+  if reference_lookup:
+    units = [s.physical_dimension for s in edf_signals]
+    found, problems = match_reference_channels(labels, units, names)
+  else:
+    found, problems = match_channels(labels, names, table)
   for name, index in found.items():
     result = _read_channel(name, edf_signals[index], num_records)
     if isinstance(result, ChannelProblem):

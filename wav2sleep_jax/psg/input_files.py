@@ -7,6 +7,7 @@ import os
 import pathlib
 from typing import Iterable, Mapping, Sequence
 
+from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.psg import channels as channels_lib
 from wav2sleep_jax.psg import night as night_lib
 
@@ -85,7 +86,9 @@ def read_input(path: str | os.PathLike[str], signals: Sequence[str], *,
                name: str | None = None,
                channel_map: Mapping[str, Sequence[str]] | None = None,
                with_labels: bool = True,
-               allow_truncated: bool = False) -> night_lib.Night:
+               allow_truncated: bool = False,
+               preprocessing: prep_lib.Preprocessing = prep_lib.Preprocessing()
+               ) -> night_lib.Night:
   """Reads one prediction input with `night.read_night`: whole night, labels optional.
 
   Args:
@@ -96,6 +99,8 @@ def read_input(path: str | os.PathLike[str], signals: Sequence[str], *,
     with_labels: read the stage annotation beside an EDF or WFDB record
       (`night.find_annotation`); an unusable one is a 'labels ignored' entry.
     allow_truncated: stage the complete records of a truncated EDF (noted).
+    preprocessing: ours (the whole night) or `reference` (the reference's grid;
+      see `night.NightOptions`).
 
   Raises:
     PsgError: the night cannot be staged (unreadable, too short, no usable signal).
@@ -103,7 +108,8 @@ def read_input(path: str | os.PathLike[str], signals: Sequence[str], *,
   """
   options = night_lib.NightOptions(
       signals=tuple(signals), max_hours=None, channel_map=dict(channel_map or {}),
-      require_labels=False, exclude_sleep_wake_only=False, allow_truncated=allow_truncated)
+      require_labels=False, exclude_sleep_wake_only=False, allow_truncated=allow_truncated,
+      preprocessing=preprocessing)
   kind = night_lib.EXTENSIONS.get(os.path.splitext(os.fspath(path))[1].lower())
   with_labels = with_labels and kind in night_lib.SIGNAL_KINDS
   annotation = night_lib.find_annotation(path) if with_labels else None

@@ -35,6 +35,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.core import signals as grid
 from wav2sleep_jax.psg import annotations
 from wav2sleep_jax.psg import channels as channels_lib
@@ -42,6 +43,7 @@ from wav2sleep_jax.psg import cohorts as cohorts_lib
 from wav2sleep_jax.psg import edf as edf_lib
 from wav2sleep_jax.psg import errors
 from wav2sleep_jax.psg import open_scoring
+from wav2sleep_jax.psg import reference_grid
 from wav2sleep_jax.psg import resample
 from wav2sleep_jax.psg import table_files
 from wav2sleep_jax.psg import skip_report as report_lib
@@ -68,6 +70,7 @@ NOTE = 'note'
 LABELS_CROPPED = 'labels cropped'
 LABELS_PADDED = 'labels padded with -1'
 LABELS_IGNORED = 'labels ignored'
+NOT_STAGED = 'not staged'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +87,14 @@ class NightOptions:
     require_labels: label problems skip the night (else: 'labels ignored').
     exclude_sleep_wake_only: a label problem if no N1, N3 or REM epoch.
     allow_truncated: keep the complete records of a truncated EDF (noted).
+    preprocessing: how signals reach the epoch grid: ours (anti-aliased
+      resampling, the night's own length cropped to `max_hours`) or `reference`
+      (the reference's channel lookup, units and fixed grid of its own
+      `max_hours`; `max_hours` above is then not used).
+    reference_join_order: `reference`: the signal order of the reference's join of
+      the grids, which orders each signal's samples (`reference_grid.in_joined_order`):
+      None = `signals` (its predict tool: the model's signal order);
+      `reference_grid.TRAINING_COLUMN_ORDER` for records (its training ingest).
   """
 
   signals: tuple[str, ...] = grid.CARDIORESPIRATORY
@@ -94,6 +105,8 @@ class NightOptions:
   require_labels: bool = True
   exclude_sleep_wake_only: bool = True
   allow_truncated: bool = False
+  preprocessing: prep_lib.Preprocessing = prep_lib.Preprocessing()
+  reference_join_order: tuple[str, ...] | None = None
 
   def __post_init__(self):
     unknown = sorted(set(self.signals) - set(channels_lib.SIGNAL_NAMES))
@@ -105,6 +118,8 @@ class NightOptions:
 
   @property
   def max_epochs(self) -> int | None:
+    if self.preprocessing.is_reference:
+      return self.preprocessing.grid_epochs
     if self.max_hours is None:
       return None
     return int(round(self.max_hours * 3600)) // channels_lib.EPOCH_SECONDS
@@ -142,6 +157,9 @@ class Night:
     native_rate_hz: per present signal.
     units: per present signal (EDF physical dimension; '' for tables).
     entries: report entries (absent channels, notes, label alignment).
+    recorded_epochs: `reference` preprocessing: the night's complete epochs on the
+      grid (num_epochs is the whole grid; the rest is zero fill); None otherwise.
+    epochs_left_out: complete epochs of the recording beyond the grid (not staged).
   """
 
   record_id: str
@@ -155,6 +173,13 @@ class Night:
   native_rate_hz: Mapping[str, float] = dataclasses.field(default_factory=dict)
   units: Mapping[str, str] = dataclasses.field(default_factory=dict)
   entries: tuple[report_lib.SkipEntry, ...] = ()
+  recorded_epochs: int | None = None
+  epochs_left_out: int = 0
+
+  @property
+  def night_epochs(self) -> int:
+    """Epochs that are the night's own (outputs have this many rows)."""
+    return self.num_epochs if self.recorded_epochs is None else self.recorded_epochs
 
   @property
   def name(self) -> str:
@@ -275,55 +300,102 @@ def _read_signals(path: str, kind: str, record_id: str, options: NightOptions,
   if kind == WFDB:
     recording = wfdb.read_recording(path, options.signals, table=options.table(cohort))
   else:
-    recording = edf_lib.read_recording(path, options.signals, table=options.table(cohort),
-                                       allow_truncated=options.allow_truncated)
+    recording = edf_lib.read_recording(
+        path, options.signals, table=options.table(cohort),
+        allow_truncated=options.allow_truncated,
+        reference_lookup=options.preprocessing.is_reference)
   for note in recording.notes:
     report.add(record_id, path, kind, note, NOTE)
   num_epochs = _num_epochs(path, kind, recording.duration_s, options)
   labels, start = _labels(record_id, path, recording, annotation, num_epochs, options, report)
   report.add_channel_problems(record_id, recording)
-  channels = {n: (c.data, c.rate_hz) for n, c in recording.channels.items()}
+  channels = {n: _Samples(c.data, c.rate_hz, c.unit, c.physical_range)
+              for n, c in recording.channels.items()}
   return Night(
       record_id, path, kind, cohort.name if cohort else '',
-      _resampled(path, kind, channels, recording.problems, num_epochs), num_epochs,
+      _on_grid(path, kind, channels, recording.problems, num_epochs, options), num_epochs,
       labels=labels, start=recording.start or start,
       native_rate_hz={n: c.rate_hz for n, c in recording.channels.items()},
-      units={n: c.unit for n, c in recording.channels.items()}, entries=report.entries)
+      units={n: c.unit for n, c in recording.channels.items()},
+      **_grid_extent(record_id, path, kind, recording.duration_s, options, report),
+      entries=report.entries)
 
 
 def _read_table(path: str, record_id: str, kind: str, options: NightOptions,
                 report: report_lib.SkipReport) -> Night:
-  channels, problems, duration_s = table_files.read_channels(
+  samples, problems, duration_s = table_files.read_channels(
       path, options.signals, options.table(None))
   for p in problems:
     column = f' (column {p.label!r})' if p.label else ''
     report.add(record_id, path, 'channel', f'{p.name}{column}: {p.reason}',
                report_lib.CHANNEL_ABSENT)
   num_epochs = _num_epochs(path, kind, duration_s, options)
-  return Night(record_id, path, kind, '', _resampled(path, kind, channels, problems, num_epochs),
-               num_epochs, native_rate_hz={n: r for n, (_, r) in channels.items()},
-               units={n: '' for n in channels}, entries=report.entries)
+  channels = {n: _Samples(x, r, '', None) for n, (x, r) in samples.items()}
+  return Night(record_id, path, kind, '',
+               _on_grid(path, kind, channels, problems, num_epochs, options), num_epochs,
+               native_rate_hz={n: r for n, (_, r) in samples.items()},
+               units={n: '' for n in samples},
+               **_grid_extent(record_id, path, kind, duration_s, options, report),
+               entries=report.entries)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Samples:
+  """A channel at its native rate, with what the reference's unit scaling reads."""
+
+  data: np.ndarray
+  rate_hz: float
+  unit: str
+  physical_range: tuple[float, float] | None
+
+
+def _grid_extent(record_id: str, path: str, kind: str, duration_s: float,
+                 options: NightOptions, report: report_lib.SkipReport) -> dict[str, int]:
+  """`reference`: {recorded_epochs, epochs_left_out}, noting a night longer than the grid."""
+  if not options.preprocessing.is_reference:
+    return {}
+  complete = int(np.floor(duration_s / channels_lib.EPOCH_SECONDS + 1e-9))
+  grid_epochs = options.preprocessing.grid_epochs
+  left_out = max(complete - grid_epochs, 0)
+  if left_out:
+    report.add(record_id, path, kind,
+               f'night of {complete / 120:.2f} h is longer than the '
+               f'{options.preprocessing.max_hours:g}-h grid of reference preprocessing: '
+               f'its last {left_out / 120:.2f} h ({left_out} epochs) are not staged '
+               '(raise --max_hours to stage them)', NOT_STAGED)
+  return dict(recorded_epochs=min(complete, grid_epochs), epochs_left_out=left_out)
 
 
 def _num_epochs(path: str, kind: str, duration_s: float, options: NightOptions) -> int:
-  """Complete epochs, cropped to `max_hours` (RecordingError if < 1)."""
+  """Complete epochs, cropped to `max_hours`; `reference`: the grid (RecordingError if
+  the recording is shorter than one epoch)."""
   num_epochs = int(np.floor(duration_s / channels_lib.EPOCH_SECONDS + 1e-9))
   if num_epochs < 1:
     raise unusable(kind, path, f'recording lasts {duration_s:g} s, less than one '
                    f'{channels_lib.EPOCH_SECONDS}-s epoch')
+  if options.preprocessing.is_reference:
+    return options.preprocessing.grid_epochs
   return num_epochs if options.max_epochs is None else min(num_epochs, options.max_epochs)
 
 
-def _resampled(path: str, kind: str, channels: Mapping[str, tuple[np.ndarray, float]],
-               problems: Sequence[edf_lib.ChannelProblem], num_epochs: int
-               ) -> dict[str, np.ndarray]:
-  """{name: (data, rate)} on the epoch grid; 'no usable signal' if empty."""
+def _on_grid(path: str, kind: str, channels: Mapping[str, _Samples],
+             problems: Sequence[edf_lib.ChannelProblem], num_epochs: int,
+             options: NightOptions) -> dict[str, np.ndarray]:
+  """Channels on the epoch grid (ours or the reference's); 'no usable signal' if none."""
   if not channels:
     reasons = '; '.join(f'{p.name}: {p.reason}' for p in problems)
     raise unusable(kind, path, f'no usable signal ({reasons})', stage='channel')
-  return {name: resample.resample_to_epochs(data, rate, channels_lib.SAMPLES_PER_EPOCH[name],
+  prep = options.preprocessing
+  if prep.is_reference:
+    on_grid = {name: reference_grid.channel_on_grid(name, c.data, c.rate_hz, c.unit,
+                                                    c.physical_range, prep.max_hours)
+               for name, c in channels.items()}
+    return reference_grid.in_joined_order(
+        on_grid, options.reference_join_order or options.signals, prep.grid_epochs)
+  return {name: resample.resample_to_epochs(c.data, c.rate_hz,
+                                            channels_lib.SAMPLES_PER_EPOCH[name],
                                             max_epochs=num_epochs)
-          for name, (data, rate) in channels.items()}
+          for name, c in channels.items()}
 
 
 def _excluded(path: str, reason: str) -> errors.AnnotationError:
