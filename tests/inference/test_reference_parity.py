@@ -1,0 +1,96 @@
+"""Same hypnogram as the reference's own `predict_on_folder` (../shared/fixtures/reference_predict).
+
+Parity (the fixture's README): on the night's epochs, `Pred` equals the reference's on
+every epoch whose reference top-two logit margin is >= 1e-3 and on >= 99.5% of all
+epochs; probabilities within 1e-3 of softmax(reference logits); and where the fixture
+holds the reference's model inputs, ours equal them.
+"""
+
+from __future__ import annotations
+
+import csv
+import pathlib
+
+import numpy as np
+import pytest
+
+import wav2sleep_jax
+from wav2sleep_jax.core import preprocessing as prep_lib
+from wav2sleep_jax.inference import model as model_lib
+from wav2sleep_jax.inference import runner
+from wav2sleep_jax.psg import input_files
+from tests.conftest import require_shared
+
+KINDS = {'cardiorespiratory': 'edf', 'eog': 'edf_eog'}
+
+
+def _fixture(*parts: str) -> pathlib.Path:
+  return require_shared('fixtures', 'reference_predict', *parts)
+
+
+def _read_preds(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray | None]:
+  """(Pred column, probabilities [S, K] or None) of a .preds.csv."""
+  with open(path, newline='') as f:
+    rows = list(csv.DictReader(f))
+  pred = np.array([int(r['Pred']) for r in rows])
+  prob_keys = [k for k in rows[0] if k.startswith('prob_')]
+  probs = np.array([[float(r[k]) for k in prob_keys] for r in rows]) if prob_keys else None
+  return pred, probs
+
+
+def assert_parity(night: str, kind: str, ours_pred: np.ndarray, ours_probs: np.ndarray):
+  expected = np.load(_fixture(f'expected_{kind}', f'{night}.npz'))['logits']
+  ref_pred, _ = _read_preds(_fixture(f'expected_{kind}', f'{night}.preds.csv'))
+  epochs = len(ours_pred)
+  logits = expected[:epochs]
+  top2 = np.sort(logits, axis=-1)[:, -2:]
+  clear = top2[:, 1] - top2[:, 0] >= 1e-3
+  agree = ours_pred == ref_pred[:epochs]
+  assert agree[clear].all(), f'{night}: {np.flatnonzero(~agree & clear)[:10]} disagree'
+  assert agree.mean() >= 0.995
+  np.testing.assert_allclose(ours_probs, model_lib.softmax(logits), atol=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('kind', list(KINDS))
+def test_predict_folder_gives_the_reference_hypnogram(kind, tmp_path):
+  model = wav2sleep_jax.load_model(_fixture(f'model_{kind}'))
+  assert model.preprocessing == prep_lib.reference(10)
+  edfs = _fixture(KINDS[kind])
+  result = runner.predict_files(model, edfs, tmp_path, progress=False, formats=('csv',))
+  nights = sorted(p.stem for p in edfs.glob('*.edf'))
+  assert list(result.predicted) == nights and not result.skipped
+  with open(tmp_path / 'summary.csv', newline='') as f:
+    summary = {r['night']: r for r in csv.DictReader(f)}
+  for night in nights:
+    pred, probs = _read_preds(tmp_path / f'{night}.preds.csv')
+    # Rows are the night's whole epochs (at most the 10-h grid), not the grid.
+    edf_hours = float(summary[night]['hours']) + float(summary[night]['hours_not_staged'])
+    assert len(pred) == min(int(round(edf_hours * 120)), 1200)
+    assert_parity(night, kind, pred, probs)
+
+
+@pytest.mark.parametrize('kind,night', [('cardiorespiratory', 'long_low_rate'), ('eog', 'eog_0')])
+def test_model_inputs_equal_the_reference_inputs(kind, night):
+  expected = np.load(_fixture(f'expected_{kind}', f'{night}.npz'))
+  model = wav2sleep_jax.load_model(_fixture(f'model_{kind}'))
+  read = input_files.read_input(_fixture(KINDS[kind], f'{night}.edf'), model.signals,
+                                with_labels=False, preprocessing=model.preprocessing)
+  x, problems = runner.checked_night(model, read.signals)
+  assert not problems
+  for name in model.signals:
+    if np.isfinite(expected[name]).all():
+      np.testing.assert_allclose(x[name], expected[name], rtol=0, atol=2e-5)
+    else:  # -inf: absent in the reference, absent here.
+      assert name not in x
+
+
+@pytest.mark.slow
+def test_a_night_longer_than_the_grid_is_reported_and_max_hours_stages_it(tmp_path):
+  model = wav2sleep_jax.load_model(_fixture('model_cardiorespiratory'))
+  edf = _fixture('edf', 'long_low_rate.edf')
+  result = runner.predict_files(model, edf, tmp_path / 'ten', progress=False, formats=('csv',))
+  (entry,) = [e for e in result.report.entries if e.action == 'not staged']
+  assert '0.40 h (48 epochs) are not staged' in entry.reason
+  prediction = runner.predict_edf(model, edf, max_hours=14, with_labels=False)
+  assert prediction.num_epochs == 1248  # 10.4 h, all staged on a 14-h grid.
