@@ -7,6 +7,7 @@ from tfds_builders.shhs import shhs_dataset_builder
 class ShhsTest(testing.BuilderTestCase):
   DATASET_CLASS = shhs_dataset_builder.Builder
   SPLITS = {'train': 1, 'validation': 1, 'test': 2}
+  BUILDER_CONFIG_NAMES_TO_TEST = ['default', 'reference']
 
 
 if __name__ == '__main__':

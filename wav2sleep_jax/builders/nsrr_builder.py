@@ -7,9 +7,14 @@ Each example is one night, keyed by its record id:
     signals/<ECG|PPG|ABD|THX[|EOG_L|EOG_R]> (float32 [num_epochs * samples per
       epoch], physical units at the model's rate; length 0 when absent),
     present/<signal> (bool), native_rate_hz/<signal> (float32, 0 if absent),
-    unit/<signal> (text).
+    unit/<signal> (text), preprocessing (JSON text, `core.preprocessing`).
 
-Nights are stored at their natural length up to `max_hours` (not padded).
+Nights are stored at their natural length up to `max_hours` (not padded). The
+`reference` config stores them as the reference prepares them for training
+(`preprocessing='reference'`: its channel lookup and units, every night on the
+fixed grid of `max_hours`, zero-filled, in its ingest's sample order); models
+trained on it expect that preprocessing, and the reference's checkpoints
+(fine-tuned or evaluated) need such records.
 What was skipped, and why, is written as `skipped.csv` and `skipped.json` in
 the dataset's version folder (also when the build fails: then beside it, as
 `skipped-<version>-failed.csv/.json`). A split whose every night is skipped is
@@ -29,10 +34,12 @@ from absl import logging
 from etils import epath
 import tensorflow_datasets as tfds
 
+from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.core import signals as grid
 from wav2sleep_jax.data import records as records_lib
 from wav2sleep_jax.psg import cohorts as cohorts_lib
 from wav2sleep_jax.psg import nights as nights_lib
+from wav2sleep_jax.psg import reference_grid
 from wav2sleep_jax.psg import skip_report as report_lib
 from wav2sleep_jax.psg import splits as splits_lib
 
@@ -56,6 +63,7 @@ class NsrrConfig(tfds.core.BuilderConfig):
     split_sizes: (train, validation, test) proportions of the deterministic split.
     allow_truncated: keep the complete records of truncated EDFs.
     exclude_sleep_wake_only: skip nights without N1, N3 and REM.
+    preprocessing: 'wav2sleep_jax' (ours) or 'reference' (`core.preprocessing`).
   """
 
   split_dir: str | None = None
@@ -66,11 +74,16 @@ class NsrrConfig(tfds.core.BuilderConfig):
   split_sizes: Sequence[float] | None = None
   allow_truncated: bool = False
   exclude_sleep_wake_only: bool = True
+  preprocessing: str = prep_lib.OURS
 
 
 DEFAULT_CONFIG = NsrrConfig(
     name='default',
     description='ECG, PPG, ABD, THX at the model rates; nights up to 10 h.')
+REFERENCE_CONFIG = NsrrConfig(
+    name='reference', preprocessing=prep_lib.REFERENCE,
+    description='ECG, PPG, ABD, THX as the reference (joncarter1/wav2sleep) prepares '
+    'them: its units, linear interpolation onto a zero-filled 10-h grid.')
 
 
 def manual_instructions(cohort: cohorts_lib.Cohort) -> str:
@@ -100,7 +113,7 @@ def _assemble(files: nights_lib.NightFiles, options: nights_lib.NightOptions
   result = nights_lib.assemble_night(files, cohorts_lib.get(files.cohort),
                                      options)
   example = (None if result.night is None
-             else nights_lib.to_example(result.night, options.signals))
+             else nights_lib.to_example(result.night, options.signals, options.preprocessing))
   return files.record_id, example, result.entries
 
 
@@ -145,7 +158,7 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'Initial release.'}
-  BUILDER_CONFIGS = [DEFAULT_CONFIG]
+  BUILDER_CONFIGS = [DEFAULT_CONFIG, REFERENCE_CONFIG]
 
   def __init__(self, *, split_dir: str | None = None,
                max_hours: float | None = None,
@@ -162,6 +175,12 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     return self._overrides.get(name, getattr(self.builder_config, name))
 
   @property
+  def preprocessing(self) -> prep_lib.Preprocessing:
+    if self.builder_config.preprocessing == prep_lib.REFERENCE:
+      return prep_lib.reference(float(self._option('max_hours')))
+    return prep_lib.from_name(self.builder_config.preprocessing)
+
+  @property
   def night_options(self) -> nights_lib.NightOptions:
     return nights_lib.NightOptions(
         signals=tuple(self.builder_config.signals),
@@ -169,7 +188,9 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         extra_aliases={k: tuple(v) for k, v in self._option('aliases').items()},
         replace_aliases=self.builder_config.replace_aliases,
         exclude_sleep_wake_only=self.builder_config.exclude_sleep_wake_only,
-        allow_truncated=self.builder_config.allow_truncated)
+        allow_truncated=self.builder_config.allow_truncated,
+        preprocessing=self.preprocessing,
+        reference_join_order=reference_grid.TRAINING_COLUMN_ORDER)
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(

@@ -109,8 +109,25 @@ def from_dict(raw: Mapping[str, Any], where: str = 'preprocessing') -> Preproces
     raise PreprocessingError(f'{where}: {e}') from None
 
 
+def to_json(prep: Preprocessing) -> str:
+  """The stored form (model folders, records): JSON {"name": ..., "max_hours": ...}."""
+  return json.dumps(prep.to_dict(), sort_keys=True)
+
+
+def from_json(text: str | bytes, where: str = 'preprocessing') -> Preprocessing:
+  """`to_json`'s inverse; '' (records built before it was stored) is OURS."""
+  text = text.decode() if isinstance(text, bytes) else text
+  if not text:
+    return Preprocessing()
+  try:
+    raw = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise PreprocessingError(f'{where}: not valid JSON ({e})') from None
+  return from_dict(raw, where)
+
+
 def save(directory: str | pathlib.Path, prep: Preprocessing) -> None:
-  (pathlib.Path(directory) / FILE).write_text(json.dumps(prep.to_dict(), indent=2) + '\n')
+  (pathlib.Path(directory) / FILE).write_text(to_json(prep) + '\n')
 
 
 def load(directory: str | pathlib.Path) -> Preprocessing:
@@ -119,10 +136,10 @@ def load(directory: str | pathlib.Path) -> Preprocessing:
   if not path.is_file():
     return Preprocessing()
   try:
-    raw = json.loads(path.read_text())
-  except (json.JSONDecodeError, UnicodeDecodeError) as e:
-    raise PreprocessingError(f'{path}: not valid JSON ({e})') from None
-  return from_dict(raw, str(path))
+    text = path.read_text()
+  except UnicodeDecodeError as e:
+    raise PreprocessingError(f'{path}: not text ({e})') from None
+  return from_json(text or '{}', str(path))
 
 
 def mismatch(expected: Preprocessing, given: Preprocessing) -> str | None:

@@ -22,6 +22,7 @@ from absl import logging
 import grain
 import numpy as np
 
+from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.core import stages
 from wav2sleep_jax.data import normalize as normalize_lib
@@ -29,11 +30,12 @@ from wav2sleep_jax.data import normalize as normalize_lib
 
 @dataclasses.dataclass(frozen=True)
 class NightSpec:
-  """How nights become model inputs."""
+  """How nights become model inputs (`preprocessing`: that of the records)."""
   signals: tuple[str, ...]
   num_epochs: int
   num_classes: int = 4
   causal_normalization: bool = False
+  preprocessing: prep_lib.Preprocessing = prep_lib.Preprocessing()
 
 
 class ConcatSource:
@@ -82,7 +84,10 @@ def prepare_night(example: Mapping[str, Any], spec: NightSpec, start_epoch: int 
         and len(raw) > 0
     if is_present:
       raw = np.asarray(raw, np.float32)[: total * k]
-      if spec.causal_normalization:
+      if spec.preprocessing.is_reference:  # Over the whole stored grid, as the reference.
+        norm = (normalize_lib.reference_causal_normalize(raw, signals_lib.sample_rate_hz(name))
+                if spec.causal_normalization else normalize_lib.reference_zscore(raw))
+      elif spec.causal_normalization:
         norm = normalize_lib.causal_normalize(raw, signals_lib.sample_rate_hz(name))
       else:
         norm = normalize_lib.zscore(raw[None])[0]
@@ -193,6 +198,25 @@ def load_source(name: str, split: str, data_dir: str | None):
         f'Dataset {name!r} split {split!r} is not prepared under '
         f'{data_dir or "the TFDS default data dir"} ({type(e).__name__}: {cause}). Build it '
         f'with: python -m tfds_builders.build {name} --manual_dir=... --data_dir=...') from e
+
+
+def source_preprocessing(name: str, source: Any) -> prep_lib.Preprocessing:
+  """The preprocessing a source's nights were stored with (its first night's record)."""
+  if not len(source):
+    return prep_lib.Preprocessing()
+  return prep_lib.from_json(source[0].get('preprocessing', ''), f'dataset {name}')
+
+
+def check_preprocessing(expected: prep_lib.Preprocessing, sources: Mapping[str, Any],
+                        what: str) -> None:
+  """Refuses, by name, sources whose stored preprocessing is not `expected`."""
+  for name, source in sources.items():
+    stored = source_preprocessing(name, source)
+    if stored != expected:
+      raise prep_lib.PreprocessingError(
+          f'{what} expects {expected.describe()} preprocessing, but dataset {name} was built '
+          f'with {stored.describe()}; build it with the matching builder config (e.g. '
+          f'{name.split("/")[0]}/{expected.name if expected.is_reference else "default"}).')
 
 
 def load_eval_sources(names: Sequence[str], split: str, data_dir: str | None

@@ -34,4 +34,5 @@ def night_features(signal_names: Sequence[str]) -> tfds.features.FeaturesDict:
       'native_rate_hz': per_signal(
           lambda: tfds.features.Scalar(dtype=np.float32)),
       'unit': per_signal(tfds.features.Text),
+      'preprocessing': tfds.features.Text(),  # JSON of core.preprocessing.Preprocessing.
   })

@@ -31,6 +31,7 @@ from flax import nnx
 
 from wav2sleep_jax.core import cli
 from wav2sleep_jax.core import distributed
+from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.core import stages
 from wav2sleep_jax.data import pipeline
 from wav2sleep_jax.evaluation import metrics
@@ -407,8 +408,10 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = 'test',
   elif datasets:
     sources = {n: sources[n] for n in datasets}
 
+  model_prep = prep_lib.load(model_dir)
+  pipeline.check_preprocessing(model_prep, sources, f'The model in {model_dir}')
   spec = pipeline.NightSpec(mcfg.signals, config.eval_epochs, mcfg.num_classes,
-                            causal_normalization=mcfg.causal)
+                            causal_normalization=mcfg.causal, preprocessing=model_prep)
   raw, coverage = evaluate_sources(
       _cached_eval_step(model_io.graphdef(mcfg), mcfg.num_classes, mesh), params, sources,
       spec, chosen, local_batch, lambda batch: distributed.global_batch(batch, mesh),
@@ -417,6 +420,7 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = 'test',
          'num_classes': mcfg.num_classes,
          'stage_names': list(stages.stage_names(mcfg.num_classes)),
          'eval_epochs': config.eval_epochs, 'subsets': [subset_name(s) for s in chosen],
+         'preprocessing': model_prep.to_dict(),
          'missing_datasets': missing, 'datasets': coverage,
          'results': {name: {subset_name(k): r.summary() for k, r in per_subset.items()}
                      for name, per_subset in raw.items()}}

@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.core import signals as grid
 from wav2sleep_jax.psg import cohorts as cohorts_lib
 from wav2sleep_jax.psg import errors
@@ -214,8 +215,10 @@ def assemble_night(files: NightFiles, cohort: cohorts_lib.Cohort,
                                   for e in entries + skipped))
 
 
-def to_example(night: night_lib.Night, signal_names: Sequence[str]) -> dict:
-  """The stored example of a night (numpy values, keys from `signals.feature_key`)."""
+def to_example(night: night_lib.Night, signal_names: Sequence[str],
+               preprocessing: prep_lib.Preprocessing = prep_lib.Preprocessing()) -> dict:
+  """The stored example of a night (numpy values, keys from `signals.feature_key`),
+  read with `preprocessing` (stored as JSON, `prep_lib.to_json`)."""
   signals, present, rates, units = {}, {}, {}, {}
   for name in signal_names:
     key = grid.feature_key(name)
@@ -235,5 +238,6 @@ def to_example(night: night_lib.Night, signal_names: Sequence[str]) -> dict:
       'present': present,
       'native_rate_hz': rates,
       'unit': units,
+      'preprocessing': prep_lib.to_json(preprocessing),
   }
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from wav2sleep_jax.core import cli
 from wav2sleep_jax.core import distributed
+from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.data import pipeline
 from wav2sleep_jax.evaluation import evaluator
 from wav2sleep_jax.evaluation import tables
@@ -202,8 +203,10 @@ def make_data(config, sources: dict[str, dict[str, Any]], devices: Devices) -> D
   """Stage 2c: the training pipeline (a mixture or one concatenation) and eval specs."""
   mcfg = model_config_from(config)
   train_sources = list(sources['train'].values())
+  prep = records_preprocessing(sources)
   spec = lambda epochs: pipeline.NightSpec(mcfg.signals, epochs, mcfg.num_classes,
-                                           causal_normalization=mcfg.causal)
+                                           causal_normalization=mcfg.causal,
+                                           preprocessing=prep)
   shard = dict(process_index=jax.process_index(), process_count=jax.process_count())
   if config.mixture_weights:
     train_ds = pipeline.train_dataset(
@@ -218,6 +221,16 @@ def make_data(config, sources: dict[str, dict[str, Any]], devices: Devices) -> D
                sum(len(s) for s in train_sources), ', '.join(sources['train']),
                {k: len(v) for k, v in sources['validation'].items()})
   return Data(iter(train_ds), sources, spec(config.train_epochs), spec(config.eval_epochs))
+
+
+def records_preprocessing(sources: dict[str, dict[str, Any]]) -> prep_lib.Preprocessing:
+  """The one preprocessing of every split's records (refused by name if they differ)."""
+  train = sources['train']
+  first = next(iter(train))
+  prep = pipeline.source_preprocessing(first, train[first])
+  for split, by_name in sources.items():
+    pipeline.check_preprocessing(prep, by_name, f'Training (on {first})')
+  return prep
 
 
 @dataclasses.dataclass
@@ -457,7 +470,8 @@ def final_evaluation(config, workdir: pathlib.Path, devices: Devices, data: Data
   if best_ckpt.latest_step() is not None:
     best_params = best_ckpt.restore(best_ckpt.latest_step(), args=ocp.args.StandardRestore(
         _abstract(best_params)))
-  model_io.save_model(workdir / 'model', mcfg, best_params)  # Collective: all processes.
+  model_io.save_model(workdir / 'model', mcfg, best_params,  # Collective: all processes.
+                      preprocessing=data.train_spec.preprocessing)
   subsets = [s for s in config.eval_subsets if set(s) <= set(mcfg.signals)]
   table = {}
   for name, source in data.sources['test'].items():
