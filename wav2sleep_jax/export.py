@@ -26,8 +26,9 @@ from wav2sleep_jax.inference import exporting
 
 def define_flags() -> None:
   """CLI flags, defined only when run as a program (importing stays side-effect free)."""
-  flags.DEFINE_string('model', None, 'wav2sleep_jax checkpoint, or reference folder '
-                      '(config.yaml + state_dict.pth).', required=True)
+  flags.DEFINE_string('model', None, 'wav2sleep_jax checkpoint, reference folder '
+                      '(config.yaml + state_dict.pth), or Hub model '
+                      'hf://namespace/name[@revision].', required=True)
   flags.DEFINE_string('output', None, 'File for the serialised function.', required=True)
   flags.DEFINE_list('signals', None, "Signal set (default: all the model's signals).")
   flags.DEFINE_integer('epochs', 1200, 'Night length in 30-s epochs.', lower_bound=1)

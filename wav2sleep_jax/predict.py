@@ -4,8 +4,10 @@ r"""Stages every night in a file or folder (EDF, WFDB .hea records, CSV, parquet
       [--signals=ECG,THX] [--channels=ECG=EKG,THX=Thor] [--batch_size=8] \
       [--formats=csv,tsv,edf,xml,png,html]
 
---model is a wav2sleep_jax checkpoint or a reference folder (config.yaml +
-state_dict.pth). Writes per night the files of --formats (csv: <name>.preds.csv,
+--model is a wav2sleep_jax checkpoint, a reference folder (config.yaml +
+state_dict.pth) or a Hub model hf://namespace/name[@revision] (downloaded into the
+Hugging Face cache; its commit is recorded as model_commit in summary.csv, skipped.json
+and index.html). Writes per night the files of --formats (csv: <name>.preds.csv,
 tsv: <name>_hypnogram.tsv + .json, edf: <name>.annotations.edf, xml: <name>.nsrr.xml,
 png: <name>.hypnogram.png), the report index.html (html), and always summary.csv and
 skipped.csv/.json (see `wav2sleep_jax.inference.output_files`). Exits 0
@@ -39,8 +41,9 @@ from wav2sleep_jax.psg import input_files
 
 def define_flags() -> None:
   """CLI flags, defined only when run as a program (importing stays side-effect free)."""
-  flags.DEFINE_string('model', None, 'wav2sleep_jax checkpoint, or reference folder '
-                      '(config.yaml + state_dict.pth).', required=True)
+  flags.DEFINE_string('model', None, 'wav2sleep_jax checkpoint, reference folder '
+                      '(config.yaml + state_dict.pth), or Hub model '
+                      'hf://namespace/name[@revision].', required=True)
   flags.DEFINE_string('input', None, 'EDF (.edf/.rec), WFDB record (.hea), CSV or parquet file, or a folder '
                       'searched recursively.',
                       required=True)

@@ -24,6 +24,7 @@ from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.core import stages
 from wav2sleep_jax.data import normalize as normalize_lib
 from wav2sleep_jax.models import cpu_fast_paths
+from wav2sleep_jax.models import hub as hub_lib
 from wav2sleep_jax.models import io as model_io
 from wav2sleep_jax.models import wav2sleep
 from wav2sleep_jax.models.config import ModelConfig
@@ -58,6 +59,8 @@ def compilations() -> int:
 
 class StagingModel:
   """A trained wav2sleep model with a jit-compiled forward pass (eval mode)."""
+
+  hub: hub_lib.HubModel | None = None  # Set by `load_model` for an hf:// model.
 
   def __init__(self, cfg: ModelConfig, params: Mapping):
     self.config = cfg
@@ -163,12 +166,14 @@ def load_model(path: str | pathlib.Path, dtype: str | None = None) -> StagingMod
   """Load a reference checkpoint folder (config.yaml + state_dict.pth) or one of ours.
 
   Args:
-    path: folder of a reference checkpoint or a wav2sleep_jax model checkpoint.
+    path: folder of a reference checkpoint or a wav2sleep_jax model checkpoint, or a
+      Hub model 'hf://namespace/name[@revision]' (either kind; see `models.hub`).
     dtype: optional compute dtype override ('float32' or 'bfloat16').
   """
   from wav2sleep_jax.models import reference
 
-  path = pathlib.Path(path)
+  hub_model = hub_lib.download(path) if hub_lib.is_hub_uri(path) else None
+  path = pathlib.Path(hub_model.local_dir if hub_model else path)
   if not path.exists():
     raise FileNotFoundError(f'Model path {path} does not exist.')
   if model_io.is_model_checkpoint(path):
@@ -181,4 +186,6 @@ def load_model(path: str | pathlib.Path, dtype: str | None = None) -> StagingMod
         f'{model_io.PARAMS_DIR}/) nor a reference checkpoint (config.yaml + state_dict.pth).')
   if dtype is not None:
     cfg = cfg.replace(dtype=dtype)
-  return StagingModel(cfg, params)
+  staging_model = StagingModel(cfg, params)
+  staging_model.hub = hub_model
+  return staging_model

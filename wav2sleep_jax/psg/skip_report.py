@@ -12,7 +12,7 @@ import dataclasses
 import io
 import json
 import os
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from wav2sleep_jax.psg import edf as edf_lib
 from wav2sleep_jax.psg import errors
@@ -121,22 +121,24 @@ class SkipReport:
     writer.writerows(dataclasses.asdict(e) for e in self._entries)
     return buffer.getvalue()
 
-  def to_json(self) -> str:
-    """The summary and the entries as JSON text."""
-    return json.dumps({'summary': self.summary(),
+  def to_json(self, run_info: Mapping[str, str] | None = None) -> str:
+    """The summary and the entries (after `run_info` as 'run', if given) as JSON text."""
+    run = {'run': dict(run_info)} if run_info else {}
+    return json.dumps({**run, 'summary': self.summary(),
                        'entries': [dataclasses.asdict(e) for e in self._entries]},
                       indent=1) + '\n'
 
-  def write(self, directory: str | os.PathLike[str],
-            name: str = 'skipped') -> tuple[str, str]:
-    """Writes `<name>.csv` and `<name>.json` into `directory`; returns both paths."""
+  def write(self, directory: str | os.PathLike[str], name: str = 'skipped',
+            run_info: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """Writes `<name>.csv` and `<name>.json` (with `run_info`) into `directory`; returns
+    both paths."""
     os.makedirs(directory, exist_ok=True)
     csv_path = os.path.join(directory, f'{name}.csv')
     json_path = os.path.join(directory, f'{name}.json')
     with open(csv_path, 'w', newline='', encoding='utf-8') as f:
       f.write(self.to_csv())
     with open(json_path, 'w', encoding='utf-8') as f:
-      f.write(self.to_json())
+      f.write(self.to_json(run_info))
     return csv_path, json_path
 
   @classmethod
