@@ -94,3 +94,14 @@ def test_a_night_longer_than_the_grid_is_reported_and_max_hours_stages_it(tmp_pa
   assert '0.40 h (48 epochs) are not staged' in entry.reason
   prediction = runner.predict_edf(model, edf, max_hours=14, with_labels=False)
   assert prediction.num_epochs == 1248  # 10.4 h, all staged on a 14-h grid.
+
+
+@pytest.mark.slow
+def test_predict_raw_takes_the_reference_units_from_mne():
+  mne = pytest.importorskip('mne')
+  model = wav2sleep_jax.load_model(_fixture('model_cardiorespiratory'))
+  raw = mne.io.read_raw_edf(_fixture('edf', 'mesa_style.edf'), preload=True, verbose='error')
+  prediction = wav2sleep_jax.predict_raw(model, raw)
+  assert prediction.num_epochs == 384
+  assert_parity('mesa_style', 'cardiorespiratory', prediction.logits_SK.argmax(-1),
+                prediction.probabilities_SK)

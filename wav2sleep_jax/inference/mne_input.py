@@ -18,11 +18,15 @@ import datetime
 import os
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
+from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.inference import model as model_lib
 from wav2sleep_jax.inference import runner
 from wav2sleep_jax.inference.night_prediction import NightPrediction
 from wav2sleep_jax.psg import channels as channels_lib
 from wav2sleep_jax.psg import edf as edf_lib
+from wav2sleep_jax.psg import reference_grid
 
 
 def _as_labels(value: str | Sequence[str]) -> tuple[str, ...]:
@@ -72,12 +76,47 @@ def _start(raw) -> datetime.datetime | None:
   return start.replace(tzinfo=None)
 
 
+def _edf_header(raw, index: int) -> dict[str, Any] | None:
+  """MNE's scale to SI, the EDF unit, physical range and native rate of channel `index`
+  (None if the Raw was not read from an EDF)."""
+  extras = (getattr(raw, '_raw_extras', None) or [{}])[0]
+  unit = (getattr(raw, '_orig_units', None) or {}).get(raw.ch_names[index], '')
+  try:
+    return dict(scale=float(extras['units'][index]), unit='' if unit == 'n/a' else unit,
+                physical=(float(extras['physical_min'][index]),
+                          float(extras['physical_max'][index])),
+                rate=float(extras['n_samps'][index]) / float(extras['record_length'][0]))
+  except (KeyError, IndexError, TypeError, ZeroDivisionError):
+    return None
+
+
+def reference_channel(raw, index: int, signal: str, data_T: np.ndarray
+                      ) -> tuple[np.ndarray, float]:
+  """(samples, rate) of a channel of `raw` as the reference reads it from the EDF
+  (`psg.reference_grid`): the header's unit and physical range, and its native samples
+  (MNE upsamples a slower channel to the Raw's rate keeping every native sample); from
+  MNE's SI volts at the Raw's rate for a Raw not read from an EDF."""
+  rate = float(raw.info['sfreq'])
+  header = _edf_header(raw, index)
+  if header is None:
+    return reference_grid.to_reference_units(signal, data_T, 'V', None), rate
+  factor = rate / header['rate']
+  if header['rate'] < rate and abs(factor - round(factor)) < 1e-9:
+    step = int(round(factor))
+    data_T, rate = data_T[(-raw.first_samp) % step::step], header['rate']
+  scaled = reference_grid.to_reference_units(signal, data_T / header['scale'], header['unit'],
+                                             header['physical'])
+  return scaled, rate
+
+
 def predict_raw(model: model_lib.StagingModel | str | os.PathLike[str],
                 raw: Any,
                 channels: Mapping[str, str | Sequence[str]] | None = None,
                 *,
                 signals: Sequence[str] | None = None,
-                name: str = '') -> NightPrediction:
+                name: str = '',
+                preprocessing: str | prep_lib.Preprocessing | None = None,
+                max_hours: float | None = None) -> NightPrediction:
   """Stages the night in an `mne.io.BaseRaw`.
 
   Args:
@@ -87,6 +126,9 @@ def predict_raw(model: model_lib.StagingModel | str | os.PathLike[str],
       {'ECG': 'EKG'}; signals left out are looked up under the default aliases.
     signals: subset of the model's signals to use (default: all it has).
     name: the night's name (default: the Raw's file name without extension).
+    preprocessing, max_hours: see `runner.run_preprocessing` (default: the model's
+      own). `reference` takes the reference's units from the EDF header MNE read
+      (unit, physical range, native samples; `reference_channel`).
 
   Raises:
     ValueError: no channel of the model's signals in `raw`, a bad mapping, or an
@@ -99,10 +141,14 @@ def predict_raw(model: model_lib.StagingModel | str | os.PathLike[str],
   if not picked:
     raise ValueError(f'No channel for the signals {list(wanted)} in the Raw (channels '
                      f'{list(raw.ch_names)}); pass channels={{"ECG": "<name>", ...}}.')
+  prep = runner.run_preprocessing(model, preprocessing, max_hours)
   rate = float(raw.info['sfreq'])
   data_CT = raw.get_data(picks=list(picked.values()))
   night = {signal: (data_CT[i], rate) for i, signal in enumerate(picked)}
-  prediction = runner.predict_signals(model, night)
+  if prep.is_reference:
+    night = {signal: reference_channel(raw, raw.ch_names.index(picked[signal]), signal, x)
+             for signal, (x, _) in night.items()}
+  prediction = runner.predict_signals(model, night, preprocessing=prep)
   if not name and raw.filenames and raw.filenames[0]:
     name = os.path.splitext(os.path.basename(os.fspath(raw.filenames[0])))[0]
   return dataclasses.replace(prediction, start=_start(raw), name=name)
