@@ -115,7 +115,8 @@ def predict_files_beam(model_path: str | os.PathLike[str], input_path: str | os.
                        batch_size: int = 8, plots: bool = True,
                        formats: Sequence[str] = output_files.FORMATS,
                        run_info: Mapping[str, str] | None = None, with_labels: bool = True,
-                       allow_truncated: bool = False, bucket_hours: float = 1.0
+                       allow_truncated: bool = False, bucket_hours: float = 1.0,
+                       preprocessing: str | None = None, max_hours: float | None = None
                        ) -> runner.RunResult:
   """`runner.predict_files` on Beam; `options` as `parse_options` takes them.
 
@@ -127,14 +128,16 @@ def predict_files_beam(model_path: str | os.PathLike[str], input_path: str | os.
   output_dir = output_paths.check_output_dir(output_dir)
   model = model_lib.load_model(model_path, dtype=dtype)  # Checks the path and signals here.
   runner.wanted_signals(model, signals)
+  prep = runner.run_preprocessing(model, preprocessing, max_hours)
   files, root = runner.find_run_inputs(input_path, kinds, output_dir)
   run_args = dict(signals=signals, output_dir=output_dir, root=root, formats=formats,
                   plots=plots, read_options=dict(channel_map=channel_map,
                                                  with_labels=with_labels,
-                                                 allow_truncated=allow_truncated))
+                                                 allow_truncated=allow_truncated,
+                                                 preprocessing=prep))
   results_path = os.path.join(output_dir, f'.predict-beam-{uuid.uuid4().hex}.pkl')
-  stage = _StageNights(os.fspath(model_path), dtype, run_args, batch_size,
-                       batching.hours_to_epochs(bucket_hours))
+  bucket_epochs = 0 if prep.is_reference else batching.hours_to_epochs(bucket_hours)
+  stage = _StageNights(os.fspath(model_path), dtype, run_args, batch_size, bucket_epochs)
   with beam.Pipeline(options=beam_options) as p:
     _ = (p
          | 'ListNights' >> beam.Create([list(f) for f in files])

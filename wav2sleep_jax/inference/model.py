@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.core import stages
 from wav2sleep_jax.data import normalize as normalize_lib
@@ -62,8 +63,10 @@ class StagingModel:
 
   hub: hub_lib.HubModel | None = None  # Set by `load_model` for an hf:// model.
 
-  def __init__(self, cfg: ModelConfig, params: Mapping):
+  def __init__(self, cfg: ModelConfig, params: Mapping,
+               preprocessing: prep_lib.Preprocessing = prep_lib.Preprocessing()):
     self.config = cfg
+    self.preprocessing = preprocessing  # What the weights expect (`core.preprocessing`).
     model = model_io.build_model(cfg, params)
     self._graphdef, self._state = nnx.split(model)
 
@@ -178,14 +181,16 @@ def load_model(path: str | pathlib.Path, dtype: str | None = None) -> StagingMod
     raise FileNotFoundError(f'Model path {path} does not exist.')
   if model_io.is_model_checkpoint(path):
     cfg, params = model_io.load_model_checkpoint(path)
+    preprocessing = prep_lib.load(path)
   elif reference.is_reference_checkpoint(path):
     cfg, params = reference.load_reference(path)
+    preprocessing = prep_lib.reference()
   else:
     raise FileNotFoundError(
         f'{path} is neither a wav2sleep_jax checkpoint ({model_io.CONFIG_FILE} + '
         f'{model_io.PARAMS_DIR}/) nor a reference checkpoint (config.yaml + state_dict.pth).')
   if dtype is not None:
     cfg = cfg.replace(dtype=dtype)
-  staging_model = StagingModel(cfg, params)
+  staging_model = StagingModel(cfg, params, preprocessing)
   staging_model.hub = hub_model
   return staging_model

@@ -490,8 +490,9 @@ class FilesRun:
   def __init__(self, model: model_lib.StagingModel, wanted: Sequence[str], output_dir: str,
                root: str, read_options: Mapping[str, Any], outputs: output_files.RunOutputs):
     self.model, self.wanted, self.output_dir, self.root = model, wanted, output_dir, root
-    self.read_options, self.outputs = read_options, outputs
     self.preprocessing = read_options.get('preprocessing') or model.preprocessing
+    self.read_options = {**read_options, 'preprocessing': self.preprocessing}
+    self.outputs = outputs
     self.report = report_lib.SkipReport()
     self.nights: dict[str, tuple[night_lib.Night, tuple[str, ...]]] = {}
     self.summary: list[dict[str, Any]] = []
