@@ -2,7 +2,7 @@
 
   python -m wav2sleep_jax.convert --reference=FOLDER --output=DIR
 
-FOLDER holds `config.yaml` and `state_dict.pth` (needs the `torch` extra); the
+FOLDER holds `config.yaml` and `state_dict.pth` (read without torch); the
 library is `wav2sleep_jax.models.reference`.
 """
 

@@ -1,10 +1,11 @@
 """Import reference (PyTorch) wav2sleep checkpoints into wav2sleep_jax.
 
 A reference checkpoint is a folder with `config.yaml` (Hydra-style model config
-with `_target_` keys) and `state_dict.pth` (a torch state dict). torch is needed
-only here (`pip install wav2sleep_jax[torch]`). Every field of the reference's
-model classes is either reproduced exactly or refused by name (README,
-"Reference (PyTorch) checkpoints"); a missing field takes the reference's default.
+with `_target_` keys) and `state_dict.pth` (a torch state dict, read without torch
+by `torch_state_dict`). Every field of the reference's model classes is either
+reproduced exactly or refused by name (README, "Reference (PyTorch) checkpoints");
+a missing field takes the reference's default. `reference_export` writes the
+reverse direction.
 
 Command: `python -m wav2sleep_jax.convert --reference=FOLDER --output=DIR`.
 """
@@ -21,6 +22,7 @@ import numpy as np
 from wav2sleep_jax.core import cli
 from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.models import io as model_io
+from wav2sleep_jax.models import torch_state_dict
 from wav2sleep_jax.models.config import ModelConfig
 
 _REFERENCE_FILES = ('config.yaml', 'state_dict.pth')
@@ -423,26 +425,23 @@ def _read_config(path: pathlib.Path) -> tuple[ModelConfig, dict[str, str]]:
 
 def _read_state_dict(path: pathlib.Path) -> dict[str, np.ndarray]:
   """torch state dict -> float32 numpy arrays; every tensor must be finite."""
-  import torch
-
   try:
-    state_dict = torch.load(path, map_location='cpu', weights_only=True)
-  except Exception as e:  # torch raises many types for a corrupt or foreign file.
-    raise ConversionError(f'{path}: not a readable torch state dict '
-                          f'({type(e).__name__}: {" ".join(str(e).split())[:200]})') from None
+    state_dict = torch_state_dict.read_state_dict(path)
+  except torch_state_dict.StateDictError as e:
+    raise ConversionError(str(e)) from None
   if not isinstance(state_dict, Mapping) or not all(
-      isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()):
+      isinstance(k, str) and isinstance(v, np.ndarray) for k, v in state_dict.items()):
     raise ConversionError(f'{path}: expected a flat mapping of names to tensors '
                           '(a model state dict).')
   out = {}
-  for key, tensor in state_dict.items():
+  for key, value in state_dict.items():
     if key.endswith('.num_batches_tracked'):  # An integer counter, unused in eval.
-      out[key] = tensor.numpy()
+      out[key] = value
       continue
-    if tensor.dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
-      raise ConversionError(f'{path}: tensor {key} has dtype {tensor.dtype} '
+    if value.dtype not in (np.float32, np.float64, np.float16):  # bfloat16 arrives as float32.
+      raise ConversionError(f'{path}: tensor {key} has dtype torch.{value.dtype.name} '
                             '(expected floating point).')
-    value = tensor.detach().to(torch.float32).numpy()
+    value = value.astype(np.float32)
     if not np.isfinite(value).all():
       raise ConversionError(f'{path}: tensor {key} has {np.size(value) - np.isfinite(value).sum()}'
                             ' non-finite values (NaN or inf).')
@@ -472,11 +471,6 @@ def load_reference(folder: str | pathlib.Path):
   if not is_reference_checkpoint(folder):
     raise ConversionError(f'{folder} is not a reference checkpoint folder '
                           f'(needs {" and ".join(_REFERENCE_FILES)}).')
-  try:
-    import torch  # noqa: F401
-  except ImportError as e:
-    raise ImportError('Importing reference checkpoints needs torch: '
-                      "pip install 'wav2sleep_jax[torch]'") from e
   cfg, encoder_names = _read_config(folder / 'config.yaml')
   state_path = folder / 'state_dict.pth'
   try:
