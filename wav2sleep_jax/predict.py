@@ -14,9 +14,13 @@ skipped.csv/.json (see `wav2sleep_jax.inference.output_files`). Exits 0
 if every night was staged, 1 if any was skipped (a summary says how many), 2 on
 a usage or input error (one line on stderr; --output is checked first).
 
-Nights are padded to length buckets (--bucket_hours, default 1 h) and batched
-across lengths with exact padding: a night's predictions equal those of the
-night alone. --beam_pipeline_options=runner=...,key=value runs the same reading
+Each model runs on the preprocessing its weights were trained with (recorded with
+it; --preprocessing overrides, with a warning). Ours: nights are padded to length
+buckets (--bucket_hours, default 1 h) and batched across lengths with exact
+padding: a night's predictions equal those of the night alone. `reference` (the
+authors' models): every night on the reference's --max_hours grid (default 10 h),
+as the reference's own predict_on_folder runs it; output rows are the night's
+whole epochs. --beam_pipeline_options=runner=...,key=value runs the same reading
 and bucketed inference as an Apache Beam pipeline (`inference.beam_pipeline`;
 Dataflow, Spark and Flink runs in launch/README_predict.md).
 
@@ -33,6 +37,7 @@ from absl import logging
 
 from wav2sleep_jax.core import cli
 from wav2sleep_jax.core import output_paths
+from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.inference import model as model_lib
 from wav2sleep_jax.inference import output_files
 from wav2sleep_jax.inference import runner
@@ -68,6 +73,14 @@ def define_flags() -> None:
   flags.DEFINE_float('bucket_hours', 1.0, 'Pad nights to multiples of this many hours and '
                      'batch them across lengths, exactly (0: every night at its own '
                      'length, one compilation per length).', lower_bound=0)
+  flags.DEFINE_enum('preprocessing', None, list(prep_lib.NAMES),
+                    "How nights are prepared (default: the model's own, recorded with it; "
+                    'reference checkpoints and hf:// models of the authors: reference). '
+                    'Another one is warned about: the weights were not trained on it.')
+  flags.DEFINE_float('max_hours', None, 'Grid length of reference preprocessing (the '
+                     "reference's max_length_hours; default the model's, 10): a longer night's "
+                     'tail is not staged and is reported; e.g. 14 for long nights.',
+                     lower_bound=0.5)
   flags.DEFINE_string('beam_pipeline_options', None, 'Run as an Apache Beam pipeline with '
                       'these options, e.g. runner=FnApiRunner,direct_running_mode='
                       'multi_processing,direct_num_workers=4 (see launch/README_predict.md).')
@@ -86,6 +99,7 @@ def main(argv):
         signals=fl.signals, channel_map=channel_map, kinds=fl.input_formats,
         batch_size=fl.batch_size, plots=fl.plots, with_labels=fl.labels,
         allow_truncated=fl.allow_truncated, formats=formats, bucket_hours=fl.bucket_hours,
+        preprocessing=fl.preprocessing, max_hours=fl.max_hours,
         run_info={'model path': fl.model, 'command': ' '.join(
             ['python -m wav2sleep_jax.predict'] + [shlex.quote(a) for a in sys.argv[1:]])})
     if fl.beam_pipeline_options:

@@ -9,17 +9,22 @@ holds the reference's model inputs, ours equal them.
 from __future__ import annotations
 
 import csv
+import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import wav2sleep_jax
+from wav2sleep_jax.core import cli
 from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.inference import model as model_lib
 from wav2sleep_jax.inference import runner
 from wav2sleep_jax.psg import input_files
-from tests.conftest import require_shared
+from tests import hub_server
+from tests.conftest import REPO_ROOT, require_shared
 
 KINDS = {'cardiorespiratory': 'edf', 'eog': 'edf_eog'}
 
@@ -105,3 +110,58 @@ def test_predict_raw_takes_the_reference_units_from_mne():
   assert prediction.num_epochs == 384
   assert_parity('mesa_style', 'cardiorespiratory', prediction.logits_SK.argmax(-1),
                 prediction.probabilities_SK)
+
+
+def _hub_predict(endpoint, hf_home, model: str, edfs: pathlib.Path, out: pathlib.Path,
+                 offline: bool = False, *args: str) -> subprocess.CompletedProcess:
+  env = {k: v for k, v in os.environ.items() if not k.startswith('HF_')}
+  env |= hub_server.client_env(endpoint, hf_home, offline=offline)
+  return subprocess.run(
+      [sys.executable, '-m', 'wav2sleep_jax.predict', f'--model={model}', f'--input={edfs}',
+       f'--output={out}', '--formats=csv', *args],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('kind,repo', [('cardiorespiratory', 'joncarter/wav2sleep'),
+                                       ('eog', 'joncarter/wav2sleep-eog')])
+def test_published_model_from_the_hub_gives_the_reference_hypnogram(kind, repo, tmp_path):
+  """`predict --model=hf://...` as a new user runs it, then again offline from the cache."""
+  folder = _fixture(f'model_{kind}')
+  edfs = _fixture(KINDS[kind])
+  hf_home = tmp_path / 'hf'
+  with hub_server.FakeHub() as server:
+    commit = server.add_repo(repo, {**{p.name: p.read_bytes() for p in folder.iterdir()},
+                                    'README.md': b'# wav2sleep\n'})
+    online = _hub_predict(server.endpoint, hf_home, f'hf://{repo}', edfs, tmp_path / 'online')
+  assert online.returncode == 0, online.stderr[-3000:]
+  offline = _hub_predict(None, hf_home, f'hf://{repo}', edfs, tmp_path / 'offline', True)
+  assert offline.returncode == 0, offline.stderr[-3000:]
+  for night in sorted(p.stem for p in edfs.glob('*.edf')):
+    pred, probs = _read_preds(tmp_path / 'online' / f'{night}.preds.csv')
+    assert_parity(night, kind, pred, probs)
+    assert (tmp_path / 'offline' / f'{night}.preds.csv').read_bytes() == (
+        tmp_path / 'online' / f'{night}.preds.csv').read_bytes()
+  for run in ('online', 'offline'):
+    with open(tmp_path / run / 'summary.csv', newline='') as f:
+      assert {r['model_commit'] for r in csv.DictReader(f)} == {f'{repo}@{commit}'}
+
+
+@pytest.mark.slow
+def test_another_preprocessing_is_warned_about_and_max_hours_is_for_reference_only(tmp_path):
+  edf = _fixture('edf', 'shhs_style.edf')
+  env = dict(os.environ)
+  run = lambda *args: subprocess.run(
+      [sys.executable, '-m', 'wav2sleep_jax.predict', f'--input={edf}', '--formats=csv', *args],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
+  model = _fixture('model_cardiorespiratory')
+  result = run(f'--model={model}', f'--output={tmp_path / "ours"}',
+               '--preprocessing=wav2sleep_jax')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert ('with wav2sleep_jax preprocessing, but its weights were trained with reference '
+          '(10-h grid) preprocessing') in result.stderr
+  result = run(f'--model={model}', f'--output={tmp_path / "ref"}',
+               '--preprocessing=wav2sleep_jax', '--max_hours=12')
+  assert result.returncode == cli.EXIT_USAGE
+  (line,) = result.stderr.strip().splitlines()
+  assert line.startswith('error: max_hours=12 applies to') and 'never crops' in line

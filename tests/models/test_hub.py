@@ -225,7 +225,8 @@ def test_predict_records_the_commit(client, own_model, hf_home, tmp_path):
   out, expected = tmp_path / 'out', f'ns/own@{commit}'
   with open(out / 'summary.csv', newline='') as f:
     assert [row['model_commit'] for row in csv.DictReader(f)] == [expected]
-  assert json.loads((out / 'skipped.json').read_text())['run'] == {'model_commit': expected}
+  assert json.loads((out / 'skipped.json').read_text())['run'] == {
+      'model_commit': expected, 'preprocessing': 'wav2sleep_jax'}
   report = (out / 'index.html').read_text()
   assert f'<dt>model_commit</dt><dd>{expected}</dd>' in report
   assert 'hf://ns/own@main' in report

@@ -564,7 +564,8 @@ class FilesRun:
   def write_run_files(self, run_info: Mapping[str, str] | None = None) -> None:
     """After every night: summary.csv, skipped.csv/.json (entries grouped by night, in
     night order, whatever order the nights finished in) and the report; a model from the
-    Hub adds its `model_commit` (repo@commit) to all three."""
+    Hub adds its `model_commit` (repo@commit) to all three, and skipped.json and the
+    report name the preprocessing used."""
     for future in self.writes:
       future.result()  # A failed write fails the run, as an inline write would.
     self.summary.sort(key=lambda row: row['night'])
@@ -573,5 +574,8 @@ class FilesRun:
     commit = {'model_commit': hub_model.model_commit} if hub_model else {}
     output_files.write_summary([{**row, **commit} for row in self.summary],
                                os.path.join(self.output_dir, SUMMARY_FILE))
-    self.report.write(self.output_dir, SKIPPED_NAME, run_info=commit)
-    self.outputs.write_report(self.summary, self.report, self.model, {**(run_info or {}), **commit})
+    self.report.write(self.output_dir, SKIPPED_NAME,
+                      run_info={**commit, 'preprocessing': self.preprocessing.describe()})
+    self.outputs.write_report(self.summary, self.report, self.model,
+                              {**(run_info or {}), **commit,
+                               'preprocessing': self.preprocessing.describe()})

@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from wav2sleep_jax.core import cli
+from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.models import io as model_io
 from wav2sleep_jax.models import torch_state_dict
@@ -489,5 +490,5 @@ def convert_reference(reference: str | pathlib.Path, output: str | pathlib.Path
   Returns the model config and its number of parameters.
   """
   cfg, params = load_reference(reference)
-  model_io.save_model(output, cfg, params)
+  model_io.save_model(output, cfg, params, preprocessing=prep_lib.reference())
   return cfg, sum(int(np.size(v)) for v in _flatten(params).values())
