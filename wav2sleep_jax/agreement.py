@@ -6,7 +6,7 @@ Both folders hold `<name>.preds.csv` files (column `Pred`), as the reference's
 `predict_on_folder` and our `predict` write them; nights are matched by relative
 path and compared on the epochs both files have. Prints one line per night
 (epochs, agreement, Cohen's kappa) and the agreement over all epochs. The library
-is `wav2sleep_jax.evaluation.agreement`.
+is `wav2sleep_jax.evaluation.hypnogram_agreement`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from absl import flags
 
 from wav2sleep_jax.core import cli
-from wav2sleep_jax.evaluation import agreement
+from wav2sleep_jax.evaluation import hypnogram_agreement as agreement
 
 
 def define_flags() -> None:

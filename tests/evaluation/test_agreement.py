@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from wav2sleep_jax.core import cli
-from wav2sleep_jax.evaluation import agreement
+from wav2sleep_jax.evaluation import hypnogram_agreement as agreement
 from tests.conftest import REPO_ROOT
 
 
