@@ -1,4 +1,5 @@
-"""A loopback stand-in for the Hugging Face Hub's download API (tests only, no network).
+"""A loopback stand-in for the Hugging Face Hub's download and upload API (tests only, no
+network).
 
   hub = FakeHub()
   commit = hub.add_repo('ns/name', {'config.yaml': b'...'}, branch='main')
@@ -11,6 +12,14 @@ Routes (as huggingface_hub 2.x calls them; see `FakeHub.ROUTES`):
   GET  /api/models/{repo}/tree/{rev}[/{dir}] file listing (?recursive=true)
   HEAD /{repo}/resolve/{rev}/{file}          X-Repo-Commit, ETag, X-Linked-* (LFS), length
   GET  /{repo}/resolve/{rev}/{file}          the content
+  POST /api/repos/create                     create_repo (needs a token: it may push)
+  POST /api/validate-yaml                    the README's front matter (must parse as a mapping)
+  POST /api/models/{repo}/branch/{branch}    create_branch
+  POST /api/models/{repo}/preupload/{rev}    every file 'regular' (no LFS, no Xet)
+  POST /api/models/{repo}/commit/{rev}       NDJSON commit: a new commit on the branch
+Pushes need a token in the repo's `write_tokens` when it has any (a repo created through the
+API: its creator's); else 401. A pushed commit's message is in
+`Repo.messages`.
 Errors carry X-Error-Code (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo)
 and X-Error-Message like the Hub's. A route is a (method, regex, handler name) entry;
 a handler takes (match, request) and returns a `Response`.
@@ -18,6 +27,7 @@ a handler takes (match, request) and returns a `Response`.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import http.server
@@ -46,6 +56,8 @@ class Repo:
 
   gated / private: refused unless the request's bearer token is in `tokens` (gated: 401 or
   403 GatedRepo; private: 401 RepoNotFound without a token, 403 with another one).
+  write_tokens: the tokens pushes need (empty: any request may push).
+  messages: commit -> commit message, for commits pushed through the API.
   """
 
   refs: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -53,6 +65,8 @@ class Repo:
   gated: bool = False
   private: bool = False
   tokens: frozenset[str] = frozenset()
+  write_tokens: frozenset[str] = frozenset()
+  messages: dict[str, str] = dataclasses.field(default_factory=dict)
 
   def resolve(self, revision: str) -> str | None:
     if revision in self.refs:
@@ -108,6 +122,11 @@ class FakeHub:
       ('GET', rf'/api/models/{_REPO}', 'repo_info'),
       ('HEAD', rf'/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<file>.+)', 'resolve'),
       ('GET', rf'/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<file>.+)', 'resolve'),
+      ('POST', r'/api/repos/create', 'create_repo'),
+      ('POST', r'/api/validate-yaml', 'validate_yaml'),
+      ('POST', rf'/api/models/{_REPO}/branch/(?P<branch>[^/]+)', 'create_branch'),
+      ('POST', rf'/api/models/{_REPO}/preupload/(?P<rev>[^/]+)', 'preupload'),
+      ('POST', rf'/api/models/{_REPO}/commit/(?P<rev>[^/]+)', 'commit'),
   ]
 
   def __init__(self):
@@ -249,6 +268,110 @@ class FakeHub:
     else:
       headers['ETag'] = f'"{git_blob_sha1(content)}"'
     return Response(200, content, headers)
+
+  # Upload handlers -------------------------------------------------------------------------
+
+  def _writable(self, match: re.Match, request: Request) -> tuple[str, Repo]:
+    """The repo of a push; 401 unless the request's token may push to it."""
+    repo_id, repo = self._repo(match, request)
+    if repo.write_tokens and request.token not in repo.write_tokens:
+      message = ('Invalid username or password.' if request.token is None else
+                 'Invalid credentials in Authorization header')
+      raise HubError(Response.error(401, None, message))
+    return repo_id, repo
+
+  def create_repo(self, match: re.Match, request: Request) -> Response:
+    del match
+    body = json.loads(request.body or b'{}')
+    if not body.get('organization') or not body.get('name'):
+      return Response.error(400, None, 'A repo needs a namespace and a name.')
+    repo_id = f"{body['organization']}/{body['name']}"
+    if request.token is None:
+      return Response.error(401, None, 'Invalid username or password.')
+    existing = self.repos.get(repo_id)
+    if existing is not None:
+      if existing.write_tokens and request.token not in existing.write_tokens:
+        return Response.error(403, None, "You don't have the rights to create a model under "
+                              f"the namespace {body['organization']!r}")
+      message = 'You already created this model repo'
+      return Response.json({'error': message, 'url': f'{self.endpoint}/{repo_id}'}, 409,
+                           **{'X-Error-Message': message})
+    private = body.get('visibility') == 'private'
+    token = frozenset({request.token})
+    self.add_repo(repo_id, {'.gitattributes': b'*.pth filter=lfs diff=lfs merge=lfs -text\n'},
+                  private=private, tokens=token if private else frozenset(), write_tokens=token)
+    return Response.json({'url': f'{self.endpoint}/{repo_id}', 'name': repo_id, 'id': repo_id})
+
+  def validate_yaml(self, match: re.Match, request: Request) -> Response:
+    """Checks the README's front matter: absent, or a YAML mapping between '---' lines."""
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    del match
+    content = json.loads(request.body)['content']
+    if not content.startswith('---\n'):
+      return Response.json({'errors': [], 'warnings': [{'message': 'empty metadata'}]})
+    head, sep, _ = content[4:].partition('\n---\n')
+    try:
+      metadata = yaml.safe_load(head) if sep else None
+    except yaml.YAMLError as e:
+      metadata = str(e)
+    if not isinstance(metadata, dict):
+      return Response.json({'errors': [{'message': f'invalid metadata: {metadata!r}'}]}, 400)
+    return Response.json({'errors': [], 'warnings': []})
+
+  def create_branch(self, match: re.Match, request: Request) -> Response:
+    _, repo = self._writable(match, request)
+    branch = unquote(match['branch'])
+    if branch in repo.refs:
+      return Response.error(409, None, f'Reference already exists: refs/heads/{branch}')
+    start = json.loads(request.body or b'{}').get('startingPoint') or 'main'
+    commit = repo.resolve(start)
+    if commit is None:
+      raise HubError(Response.error(404, 'RevisionNotFound', f'Invalid rev id: {start}'))
+    repo.refs[branch] = commit
+    return Response.json({})
+
+  def preupload(self, match: re.Match, request: Request) -> Response:
+    """Every file 'regular' (inline in the commit); `oid` of the same path at `rev`."""
+    _, repo = self._writable(match, request)
+    files = repo.commits[self._commit(repo, match)]
+    answers = [{'path': f['path'], 'uploadMode': 'regular', 'shouldIgnore': False,
+                'oid': git_blob_sha1(files[f['path']]) if f['path'] in files else None}
+               for f in json.loads(request.body)['files']]
+    return Response.json({'files': answers})
+
+  def commit(self, match: re.Match, request: Request) -> Response:
+    """An NDJSON commit (header, file, deletedFile, deletedFolder) onto the branch `rev`."""
+    repo_id, repo = self._writable(match, request)
+    branch = unquote(match['rev'])
+    if branch not in repo.refs:
+      raise HubError(Response.error(404, 'RevisionNotFound', f'Invalid rev id: {branch}'))
+    files = dict(repo.commits[repo.refs[branch]])
+    summary = ''
+    for line in request.body.splitlines():
+      item = json.loads(line)
+      key, value = item['key'], item['value']
+      if key == 'header':
+        summary = value['summary']
+        parent = value.get('parentCommit')
+        if parent is not None and parent != repo.refs[branch]:
+          return Response.error(412, None, f'Parent commit {parent} is not the head of {branch}')
+      elif key == 'file' and value.get('encoding') == 'base64':
+        files[value['path']] = base64.b64decode(value['content'])
+      elif key == 'deletedFile':
+        if files.pop(value['path'], None) is None:
+          raise HubError(Response.error(404, 'EntryNotFound', "A file with this name doesn't "
+                                        f"exist: {value['path']}"))
+      elif key == 'deletedFolder':
+        prefix = value['path'].rstrip('/') + '/'
+        files = {p: c for p, c in files.items() if not p.startswith(prefix)}
+      else:  # 'lfsFile' and others: never asked for (preupload answers 'regular').
+        return Response.error(400, None, f'Unsupported commit operation {key!r}')
+    commit = self.add_commit(repo_id, files, branch)
+    repo.messages[commit] = summary
+    return Response.json({'success': True, 'commitOid': commit,
+                          'commitUrl': f'{self.endpoint}/{repo_id}/commit/{commit}',
+                          'hookOutput': ''})
 
 
 def _tree_entry(path: str, content: bytes) -> dict:
