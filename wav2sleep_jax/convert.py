@@ -12,7 +12,7 @@ from absl import flags
 from absl import logging
 
 from wav2sleep_jax.core import cli
-from wav2sleep_jax.models import hub
+from wav2sleep_jax.models import hub_client as hub
 from wav2sleep_jax.models import reference
 
 

@@ -2,7 +2,7 @@ r"""Publish a model on the Hugging Face Hub (console script `wav2sleep-hub`).
 
   wav2sleep-hub push RUN_OR_MODEL namespace/name [--reference_format] [--private] \
       [--revision=BRANCH] [--message=TEXT]
-  python -m wav2sleep_jax.publish push ...   (the same)
+  python -m wav2sleep_jax.hub push ...   (the same)
 
 RUN_OR_MODEL is a training run's WORKDIR (its model/ and metrics.json) or a
 wav2sleep_jax model folder. The repo gets the model, a README.md model card and,

@@ -17,7 +17,7 @@ from wav2sleep_jax.core import cli
 from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.inference import model as model_lib
 from wav2sleep_jax.inference import publishing
-from wav2sleep_jax.models import hub
+from wav2sleep_jax.models import hub_client as hub
 from wav2sleep_jax.models import io as model_io
 from wav2sleep_jax.models import reference
 from tests import hub_server
@@ -57,7 +57,7 @@ def run_dir(tmp_path_factory) -> pathlib.Path:
 
 def _push(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
   env = {k: v for k, v in os.environ.items() if not k.startswith('HF_')} | env
-  return subprocess.run([sys.executable, '-m', 'wav2sleep_jax.publish', *map(str, args)],
+  return subprocess.run([sys.executable, '-m', 'wav2sleep_jax.hub', *map(str, args)],
                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from wav2sleep_jax.core import cli
 from wav2sleep_jax.inference import model as model_lib
-from wav2sleep_jax.models import hub
+from wav2sleep_jax.models import hub_client as hub
 from wav2sleep_jax.models import io as model_io
 from tests import hub_server
 from tests import predict_testutil as util

@@ -25,7 +25,7 @@ from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.core import stages
 from wav2sleep_jax.data import normalize as normalize_lib
 from wav2sleep_jax.models import cpu_fast_paths
-from wav2sleep_jax.models import hub as hub_lib
+from wav2sleep_jax.models import hub_client as hub_lib
 from wav2sleep_jax.models import io as model_io
 from wav2sleep_jax.models import wav2sleep
 from wav2sleep_jax.models.config import ModelConfig
@@ -170,7 +170,7 @@ def load_model(path: str | pathlib.Path, dtype: str | None = None) -> StagingMod
 
   Args:
     path: folder of a reference checkpoint or a wav2sleep_jax model checkpoint, or a
-      Hub model 'hf://namespace/name[@revision]' (either kind; see `models.hub`).
+      Hub model 'hf://namespace/name[@revision]' (either kind; see `models.hub_client`).
     dtype: optional compute dtype override ('float32' or 'bfloat16').
   """
   from wav2sleep_jax.models import reference

@@ -29,7 +29,7 @@ from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.core import stages
 from wav2sleep_jax.evaluation import tables
-from wav2sleep_jax.models import hub
+from wav2sleep_jax.models import hub_client as hub
 from wav2sleep_jax.models import io as model_io
 from wav2sleep_jax.models import reference
 from wav2sleep_jax.models import reference_export
