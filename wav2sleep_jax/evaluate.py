@@ -3,6 +3,8 @@
   python -m wav2sleep_jax.evaluate --workdir=runs/demo
   python -m wav2sleep_jax.evaluate --workdir=runs/paper --split=validation \
       --subsets='ECG;ECG,THX;PPG' --datasets=shhs,mesa --batch_size=8
+  python -m wav2sleep_jax.evaluate --workdir=eval/published --model=hf://joncarter/wav2sleep \
+      --datasets=shhs/reference,mesa/reference --data_dir=DIR
 
 Reads WORKDIR/config.json (written by wav2sleep_jax.train) and the model in
 WORKDIR/model; writes WORKDIR/eval/<split>/: metrics.json, table.md (rows =
@@ -10,7 +12,13 @@ signal subsets, columns = datasets), confusion/<dataset>__<subset>.png and
 tensorboard/. See evaluator.evaluate_workdir. Exits 0, 1 if a dataset of the
 config is not prepared (the others are evaluated; the summary names it), 2 on a
 usage or input error (one line on stderr: missing workdir, config.json, model
-or named dataset).
+or named dataset, or records whose preprocessing is not the model's).
+
+--model evaluates another model (ours, a reference folder or hf://...) into
+WORKDIR/eval/; without a WORKDIR/config.json the paper's config
+(configs/default.py: its subsets, batch size and test datasets) is used. The
+records must have the model's preprocessing: the published models need records
+built with the `reference` builder config (e.g. shhs/reference).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from absl import flags
 from absl import logging
 import jax
 
+from wav2sleep_jax.configs import default as default_config
 from wav2sleep_jax.core import cli
 from wav2sleep_jax.core import distributed
 from wav2sleep_jax.evaluation import evaluator
@@ -30,6 +39,9 @@ _SPLIT = flags.DEFINE_enum('split', 'test', list(evaluator.SPLITS), 'Split to ev
 _SUBSETS = flags.DEFINE_string(
     'subsets', '', "Extra signal subsets besides the config's: ';' between subsets, ',' "
     "between signals, 'all' = all available (e.g. 'ECG;ECG,THX;PPG').")
+_MODEL = flags.DEFINE_string(
+    'model', None, 'Evaluate this model instead of WORKDIR/model: a wav2sleep_jax model folder, '
+    'a reference folder (config.yaml + state_dict.pth) or hf://namespace/name[@revision].')
 _DATASETS = flags.DEFINE_list('datasets', None, 'Datasets (default: those of the config).')
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data dir (default: the run\'s).')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', None,
@@ -48,7 +60,8 @@ def main(argv):
   out = evaluator.evaluate_workdir(
       _WORKDIR.value, split=_SPLIT.value, subsets=evaluator.parse_subsets(_SUBSETS.value),
       datasets=_DATASETS.value, data_dir=_DATA_DIR.value, batch_size=_BATCH_SIZE.value,
-      max_epochs=_MAX_EPOCHS.value)
+      max_epochs=_MAX_EPOCHS.value, model=_MODEL.value,
+      config=default_config.get_config() if _MODEL.value else None)
   if jax.process_index() == 0:
     print(tables.summary_tables(out['results'], out['subsets'], out['split']))
     print(f"\nFull report: {_WORKDIR.value}/eval/{out['split']}/table.md")

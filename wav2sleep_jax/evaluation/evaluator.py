@@ -31,13 +31,13 @@ from flax import nnx
 
 from wav2sleep_jax.core import cli
 from wav2sleep_jax.core import distributed
-from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.core import stages
 from wav2sleep_jax.data import pipeline
 from wav2sleep_jax.evaluation import metrics
 from wav2sleep_jax.evaluation import tables
 from wav2sleep_jax.models import cpu_fast_paths
 from wav2sleep_jax.models import io as model_io
+from wav2sleep_jax.models import model_files
 from wav2sleep_jax.models import losses
 from wav2sleep_jax.models import wav2sleep
 
@@ -351,12 +351,26 @@ def _cached_eval_step(graphdef: nnx.GraphDef, num_classes: int, mesh: jax.shardi
   return make_eval_step(graphdef, num_classes, mesh)
 
 
+def _model_to_evaluate(workdir: pathlib.Path, model: str | None, sharding
+                       ) -> model_files.LoadedModel:
+  """`model` (any model path), else the run's WORKDIR/model."""
+  if model is not None:
+    return model_files.read_model(model, sharding)
+  model_dir = workdir / MODEL_DIR
+  if not model_io.is_model_checkpoint(model_dir):
+    raise FileNotFoundError(
+        f'No trained model in {model_dir} (needs {model_io.CONFIG_FILE} and '
+        f'{model_io.PARAMS_DIR}/); training writes it when it finishes.')
+  return model_files.read_model(model_dir, sharding)
+
+
 def evaluate_workdir(workdir: str | pathlib.Path, split: str = 'test',
                      subsets: Sequence[Sequence[str]] = (),
                      datasets: Sequence[str] | None = None, data_dir: str | None = None,
                      batch_size: int | None = None, max_epochs: int = 0,
                      sources: Mapping[str, Any] | None = None,
-                     progress: bool = True) -> dict[str, Any]:
+                     progress: bool = True, model: str | None = None,
+                     config: ml_collections.ConfigDict | None = None) -> dict[str, Any]:
   """Evaluates WORKDIR/model on every dataset x signal subset; writes WORKDIR/eval/<split>/.
 
   Args:
@@ -370,6 +384,9 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = 'test',
     max_epochs: crop nights to this many epochs (0: never); cut scored epochs
       are counted and reported.
     sources: {name: random-access nights} used instead of TFDS.
+    model: evaluate this model instead of WORKDIR/model: a folder of ours, a reference
+      folder or hf://namespace/name[@revision] (`models.model_files`).
+    config: the run config when WORKDIR has no config.json (with `model`).
 
   Returns:
     The dict written to WORKDIR/eval/<split>/metrics.json.
@@ -377,14 +394,11 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = 'test',
   if split not in SPLITS:
     raise ValueError(f'Unknown split {split!r}; choose from {SPLITS}.')
   workdir = pathlib.Path(workdir).expanduser().absolute()
-  config = load_run_config(workdir)
-  model_dir = workdir / MODEL_DIR
-  if not model_io.is_model_checkpoint(model_dir):
-    raise FileNotFoundError(
-        f'No trained model in {model_dir} (needs {model_io.CONFIG_FILE} and '
-        f'{model_io.PARAMS_DIR}/); training writes it when it finishes.')
+  if config is None or (workdir / RUN_CONFIG_FILE).is_file():
+    config = load_run_config(workdir)
   mesh = distributed.make_mesh()
-  mcfg, params = model_io.load_model_checkpoint(model_dir, distributed.replicated(mesh))
+  loaded = _model_to_evaluate(workdir, model, distributed.replicated(mesh))
+  mcfg, params, model_prep = loaded.config, loaded.params, loaded.preprocessing
   try:
     chosen = select_subsets(config.eval_subsets, subsets, mcfg.signals)
     if batch_size is not None and batch_size < 1:
@@ -408,8 +422,7 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = 'test',
   elif datasets:
     sources = {n: sources[n] for n in datasets}
 
-  model_prep = prep_lib.load(model_dir)
-  pipeline.check_preprocessing(model_prep, sources, f'The model in {model_dir}')
+  pipeline.check_preprocessing(model_prep, sources, f'The model in {loaded.path}')
   spec = pipeline.NightSpec(mcfg.signals, config.eval_epochs, mcfg.num_classes,
                             causal_normalization=mcfg.causal, preprocessing=model_prep)
   raw, coverage = evaluate_sources(
@@ -421,6 +434,8 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = 'test',
          'stage_names': list(stages.stage_names(mcfg.num_classes)),
          'eval_epochs': config.eval_epochs, 'subsets': [subset_name(s) for s in chosen],
          'preprocessing': model_prep.to_dict(),
+         'model': model or str(workdir / MODEL_DIR),
+         **({'model_commit': loaded.hub.model_commit} if loaded.hub else {}),
          'missing_datasets': missing, 'datasets': coverage,
          'results': {name: {subset_name(k): r.summary() for k, r in per_subset.items()}
                      for name, per_subset in raw.items()}}

@@ -27,6 +27,7 @@ from wav2sleep_jax.data import normalize as normalize_lib
 from wav2sleep_jax.models import cpu_fast_paths
 from wav2sleep_jax.models import hub_client as hub_lib
 from wav2sleep_jax.models import io as model_io
+from wav2sleep_jax.models import model_files
 from wav2sleep_jax.models import wav2sleep
 from wav2sleep_jax.models.config import ModelConfig
 
@@ -173,24 +174,10 @@ def load_model(path: str | pathlib.Path, dtype: str | None = None) -> StagingMod
       Hub model 'hf://namespace/name[@revision]' (either kind; see `models.hub_client`).
     dtype: optional compute dtype override ('float32' or 'bfloat16').
   """
-  from wav2sleep_jax.models import reference
-
-  hub_model = hub_lib.download(path) if hub_lib.is_hub_uri(path) else None
-  path = pathlib.Path(hub_model.local_dir if hub_model else path)
-  if not path.exists():
-    raise FileNotFoundError(f'Model path {path} does not exist.')
-  if model_io.is_model_checkpoint(path):
-    cfg, params = model_io.load_model_checkpoint(path)
-    preprocessing = prep_lib.load(path)
-  elif reference.is_reference_checkpoint(path):
-    cfg, params = reference.load_reference(path)
-    preprocessing = prep_lib.reference()
-  else:
-    raise FileNotFoundError(
-        f'{path} is neither a wav2sleep_jax checkpoint ({model_io.CONFIG_FILE} + '
-        f'{model_io.PARAMS_DIR}/) nor a reference checkpoint (config.yaml + state_dict.pth).')
+  loaded = model_files.read_model(path)
+  cfg = loaded.config
   if dtype is not None:
     cfg = cfg.replace(dtype=dtype)
-  staging_model = StagingModel(cfg, params, preprocessing)
-  staging_model.hub = hub_model
+  staging_model = StagingModel(cfg, loaded.params, loaded.preprocessing)
+  staging_model.hub = loaded.hub
   return staging_model
