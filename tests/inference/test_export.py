@@ -35,6 +35,7 @@ def test_round_trip_matches_live_logits(model, tmp_path):
   assert meta['signals']['ECG']['shape'] == [2, 12 * 1024]
   assert meta['output']['shape'] == [2, 12, 5]
   assert meta['stage_names'] == ['Wake', 'N1', 'N2', 'N3', 'REM']
+  assert meta['preprocessing'] == {'name': 'wav2sleep_jax', 'max_hours': None}
   with pytest.raises(ValueError, match='Shape mismatch'):  # Shapes are fixed.
     loaded.call(random_signals(('ECG', 'THX'), batch=2, epochs=13))
 

@@ -69,7 +69,10 @@ def metadata(model: model_lib.StagingModel, exported: jax.export.Exported) -> di
       'output': {'shape': list(exported.out_avals[0].shape), 'dtype': 'float32'},
       'stage_names': list(model.stage_names),
       'platforms': list(exported.platforms),
-      'inputs': 'each signal z-scored over the night; all signals present',
+      'inputs': ('each signal prepared with the preprocessing below and z-scored over the '
+                 'night (reference: over its whole grid); all signals present'),
+      'preprocessing': model.preprocessing.to_dict(),
+      **({'model_commit': model.hub.model_commit} if model.hub else {}),
   }
 
 
