@@ -64,7 +64,6 @@ def define_flags() -> None:
                     'Output files: csv (per-epoch table), tsv (BIDS-style + JSON sidecar), '
                     'edf (EDF+ annotations), xml (NSRR XML), png (hypnogram), html '
                     '(index.html report); summary.csv and skipped.csv are always written.')
-  flags.DEFINE_bool('plots', True, 'Write a hypnogram PNG per night (--noplots: no png).')
   flags.DEFINE_bool('labels', True, 'Read scored stages beside each input (NSRR layouts; slpdb .st, '
                     'CinC .arousal, HMC _sleepscoring.edf, UCDDB _stage.txt).')
   flags.DEFINE_bool('allow_truncated', False, 'Stage the complete records of truncated EDFs.')
@@ -97,7 +96,7 @@ def main(argv):
     output_paths.check_output_dir(fl.output)  # Before the model and any inference.
     options = dict(
         signals=fl.signals, channel_map=channel_map, kinds=fl.input_formats,
-        batch_size=fl.batch_size, plots=fl.plots, with_labels=fl.labels,
+        batch_size=fl.batch_size, with_labels=fl.labels,
         allow_truncated=fl.allow_truncated, formats=formats, bucket_hours=fl.bucket_hours,
         preprocessing=fl.preprocessing, max_hours=fl.max_hours,
         run_info={'model path': fl.model, 'command': ' '.join(

@@ -101,6 +101,6 @@ def test_exit_codes(model_dir, tmp_path):
   assert 'Staged 0 night(s), skipped 1' in result.stdout
   util.write_table(tmp_path / 'good' / 'a.csv', util.table_signals(4, 32.0))
   result = _run(f'--model={model_dir}', f'--input={tmp_path / "good"}',
-                f'--output={tmp_path / "out2"}', '--noplots')
+                f'--output={tmp_path / "out2"}', '--formats=csv,tsv,edf,xml,html')
   assert result.returncode == 0, result.stderr
   assert 'Staged 1 night(s), skipped 0' in result.stdout

@@ -43,7 +43,8 @@ def folder(tmp_path_factory):
 def test_beam_run_equals_local_run(folder, tmp_path):
   from wav2sleep_jax.inference import beam_pipeline
 
-  kwargs = dict(batch_size=4, plots=False, bucket_hours=0.1)  # 12-epoch buckets.
+  kwargs = dict(batch_size=4, bucket_hours=0.1,  # 12-epoch buckets.
+                formats=('csv', 'tsv', 'edf', 'xml', 'html'))
   local = runner.predict_files(str(folder / 'ck'), folder / 'in', tmp_path / 'local',
                                workers=0, progress=False, **kwargs)
   beam = beam_pipeline.predict_files_beam(folder / 'ck', folder / 'in', tmp_path / 'beam',

@@ -35,7 +35,7 @@ def _night(num_classes=5, epochs=97, labels=True, start=START, seed=0):
 @pytest.mark.parametrize('num_classes', [4, 5])
 def test_tsv_rows_per_epoch_and_sidecar(tmp_path, num_classes):
   night = _night(num_classes)
-  tsv, sidecar = night.write_tsv(tmp_path / 'a' / 'n1_hypnogram.tsv')
+  tsv, sidecar = hypnogram_formats.write_tsv(night, tmp_path / 'a' / 'n1_hypnogram.tsv')
   assert sidecar.endswith('n1_hypnogram.json')
   with open(tsv, newline='') as f:
     rows = list(csv.DictReader(f, delimiter='\t'))
@@ -67,7 +67,7 @@ def test_edf_annotations_read_by_mne(tmp_path, num_classes):
   import mne
 
   night = _night(num_classes)
-  path = night.write_edf_annotations(tmp_path / 'n1.annotations.edf')
+  path = hypnogram_formats.write_edf_annotations(night, tmp_path / 'n1.annotations.edf')
   read = mne.read_annotations(path)
   np.testing.assert_allclose(read.onset, 30.0 * np.arange(night.num_epochs))
   np.testing.assert_allclose(read.duration, 30.0)
@@ -86,10 +86,10 @@ def test_edf_without_start_time_or_outside_edf_dates(tmp_path):
   import mne
 
   night = _night(start=None)
-  read = mne.read_annotations(night.write_edf_annotations(tmp_path / 'x.edf'))
+  read = mne.read_annotations(hypnogram_formats.write_edf_annotations(night, tmp_path / 'x.edf'))
   assert len(read) == night.num_epochs
   old = _night(start=datetime.datetime(1980, 2, 3, 23, 30, 0))
-  path = old.write_edf_annotations(tmp_path / 'old.edf')
+  path = hypnogram_formats.write_edf_annotations(old, tmp_path / 'old.edf')
   edf = edfio.read_edf(path)
   assert edf.starttime == datetime.time(23, 30)
   with open(path, 'rb') as f:
@@ -99,7 +99,7 @@ def test_edf_without_start_time_or_outside_edf_dates(tmp_path):
 
 def test_nsrr_xml_round_trip_through_the_parser(tmp_path):
   night = _night(5)
-  path = night.write_nsrr_xml(tmp_path / 'n1.nsrr.xml')
+  path = hypnogram_formats.write_nsrr_xml(night, tmp_path / 'n1.nsrr.xml')
   hyp = annotations.read_nsrr_xml(path)
   np.testing.assert_array_equal(hyp.labels, night.stages_S)
   assert hyp.start_time == START.time()
@@ -116,7 +116,7 @@ def test_nsrr_xml_round_trip_through_the_parser(tmp_path):
 
 def test_nsrr_xml_four_classes_marks_light_sleep(tmp_path):
   night = _night(4)
-  path = night.write_nsrr_xml(tmp_path / 'n4.nsrr.xml')
+  path = hypnogram_formats.write_nsrr_xml(night, tmp_path / 'n4.nsrr.xml')
   root = ElementTree.parse(path).getroot()
   got = []
   for e in root.iter('ScoredEvent'):

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from wav2sleep_jax.inference import hypnogram_formats
 from wav2sleep_jax.inference import model as model_lib
 from wav2sleep_jax.inference import output_files
 from wav2sleep_jax.inference import runner
@@ -66,11 +67,21 @@ def test_chosen_formats_only(model, table_dir, tmp_path, formats, expected):
   assert _files(tmp_path / 'out') == expected | always
 
 
-def test_noplots_drops_png(model, table_dir, tmp_path):
-  runner.predict_files(model, table_dir, tmp_path / 'out', formats=('png', 'csv'), plots=False,
-                       workers=0, progress=False)
-  assert 'a.hypnogram.png' not in _files(tmp_path / 'out')
-  assert 'a.preds.csv' in _files(tmp_path / 'out')
+def test_formats_are_the_registry_and_the_report():
+  assert output_files.FORMATS == (*hypnogram_formats.WRITERS, 'html')
+  assert list(hypnogram_formats.WRITERS) == ['csv', 'tsv', 'edf', 'xml', 'png']
+
+
+def test_value_object_does_not_import_its_writers():
+  import ast
+  import inspect
+
+  from wav2sleep_jax.inference import night_prediction
+
+  tree = ast.parse(inspect.getsource(night_prediction))
+  imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+              for a in n.names}
+  assert not imported & {'hypnogram_formats', 'output_files'}
 
 
 def test_format_names_are_checked():

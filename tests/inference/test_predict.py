@@ -150,7 +150,8 @@ def test_predict_files_channels_signals_tables(model, tmp_path):
 
   # Without the mapping the EDF's ECG is absent; --signals=THX uses THX only.
   only = runner.predict_files(model, root / 'tables' / 'a.csv', tmp_path / 'thx',
-                              signals=['THX'], progress=False, plots=False)
+                              signals=['THX'], progress=False,
+                              formats=('csv', 'tsv', 'edf', 'xml', 'html'))
   assert only.predicted == ('a',)
   assert _read_csv(tmp_path / 'thx' / 'summary.csv')[0]['signals'] == 'THX'
   assert not (tmp_path / 'thx' / 'a.hypnogram.png').exists()
@@ -212,7 +213,8 @@ def test_bad_night_does_not_take_its_batch_mates_down(model, tmp_path):
   one_bad = util.table_signals(EPOCHS, 64.0, seed=4)
   one_bad['ECG'] = one_bad['ECG'] * 1e20
   util.write_table(root / 'e.csv', one_bad)
-  result = runner.predict_files(model, root, tmp_path / 'out', batch_size=8, plots=False,
+  result = runner.predict_files(model, root, tmp_path / 'out', batch_size=8,
+                                formats=('csv', 'tsv', 'edf', 'xml', 'html'),
                                 workers=0, progress=False)
   assert result.predicted == ('a', 'b', 'e') and result.skipped == ('c', 'd')
   skipped = {(r['record_id'], r['action']): r['reason'] for r in _read_csv(
@@ -222,7 +224,8 @@ def test_bad_night_does_not_take_its_batch_mates_down(model, tmp_path):
   assert skipped['e', 'channel absent'].startswith('ECG: samples up to')
   summary = {r['night']: r for r in _read_csv(tmp_path / 'out' / 'summary.csv')}
   assert summary['e']['signals'] == 'THX' and summary['a']['signals'] == 'ECG+THX'
-  alone = runner.predict_files(model, root / 'a.csv', tmp_path / 'alone', plots=False,
+  alone = runner.predict_files(model, root / 'a.csv', tmp_path / 'alone',
+                               formats=('csv', 'tsv', 'edf', 'xml', 'html'),
                                workers=0, progress=False)
   assert alone.predicted == ('a',)
   assert _read_csv(tmp_path / 'alone' / 'a.preds.csv') == _read_csv(

@@ -91,7 +91,7 @@ def run_predict_benchmark(model: model_lib.StagingModel, folder: str, output_dir
   before = model_lib.compilations()
   with _timed_forward(model) as timed:
     result = runner.predict_files(model, folder, output_dir, batch_size=batch_size,
-                                  bucket_hours=bucket_hours, workers=workers, plots=False,
+                                  bucket_hours=bucket_hours, workers=workers,
                                   formats=('csv',), progress=False)
   n = len(result.predicted)
   if not n:

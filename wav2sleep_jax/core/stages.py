@@ -32,3 +32,14 @@ def five_to_four(labels: np.ndarray) -> np.ndarray:
   scored = labels >= 0
   out[scored] = _FIVE_TO_FOUR[labels[scored]]
   return out
+
+
+def runs(values) -> list[tuple[int, int, int]]:
+  """(first index, length, value) of each run of equal values in a 1-D array (stages, codes)."""
+  values = np.asarray(values)
+  if not len(values):
+    return []
+  change = np.flatnonzero(values[1:] != values[:-1]) + 1
+  starts = np.concatenate([[0], change])
+  ends = np.concatenate([change, [len(values)]])
+  return [(int(s), int(e - s), int(values[s])) for s, e in zip(starts, ends)]

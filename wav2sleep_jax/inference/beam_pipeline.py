@@ -75,7 +75,7 @@ class _StageNights(beam.DoFn):
     self._run = runner.FilesRun(
         self._model, runner.wanted_signals(self._model, args['signals']), args['output_dir'],
         args['root'], args['read_options'],
-        output_files.RunOutputs(args['output_dir'], args['formats'], args['plots']))
+        output_files.RunOutputs(args['output_dir'], args['formats']))
     self._run.bar = _NoBar()
 
   def process(self, item: tuple[str, str]):
@@ -112,7 +112,7 @@ def predict_files_beam(model_path: str | os.PathLike[str], input_path: str | os.
                        signals: Sequence[str] | None = None,
                        channel_map: Mapping[str, Sequence[str]] | None = None,
                        kinds: Sequence[str] = tuple(night_lib.EXTENSIONS.values()),
-                       batch_size: int = 8, plots: bool = True,
+                       batch_size: int = 8,
                        formats: Sequence[str] = output_files.FORMATS,
                        run_info: Mapping[str, str] | None = None, with_labels: bool = True,
                        allow_truncated: bool = False, bucket_hours: float = 1.0,
@@ -131,10 +131,8 @@ def predict_files_beam(model_path: str | os.PathLike[str], input_path: str | os.
   prep = runner.run_preprocessing(model, preprocessing, max_hours)
   files, root = runner.find_run_inputs(input_path, kinds, output_dir)
   run_args = dict(signals=signals, output_dir=output_dir, root=root, formats=formats,
-                  plots=plots, read_options=dict(channel_map=channel_map,
-                                                 with_labels=with_labels,
-                                                 allow_truncated=allow_truncated,
-                                                 preprocessing=prep))
+                  read_options=dict(channel_map=channel_map, with_labels=with_labels,
+                                    allow_truncated=allow_truncated, preprocessing=prep))
   results_path = os.path.join(output_dir, f'.predict-beam-{uuid.uuid4().hex}.pkl')
   bucket_epochs = 0 if prep.is_reference else batching.hours_to_epochs(bucket_hours)
   stage = _StageNights(os.fspath(model_path), dtype, run_args, batch_size, bucket_epochs)
@@ -156,7 +154,7 @@ def _write_run(model, root, output_dir, run_args, results, run_info, start_time
   """The run files from the workers' results, as `predict_files` writes them."""
   run = runner.FilesRun(
       model, (), output_dir, root, run_args['read_options'],
-      output_files.RunOutputs(output_dir, run_args['formats'], run_args['plots']))
+      output_files.RunOutputs(output_dir, run_args['formats']))
   for kind, value in results:
     if kind == 'row':
       run.summary.append(value)

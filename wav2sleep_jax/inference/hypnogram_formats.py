@@ -1,14 +1,19 @@
-"""Predicted hypnograms in the files sleep researchers' tools read.
+"""Per-night prediction files: the one registry of writers (`WRITERS`, format -> `Writer`).
 
-  <name>_hypnogram.tsv (+ .json)  BIDS-style events: one row per 30-s epoch
-                                  (onset, duration, stage, prob_*), JSON sidecar
-  <name>.annotations.edf          EDF+C with only an annotation signal: 'Sleep stage W'
-                                  ... per epoch (mne.read_annotations, EDFbrowser)
-  <name>.nsrr.xml                 NSRR XML: 'Stages|Stages' ScoredEvents, one per run
-                                  of equal stages (Luna, `psg.annotations.read_nsrr_xml`)
-  write_edf_with_stages           a copy of the input EDF with the stages added (EDF+)
+  csv   <name>.preds.csv             one row per 30-s epoch (Timestamp, Pred, ..., prob_*)
+  tsv   <name>_hypnogram.tsv + .json BIDS-style events: one row per epoch (onset, duration,
+                                     stage, prob_*), JSON sidecar
+  edf   <name>.annotations.edf       EDF+C with only an annotation signal: 'Sleep stage W'
+                                     ... per epoch (mne.read_annotations, EDFbrowser)
+  xml   <name>.nsrr.xml              NSRR XML: 'Stages|Stages' ScoredEvents, one per run
+                                     of equal stages (Luna, `psg.annotations.read_nsrr_xml`)
+  png   <name>.hypnogram.png         predicted (and scored) stages (`hypnogram_plot`)
+  write_edf_with_stages              a copy of the input EDF with the stages added (EDF+)
 
-Onsets are seconds from the recording start (epoch 0). Stage codes are AASM's
+    hypnogram_formats.write(night, 'tsv', 'out/night')  # out/night_hypnogram.tsv + .json
+
+A new format is one writer function here and one `WRITERS` entry. Onsets are
+seconds from the recording start (epoch 0). Stage codes are AASM's
 (W, N1, N2, N3, R); a 4-class model's Light (N1 or N2) has no AASM code and is
 written as L ('Sleep stage L' in EDF+, 'Light sleep (N1 or N2)|L' in NSRR XML,
 which NSRR readers do not know), its Deep as N3.
@@ -16,18 +21,18 @@ which NSRR readers do not know), its Deep as N3.
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import datetime
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 from xml.etree import ElementTree
 
-import numpy as np
-
 from wav2sleep_jax.core import signals as signals_lib
-
-if TYPE_CHECKING:
-  from wav2sleep_jax.inference.night_prediction import NightPrediction
+from wav2sleep_jax.core import stages as stages_lib
+from wav2sleep_jax.inference import hypnogram_plot
+from wav2sleep_jax.inference.night_prediction import NightPrediction
 
 EPOCH_SECONDS = signals_lib.EPOCH_SECONDS
 # Class name -> (code, description, EDF+ text, NSRR EventConcept).
@@ -42,6 +47,7 @@ STAGE_CODES = {
     'Deep': ('N3', 'Deep sleep (N3)', 'Sleep stage N3', 'Stage 3 sleep|3'),
 }
 UNSCORED_CODE, UNSCORED_EDF_TEXT = 'n/a', 'Sleep stage ?'
+PREDS_SUFFIX, PLOT_SUFFIX = '.preds.csv', '.hypnogram.png'
 TSV_SUFFIX, JSON_SUFFIX = '_hypnogram.tsv', '_hypnogram.json'
 EDF_SUFFIX, XML_SUFFIX = '.annotations.edf', '.nsrr.xml'
 
@@ -60,14 +66,45 @@ def _open_for_writing(path: str | os.PathLike[str]) -> str:
   return path
 
 
-def _runs(stages_S: np.ndarray) -> list[tuple[int, int, int]]:
-  """(first epoch, epochs, class) of each run of equal stages."""
-  if not len(stages_S):
-    return []
-  change = np.flatnonzero(np.diff(stages_S)) + 1
-  starts = np.concatenate([[0], change])
-  ends = np.concatenate([change, [len(stages_S)]])
-  return [(int(s), int(e - s), int(stages_S[s])) for s, e in zip(starts, ends)]
+# --- Per-epoch CSV and hypnogram PNG ------------------------------------------
+
+
+def csv_table(prediction: NightPrediction) -> tuple[list[str], list[list[Any]]]:
+  """(header, rows) of the per-epoch table written by `write_csv`."""
+  labels_S = prediction.labels_S
+  labels = labels_S is not None
+  names = prediction.stage_names
+  header = ['Timestamp', 'Pred'] + (['Stage'] if labels else []) + [
+      'onset_s', 'duration_s', 'pred_stage'] + (['scored_stage'] if labels else []) + [
+          f'prob_{n}' for n in names]
+  probs_SK, stages_S = prediction.probabilities_SK, prediction.stages_S
+  rows = []
+  for i, stamp in enumerate(prediction.timestamps):
+    row = [stamp if isinstance(stamp, float) else stamp.isoformat(sep=' '), int(stages_S[i])]
+    if labels:
+      row.append(int(labels_S[i]))
+    row += [EPOCH_SECONDS * i, EPOCH_SECONDS, names[stages_S[i]]]
+    if labels:
+      row.append(names[labels_S[i]] if labels_S[i] >= 0 else '')
+    row += [f'{p:.5f}' for p in probs_SK[i]]
+    rows.append(row)
+  return header, rows
+
+
+def write_csv(prediction: NightPrediction, path: str | os.PathLike[str]) -> str:
+  """Writes the per-epoch table (see the README's 'Prediction' section); returns its path."""
+  header, rows = csv_table(prediction)
+  path = _open_for_writing(path)
+  with open(path, 'w', newline='', encoding='utf-8') as f:
+    writer = csv.writer(f, lineterminator='\n')
+    writer.writerow(header)
+    writer.writerows(rows)
+  return path
+
+
+def write_png(prediction: NightPrediction, path: str | os.PathLike[str]) -> str:
+  """Writes the hypnogram (`NightPrediction.hypnogram`) as a PNG; returns its path."""
+  return hypnogram_plot.save_png(prediction.hypnogram(), path)
 
 
 # --- BIDS-style TSV + JSON sidecar --------------------------------------------
@@ -210,9 +247,37 @@ def write_nsrr_xml(prediction: NightPrediction, path: str | os.PathLike[str]) ->
   clock = f'{start:%d.%m.%y %H.%M.%S}' if start else None
   _event(events, '', 'Recording Start Time', 0.0, EPOCH_SECONDS * prediction.num_epochs, clock)
   concepts = [STAGE_CODES[n][3] for n in prediction.stage_names]
-  for first, length, stage in _runs(prediction.stages_S):
+  for first, length, stage in stages_lib.runs(prediction.stages_S):
     _event(events, 'Stages|Stages', concepts[stage], EPOCH_SECONDS * first,
            EPOCH_SECONDS * length)
   ElementTree.indent(root, space='')
   ElementTree.ElementTree(root).write(path, encoding='UTF-8', xml_declaration=True)
   return path
+
+
+# --- The registry -------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Writer:
+  """One per-night format: the file name suffix and the function writing it."""
+
+  suffix: str
+  write: Callable[[NightPrediction, str], str | tuple[str, ...]]
+
+
+# Format name -> writer, in the order files are written.
+WRITERS = {
+    'csv': Writer(PREDS_SUFFIX, write_csv),
+    'tsv': Writer(TSV_SUFFIX, write_tsv),
+    'edf': Writer(EDF_SUFFIX, write_edf_annotations),
+    'xml': Writer(XML_SUFFIX, write_nsrr_xml),
+    'png': Writer(PLOT_SUFFIX, write_png),
+}
+
+
+def write(prediction: NightPrediction, fmt: str, base: str | os.PathLike[str]) -> list[str]:
+  """Writes format `fmt` of `prediction` to `base` + its suffix; returns the paths written."""
+  writer = WRITERS[fmt]
+  paths = writer.write(prediction, os.fspath(base) + writer.suffix)
+  return [paths] if isinstance(paths, str) else list(paths)

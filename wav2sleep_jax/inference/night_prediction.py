@@ -1,25 +1,24 @@
-"""`NightPrediction`: one staged night, its tables, statistics and plots.
+"""`NightPrediction`: one staged night as a value: stages, probabilities, statistics, kappa.
 
   night.stage_names_S, night.probabilities_SK, night.kappa, night.stats()
-  night.write_csv('night.preds.csv'); night.plot('night.png')
+  night.hypnogram()                     # matplotlib Figure (saved by the caller)
   night.to_yasa()                       # yasa.Hypnogram with `proba` (yasa is optional)
-  night.write_tsv('night_hypnogram.tsv')  # + .json; also write_edf_annotations, write_nsrr_xml
+
+Its files (csv, tsv, edf, xml, png) are written by `hypnogram_formats` (`WRITERS`).
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime
 import math
-import os
 from typing import Any
 
 import numpy as np
 
 from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.evaluation import metrics
-from wav2sleep_jax.inference import hypnogram_formats
+from wav2sleep_jax.inference import hypnogram_plot
 from wav2sleep_jax.inference import model as model_lib
 from wav2sleep_jax.inference import sleep_stats
 
@@ -95,49 +94,6 @@ class NightPrediction:
     """Sleep statistics of the predicted stages (kwargs: `sleep_statistics`)."""
     return sleep_stats.sleep_statistics(self.stages_S, self.stage_names, **kwargs)
 
-  def rows(self) -> tuple[list[str], list[list[Any]]]:
-    """(header, rows) of the per-epoch table written by `write_csv`."""
-    labels = self.labels_S is not None
-    header = ['Timestamp', 'Pred'] + (['Stage'] if labels else []) + [
-        'onset_s', 'duration_s', 'pred_stage'] + (['scored_stage'] if labels else []) + [
-            f'prob_{n}' for n in self.stage_names]
-    probs_SK, stages_S = self.probabilities_SK, self.stages_S
-    rows = []
-    for i, stamp in enumerate(self.timestamps):
-      row = [stamp if isinstance(stamp, float) else stamp.isoformat(sep=' '),
-             int(stages_S[i])]
-      if labels:
-        row.append(int(self.labels_S[i]))
-      row += [EPOCH_SECONDS * i, EPOCH_SECONDS, self.stage_names[stages_S[i]]]
-      if labels:
-        row.append(self.stage_names[self.labels_S[i]] if self.labels_S[i] >= 0 else '')
-      row += [f'{p:.5f}' for p in probs_SK[i]]
-      rows.append(row)
-    return header, rows
-
-  def write_csv(self, path: str | os.PathLike[str]) -> str:
-    """Writes the per-epoch table (see the README's 'Prediction' section)."""
-    header, rows = self.rows()
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    with open(path, 'w', newline='', encoding='utf-8') as f:
-      writer = csv.writer(f, lineterminator='\n')
-      writer.writerow(header)
-      writer.writerows(rows)
-    return path
-
-  def write_tsv(self, path: str | os.PathLike[str]) -> tuple[str, str]:
-    """BIDS-style `<name>_hypnogram.tsv` + JSON sidecar (`hypnogram_formats.write_tsv`)."""
-    return hypnogram_formats.write_tsv(self, path)
-
-  def write_edf_annotations(self, path: str | os.PathLike[str]) -> str:
-    """EDF+ file with only stage annotations (`hypnogram_formats.write_edf_annotations`)."""
-    return hypnogram_formats.write_edf_annotations(self, path)
-
-  def write_nsrr_xml(self, path: str | os.PathLike[str]) -> str:
-    """NSRR XML stage events (`hypnogram_formats.write_nsrr_xml`)."""
-    return hypnogram_formats.write_nsrr_xml(self, path)
-
   def to_yasa(self, scored: bool = False):
     """The stages as a `yasa.Hypnogram` (30 s, start time, `proba` per stage).
 
@@ -168,19 +124,11 @@ class NightPrediction:
 
   def hypnogram(self, ax=None):
     """Hypnogram `Figure` (predicted, and scored when labels exist); see `plot_hypnogram`."""
-    from wav2sleep_jax.inference import hypnogram_plot
-
     title = self.name or 'night'
     if self.scored_epochs:
       title += f'  (kappa {self.kappa:.3f} over {self.scored_epochs} scored epochs)'
     return hypnogram_plot.plot_hypnogram(self.stages_S, self.stage_names,
                                          scored_S=self.labels_S, title=title, ax=ax)
-
-  def plot(self, path: str | os.PathLike[str]) -> str:
-    """Writes the hypnogram as a PNG; returns its path."""
-    from wav2sleep_jax.inference import hypnogram_plot
-
-    return hypnogram_plot.save_png(self.hypnogram(), path)
 
   def summary_row(self) -> dict[str, Any]:
     """One `summary.csv` row: length, signals, sleep statistics, kappa."""

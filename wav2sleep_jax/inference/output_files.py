@@ -1,12 +1,8 @@
 """Output files of a prediction run: per-night files, the summary table and the report.
 
-Per night (`formats`, default all):
-  csv   <name>.preds.csv             one row per 30-s epoch (`NightPrediction.write_csv`)
-  tsv   <name>_hypnogram.tsv + .json BIDS-style events and sidecar (`hypnogram_formats`)
-  edf   <name>.annotations.edf       EDF+ with only stage annotations
-  xml   <name>.nsrr.xml              NSRR XML stage events
-  png   <name>.hypnogram.png         predicted (and scored) stages
-Per run: summary.csv (one row per staged night: sleep statistics, kappa) always,
+Per night (`formats`, default all): the writers of `hypnogram_formats.WRITERS`
+(csv, tsv, edf, xml, png). Per run: summary.csv (one row per staged night: sleep
+statistics, kappa) always, and
   html  index.html                   the report of the run (`html_report`)
 """
 
@@ -23,9 +19,8 @@ from wav2sleep_jax.inference.night_prediction import NightPrediction
 
 SUMMARY_FILE = 'summary.csv'
 REPORT_FILE = html_report.REPORT_FILE
-PREDS_SUFFIX = '.preds.csv'
-PLOT_SUFFIX = '.hypnogram.png'
-FORMATS = ('csv', 'tsv', 'edf', 'xml', 'png', 'html')
+REPORT_FORMAT = 'html'
+FORMATS = (*formats_lib.WRITERS, REPORT_FORMAT)
 
 
 def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
@@ -40,24 +35,14 @@ def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
 
 
 def write_outputs(prediction: NightPrediction, output_dir: str | os.PathLike[str],
-                  plot: bool = True, formats: Sequence[str] = FORMATS) -> list[str]:
-  """Writes the per-night files of `formats` under `output_dir`; returns their paths.
-
-  `plot=False` leaves the PNG out whatever `formats` says.
-  """
+                  formats: Sequence[str] = FORMATS) -> list[str]:
+  """Writes the per-night files of `formats` under `output_dir`; returns their paths."""
   formats = check_formats(formats)
   base = os.path.join(os.fspath(output_dir), prediction.name or 'night')
   paths = []
-  if 'csv' in formats:
-    paths.append(prediction.write_csv(base + PREDS_SUFFIX))
-  if 'tsv' in formats:
-    paths += formats_lib.write_tsv(prediction, base + formats_lib.TSV_SUFFIX)
-  if 'edf' in formats:
-    paths.append(formats_lib.write_edf_annotations(prediction, base + formats_lib.EDF_SUFFIX))
-  if 'xml' in formats:
-    paths.append(formats_lib.write_nsrr_xml(prediction, base + formats_lib.XML_SUFFIX))
-  if plot and 'png' in formats:
-    paths.append(prediction.plot(base + PLOT_SUFFIX))
+  for fmt in formats_lib.WRITERS:
+    if fmt in formats:
+      paths += formats_lib.write(prediction, fmt, base)
   return paths
 
 
@@ -93,23 +78,21 @@ def model_info(model) -> dict[str, str]:
 class RunOutputs:
   """The files of one `predict_files` run: per night as it finishes, the report at the end."""
 
-  def __init__(self, output_dir: str | os.PathLike[str], formats: Sequence[str] = FORMATS,
-               plots: bool = True):
+  def __init__(self, output_dir: str | os.PathLike[str], formats: Sequence[str] = FORMATS):
     self.output_dir = os.fspath(output_dir)
     self.formats = check_formats(formats)
-    self.plots = plots
     self.figures: dict[str, str] = {}  # Night -> inline SVG, only for the report.
 
   def write(self, prediction: NightPrediction) -> list[str]:
     """Writes one night's files (and keeps its figure for the report)."""
-    if 'html' in self.formats:
+    if REPORT_FORMAT in self.formats:
       self.figures[prediction.name] = html_report.night_svg(prediction)
-    return write_outputs(prediction, self.output_dir, self.plots, self.formats)
+    return write_outputs(prediction, self.output_dir, self.formats)
 
   def write_report(self, rows: Sequence[Mapping[str, Any]], report, model=None,
                    info: Mapping[str, str] | None = None) -> str | None:
     """Writes index.html when 'html' is a chosen format; returns its path."""
-    if 'html' not in self.formats:
+    if REPORT_FORMAT not in self.formats:
       return None
     lines = dict(info or {})
     names = ()

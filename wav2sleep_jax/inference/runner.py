@@ -417,7 +417,6 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
                   channel_map: Mapping[str, Sequence[str]] | None = None,
                   kinds: Sequence[str] = tuple(night_lib.EXTENSIONS.values()),
                   batch_size: int = 8,
-                  plots: bool = True,
                   formats: Sequence[str] = output_files.FORMATS,
                   run_info: Mapping[str, str] | None = None,
                   with_labels: bool = True,
@@ -440,10 +439,9 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
     channel_map: canonical name -> labels/column names to use.
     kinds: input formats to look for ('edf', 'csv', 'parquet').
     batch_size: nights per forward pass.
-    plots: write hypnogram PNGs.
     formats: output files (`output_files.FORMATS`: csv, tsv, edf, xml, png, html).
     run_info: lines for the report's header, e.g. {'model': path, 'command': ...}.
-    with_labels: read scored stages next to EDFs (kappa, plots).
+    with_labels: read scored stages next to EDFs (kappa, scored hypnograms).
     allow_truncated: stage the complete records of truncated EDFs.
     workers: reader threads (0: read in the main thread); outputs are written
       by one more thread, so reading, inference and writing overlap.
@@ -469,7 +467,7 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
   run = FilesRun(model, wanted_signals(model, signals), output_dir, root,
                   dict(channel_map=channel_map, with_labels=with_labels,
                        allow_truncated=allow_truncated, preprocessing=prep),
-                  output_files.RunOutputs(output_dir, formats, plots))
+                  output_files.RunOutputs(output_dir, formats))
   bucket_epochs = 0 if prep.is_reference else batching.hours_to_epochs(bucket_hours)
   batcher = batching.Batcher(model, batch_size, bucket_epochs=bucket_epochs)
   run.bar = tqdm.tqdm(total=len(files), unit='night', desc='predict', disable=not progress)

@@ -101,11 +101,9 @@ class SleepStats:
     return out
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+def _true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
   """(start, length) of every run of True in a 1-D boolean array."""
-  edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-  starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-  return [(int(s), int(e - s)) for s, e in zip(starts, ends)]
+  return [(first, length) for first, length, value in stages_lib.runs(mask) if value]
 
 
 def _pct(part: float, whole: float) -> float:
@@ -183,10 +181,10 @@ def sleep_statistics(stages_S: np.ndarray,
     sme = _pct(tst, spt)
     sfi = int((sleep[:-1] & (window[1:] == wake)).sum()) / (tst / 60.0)
     sol = onset * EPOCH_MINUTES
-    persistent = [s for s, n in _runs(sleep) if n >= PERSISTENT_SLEEP_EPOCHS]
+    persistent = [s for s, n in _true_runs(sleep) if n >= PERSISTENT_SLEEP_EPOCHS]
     sol_5 = persistent[0] * EPOCH_MINUTES if persistent else nan
     rem_aasm = latency[names[rem]] - sol
-    awakenings = sum(1 for _, n in _runs(period == wake) if n >= min_awakening_epochs)
+    awakenings = sum(1 for _, n in _true_runs(period == wake) if n >= min_awakening_epochs)
   return SleepStats(
       tib_min=tib, spt_min=spt if sleep_idx.size else 0.0, tst_min=tst, waso_min=waso,
       sleep_efficiency_pct=_pct(tst, tib), sleep_maintenance_efficiency_pct=sme,
