@@ -218,7 +218,8 @@ def test_predict_records_the_commit(client, own_model, hf_home, tmp_path):
   env = hub_server.client_env(client.endpoint, hf_home)
   result = subprocess.run(
       [sys.executable, '-m', 'wav2sleep_jax.predict', '--model=hf://ns/own@main',
-       f'--input={tmp_path / "in"}', f'--output={tmp_path / "out"}', '--formats=csv,tsv,edf,xml,html'],
+       f'--input={tmp_path / "in"}', f'--output={tmp_path / "out"}',
+       '--formats=csv,tsv,edf,xml,html'],
       cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
       env={k: v for k, v in os.environ.items() if not k.startswith('HF_')} | env)
   assert result.returncode == 0, result.stderr[-3000:]
