@@ -22,6 +22,7 @@ from absl import app
 from absl import flags
 
 from wav2sleep_jax.psg import annotations
+from wav2sleep_jax.synthetic import edf_writer
 from wav2sleep_jax.synthetic import layouts
 from wav2sleep_jax.synthetic import night_generator as night_lib
 from wav2sleep_jax.synthetic import writers
@@ -68,7 +69,7 @@ def _write(night: night_lib.Night, root: str, record_id: str | None = None,
   edf = os.path.join(root, 'polysomnography', 'edfs', subdir, f'{record_id}.edf')
   xml = os.path.join(root, 'polysomnography', 'annotations-events-nsrr', subdir,
                      f'{record_id}-nsrr.xml')
-  writers.write_edf(edf, night)
+  edf_writer.write_edf(edf, night)
   os.makedirs(os.path.dirname(xml), exist_ok=True)
   with open(xml, 'w', encoding='utf-8') as f:
     f.write(writers.nsrr_xml(night))

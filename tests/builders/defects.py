@@ -7,6 +7,7 @@ import pathlib
 import re
 
 from wav2sleep_jax import synthetic
+from wav2sleep_jax.synthetic import edf_writer
 from wav2sleep_jax.synthetic import writers
 
 HOURS = 0.1  # 12 epochs; every such MESA night has N1, N3 or REM.
@@ -53,18 +54,18 @@ def write_defects(root: pathlib.Path, indices=None) -> None:
   """Writes nights 0..15 of MESA (or `indices`); night i has the defect EXPECTED[i]."""
   for index in indices if indices is not None else list(GOOD) + sorted(EXPECTED):
     night = synthetic.generate_night('mesa', seed=0, night_index=index, hours=HOURS)
-    defects = writers.Defects()
+    defects = edf_writer.Defects()
     if index == 4:
       channels = dict(night.channels)
       thor = channels.pop('Thor')
       channels['Xyz'] = thor.__class__(**{**thor.__dict__, 'label': 'Xyz'})
       night = night.__class__(**{**night.__dict__, 'channels': channels})
     elif index == 5:
-      defects = writers.Defects(flat=('Abdo',))
+      defects = edf_writer.Defects(flat=('Abdo',))
     elif index == 7:
-      defects = writers.Defects(physical_max_zero=('EKG',))
+      defects = edf_writer.Defects(physical_max_zero=('EKG',))
     elif index == 12:
-      defects = writers.Defects(flat=MODEL_LABELS)
+      defects = edf_writer.Defects(flat=MODEL_LABELS)
     paths = writers.write_night(night, str(root), defects)
     edf, xml_path = pathlib.Path(paths['edf']), pathlib.Path(paths['nsrr_xml'])
     xml = xml_path.read_text()
@@ -73,7 +74,7 @@ def write_defects(root: pathlib.Path, indices=None) -> None:
     elif index == 3:
       edf.write_bytes(edf.read_bytes()[:-3000])
     elif index == 6:
-      writers.set_physical_max(str(edf), 'Pleth', float('nan'))
+      edf_writer.set_physical_max(str(edf), 'Pleth', float('nan'))
     elif index == 8:
       xml_path.write_text(xml[:len(xml) // 2])
     elif index == 9:

@@ -9,6 +9,7 @@ import tensorflow_datasets as tfds
 from wav2sleep_jax.builders import nsrr_builder
 from tfds_builders.mesa import mesa_dataset_builder
 from wav2sleep_jax import synthetic
+from wav2sleep_jax.synthetic import edf_writer
 from wav2sleep_jax.synthetic import writers
 
 HOURS = 0.1  # 12 epochs.
@@ -49,7 +50,7 @@ def build(tmp_path_factory):
   root = tmp_path_factory.mktemp('mesa_layout')
   for index in GOOD + tuple(EDITS):
     night = synthetic.generate_night('mesa', seed=0, night_index=index, hours=HOURS)
-    paths = writers.write_night(night, str(root), writers.Defects())
+    paths = writers.write_night(night, str(root), edf_writer.Defects())
     if index in EDITS:
       _patch(pathlib.Path(paths['edf']), EDITS[index][0])
   builder = mesa_dataset_builder.Builder(

@@ -13,6 +13,7 @@ import pytest
 
 from wav2sleep_jax import synthetic
 from wav2sleep_jax.psg import annotations
+from wav2sleep_jax.synthetic import edf_writer
 from wav2sleep_jax.synthetic import layouts
 from wav2sleep_jax.synthetic import writers
 
@@ -167,8 +168,8 @@ def test_mne_reads_native_rates(tmp_path):
 def test_defects(tmp_path):
   night = synthetic.generate_night('chat', seed=0, night_index=0, hours=0.1)
   path = str(tmp_path / 'defect.edf')
-  writers.write_edf(path, night, writers.Defects(flat=('ECG2',), physical_max_zero=('SpO2',),
-                                                 ends_early_s=(('ECG1', 60.0),)))
+  edf_writer.write_edf(path, night, edf_writer.Defects(
+      flat=('ECG2',), physical_max_zero=('SpO2',), ends_early_s=(('ECG1', 60.0),)))
   with open(path, 'rb') as f:
     head = f.read(256 + 256 * len(night.channels))
   ns = int(head[252:256])
@@ -194,3 +195,22 @@ def test_cli_writes_files_and_summary(tmp_path):
   np.testing.assert_array_equal(
       _expand_xml(tmp_path / 'polysomnography/annotations-events-nsrr/cfs-visit5-800002-nsrr.xml', 12)[0],
       synthetic.generate_night('cfs', seed=5, night_index=1, hours=0.1).labels)
+
+
+def test_runs_of_equal_codes():
+  from wav2sleep_jax.core import stages
+
+  assert stages.runs(np.array([], np.int8)) == []
+  assert stages.runs(np.array([0, 0, 9, 9, 9, 5], np.int8)) == [(0, 2, 0), (2, 3, 9), (5, 1, 5)]
+  assert stages.runs(np.array([True, False, False])) == [(0, 1, 1), (1, 2, 0)]
+
+
+def test_open_writers_do_not_import_the_nsrr_writers():
+  import ast
+  import inspect
+
+  from wav2sleep_jax.synthetic import open_writers
+
+  tree = ast.parse(inspect.getsource(open_writers))
+  names = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+  assert 'writers' not in names

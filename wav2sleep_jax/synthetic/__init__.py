@@ -7,17 +7,18 @@
 
 Modules: stage_sequence (sleep architecture), events (apneas, arousals, ...), physiology
 (latent heart/breathing/vascular drivers), ecg / ppg / respiration / eeg / eye_movements (EOG) /
-oximetry (channel renderers), layouts (per-cohort layout), night_generator (assembly), writers (EDF,
-NSRR XML, WSC text).
+oximetry (channel renderers), layouts (per-cohort layout), night_generator (assembly),
+scorer_codes (the scorer's stage codes and their texts), edf_writer (EDF, defects), writers (NSRR
+XML, WSC text; `write_night` for every layout), open_writers (the open datasets' files).
 """
 
+from wav2sleep_jax.synthetic.edf_writer import Defects
 from wav2sleep_jax.synthetic.layouts import ChannelSpec
 from wav2sleep_jax.synthetic.layouts import COHORTS
 from wav2sleep_jax.synthetic.layouts import CohortSpec
 from wav2sleep_jax.synthetic.night_generator import Channel
 from wav2sleep_jax.synthetic.night_generator import generate_night
 from wav2sleep_jax.synthetic.night_generator import Night
-from wav2sleep_jax.synthetic.writers import Defects
 from wav2sleep_jax.synthetic.writers import iter_write_cohort
 from wav2sleep_jax.synthetic.writers import write_cohort
 from wav2sleep_jax.synthetic.writers import write_night

@@ -6,6 +6,7 @@ spindles and K-complexes (N2). Microvolts, before any electrode-specific gain.
 
 import numpy as np
 
+from wav2sleep_jax.core import signals as grid
 from wav2sleep_jax.synthetic import noise
 from wav2sleep_jax.synthetic.physiology import Drivers
 
@@ -15,7 +16,7 @@ FS_EEG = 64.0
 def simulate(rng: np.random.Generator, d: Drivers) -> np.ndarray:
   """EEG (uV) at FS_EEG Hz covering the night."""
   st = d.stages
-  n = int(len(st) * 30 * FS_EEG)
+  n = int(len(st) * grid.EPOCH_SECONDS * FS_EEG)
   night = rng.lognormal(0.0, 0.3)
   delta = noise.stage_profile(st, night * np.array([8.0, 12.0, 22.0, 60.0, 10.0]), FS_EEG, 10.0)
   theta = noise.stage_profile(st, np.array([6.0, 12.0, 8.0, 8.0, 10.0]), FS_EEG, 10.0)
@@ -29,14 +30,14 @@ def simulate(rng: np.random.Generator, d: Drivers) -> np.ndarray:
   # Spindles and K-complexes.
   rate = np.array([0.0, 0.3, 3.0, 1.2, 0.1])[st] * rng.lognormal(0.0, 0.3)
   counts = rng.poisson(rate)
-  t_sp = 30.0 * (np.repeat(np.arange(len(st)), counts) + rng.random(counts.sum()))
+  t_sp = grid.EPOCH_SECONDS * (np.repeat(np.arange(len(st)), counts) + rng.random(counts.sum()))
   freq = rng.uniform(11.5, 14.5, t_sp.size).astype(np.float32)[:, None]
   width = rng.uniform(0.2, 0.4, t_sp.size).astype(np.float32)[:, None]
   amp_sp = rng.uniform(8.0, 25.0, t_sp.size).astype(np.float32)[:, None]
   x += noise.render_pulses(t_sp, n, FS_EEG, (-1.2, 1.2), lambda dt, s: noise.gaussian(
       dt, 0.0, width[s], amp_sp[s]) * np.cos(2 * np.pi * freq[s] * dt))
   counts = rng.poisson(np.array([0.0, 0.1, 1.2, 0.4, 0.0])[st])
-  t_k = 30.0 * (np.repeat(np.arange(len(st)), counts) + rng.random(counts.sum()))
+  t_k = grid.EPOCH_SECONDS * (np.repeat(np.arange(len(st)), counts) + rng.random(counts.sum()))
   amp_k = rng.uniform(50.0, 120.0, t_k.size).astype(np.float32)[:, None]
   x += noise.render_pulses(t_k, n, FS_EEG, (-0.5, 1.5), lambda dt, s: (
       noise.gaussian(dt, 0.0, 0.08, 0.4 * amp_k[s]) - noise.gaussian(dt, 0.45, 0.2, amp_k[s])))

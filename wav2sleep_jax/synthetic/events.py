@@ -9,6 +9,7 @@ import dataclasses
 
 import numpy as np
 
+from wav2sleep_jax.core import signals as grid
 from wav2sleep_jax.synthetic.population import Population
 
 OBSTRUCTIVE_APNEA = 'obstructive_apnea'
@@ -40,13 +41,13 @@ def _place(rng: np.random.Generator, stages: np.ndarray, stage_rate: np.ndarray,
   rate_per_epoch = stage_rate[np.clip(stages, 0, 4)] * (stages >= 0) * per_hour / 120.0
   counts = rng.poisson(rate_per_epoch)
   epochs = np.repeat(np.arange(len(stages)), counts)
-  return np.sort(30.0 * (epochs + rng.random(epochs.size)))
+  return np.sort(grid.EPOCH_SECONDS * (epochs + rng.random(epochs.size)))
 
 
 def simulate(rng: np.random.Generator, stages: np.ndarray, population: Population,
              spo2_baseline: float) -> list[Event]:
   """Returns the night's events, sorted by start time."""
-  duration = 30.0 * len(stages)
+  duration = float(grid.EPOCH_SECONDS * len(stages))
   ahi = population.ahi_median * rng.lognormal(0.0, 0.9)
   events: list[Event] = []
   last_end = -1e9

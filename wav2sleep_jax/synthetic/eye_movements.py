@@ -8,6 +8,7 @@ appear with the same polarity on both. Muscle noise is high in wake and lowest i
 
 import numpy as np
 
+from wav2sleep_jax.core import signals as grid
 from wav2sleep_jax.synthetic import noise
 from wav2sleep_jax.synthetic.eeg import FS_EEG
 from wav2sleep_jax.synthetic.physiology import Drivers
@@ -18,7 +19,7 @@ def _saccade_times(rng: np.random.Generator, st: np.ndarray) -> np.ndarray:
   phasic = rng.random(len(st)) < rng.uniform(0.3, 0.7)
   rate = np.array([6.0, 0.5, 0.05, 0.0, 0.6])[st] + np.where((st == 4) & phasic, 7.0, 0.0)
   counts = rng.poisson(rate * rng.lognormal(0.0, 0.3))
-  return np.sort(30.0 * (np.repeat(np.arange(len(st)), counts) + rng.random(counts.sum())))
+  return np.sort(grid.EPOCH_SECONDS * (np.repeat(np.arange(len(st)), counts) + rng.random(counts.sum())))
 
 
 def render(rng: np.random.Generator, d: Drivers, brain: np.ndarray, fs: float,
@@ -41,7 +42,7 @@ def render(rng: np.random.Generator, d: Drivers, brain: np.ndarray, fs: float,
 
   # Blinks while awake (eyes open part of the time).
   counts = rng.poisson(np.where(st == 0, 4.0 * rng.lognormal(0.0, 0.4), 0.0))
-  t_blink = 30.0 * (np.repeat(np.arange(len(st)), counts) + rng.random(counts.sum()))
+  t_blink = grid.EPOCH_SECONDS * (np.repeat(np.arange(len(st)), counts) + rng.random(counts.sum()))
   amp_b = rng.uniform(60.0, 200.0, t_blink.size).astype(np.float32)[:, None]
   blinks = noise.render_pulses(t_blink, n, fs, (-0.5, 0.5),
                                lambda dt, s: noise.gaussian(dt, 0.0, 0.08, amp_b[s]))

@@ -6,6 +6,7 @@ import zlib
 
 import numpy as np
 
+from wav2sleep_jax.core import signals as grid
 from wav2sleep_jax.synthetic import ecg
 from wav2sleep_jax.synthetic import eeg
 from wav2sleep_jax.synthetic import events as events_lib
@@ -15,6 +16,7 @@ from wav2sleep_jax.synthetic import oximetry
 from wav2sleep_jax.synthetic import physiology
 from wav2sleep_jax.synthetic import ppg
 from wav2sleep_jax.synthetic import respiration
+from wav2sleep_jax.synthetic import scorer_codes as codes_lib
 from wav2sleep_jax.synthetic import stage_sequence
 
 
@@ -34,7 +36,8 @@ class Night:
   """A generated recording.
 
   `labels` are 5-class per 30-s epoch (0 W, 1 N1, 2 N2, 3 N3, 4 REM, -1 unscored);
-  `stage_codes` are what the scorer wrote (NSRR codes 0-5, 4 = R&K stage 4, 9 = unscored).
+  `stage_codes` are what the scorer wrote (`scorer_codes`: NSRR codes 0-5, 4 = R&K stage 4,
+  9 = unscored).
   """
   cohort: str
   record_id: str
@@ -47,7 +50,7 @@ class Night:
 
   @property
   def duration_s(self) -> float:
-    return 30.0 * len(self.labels)
+    return float(grid.EPOCH_SECONDS * len(self.labels))
 
   @property
   def signals(self) -> dict[str, tuple[np.ndarray, int]]:
@@ -63,12 +66,12 @@ def night_seed(cohort: str, seed: int, night_index: int, visit: str) -> np.rando
 
 def to_stage_codes(labels: np.ndarray, rk_stage4: bool, rng: np.random.Generator) -> np.ndarray:
   """Scorer codes for 5-class labels; R&K cohorts score the deepest N3 epochs as stage 4."""
-  codes = np.array([0, 1, 2, 3, 5], dtype=np.int8)[np.clip(labels, 0, 4)]
-  codes[labels < 0] = 9
+  codes = codes_lib.CODE_OF_LABEL[np.clip(labels, 0, len(codes_lib.CODE_OF_LABEL) - 1)]
+  codes[labels < 0] = codes_lib.UNSCORED_CODE
   if rk_stage4:
     n3 = labels == stage_sequence.N3
     inner = n3 & np.roll(n3, 1) & np.roll(n3, -1)  # Not at the edge of an N3 run.
-    codes[inner & (rng.random(len(labels)) < 0.6)] = 4
+    codes[inner & (rng.random(len(labels)) < 0.6)] = codes_lib.RK_STAGE4_CODE
   return codes
 
 
@@ -108,7 +111,7 @@ def generate_night(cohort: 'str | layouts.CohortSpec', seed: int = 0, night_inde
   specs = spec.channels_for(visit)
   brain = eeg.simulate(r_eeg, drivers) if any(c.source in ('EEG', 'EOG-L', 'EOG-R') for c in specs) else None
 
-  duration = int(n_epochs * 30)
+  duration = int(n_epochs * grid.EPOCH_SECONDS)
   # One independent stream per channel source so that adding a channel changes nothing else.
   sources = sorted(layouts.SOURCE_UNITS)
   chan_rngs = {src: np.random.default_rng(s) for src, s in zip(sources, seeds[5].spawn(len(sources)))}

@@ -6,6 +6,7 @@ Every function takes a `numpy.random.Generator` and returns float32 arrays; none
 import numpy as np
 from scipy import signal as sps
 
+from wav2sleep_jax.core import signals as grid
 from wav2sleep_jax.core import stages as stages_lib
 
 STAGE_COUNT = len(stages_lib.STAGES_5)
@@ -56,7 +57,7 @@ def stage_profile(stages: np.ndarray, values_per_stage: np.ndarray, fs: float,
   (shape [n_epochs]) when the caller already jittered them per epoch.
   """
   per_epoch = values_per_stage[stages] if values_per_stage.shape == (STAGE_COUNT,) else values_per_stage
-  held = np.repeat(per_epoch.astype(np.float32), int(round(30 * fs)))
+  held = np.repeat(per_epoch.astype(np.float32), int(round(grid.EPOCH_SECONDS * fs)))
   return smooth(held, fs, tau_s)
 
 

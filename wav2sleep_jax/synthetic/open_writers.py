@@ -24,19 +24,23 @@ import edfio
 import numpy as np
 import wfdb
 
+from wav2sleep_jax.core import signals as grid
+from wav2sleep_jax.core import stages
+from wav2sleep_jax.synthetic import edf_writer
 from wav2sleep_jax.synthetic import events as ev
 from wav2sleep_jax.synthetic import layouts
-from wav2sleep_jax.synthetic import writers
+from wav2sleep_jax.synthetic import scorer_codes as codes_lib
 from wav2sleep_jax.synthetic.night_generator import Night
 
-_CINC_STAGES = {0: 'W', 1: 'N1', 2: 'N2', 3: 'N3', 4: 'N3', 5: 'R', 9: 'undefined'}
+EPOCH_SECONDS = grid.EPOCH_SECONDS
+_CINC_STAGES = codes_lib.aasm_texts('undefined')
 _CINC_EVENTS = {ev.OBSTRUCTIVE_APNEA: 'resp_obstructiveapnea',
                 ev.CENTRAL_APNEA: 'resp_centralapnea', ev.HYPOPNEA: 'resp_hypopnea',
                 ev.AROUSAL: 'arousal_rera'}
 _SLPDB_STAGES = {0: 'W', 1: '1', 2: '2', 3: '3', 4: '4', 5: 'R', 9: 'MT'}
 _SLPDB_EVENTS = {ev.OBSTRUCTIVE_APNEA: 'OA', ev.CENTRAL_APNEA: 'CA', ev.HYPOPNEA: 'H',
                  ev.AROUSAL: 'A', ev.LIMB_MOVEMENT: 'L'}
-_HMC_STAGES = {0: 'W', 1: 'N1', 2: 'N2', 3: 'N3', 4: 'N3', 5: 'R', 9: '?'}
+_HMC_STAGES = codes_lib.aasm_texts('?')
 _UCDDB_CODES = {0: 0, 1: 2, 2: 3, 3: 4, 4: 5, 5: 1, 9: 7}
 _MAT_HEADER_BYTES = 24  # MAT v4: five int32 (type, rows, cols, imag, name length) + 'val\0'.
 
@@ -91,11 +95,11 @@ def _write_notes(path: str, notes: list[tuple[int, str]], rate: int) -> None:
 def cinc2018_notes(night: Night, rate: int) -> list[tuple[int, str]]:
   """(sample, aux) of the `.arousal` file: stage notes where a stage begins, event pairs."""
   notes, last = [], None
-  for code, first, _ in writers._runs(night.stage_codes):  # pylint: disable=protected-access
+  for first, _, code in stages.runs(night.stage_codes):
     text = _CINC_STAGES[int(code)]
     if (last is None and text == 'undefined') or text == last:
       continue  # Epochs before the first stage note are unscored anyway.
-    notes.append((first * 30 * rate, text))
+    notes.append((first * EPOCH_SECONDS * rate, text))
     last = text
   for e in night.events:
     if e.kind in _CINC_EVENTS:
@@ -109,17 +113,19 @@ def slpdb_notes(night: Night, rate: int) -> list[tuple[int, str]]:
   """(sample, aux) of the `.st` file: one note per epoch, stage first, then events in it."""
   tokens = [[_SLPDB_STAGES[int(c)]] for c in night.stage_codes]
   for e in night.events:
-    epoch = int(e.start // 30)
+    epoch = int(e.start // EPOCH_SECONDS)
     if e.kind in _SLPDB_EVENTS and epoch < len(tokens):
       tokens[epoch].append(_SLPDB_EVENTS[e.kind])
   # As in the real files, the first note sits at sample 1.
-  return [(max(i * 30 * rate, 1), ' '.join(t)) for i, t in enumerate(tokens)]
+  return [(max(i * EPOCH_SECONDS * rate, 1), ' '.join(t)) for i, t in enumerate(tokens)]
 
 
 def hmc_scoring(path: str, night: Night, offset_s: float = 0.0) -> None:
   """The EDF+ scoring file; stage onsets `offset_s` after the signal's 30-s grid."""
   items = [edfio.EdfAnnotation(0.0, None, 'Lights off')]
-  items += [edfio.EdfAnnotation(i * 30.0 + offset_s, 30.0, f'Sleep stage {_HMC_STAGES[int(c)]}')
+  epoch_s = float(EPOCH_SECONDS)
+  items += [edfio.EdfAnnotation(i * epoch_s + offset_s, epoch_s,
+                                f'Sleep stage {_HMC_STAGES[int(c)]}')
             for i, c in enumerate(night.stage_codes)]
   items.append(edfio.EdfAnnotation(night.duration_s - 1.0, None, 'Lights on'))
   edf = edfio.Edf([], annotations=items, patient=edfio.Patient(),
@@ -146,10 +152,10 @@ def write_open_night(night: Night, output_dir: str, hmc_offset_s: float = 0.0) -
     notes = (cinc2018_notes if fmt == layouts.CINC2018 else slpdb_notes)(night, rate)
     _write_notes(paths['arousal' if fmt == layouts.CINC2018 else 'st'], notes, rate)
   elif fmt == layouts.HMC:
-    writers.write_edf(paths['signal'], night)
+    edf_writer.write_edf(paths['signal'], night)
     hmc_scoring(paths['sleepscoring'], night, hmc_offset_s)
   else:
-    writers.write_edf(paths['signal'], night)  # EDF content under the '.rec' name.
+    edf_writer.write_edf(paths['signal'], night)  # EDF content under the '.rec' name.
     with open(paths['stage'], 'w', encoding='ascii') as f:
       f.write(ucddb_stage_text(night))
   return paths

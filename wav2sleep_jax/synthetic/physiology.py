@@ -15,6 +15,7 @@ import dataclasses
 import numpy as np
 from scipy import signal as sps
 
+from wav2sleep_jax.core import signals as grid
 from wav2sleep_jax.synthetic import events as ev
 from wav2sleep_jax.synthetic import noise
 from wav2sleep_jax.synthetic.population import Population
@@ -92,7 +93,7 @@ class _Night:
 
   @property
   def duration(self) -> float:
-    return self.n_ep * 30.0
+    return float(self.n_ep * grid.EPOCH_SECONDS)
 
   def sh(self, deltas):
     return _contrast_shift(deltas, self.contrast)
@@ -112,7 +113,7 @@ def simulate(rng: np.random.Generator, stages: np.ndarray, events: list[ev.Event
   gives the same night.
   """
   st = np.where(stages < 0, 0, stages).astype(np.int8)
-  n = int(len(st) * 30 * FS)
+  n = int(len(st) * grid.EPOCH_SECONDS * FS)
   night = _Night(st, n, np.arange(n, dtype=np.float64) / FS, stage_contrast)
   movement, posture_changes = _movement(rng, night, events)
   resp_phase, amp, thx_share, paradox = _breathing(rng, night, events, population, movement)
@@ -129,7 +130,7 @@ def _movement(rng: np.random.Generator, night: _Night, events: list[ev.Event]):
   """Body movement: bursts in wake, some at arousals and limb movements."""
   st, n = night.st, night.n
   mv_epochs = np.flatnonzero(rng.random(night.n_ep) < np.array([0.35, 0.06, 0.015, 0.005, 0.01])[st])
-  mv_start = 30.0 * (mv_epochs + rng.random(mv_epochs.size))
+  mv_start = grid.EPOCH_SECONDS * (mv_epochs + rng.random(mv_epochs.size))
   ar_start, _ = ev.times(events, ev.AROUSAL)
   ar_move = ar_start[rng.random(ar_start.size) < 0.25]
   lm_start, lm_dur = ev.times(events, ev.LIMB_MOVEMENT)
@@ -173,7 +174,7 @@ def _tidal_amplitude(rng: np.random.Generator, night: _Night, events: list[ev.Ev
   amp_var = noise.stage_profile(st, amp_var_table, FS, 20.0)
   amp = amp * np.exp(amp_var * noise.ou(rng, n, FS, 6.0))
   sighs = rng.random(night.n_ep) < np.array([0.08, 0.03, 0.01, 0.0, 0.02])[st]
-  sigh_t = 30.0 * (np.flatnonzero(sighs) + rng.random(sighs.sum()))
+  sigh_t = grid.EPOCH_SECONDS * (np.flatnonzero(sighs) + rng.random(sighs.sum()))
   amp *= 1.0 + _bumps(sigh_t, rng.uniform(0.8, 1.6, sigh_t.size), n, 1.0, 3.0)
   amp *= 1.0 + 0.8 * np.clip(recovery, 0, 1)
   effort = np.ones(n, dtype=np.float32)
@@ -237,6 +238,6 @@ def _vascular_tone(rng: np.random.Generator, night: _Night, events: list[ev.Even
   tone *= np.exp(0.2 * noise.ou(rng, n, FS, 300.0))
   dips = rng.random(night.n_ep) < np.array([0.25, 0.12, 0.06, 0.02, 0.3])[st]
   ar_start, _ = ev.times(events, ev.AROUSAL)
-  dip_t = np.concatenate([30.0 * (np.flatnonzero(dips) + rng.random(dips.sum())), ar_start])
+  dip_t = np.concatenate([grid.EPOCH_SECONDS * (np.flatnonzero(dips) + rng.random(dips.sum())), ar_start])
   dip_depth = rng.uniform(0.2, 0.6, dip_t.size)
   return tone * np.clip(1.0 - _bumps(dip_t, dip_depth, n, 3.0, 10.0, delay_s=2.0), 0.15, 1.0)

@@ -1,7 +1,7 @@
 """Writes generated nights in a cohort's NSRR layout: EDF + NSRR XML, or EDF + WSC text files.
 
 File formats written:
-- EDF: one signal per channel at its native rate (1-s data records), physical units and ranges
+- EDF (`edf_writer`): one signal per channel at its native rate (1-s data records), physical units and ranges
   of the cohort table, anonymised header with start date 01.01.85 as NSRR distributes them.
 - NSRR XML (`<id>-nsrr.xml`): every element on its own line; a `Recording Start Time` event with
   `ClockTime` `00.00.00 HH.MM.SS`; stage runs (`Stages|Stages`, `Wake|0` ... `REM sleep|5`,
@@ -13,24 +13,27 @@ File formats written:
   recording start, 0 before it; `Lights Off` precedes `Recording Started`), `<id>.allscore.txt`
   (`HH:MM:SS.fff<TAB>text`,
   `START RECORDING`, stage changes `STAGE - W|N1|N2|N3|R|NO STAGE`, events, `STOP RECORDING`).
+Stage codes and their texts: `scorer_codes`. The open datasets' files: `open_writers`.
 """
 
-import dataclasses
 import datetime
 import os
 import zlib
 from collections.abc import Iterator, Sequence
 
-import edfio
 import numpy as np
 
+from wav2sleep_jax.core import signals as grid
+from wav2sleep_jax.core import stages
+from wav2sleep_jax.synthetic import edf_writer
 from wav2sleep_jax.synthetic import events as ev
 from wav2sleep_jax.synthetic import layouts
+from wav2sleep_jax.synthetic import open_writers
+from wav2sleep_jax.synthetic import scorer_codes as codes_lib
 from wav2sleep_jax.synthetic.night_generator import generate_night
 from wav2sleep_jax.synthetic.night_generator import Night
 
-STAGE_CONCEPTS = {0: 'Wake|0', 1: 'Stage 1 sleep|1', 2: 'Stage 2 sleep|2', 3: 'Stage 3 sleep|3',
-                  4: 'Stage 4 sleep|4', 5: 'REM sleep|5', 9: 'Unscored|9'}
+EPOCH_SECONDS = grid.EPOCH_SECONDS
 _EVENT_XML = {
     ev.OBSTRUCTIVE_APNEA: ('Respiratory|Respiratory', 'Obstructive apnea|Obstructive Apnea', 'ABD'),
     ev.CENTRAL_APNEA: ('Respiratory|Respiratory', 'Central apnea|Central Apnea', 'ABD'),
@@ -42,15 +45,8 @@ _EVENT_XML = {
 _EVENT_TEXT = {ev.OBSTRUCTIVE_APNEA: 'OBS APNEA', ev.CENTRAL_APNEA: 'CNT APNEA',
                ev.HYPOPNEA: 'HYPOPNEA', ev.DESATURATION: 'DESATURATION', ev.AROUSAL: 'AROUSAL',
                ev.LIMB_MOVEMENT: 'LM'}
-_WSC_STAGE_TEXT = {0: 'W', 1: 'N1', 2: 'N2', 3: 'N3', 4: 'N3', 5: 'R', 9: 'NO STAGE'}
-
-
-@dataclasses.dataclass(frozen=True)
-class Defects:
-  """Recording defects to inject when writing (for tests of readers)."""
-  flat: tuple[str, ...] = ()  # Labels written as a constant.
-  physical_max_zero: tuple[str, ...] = ()  # Labels whose header physical maximum becomes 0.
-  ends_early_s: tuple[tuple[str, float], ...] = ()  # (label, seconds): flat after that time.
+_WSC_STAGE_TEXT = codes_lib.aasm_texts('NO STAGE')
+_WSC_UNSCORED = 7  # The .stg.txt code of unscored epochs.
 
 
 def _variant(record_id: str, modulo: int) -> bool:
@@ -58,61 +54,25 @@ def _variant(record_id: str, modulo: int) -> bool:
   return zlib.crc32(record_id.encode()) % modulo == 0
 
 
-def write_edf(path: str, night: Night, defects: Defects = Defects()) -> None:
-  signals = []
-  for label, ch in night.channels.items():
-    data = ch.data.astype(np.float64)
-    if label in defects.flat:
-      data = np.full_like(data, 0.5 * (ch.physical_range[0] + ch.physical_range[1]))
-    for early_label, seconds in defects.ends_early_s:
-      if early_label == label:
-        data[int(seconds * ch.rate):] = data[int(seconds * ch.rate) - 1] if seconds > 0 else 0.0
-    signals.append(edfio.EdfSignal(data, ch.rate, label=label, physical_dimension=ch.unit,
-                                   physical_range=ch.physical_range))
-  edf = edfio.Edf(signals, patient=edfio.Patient(),
-                  recording=edfio.Recording(startdate=night.start_time.date()),
-                  starttime=night.start_time.time(), data_record_duration=1.0)
-  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  edf.write(path)
-  for label in defects.physical_max_zero:
-    set_physical_max(path, label, 0.0)
-
-
-def set_physical_max(path: str, label: str, value: float) -> None:
-  """Overwrites the physical maximum of one signal in an EDF header (to fake broken files)."""
-  with open(path, 'r+b') as f:
-    head = f.read(256)
-    ns = int(head[252:256])
-    labels = [f.read(16).decode('ascii').strip() for _ in range(ns)]
-    i = labels.index(label)
-    f.seek(256 + ns * (16 + 80 + 8 + 8) + 8 * i)
-    f.write(f'{value:<8g}'.encode('ascii')[:8].ljust(8))
-
-
-def _runs(codes: np.ndarray) -> list[tuple[int, int, int]]:
-  """(code, first epoch, epoch count) of each run of equal codes."""
-  edges = np.flatnonzero(np.diff(codes.astype(np.int16))) + 1
-  starts = np.concatenate([[0], edges])
-  ends = np.concatenate([edges, [len(codes)]])
-  return [(int(codes[s]), int(s), int(e - s)) for s, e in zip(starts, ends)]
-
-
 def nsrr_xml(night: Night) -> str:
   """The NSRR XML text of a night."""
   label_of = {c.source: label for label, c in night.channels.items()}
   clock = night.start_time.strftime('%H.%M.%S')
   lines = ['<?xml version="1.0" encoding="UTF-8" standalone="no"?>', '<PSGAnnotation>',
-           '<SoftwareVersion>Compumedics</SoftwareVersion>', '<EpochLength>30</EpochLength>',
+           '<SoftwareVersion>Compumedics</SoftwareVersion>',
+           f'<EpochLength>{EPOCH_SECONDS}</EpochLength>',
            '<ScoredEvents>', '<ScoredEvent>', '<EventType/>',
            '<EventConcept>Recording Start Time</EventConcept>', '<Start>0</Start>',
            f'<Duration>{night.duration_s:.1f}</Duration>', f'<ClockTime>00.00.00 {clock}</ClockTime>',
            '</ScoredEvent>']
   items = []
-  for code, first, count in _runs(night.stage_codes):
-    items.append((first * 30.0, 0, ['<ScoredEvent>', '<EventType>Stages|Stages</EventType>',
-                                    f'<EventConcept>{STAGE_CONCEPTS[code]}</EventConcept>',
-                                    f'<Start>{first * 30.0:.1f}</Start>',
-                                    f'<Duration>{count * 30.0:.1f}</Duration>', '</ScoredEvent>']))
+  for first, count, code in stages.runs(night.stage_codes):
+    start = first * float(EPOCH_SECONDS)
+    items.append((start, 0, ['<ScoredEvent>', '<EventType>Stages|Stages</EventType>',
+                             f'<EventConcept>{codes_lib.NSRR_CONCEPTS[code]}</EventConcept>',
+                             f'<Start>{start:.1f}</Start>',
+                             f'<Duration>{count * float(EPOCH_SECONDS):.1f}</Duration>',
+                             '</ScoredEvent>']))
   for e in night.events:
     etype, concept, where = _EVENT_XML[e.kind]
     body = ['<ScoredEvent>', f'<EventType>{etype}</EventType>', f'<EventConcept>{concept}</EventConcept>',
@@ -138,7 +98,8 @@ def _clock(start: datetime.datetime, seconds: float) -> str:
 
 
 def wsc_stg(night: Night) -> str:
-  codes = np.where(night.stage_codes == 9, 7, night.stage_codes)
+  codes = np.where(night.stage_codes == codes_lib.UNSCORED_CODE, _WSC_UNSCORED,
+                   night.stage_codes)
   lines = [] if _variant(night.record_id, 4) else ['Epoch\tUser-Defined Stage']
   lines += [f'{i + 1}\t{c}' for i, c in enumerate(codes)]
   return '\n'.join(lines) + '\n'
@@ -146,22 +107,22 @@ def wsc_stg(night: Night) -> str:
 
 def wsc_log(night: Night) -> str:
   """The `.log.txt` text: `HH:MM:SS <epoch><TAB>text` (epoch 0 before the recording starts)."""
-  scored = np.flatnonzero(night.stage_codes != 9)
-  lights_on = 30.0 * (scored[-1] + 1) if scored.size else night.duration_s
+  scored = np.flatnonzero(night.stage_codes != codes_lib.UNSCORED_CODE)
+  lights_on = float(EPOCH_SECONDS) * (scored[-1] + 1) if scored.size else night.duration_s
   rows = [(-95.0, 'Lights Off'), (0.0, 'Recording Started'), (12.0, 'Impedance check OK'),
           (lights_on, 'Lights On'), (night.duration_s, 'Recording Stopped')]
   lines = []
   for t, text in rows:
     clock = (night.start_time + datetime.timedelta(seconds=t)).strftime('%H:%M:%S')
-    epoch = int(t // 30) + 1 if t >= 0 else 0
+    epoch = int(t // EPOCH_SECONDS) + 1 if t >= 0 else 0
     lines.append(f'{clock} {epoch}\t{text}\n')
   return ''.join(lines)
 
 
 def wsc_allscore(night: Night) -> str:
-  rows = [(0.0, 0, 'START RECORDING'), (30.0, 1, 'LIGHTS OUT')]
-  for code, first, _ in _runs(night.stage_codes):
-    rows.append((first * 30.0, 2, f'STAGE - {_WSC_STAGE_TEXT[code]}'))
+  rows = [(0.0, 0, 'START RECORDING'), (float(EPOCH_SECONDS), 1, 'LIGHTS OUT')]
+  for first, _, code in stages.runs(night.stage_codes):
+    rows.append((first * float(EPOCH_SECONDS), 2, f'STAGE - {_WSC_STAGE_TEXT[code]}'))
   for e in night.events:
     text = _EVENT_TEXT[e.kind]
     if e.kind == ev.DESATURATION:
@@ -172,7 +133,8 @@ def wsc_allscore(night: Night) -> str:
   return ''.join(f'{_clock(night.start_time, t)}\t{text}\n' for t, _, text in rows)
 
 
-def write_night(night: Night, output_dir: str, defects: Defects = Defects()) -> dict[str, str]:
+def write_night(night: Night, output_dir: str,
+                defects: edf_writer.Defects = edf_writer.Defects()) -> dict[str, str]:
   """Writes the EDF and annotation files of `night`; returns {kind: absolute path}.
 
   Open datasets (`layouts.OPEN_FORMATS`) are written by `open_writers.write_open_night`
@@ -180,12 +142,11 @@ def write_night(night: Night, output_dir: str, defects: Defects = Defects()) -> 
   """
   spec = layouts.get(night.cohort)
   if spec.annotation_format in layouts.OPEN_FORMATS:
-    from wav2sleep_jax.synthetic import open_writers  # pylint: disable=g-import-not-at-top
-    return open_writers.write_open_night(night, output_dir)  # (It imports this module.)
+    return open_writers.write_open_night(night, output_dir)
   paths = {'edf': spec.edf_path(night.record_id, night.visit),
            **spec.annotation_paths(night.record_id, night.visit)}
   paths = {k: os.path.join(output_dir, v) for k, v in paths.items()}
-  write_edf(paths['edf'], night, defects)
+  edf_writer.write_edf(paths['edf'], night, defects)
   texts = {}
   if spec.annotation_format == layouts.NSRR_XML:
     texts['nsrr_xml'] = nsrr_xml(night)
