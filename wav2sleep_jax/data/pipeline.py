@@ -1,9 +1,9 @@
 """Grain input pipeline over prepared nights (TFDS array_record data sources).
 
-A prepared night (see tfds_builders) is a dict with 'labels' int8 [S] (5-class,
--1 unscored), 'signals' {KEY: float32 [S*k] or empty}, 'present' {KEY: bool},
-'record_id', 'cohort', ... where KEY is the canonical signal name with '-'
-replaced by '_'. This module turns nights into fixed-shape model inputs:
+A prepared night is a stored record: its keys and what each holds are the
+one schema `data.records.night_features` ('labels' int8 [S], 'signals'
+{KEY: float32 [S*k] or empty}, 'present' {KEY: bool}, ...; KEY is
+`signals.feature_key`). This module turns nights into fixed-shape model inputs:
 
   {'signals': {name: float32 [S*k]}, 'present': bool [M], 'labels': int32 [S],
    'is_night': bool, 'valid_epochs': int32}   (is_night False marks padding in
