@@ -20,12 +20,10 @@ import tensorflow_datasets as tfds
 
 from wav2sleep_jax.builders import nsrr_builder
 from wav2sleep_jax.core import signals as grid
+from wav2sleep_jax.data import records
 
 HAS_TF = all(importlib.util.find_spec(m) is not None
              for m in ('tensorflow', 'dill'))
-
-_TOP_KEYS = {'record_id', 'cohort', 'start_time', 'num_epochs', 'labels',
-             'signals', 'present', 'native_rate_hz', 'unit', 'preprocessing'}
 
 
 def _text(value: Any) -> str:
@@ -35,10 +33,10 @@ def _text(value: Any) -> str:
 def check_example(test: absltest.TestCase, example: Mapping[str, Any],
                   signal_names: Sequence[str]) -> None:
   """Asserts the stored format of one night (keys, dtypes, lengths)."""
-  test.assertEqual(set(example), _TOP_KEYS)
-  keys = {grid.feature_key(s) for s in signal_names}
-  for group in ('signals', 'present', 'native_rate_hz', 'unit'):
-    test.assertEqual(set(example[group]), keys, group)
+  features = records.night_features(signal_names)
+  test.assertEqual(set(example), set(features.keys()))
+  for group in records.PER_SIGNAL:
+    test.assertEqual(set(example[group]), set(features[group].keys()), group)
   num_epochs = int(example['num_epochs'])
   test.assertGreater(num_epochs, 0)
   labels = np.asarray(example['labels'])

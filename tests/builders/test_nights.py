@@ -11,17 +11,19 @@ from tests import conftest
 from wav2sleep_jax.builders import nsrr_builder
 from tfds_builders.shhs import shhs_dataset_builder
 from wav2sleep_jax import synthetic
+from wav2sleep_jax.core import signals as grid
+from wav2sleep_jax.data import records
+from wav2sleep_jax.psg import cohort_files
 from wav2sleep_jax.psg import cohorts
-from wav2sleep_jax.psg import nights
 from wav2sleep_jax.psg import splits
 
 _DUMMY = pathlib.Path(__file__).resolve().parents[2] / 'tfds_builders'
 
 
 def _assemble(root, cohort, **options):
-  found = nights.find_nights(root, cohorts.get(cohort))
-  return [nights.assemble_night(f, cohorts.get(cohort),
-                                nights.NightOptions(**options)) for f in found]
+  found = cohort_files.find_nights(root, cohorts.get(cohort))
+  return [cohort_files.assemble_night(f, cohorts.get(cohort),
+                                      cohort_files.NightOptions(**options)) for f in found]
 
 
 @pytest.mark.parametrize('cohort', ['mesa', 'shhs', 'wsc', 'chat'])
@@ -38,14 +40,14 @@ def test_assembled_night_matches_generator(tmp_path, cohort):
   assert set(night.signals) == {'ECG', 'ABD', 'THX'} | ({'PPG'} if has_ppg else set())
   sources = {c.source: c for c in truth.channels.values()}
   for name, data in night.signals.items():
-    assert data.shape == (24 * nights.grid.SAMPLES_PER_EPOCH[name],)
+    assert data.shape == (24 * grid.SAMPLES_PER_EPOCH[name],)
     assert night.native_rate_hz[name] == sources[name].rate
     assert night.units[name] == sources[name].unit
     # Anti-aliased resampling keeps the band-limited signal (ECG loses some QRS power).
     native = sources[name].data.astype(np.float64)
     assert 0.85 < data.std() / native.std() < 1.02, name
     if name in ('ABD', 'THX'):  # Slow belts: close to plain interpolation.
-      t = np.arange(data.size) / nights.grid.sample_rate_hz(name)
+      t = np.arange(data.size) / grid.sample_rate_hz(name)
       ref = np.interp(t, np.arange(native.size) / sources[name].rate, native)
       assert np.corrcoef(data, ref)[0, 1] > 0.99, name
 
@@ -73,7 +75,7 @@ def test_max_hours_crops_and_signal_options(tmp_path):
   night = result.night
   assert night.num_epochs == 30
   assert night.signals['EOG-L'].shape == (30 * 4096,)
-  example = nights.to_example(night, ('ECG', 'PPG', 'EOG-L', 'EOG-R'))
+  example = records.to_example(night, ('ECG', 'PPG', 'EOG-L', 'EOG-R'))
   assert set(example['signals']) == {'ECG', 'PPG', 'EOG_L', 'EOG_R'}
   assert not example['present']['PPG'] and example['signals']['PPG'].shape == (0,)
 
@@ -109,7 +111,7 @@ def test_builder_with_shared_split_lists(tmp_path):
           manual_dir=str(_DUMMY / 'shhs' / 'dummy_data')),
       file_format='array_record')
   built = builder.as_data_source()
-  dummy = {f.record_id for f in nights.find_nights(
+  dummy = {f.record_id for f in cohort_files.find_nights(
       _DUMMY / 'shhs' / 'dummy_data', cohorts.get('shhs'))}
   for split, ids in lists.items():
     expected = sorted(dummy.intersection(ids))
@@ -119,3 +121,12 @@ def test_builder_with_shared_split_lists(tmp_path):
   report = (pathlib.Path(builder.data_dir) / 'skipped.csv').read_text()
   missing = sum(len(set(ids) - dummy) for ids in lists.values())
   assert report.count('listed in the split list but not found') == missing
+
+
+def test_every_stored_feature_is_documented():
+  features = records.night_features(('ECG', 'EOG-L'))
+  undocumented = [key for key, feature in features.items() if not feature.doc.desc]
+  for group in records.PER_SIGNAL:
+    undocumented += [f'{group}/{k}' for k, f in features[group].items() if not f.doc.desc]
+  assert not undocumented
+  assert records.TOP_KEYS == tuple(features.keys())

@@ -16,8 +16,8 @@ import wfdb as wfdb_pkg
 from wav2sleep_jax import synthetic
 from wav2sleep_jax.builders import nsrr_builder
 from wav2sleep_jax.psg import channels as channels_lib
+from wav2sleep_jax.psg import cohort_files
 from wav2sleep_jax.psg import cohorts
-from wav2sleep_jax.psg import nights
 from wav2sleep_jax.psg import splits
 from tfds_builders.cinc2018 import cinc2018_dataset_builder
 from tfds_builders.hmc import hmc_dataset_builder
@@ -142,7 +142,7 @@ def test_cinc2018_test_set_records_are_not_listed(tmp_path):
   (tmp_path / 'test' / 'te07-0001' / 'te07-0001.hea').write_text('te07-0001 1 200 6000\n')
   (tmp_path / 'training' / 'tr07-0001').mkdir(parents=True)
   (tmp_path / 'training' / 'tr07-0001' / 'tr07-0001.arousal').write_bytes(b'\0\0')
-  found = nights.find_nights(tmp_path, cohorts.get('cinc2018'))
+  found = cohort_files.find_nights(tmp_path, cohorts.get('cinc2018'))
   assert [(n.record_id, n.edf, n.annotations) for n in found] == [
       ('cinc2018-tr07-0001', 'training/tr07-0001/tr07-0001.hea',
        (('cinc2018_arousal', 'training/tr07-0001/tr07-0001.arousal'),))]

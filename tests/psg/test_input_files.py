@@ -8,6 +8,7 @@ import pytest
 from wav2sleep_jax import synthetic
 from wav2sleep_jax.psg import errors
 from wav2sleep_jax.psg import input_files
+from wav2sleep_jax.psg import cohort_files
 from wav2sleep_jax.psg import night as night_lib
 from tests import predict_testutil as util
 
@@ -62,7 +63,7 @@ def test_parse_channel_map_errors(items, message):
 def test_defects_are_reported_or_raised(tmp_path):
   _, edf = util.write_night(tmp_path, 'mesa', hours=HOURS, labels=('EKG', 'Thor'),
                             defects=synthetic.Defects(flat=('EKG',)))
-  xml = night_lib.find_annotation(edf)[1]
+  xml = cohort_files.find_annotation(edf)[1]
   with open(xml, 'w') as f:
     f.write('<PSGAnnotation><ScoredEvents>')  # Malformed.
   x = input_files.read_input(edf, ALL)

@@ -8,6 +8,7 @@ import pytest
 
 from tests import predict_testutil as util
 from wav2sleep_jax.psg import errors
+from wav2sleep_jax.psg import cohort_files
 from wav2sleep_jax.psg import night as night_lib
 
 SIGNALS = ('ECG', 'THX')
@@ -21,7 +22,7 @@ def test_error_stage_survives_pickling():
 
 def test_label_policy_and_entries_before_a_skip(tmp_path):
   night, edf = util.write_night(tmp_path, 'mesa', hours=0.1, labels=('EKG', 'Thor'))
-  annotation = night_lib.find_annotation(edf)
+  annotation = cohort_files.find_annotation(edf)
   required = night_lib.NightOptions(signals=SIGNALS)
   read = night_lib.read_night(edf, required, annotation=annotation)
   np.testing.assert_array_equal(read.labels, night.labels)
@@ -41,6 +42,6 @@ def test_label_policy_and_entries_before_a_skip(tmp_path):
 def test_max_hours_crops_signals_and_labels(tmp_path):
   _, edf = util.write_night(tmp_path, 'mesa', hours=0.1, labels=('EKG', 'Thor'))
   options = night_lib.NightOptions(signals=SIGNALS, max_hours=0.05)
-  read = night_lib.read_night(edf, options, annotation=night_lib.find_annotation(edf))
+  read = night_lib.read_night(edf, options, annotation=cohort_files.find_annotation(edf))
   assert read.num_epochs == 6 and read.labels.shape == (6,)
   assert read.signals['ECG'].shape == (6 * 1024,) and read.signals['THX'].shape == (6 * 256,)

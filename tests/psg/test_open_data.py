@@ -15,6 +15,7 @@ import wfdb as wfdb_pkg
 from wav2sleep_jax import synthetic
 from wav2sleep_jax.psg import errors
 from wav2sleep_jax.psg import input_files
+from wav2sleep_jax.psg import cohort_files
 from wav2sleep_jax.psg import night as night_lib
 from wav2sleep_jax.psg import open_scoring
 from wav2sleep_jax.psg import wfdb
@@ -231,4 +232,4 @@ def test_real_slpdb_record_without_signal_file_is_named(shared_dir):
   with pytest.raises(errors.RecordingError, match='signal file missing') as info:
     input_files.read_input(hea, ('ECG', 'THX'))
   assert info.value.path.endswith('slp04.dat') and info.value.stage == 'wfdb'
-  assert night_lib.find_annotation(hea) == (night_lib.SLPDB_ST, str(hea.with_suffix('.st')))
+  assert cohort_files.find_annotation(hea) == (night_lib.SLPDB_ST, str(hea.with_suffix('.st')))

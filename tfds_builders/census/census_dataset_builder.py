@@ -9,8 +9,8 @@ from absl import logging
 from etils import epath
 
 from wav2sleep_jax.builders import nsrr_builder
+from wav2sleep_jax.psg import cohort_files
 from wav2sleep_jax.psg import cohorts
-from wav2sleep_jax.psg import nights
 from wav2sleep_jax.psg import splits
 
 
@@ -56,7 +56,7 @@ class Builder(nsrr_builder.NightsBuilder):
       if not folder.is_dir():
         logging.warning('census: no folder %s for the %s nights.', folder, name)
         continue
-      found += [n for n in nights.find_nights(str(folder), cohorts.get(name))
+      found += [n for n in cohort_files.find_nights(str(folder), cohorts.get(name))
                 if n.record_id in listed]
     return found
 

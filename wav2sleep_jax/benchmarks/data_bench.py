@@ -31,8 +31,8 @@ from tensorflow_datasets.core import example_serializer
 from wav2sleep_jax.core import signals as grid
 from wav2sleep_jax.data import pipeline
 from wav2sleep_jax.data import records
+from wav2sleep_jax.psg import cohort_files
 from wav2sleep_jax.psg import cohorts
-from wav2sleep_jax.psg import nights
 
 
 def _nbytes(tree: Any) -> int:
@@ -46,21 +46,21 @@ def benchmark_build(manual_dir: str, cohort: str, *,
                     max_nights: int | None = None) -> dict[str, float]:
   """Per-core cost of building nights from EDF + annotations."""
   spec = cohorts.get(cohort)
-  options = nights.NightOptions(signals=tuple(signals))
+  options = cohort_files.NightOptions(signals=tuple(signals))
   features = records.night_features(options.signals)
   serializer = example_serializer.ExampleSerializer(
       features.get_serialized_info())
-  found = nights.find_nights(manual_dir, spec)[:max_nights]
+  found = cohort_files.find_nights(manual_dir, spec)[:max_nights]
   built = skipped = serialized_bytes = 0
   hours = 0.0
   wall, cpu = time.perf_counter(), time.process_time()
   for files in found:
-    result = nights.assemble_night(files, spec, options)
+    result = cohort_files.assemble_night(files, spec, options)
     if result.night is None:
       skipped += 1
       continue
     example = features.encode_example(
-        nights.to_example(result.night, options.signals))
+        records.to_example(result.night, options.signals))
     serialized_bytes += len(serializer.serialize_example(example))
     built += 1
     hours += result.night.num_epochs * grid.EPOCH_SECONDS / 3600

@@ -1,13 +1,7 @@
 """Shared TFDS builder for polysomnography nights (one tiny subclass per cohort).
 
-Each example is one night, keyed by its record id:
-
-    record_id, cohort, start_time (ISO 8601 or ''), num_epochs (int32),
-    labels (int8 [num_epochs]: 0 W, 1 N1, 2 N2, 3 N3, 4 REM, -1 unscored),
-    signals/<ECG|PPG|ABD|THX[|EOG_L|EOG_R]> (float32 [num_epochs * samples per
-      epoch], physical units at the model's rate; length 0 when absent),
-    present/<signal> (bool), native_rate_hz/<signal> (float32, 0 if absent),
-    unit/<signal> (text), preprocessing (JSON text, `core.preprocessing`).
+Each example is one night, keyed by its record id; its features (each with its
+`doc`) are `data.records.night_features`, its values `data.records.to_example`.
 
 Nights are stored at their natural length up to `max_hours` (not padded). The
 `reference` config stores them as the reference prepares them for training
@@ -37,8 +31,8 @@ import tensorflow_datasets as tfds
 from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.core import signals as grid
 from wav2sleep_jax.data import records as records_lib
+from wav2sleep_jax.psg import cohort_files
 from wav2sleep_jax.psg import cohorts as cohorts_lib
-from wav2sleep_jax.psg import nights as nights_lib
 from wav2sleep_jax.psg import reference_grid
 from wav2sleep_jax.psg import skip_report as report_lib
 from wav2sleep_jax.psg import splits as splits_lib
@@ -106,14 +100,14 @@ def manual_instructions(cohort: cohorts_lib.Cohort) -> str:
       f'{cohort.name}/{{train,val,test}}.txt or pass split_dir.')
 
 
-def _assemble(files: nights_lib.NightFiles, options: nights_lib.NightOptions
+def _assemble(files: cohort_files.NightFiles, options: cohort_files.NightOptions
               ) -> tuple[str, dict[str, Any] | None,
                          tuple[report_lib.SkipEntry, ...]]:
   """(key, example or None, report entries) of one night (Beam-friendly)."""
-  result = nights_lib.assemble_night(files, cohorts_lib.get(files.cohort),
+  result = cohort_files.assemble_night(files, cohorts_lib.get(files.cohort),
                                      options)
   example = (None if result.night is None
-             else nights_lib.to_example(result.night, options.signals, options.preprocessing))
+             else records_lib.to_example(result.night, options.signals, options.preprocessing))
   return files.record_id, example, result.entries
 
 
@@ -122,8 +116,8 @@ def _write_report_part(entries: list[report_lib.SkipEntry], path: str) -> None:
   epath.Path(path).write_text(report_lib.SkipReport(entries).to_csv())
 
 
-def _beam_examples(nights: Sequence[nights_lib.NightFiles],
-                   options: nights_lib.NightOptions, report_path: str):
+def _beam_examples(nights: Sequence[cohort_files.NightFiles],
+                   options: cohort_files.NightOptions, report_path: str):
   """Beam PTransform: assembled examples; skip entries go to `report_path`."""
   beam = tfds.core.lazy_imports.apache_beam
 
@@ -181,8 +175,8 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     return prep_lib.from_name(self.builder_config.preprocessing)
 
   @property
-  def night_options(self) -> nights_lib.NightOptions:
-    return nights_lib.NightOptions(
+  def night_options(self) -> cohort_files.NightOptions:
+    return cohort_files.NightOptions(
         signals=tuple(self.builder_config.signals),
         max_hours=float(self._option('max_hours')),
         extra_aliases={k: tuple(v) for k, v in self._option('aliases').items()},
@@ -203,7 +197,7 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   # --- Hooks ----------------------------------------------------------------
 
   def _find_nights(self, dl_manager: tfds.download.DownloadManager
-                   ) -> list[nights_lib.NightFiles]:
+                   ) -> list[cohort_files.NightFiles]:
     raise NotImplementedError
 
   def _split_dir(self, dl_manager: tfds.download.DownloadManager) -> str | None:
@@ -214,7 +208,7 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       split_dir = str(default) if default.is_dir() else None
     return split_dir
 
-  def _plan_splits(self, nights: Sequence[nights_lib.NightFiles],
+  def _plan_splits(self, nights: Sequence[cohort_files.NightFiles],
                    dl_manager: tfds.download.DownloadManager,
                    cohort: str) -> splits_lib.SplitPlan:
     return splits_lib.plan_splits(
@@ -267,7 +261,7 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
           f'({self._report.summary_text()}); see the skip report.')
     return generators
 
-  def _split_examples(self, split: str, nights: Sequence[nights_lib.NightFiles]):
+  def _split_examples(self, split: str, nights: Sequence[cohort_files.NightFiles]):
     """The split's examples; None if every night is skipped.
 
     Assembles nights now up to the first kept one (TFDS cannot write an
@@ -296,10 +290,10 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       raise ValueError(f'{self.name}: expected one cohort, found {cohorts}.')
     return self._plan_splits(nights, dl_manager, cohorts[0])
 
-  def _unique(self, nights: Sequence[nights_lib.NightFiles]
-              ) -> list[nights_lib.NightFiles]:
+  def _unique(self, nights: Sequence[cohort_files.NightFiles]
+              ) -> list[cohort_files.NightFiles]:
     """Drops (and reports) repeated record ids, keeping the first."""
-    kept: dict[str, nights_lib.NightFiles] = {}
+    kept: dict[str, cohort_files.NightFiles] = {}
     for night in nights:
       if night.record_id in kept:
         self._report.add(night.record_id, night.edf, 'edf',
@@ -310,7 +304,7 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     return list(kept.values())
 
   def _generate_examples(self, split: str,
-                         nights: Sequence[nights_lib.NightFiles]):
+                         nights: Sequence[cohort_files.NightFiles]):
     options = self.night_options
     if self._use_beam:
       part = epath.Path(self.data_dir) / _REPORT_PARTS / f'{split}.csv'
@@ -318,8 +312,8 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     return self._generate_local(split, nights, options)
 
   def _generate_local(self, split: str,
-                      nights: Sequence[nights_lib.NightFiles],
-                      options: nights_lib.NightOptions
+                      nights: Sequence[cohort_files.NightFiles],
+                      options: cohort_files.NightOptions
                       ) -> Iterator[tuple[str, dict[str, Any]]]:
     del split
     skipped = report_lib.SkipReport()
@@ -375,7 +369,7 @@ class NsrrBuilder(NightsBuilder, skip_registration=True):
     return self.COHORT.homepage
 
   def _find_nights(self, dl_manager):
-    return nights_lib.find_nights(dl_manager.manual_dir, self.COHORT)
+    return cohort_files.find_nights(dl_manager.manual_dir, self.COHORT)
 
   def _plan(self, nights, dl_manager):
     return self._plan_splits(nights, dl_manager, self.COHORT.name)

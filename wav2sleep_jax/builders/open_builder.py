@@ -2,7 +2,7 @@
 
 Same nights, examples, splits and skip report as `nsrr_builder` (one night reader,
 `psg.night.read_night`, for WFDB records and EDFs alike); the files are found in each
-dataset's PhysioNet layout (`psg.nights.OPEN_FILES`). The default config stores every
+dataset's PhysioNet layout (`psg.cohort_files.OPEN_FILES`). The default config stores every
 signal the dataset has (ECG, ABD, THX, EOG-L, EOG-R as available), so one build serves
 the cardiorespiratory and the EOG models.
 """

@@ -17,8 +17,8 @@ from etils import epath
 from wav2sleep_jax import synthetic
 from wav2sleep_jax.builders import nsrr_builder
 from wav2sleep_jax.core import cli
+from wav2sleep_jax.psg import cohort_files
 from wav2sleep_jax.psg import cohorts
-from wav2sleep_jax.psg import nights
 from wav2sleep_jax.psg import splits
 
 _MARKER = 'synthetic.json'
@@ -84,7 +84,7 @@ class SyntheticBuilder(nsrr_builder.NightsBuilder, skip_registration=True):
                              visits=config.visits,
                              stage_contrast=config.stage_contrast)
       marker.write_text(json.dumps(params))
-    return nights.find_nights(str(root), cohorts.get(config.cohort_layout))
+    return cohort_files.find_nights(str(root), cohorts.get(config.cohort_layout))
 
   def _plan(self, found, dl_manager):
     del dl_manager  # No manual dir: split lists only through split_dir.

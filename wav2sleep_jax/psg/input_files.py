@@ -9,6 +9,7 @@ from typing import Iterable, Mapping, Sequence
 
 from wav2sleep_jax.core import preprocessing as prep_lib
 from wav2sleep_jax.psg import channels as channels_lib
+from wav2sleep_jax.psg import cohort_files
 from wav2sleep_jax.psg import night as night_lib
 
 # Files that prediction itself writes (never read back as inputs).
@@ -97,7 +98,7 @@ def read_input(path: str | os.PathLike[str], signals: Sequence[str], *,
     name: the night's key (default: the file's stem).
     channel_map: canonical name -> labels (or column names) instead of the aliases.
     with_labels: read the stage annotation beside an EDF or WFDB record
-      (`night.find_annotation`); an unusable one is a 'labels ignored' entry.
+      (`cohort_files.find_annotation`); an unusable one is a 'labels ignored' entry.
     allow_truncated: stage the complete records of a truncated EDF (noted).
     preprocessing: ours (the whole night) or `reference` (the reference's grid;
       see `night.NightOptions`).
@@ -112,5 +113,5 @@ def read_input(path: str | os.PathLike[str], signals: Sequence[str], *,
       preprocessing=preprocessing)
   kind = night_lib.EXTENSIONS.get(os.path.splitext(os.fspath(path))[1].lower())
   with_labels = with_labels and kind in night_lib.SIGNAL_KINDS
-  annotation = night_lib.find_annotation(path) if with_labels else None
+  annotation = cohort_files.find_annotation(path) if with_labels else None
   return night_lib.read_night(path, options, record_id=name, annotation=annotation)

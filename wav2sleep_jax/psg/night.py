@@ -1,7 +1,7 @@
 """One night's files -> the canonical night: the one reader of builders, predict and smoke.
 
     options = NightOptions(signals=('ECG', 'THX'))       # builder defaults
-    night = read_night('shhs1-200001.edf', options, annotation=find_annotation(edf))
+    night = read_night(edf, options, annotation=cohort_files.find_annotation(edf))
     night.signals['ECG']   # float32 [num_epochs * 1024], physical units
     night.labels           # int8 [num_epochs] (0 W .. 4 REM, -1 unscored) or None
     night.entries          # SkipEntry per absent channel, note, ignored label
@@ -62,9 +62,6 @@ SLPDB_ST = 'slpdb_st'
 CINC2018_AROUSAL = 'cinc2018_arousal'
 HMC_SCORING = 'hmc_scoring'
 UCDDB_STAGE = 'ucddb_stage'
-# Scoring files the open datasets keep beside the signal file: (kind, suffix of the stem).
-OPEN_SCORING = ((SLPDB_ST, '.st'), (CINC2018_AROUSAL, '.arousal'),
-                (HMC_SCORING, '_sleepscoring.edf'), (UCDDB_STAGE, '_stage.txt'))
 
 NOTE = 'note'
 LABELS_CROPPED = 'labels cropped'
@@ -216,37 +213,6 @@ def read_annotation(kind: str, path: str | os.PathLike[str],
   if kind == UCDDB_STAGE:
     return open_scoring.read_ucddb_stages(path)
   raise ValueError(f'Unknown annotation kind {kind!r}')
-
-
-def find_annotation(edf_path: str | os.PathLike[str]) -> tuple[str, str] | None:
-  """(kind, path) of an EDF's stage annotation, or None.
-
-  Looked up where the NSRR layout puts it
-  (`polysomnography/annotations-events-nsrr/[<visit>/]<id>-nsrr.xml`, else the
-  Profusion XML), then beside the EDF (`<id>-nsrr.xml`, `<id>-profusion.xml`,
-  WSC `<id>.stg.txt` / `<id>.allscore.txt`), then the open datasets' files
-  beside the signal file (`OPEN_SCORING`: slpdb `.st`, CinC 2018 `.arousal`,
-  HMC `_sleepscoring.edf`, UCDDB `_stage.txt`).
-  """
-  edf = pathlib.Path(edf_path)
-  stem, candidates = edf.stem, []
-  parts = edf.parent.parts
-  for i in range(len(parts) - 1, 0, -1):
-    if parts[i] == 'edfs' and parts[i - 1] == 'polysomnography':
-      psg, sub = pathlib.Path(*parts[:i]), pathlib.Path(*parts[i + 1:])
-      candidates += [
-          (NSRR_XML, psg / 'annotations-events-nsrr' / sub / f'{stem}-nsrr.xml'),
-          (PROFUSION_XML, psg / 'annotations-events-profusion' / sub / f'{stem}-profusion.xml')]
-      break
-  candidates += [(NSRR_XML, edf.with_name(f'{stem}-nsrr.xml')),
-                 (PROFUSION_XML, edf.with_name(f'{stem}-profusion.xml')),
-                 (WSC_STG, edf.with_name(f'{stem}.stg.txt')),
-                 (WSC_ALLSCORE, edf.with_name(f'{stem}.allscore.txt'))]
-  candidates += [(kind, edf.with_name(stem + suffix)) for kind, suffix in OPEN_SCORING]
-  for kind, candidate in candidates:
-    if candidate.is_file():
-      return kind, os.fspath(candidate)
-  return None
 
 
 def unusable(kind: str, path: str, reason: str, stage: str | None = None

@@ -1,14 +1,15 @@
-"""The nights of a cohort download -> stored examples (for the dataset builders).
+"""Where a cohort's files live: its nights (for the dataset builders) and an EDF's annotation.
 
     files = find_nights(manual_dir, cohorts.get('shhs'))
     result = assemble_night(files[0], cohorts.get('shhs'), NightOptions())
     result.night        # None if the night was skipped
     result.entries      # SkipEntry per skipped night / absent channel / note
-    example = to_example(result.night, NightOptions().signals)
+    find_annotation('shhs/polysomnography/edfs/shhs1/shhs1-200001.edf')  # (kind, path)
 
-Each night is read by `night.read_night` (what it checks, and why a night is
-skipped or a channel absent, is described there) with labels required; nights
-are stored at their natural length up to `max_hours` (padding happens in the
+The one home of the download layouts (NSRR, WSC, the open datasets). Each night is
+read by `night.read_night` (what it checks, and why a night is skipped or a channel
+absent, is described there) with labels required; nights are stored at their
+natural length up to `max_hours` (`data.records.to_example`; padding happens in the
 input pipeline). Report paths are relative to the cohort folder.
 """
 
@@ -16,12 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Sequence
+import pathlib
 
-import numpy as np
-
-from wav2sleep_jax.core import preprocessing as prep_lib
-from wav2sleep_jax.core import signals as grid
 from wav2sleep_jax.psg import cohorts as cohorts_lib
 from wav2sleep_jax.psg import errors
 from wav2sleep_jax.psg import night as night_lib
@@ -84,11 +81,53 @@ def _existing(root: str, *candidates: tuple[str, str]) -> tuple[tuple[str, str],
 
 # Open layouts: (signal file suffix, scoring kind, scoring file suffix) after the record name.
 OPEN_FILES = {
+    cohorts_lib.SLPDB_LAYOUT: ('.hea', night_lib.SLPDB_ST, '.st'),
     cohorts_lib.CINC2018_LAYOUT: ('.hea', night_lib.CINC2018_AROUSAL, '.arousal'),
     cohorts_lib.HMC_LAYOUT: ('.edf', night_lib.HMC_SCORING, '_sleepscoring.edf'),
     cohorts_lib.UCDDB_LAYOUT: ('.rec', night_lib.UCDDB_STAGE, '_stage.txt'),
-    cohorts_lib.SLPDB_LAYOUT: ('.hea', night_lib.SLPDB_ST, '.st'),
 }
+# Scoring files the open datasets keep beside the signal file: (kind, suffix of the stem).
+OPEN_SCORING = tuple((kind, suffix) for _, kind, suffix in OPEN_FILES.values())
+# WSC scoring beside the EDF, preferred first: (kind, suffix of the stem).
+WSC_SCORING = ((night_lib.WSC_STG, '.stg.txt'), (night_lib.WSC_ALLSCORE, '.allscore.txt'))
+
+
+def nsrr_annotations(sub: str, stem: str) -> tuple[tuple[str, str], ...]:
+  """(kind, path relative to the cohort folder) of an NSRR EDF's annotations, preferred first.
+
+  The EDF is `polysomnography/edfs/<sub>/<stem>.edf` (`sub` may be '').
+  """
+  psg = 'polysomnography'
+  return ((night_lib.NSRR_XML, os.path.join(psg, 'annotations-events-nsrr', sub,
+                                            f'{stem}-nsrr.xml')),
+          (night_lib.PROFUSION_XML, os.path.join(psg, 'annotations-events-profusion', sub,
+                                                 f'{stem}-profusion.xml')))
+
+
+def find_annotation(edf_path: str | os.PathLike[str]) -> tuple[str, str] | None:
+  """(kind, path) of an EDF's stage annotation, or None.
+
+  Looked up where the NSRR layout puts it (`nsrr_annotations`), then beside the
+  EDF (`<id>-nsrr.xml`, `<id>-profusion.xml`, WSC `<id>.stg.txt` /
+  `<id>.allscore.txt`), then the open datasets' files beside the signal file
+  (`OPEN_SCORING`: slpdb `.st`, CinC 2018 `.arousal`, HMC `_sleepscoring.edf`,
+  UCDDB `_stage.txt`).
+  """
+  edf = pathlib.Path(edf_path)
+  stem, candidates = edf.stem, []
+  parts = edf.parent.parts
+  for i in range(len(parts) - 1, 0, -1):
+    if parts[i] == 'edfs' and parts[i - 1] == 'polysomnography':
+      root, sub = pathlib.Path(*parts[:i - 1]), os.path.join('', *parts[i + 1:])
+      candidates += [(kind, root / rel) for kind, rel in nsrr_annotations(sub, stem)]
+      break
+  beside = ((night_lib.NSRR_XML, '-nsrr.xml'), (night_lib.PROFUSION_XML, '-profusion.xml'),
+            *WSC_SCORING, *OPEN_SCORING)
+  candidates += [(kind, edf.with_name(stem + suffix)) for kind, suffix in beside]
+  for kind, candidate in candidates:
+    if candidate.is_file():
+      return kind, os.fspath(candidate)
+  return None
 
 
 def open_record_id(cohort: str, name: str) -> str:
@@ -157,18 +196,10 @@ def find_nights(manual_dir: str | os.PathLike[str],
     record_id = os.path.splitext(os.path.basename(path))[0]
     if cohort.layout == cohorts_lib.NSRR_LAYOUT:
       sub = os.path.relpath(os.path.dirname(path), edf_dir)
-      sub = '' if sub == '.' else sub
-      found = _existing(
-          root,
-          (night_lib.NSRR_XML, os.path.join('polysomnography', 'annotations-events-nsrr',
-                                  sub, f'{record_id}-nsrr.xml')),
-          (night_lib.PROFUSION_XML, os.path.join(
-              'polysomnography', 'annotations-events-profusion', sub,
-              f'{record_id}-profusion.xml')))
+      found = _existing(root, *nsrr_annotations('' if sub == '.' else sub, record_id))
     else:
       base = os.path.splitext(rel)[0]
-      found = _existing(root, (night_lib.WSC_STG, f'{base}.stg.txt'),
-                        (night_lib.WSC_ALLSCORE, f'{base}.allscore.txt'))
+      found = _existing(root, *((kind, base + suffix) for kind, suffix in WSC_SCORING))
     nights.append(NightFiles(record_id, cohort.name, root, rel, found))
   return sorted(nights, key=lambda n: n.record_id)
 
@@ -213,31 +244,3 @@ def assemble_night(files: NightFiles, cohort: cohorts_lib.Cohort,
                                     report_lib.NIGHT_SKIPPED),)
   return NightResult(night, tuple(dataclasses.replace(e, path=_relative(e.path, files))
                                   for e in entries + skipped))
-
-
-def to_example(night: night_lib.Night, signal_names: Sequence[str],
-               preprocessing: prep_lib.Preprocessing = prep_lib.Preprocessing()) -> dict:
-  """The stored example of a night (numpy values, keys from `signals.feature_key`),
-  read with `preprocessing` (stored as JSON, `prep_lib.to_json`)."""
-  signals, present, rates, units = {}, {}, {}, {}
-  for name in signal_names:
-    key = grid.feature_key(name)
-    data = night.signals.get(name)
-    present[key] = data is not None
-    signals[key] = (np.zeros(0, np.float32) if data is None
-                    else np.asarray(data, np.float32))
-    rates[key] = np.float32(night.native_rate_hz.get(name, 0.0))
-    units[key] = night.units.get(name, '')
-  return {
-      'record_id': night.record_id,
-      'cohort': night.cohort,
-      'start_time': night.start_time,
-      'num_epochs': np.int32(night.num_epochs),
-      'labels': np.asarray(night.labels, np.int8),
-      'signals': signals,
-      'present': present,
-      'native_rate_hz': rates,
-      'unit': units,
-      'preprocessing': prep_lib.to_json(preprocessing),
-  }
-
