@@ -19,7 +19,8 @@ def _saccade_times(rng: np.random.Generator, st: np.ndarray) -> np.ndarray:
   phasic = rng.random(len(st)) < rng.uniform(0.3, 0.7)
   rate = np.array([6.0, 0.5, 0.05, 0.0, 0.6])[st] + np.where((st == 4) & phasic, 7.0, 0.0)
   counts = rng.poisson(rate * rng.lognormal(0.0, 0.3))
-  return np.sort(grid.EPOCH_SECONDS * (np.repeat(np.arange(len(st)), counts) + rng.random(counts.sum())))
+  epochs = np.repeat(np.arange(len(st)), counts) + rng.random(counts.sum())
+  return np.sort(grid.EPOCH_SECONDS * epochs)
 
 
 def render(rng: np.random.Generator, d: Drivers, brain: np.ndarray, fs: float,

@@ -238,6 +238,7 @@ def _vascular_tone(rng: np.random.Generator, night: _Night, events: list[ev.Even
   tone *= np.exp(0.2 * noise.ou(rng, n, FS, 300.0))
   dips = rng.random(night.n_ep) < np.array([0.25, 0.12, 0.06, 0.02, 0.3])[st]
   ar_start, _ = ev.times(events, ev.AROUSAL)
-  dip_t = np.concatenate([grid.EPOCH_SECONDS * (np.flatnonzero(dips) + rng.random(dips.sum())), ar_start])
+  dip_t = np.concatenate([grid.EPOCH_SECONDS * (np.flatnonzero(dips) + rng.random(dips.sum())),
+                          ar_start])
   dip_depth = rng.uniform(0.2, 0.6, dip_t.size)
   return tone * np.clip(1.0 - _bumps(dip_t, dip_depth, n, 3.0, 10.0, delay_s=2.0), 0.15, 1.0)

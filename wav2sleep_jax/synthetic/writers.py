@@ -1,8 +1,9 @@
 """Writes generated nights in a cohort's NSRR layout: EDF + NSRR XML, or EDF + WSC text files.
 
 File formats written:
-- EDF (`edf_writer`): one signal per channel at its native rate (1-s data records), physical units and ranges
-  of the cohort table, anonymised header with start date 01.01.85 as NSRR distributes them.
+- EDF (`edf_writer`): one signal per channel at its native rate (1-s data records), physical
+  units and ranges of the cohort table, anonymised header with start date 01.01.85 as NSRR
+  distributes them.
 - NSRR XML (`<id>-nsrr.xml`): every element on its own line; a `Recording Start Time` event with
   `ClockTime` `00.00.00 HH.MM.SS`; stage runs (`Stages|Stages`, `Wake|0` ... `REM sleep|5`,
   `Unscored|9`) interleaved by start time with respiratory, desaturation, arousal and limb
