@@ -7,9 +7,10 @@
       --datasets=shhs/reference,mesa/reference --data_dir=DIR
 
 Reads WORKDIR/config.json (written by wav2sleep_jax.train) and the model in
-WORKDIR/model; writes WORKDIR/eval/<split>/: metrics.json, table.md (rows =
-signal subsets, columns = datasets), confusion/<dataset>__<subset>.png and
-tensorboard/. See evaluator.evaluate_workdir. Exits 0, 1 if a dataset of the
+WORKDIR/model and evaluates as training's final table did (evaluator.evaluate_sources;
+the run's eval_max_epochs unless --max_epochs overrides it: the same numbers); writes
+WORKDIR/eval/<split>/: metrics.json, table.md (rows = signal subsets, columns =
+datasets), confusion/<dataset>__<subset>.png and tensorboard/. See evaluator.evaluate_workdir. Exits 0, 1 if a dataset of the
 config is not prepared (the others are evaluated; the summary names it), 2 on a
 usage or input error (one line on stderr: missing workdir, config.json, model
 or named dataset, or records whose preprocessing is not the model's).
@@ -48,8 +49,9 @@ _BATCH_SIZE = flags.DEFINE_integer('batch_size', None,
                                    'Nights per global batch (default: eval_batch_size).',
                                    lower_bound=1)
 _MAX_EPOCHS = flags.DEFINE_integer(
-    'max_epochs', 0, 'Crop nights to this many 30-s epochs (0: never; e.g. 1200 = the '
-    "paper's 10 h). Cut scored epochs are counted in the report.")
+    'max_epochs', None, "Cut nights after this many 30-s epochs (0: whole nights; e.g. 1200 = "
+    "the paper's 10 h). Default: the run config's eval_max_epochs, as training evaluated "
+    '(0 for runs without it). Cut scored epochs are counted in the report.', lower_bound=0)
 distributed.define_flags()
 
 
@@ -63,7 +65,7 @@ def main(argv):
       max_epochs=_MAX_EPOCHS.value, model=_MODEL.value,
       config=default_config.get_config() if _MODEL.value else None)
   if jax.process_index() == 0:
-    print(tables.summary_tables(out['results'], out['subsets'], out['split']))
+    print(tables.summary_tables(out['results'], out['subsets'], out['split'], out['datasets']))
     print(f"\nFull report: {_WORKDIR.value}/eval/{out['split']}/table.md")
   if out['missing_datasets']:
     print(f"Not evaluated (no prepared {out['split']!r} split): "

@@ -58,6 +58,13 @@ def test_model_section_is_the_defaults_but_the_listed_overrides(name, variant):
   assert config.is_locked
 
 
+@pytest.mark.parametrize('name,variant', sorted(_OVERRIDES))
+def test_the_paper_config_cuts_evaluation_at_10_h_and_the_others_keep_whole_nights(name,
+                                                                                  variant):
+  config = _module(name).get_config(variant)
+  assert config.eval_max_epochs == (1200 if name == 'default' else 0)
+
+
 @pytest.mark.parametrize('name', _FILES)
 def test_unknown_variant_raises(name):
   with pytest.raises(ValueError, match="Unknown config variant 'nosuch'"):

@@ -20,6 +20,9 @@ _HOMES = {
     'softmax': 'wav2sleep_jax/inference/model.py',
     'confusion_matrix': 'wav2sleep_jax/evaluation/metrics.py',
     'host_confusion_matrix': 'wav2sleep_jax/evaluation/metrics.py',
+    'RunDir': 'wav2sleep_jax/core/run_dir.py',
+    'create_train_state': 'wav2sleep_jax/training/step.py',
+    'evaluate_sources': 'wav2sleep_jax/evaluation/evaluator.py',
 }
 
 

@@ -14,6 +14,7 @@ import jax
 import numpy as np
 import pytest
 
+from wav2sleep_jax.core import run_dir
 from wav2sleep_jax.data import pipeline
 from wav2sleep_jax.evaluation import evaluator
 from wav2sleep_jax.evaluation import tables
@@ -43,9 +44,9 @@ def _make_workdir(workdir: pathlib.Path, config) -> None:
   """What training leaves behind: config.json and model/ (random weights here)."""
   from wav2sleep_jax.training import trainer
   workdir.mkdir(parents=True, exist_ok=True)
-  evaluator.save_run_config(config, workdir)
+  run_dir.RunDir(workdir).write_config(config)
   mcfg = trainer.model_config_from(config)
-  model_io.save_model(workdir / 'model', mcfg, model_io.init_params(mcfg, seed=3))
+  model_io.save_model(run_dir.RunDir(workdir).model, mcfg, model_io.init_params(mcfg, seed=3))
 
 
 @pytest.fixture(scope='module')
@@ -62,20 +63,20 @@ def run(tmp_path_factory):
 @functools.lru_cache
 def _model(workdir):
   from flax import nnx
-  mcfg, params = model_io.load_model_checkpoint(workdir / 'model')
+  mcfg, params = model_io.load_model_checkpoint(run_dir.RunDir(workdir).model)
   return mcfg, jax.jit(lambda x, mask: nnx.merge(model_io.graphdef(mcfg), params)(x, mask))
 
 
 def _predictions(workdir, name, subset):
-  """(labels, predictions) per night that has `subset`, straight from the model."""
+  """(labels, predictions) per night that has `subset`, from the model on the unpadded night."""
   import tensorflow_datasets as tfds
   mcfg, forward = _model(workdir)
-  source = tfds.data_source(name, split='test', data_dir=str(workdir / 'data'))
+  source = tfds.data_source(name, split='test',
+                            data_dir=str(run_dir.RunDir(workdir).generated_data))
   nights = []
   for i in range(len(source)):
-    length = evaluator.eval_length(len(source[i]['labels']), 12)
     night = pipeline.prepare_night(source[i], pipeline.NightSpec(
-        mcfg.signals, length, mcfg.num_classes))
+        mcfg.signals, len(source[i]['labels']), mcfg.num_classes))
     wanted = np.array([not subset or s in subset for s in mcfg.signals])
     mask = night['present'] & wanted
     if not mask.any() or (subset and mask.sum() < len(subset)):
@@ -121,8 +122,8 @@ def test_numbers_match_sklearn_on_the_same_predictions(run):
 
 def test_report_files_have_the_paper_shape(run):
   workdir, out = run
-  outdir = workdir / 'eval' / 'test'
-  assert json.loads((outdir / 'metrics.json').read_text()) == tables.strict_json(out)
+  outdir = run_dir.RunDir(workdir).eval_dir('test')
+  assert json.loads((outdir / run_dir.METRICS_FILE).read_text()) == tables.strict_json(out)
   text = (outdir / 'table.md').read_text()
   kappa = text.split("## Total Cohen's kappa")[1].split('##')[0]
   rows = [line for line in kappa.splitlines() if line.startswith('|')]
@@ -184,7 +185,8 @@ def test_nights_lacking_a_signal_are_excluded_and_long_nights_kept_whole(tmp_pat
   assert res['all available']['scored_epochs'] == scored
   assert out['datasets']['mem']['eval_lengths'] == {'12': 3, '36': 1}
   assert out['datasets']['mem']['cropped_scored_epochs'] == 0
-  assert 'no scored epoch cut off' in (workdir / 'eval' / 'test' / 'table.md').read_text()
+  report = run_dir.RunDir(workdir).eval_dir('test') / 'table.md'
+  assert 'no scored epoch cut off' in report.read_text()
 
   cropped = evaluator.evaluate_workdir(workdir, sources={'mem': nights}, max_epochs=12,
                                        progress=False)
@@ -192,7 +194,7 @@ def test_nights_lacking_a_signal_are_excluded_and_long_nights_kept_whole(tmp_pat
   assert cut > 0 and cropped['datasets']['mem']['cropped_scored_epochs'] == cut
   assert cropped['results']['mem']['all available']['scored_epochs'] == scored - cut
   assert f'**{cut} scored epochs of 1 night cut off**' in (
-      workdir / 'eval' / 'test' / 'table.md').read_text()
+      run_dir.RunDir(workdir).eval_dir('test') / 'table.md').read_text()
 
 
 def test_bad_workdirs_name_the_missing_path(tmp_path):
@@ -202,7 +204,7 @@ def test_bad_workdirs_name_the_missing_path(tmp_path):
   with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / 'empty' /
                                                              'config.json'))):
     evaluator.evaluate_workdir(tmp_path / 'empty')
-  evaluator.save_run_config(tiny_train_config(), tmp_path / 'empty')
+  run_dir.RunDir(tmp_path / 'empty').write_config(tiny_train_config())
   with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / 'empty' / 'model'))):
     evaluator.evaluate_workdir(tmp_path / 'empty')
 
@@ -226,6 +228,6 @@ def test_command_line(run):
        '--batch_size=1'], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
   assert res.returncode == 0, res.stderr[-3000:]
   assert '| ECG + ABD |' in res.stdout
-  out = json.loads((workdir / 'eval' / 'validation' / 'metrics.json').read_text())
+  out = json.loads((run_dir.RunDir(workdir).eval_dir('validation') / 'metrics.json').read_text())
   assert list(out['results']) == ['synthetic/demo_shhs']
   assert out['results']['synthetic/demo_shhs']['ECG+ABD']['nights'] == 2

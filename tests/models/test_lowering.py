@@ -34,8 +34,7 @@ def _train_text(platform: str) -> str:
   config = common.base_config()
   tx = step_lib.make_optimizer(config)
   params = random_params(_CFG)
-  state = step_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                              opt_state=tx.init(params), ema_params={})
+  state = step_lib.create_train_state(config, params, tx)
   step = jax.jit(step_lib.make_train_step(model_io.graphdef(_CFG), config, tx, _CFG.signals))
   lowered = step.trace(state, _batch(), jax.random.key(0)).lower(
       lowering_platforms=(platform,))

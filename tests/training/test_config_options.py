@@ -48,9 +48,7 @@ def _run(config, batches):
   mcfg = trainer.model_config_from(config)
   tx = step_lib.make_optimizer(config)
   params = model_io.init_params(mcfg, seed=0)
-  state = step_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                              opt_state=tx.init(params),
-                              ema_params=params if config.ema_decay else {})
+  state = step_lib.create_train_state(config, params, tx)
   train_step = jax.jit(step_lib.make_train_step(model_io.graphdef(mcfg), config, tx,
                                                 mcfg.signals))
   states = [state]

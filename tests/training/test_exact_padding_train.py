@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -21,8 +20,7 @@ def _step_metrics(config, batch):
   mcfg = trainer.model_config_from(config)
   tx = step_lib.make_optimizer(config)
   params = model_io.init_params(mcfg, seed=0)
-  state = step_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                              opt_state=tx.init(params), ema_params={})
+  state = step_lib.create_train_state(config, params, tx)
   train_step = jax.jit(step_lib.make_train_step(model_io.graphdef(mcfg), config, tx,
                                                 mcfg.signals))
   metrics = train_step(state, batch, jax.random.key(0))[1]

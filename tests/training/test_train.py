@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 import wav2sleep_jax
+from wav2sleep_jax.core import run_dir
 from wav2sleep_jax.evaluation import evaluator
+from wav2sleep_jax.evaluation import tables
 from wav2sleep_jax.models import io as model_io
 from wav2sleep_jax.training import checkpoints
 from wav2sleep_jax.training import step as step_lib
@@ -49,7 +51,35 @@ def _config(**overrides):
 
 
 def _params(workdir):
-  return model_io.load_model_checkpoint(pathlib.Path(workdir) / 'model')[1]
+  return model_io.load_model_checkpoint(run_dir.RunDir(workdir).model)[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('max_epochs', [0, 12])
+def test_the_training_table_is_what_evaluate_prints(tmp_path, sources, capsys, max_epochs):
+  """One evaluation path: training's final table = `evaluate` on the run, long nights too."""
+  long = synthetic_nights('shhs', 1, 0.4, seed=5)[0]  # 48 epochs: > train and eval_epochs.
+  sources['test']['shhs'] = sources['test']['shhs'] + (long,)
+  sources['validation']['shhs'] = (long,)
+  result = trainer.train_and_evaluate(
+      _config(max_steps=2, eval_every_steps=2, eval_max_epochs=max_epochs), tmp_path)
+  printed = capsys.readouterr().out
+  evaluated = evaluator.evaluate_workdir(tmp_path, sources=sources['test'], progress=False)
+  assert tables.strict_json(evaluated['results']) == tables.strict_json(result['test'])
+  assert evaluated['datasets'] == result['test_coverage']
+  assert tables.summary_tables(evaluated['results'], evaluated['subsets'], 'test',
+                               evaluated['datasets']) in printed
+  stored = json.loads(run_dir.RunDir(tmp_path).metrics_file.read_text())
+  assert stored['test_coverage'] == evaluated['datasets']
+  shhs = evaluated['datasets']['shhs']
+  assert shhs['longest_night_epochs'] == 48
+  cut = sum(int((np.asarray(n['labels'])[max_epochs:] >= 0).sum())
+            for n in sources['test']['shhs']) if max_epochs else 0
+  assert shhs['cropped_scored_epochs'] == cut
+  assert shhs['scored_epochs'] - cut == evaluated['results']['shhs']['all available'][
+      'scored_epochs']
+  assert (f'cut off by max_epochs={max_epochs}' if max_epochs else
+          'Scored epochs: ') in printed.splitlines()[-1]
 
 
 @pytest.mark.slow
@@ -57,25 +87,25 @@ def test_train_and_evaluate_end_to_end(tmp_path, sources):
   result = trainer.train_and_evaluate(_config(max_steps=4, eval_every_steps=2), tmp_path)
   assert result['status'] == 'finished' and result['step'] == 4
   assert result['best_step'] in (2, 4)
-  metrics = json.loads((tmp_path / 'metrics.json').read_text())
+  metrics = json.loads(run_dir.RunDir(tmp_path).metrics_file.read_text())
   assert set(metrics['test']) == {'mesa', 'shhs'}
   all_mesa = metrics['test']['mesa']['all available']
   assert all_mesa['nights'] == 1 and all_mesa['scored_epochs'] > 0
   assert len(all_mesa['confusion_matrix']) == 4
-  assert list((tmp_path / 'tensorboard').glob('events.out.tfevents.*'))
-  model = wav2sleep_jax.load_model(tmp_path / 'model')  # The best checkpoint, for inference.
+  assert list((run_dir.RunDir(tmp_path).tensorboard).glob('events.out.tfevents.*'))
+  model = wav2sleep_jax.load_model(run_dir.RunDir(tmp_path).model)  # The best checkpoint.
   assert model.signals == SIGNALS
   # A finished run does not train again when restarted.
   again = trainer.train_and_evaluate(_config(max_steps=4, eval_every_steps=2), tmp_path)
   assert again['step'] == 4
   # A restart with another model shape is refused before anything is written.
-  stored = (tmp_path / 'config.json').read_bytes()
+  stored = run_dir.RunDir(tmp_path).config_file.read_bytes()
   other = _config(max_steps=4, eval_every_steps=2)
   other.model.feature_dim = 32
   with pytest.raises(workdir_guard.ConfigChangedError, match='model.feature_dim: 16 -> 32'):
     trainer.train_and_evaluate(other, tmp_path)
-  assert (tmp_path / 'config.json').read_bytes() == stored
-  assert not (tmp_path / workdir_guard.LOCK_FILE).exists()
+  assert run_dir.RunDir(tmp_path).config_file.read_bytes() == stored
+  assert not (tmp_path / run_dir.LOCK_FILE).exists()
 
 
 def _easy_batch(rng, batch, epochs):
@@ -93,8 +123,7 @@ def _step_fn_and_state(config):
   mcfg = trainer.model_config_from(config)
   params = model_io.init_params(mcfg, config.seed)
   tx = step_lib.make_optimizer(config)
-  state = step_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                              opt_state=tx.init(params), ema_params={})
+  state = step_lib.create_train_state(config, params, tx)
   step = jax.jit(step_lib.make_train_step(model_io.graphdef(mcfg), config, tx, mcfg.signals))
   return step, state
 
@@ -120,8 +149,8 @@ def test_nan_loss_stops_without_checkpoint(tmp_path, sources):
   with pytest.raises(step_lib.NonFiniteLossError, match='stopping without checkpointing'):
     trainer.train_and_evaluate(_config(max_steps=3, eval_every_steps=1, batch_size=2,
                                        mask_probs={'ECG': 0.0, 'THX': 0.0}), tmp_path)
-  assert not list((tmp_path / 'checkpoints').glob('[0-9]*'))
-  assert not (tmp_path / workdir_guard.LOCK_FILE).exists()  # Released after the error.
+  assert not list(run_dir.RunDir(tmp_path).checkpoints.glob('[0-9]*'))
+  assert not (tmp_path / run_dir.LOCK_FILE).exists()  # Released after the error.
 
 
 @pytest.mark.slow
@@ -145,8 +174,8 @@ def test_nan_at_a_quiet_step_is_found_at_the_next_check_and_never_checkpointed(
                      match=r'at step 5 \(found at step 6\); stopping without checkpointing. '
                            r'Last good checkpoint: step 3 in '):
     trainer.train_and_evaluate(config, tmp_path)
-  assert sorted(p.name for p in (tmp_path / 'checkpoints').glob('[0-9]*')) == ['3']
-  assert sorted(p.name for p in (tmp_path / 'best').glob('[0-9]*')) == ['3']
+  assert sorted(p.name for p in run_dir.RunDir(tmp_path).checkpoints.glob('[0-9]*')) == ['3']
+  assert sorted(p.name for p in run_dir.RunDir(tmp_path).best.glob('[0-9]*')) == ['3']
 
 
 @pytest.mark.slow
@@ -221,8 +250,8 @@ def test_sigterm_checkpoints_and_resumes(tmp_path, sources):
   assert proc.returncode == 0, err[-3000:]
   first = json.loads((workdir / 'first.json').read_text())
   assert first['status'] == 'preempted'
-  assert (workdir / 'checkpoints' / str(first['step'])).is_dir()
-  assert not (workdir / workdir_guard.LOCK_FILE).exists()
+  assert (run_dir.RunDir(workdir).checkpoints / str(first['step'])).is_dir()
+  assert not (workdir / run_dir.LOCK_FILE).exists()
   result = trainer.train_and_evaluate(_config(max_steps=first['step'] + 2,
                                               eval_every_steps=1000), workdir)
   assert result['status'] == 'finished' and result['step'] == first['step'] + 2
@@ -243,26 +272,26 @@ def _damage(folder: pathlib.Path, truncate: bool = False):
 def test_corrupt_checkpoints_fall_back_or_stop_with_one_line(tmp_path, sources):
   workdir = tmp_path / 'run'
   trainer.train_and_evaluate(_config(max_steps=2, eval_every_steps=1), workdir)
-  best_step = int(next((workdir / 'best').glob('[0-9]*')).name)
-  _damage(workdir / 'checkpoints' / '2')
-  _damage(workdir / 'best' / str(best_step), truncate=True)
+  best_step = int(next(run_dir.RunDir(workdir).best.glob('[0-9]*')).name)
+  _damage(run_dir.RunDir(workdir).checkpoints / '2')
+  _damage(run_dir.RunDir(workdir).best / str(best_step), truncate=True)
   result = trainer.train_and_evaluate(_config(max_steps=3, eval_every_steps=1), workdir)
   assert result['status'] == 'finished' and result['step'] == 3  # From step 1.
-  moved = sorted(p.name.rsplit('-', 2)[0] for p in (workdir / checkpoints.CORRUPT_DIR).iterdir())
+  moved = sorted(p.name.rsplit('-', 2)[0] for p in (workdir / run_dir.CORRUPT_DIR).iterdir())
   assert moved == [f'best-{best_step}-corrupt', 'checkpoints-2-corrupt']
-  reason = next((workdir / checkpoints.CORRUPT_DIR).glob('checkpoints-2-*/REASON.txt'))
+  reason = next((workdir / run_dir.CORRUPT_DIR).glob('checkpoints-2-*/REASON.txt'))
   assert reason.read_text().startswith('step 2 could not be restored: ')
   # Nothing restorable: one line naming the folder, exit 2, nothing moved.
-  steps = sorted(p.name for p in (workdir / 'checkpoints').glob('[0-9]*'))
+  steps = sorted(p.name for p in run_dir.RunDir(workdir).checkpoints.glob('[0-9]*'))
   for step in steps:
-    _damage(workdir / 'checkpoints' / step)
+    _damage(run_dir.RunDir(workdir).checkpoints / step)
   res = _run_worker(['cli', f'--config={WORKER}:4', f'--workdir={workdir}'])
   assert res.returncode == 2, res.stderr[-3000:]
   last = res.stderr.strip().splitlines()[-1]
   assert last.startswith(f'error: No checkpoint in {workdir / "checkpoints"} can be restored '
                          f'(step {steps[-1]}: '), last
   assert 'Traceback' not in res.stderr
-  assert sorted(p.name for p in (workdir / 'checkpoints').glob('[0-9]*')) == steps
+  assert sorted(p.name for p in run_dir.RunDir(workdir).checkpoints.glob('[0-9]*')) == steps
 
 
 @pytest.mark.slow
@@ -291,7 +320,7 @@ def test_demo_config_trains_on_a_tiny_synthetic_build(tmp_path):
                 eval_every_steps=2, eval_subsets=((), ('PPG',)))
   result = trainer.train_and_evaluate(config, tmp_path)
   assert result['status'] == 'finished'
-  data_dir = tmp_path / 'data'
+  data_dir = run_dir.RunDir(tmp_path).generated_data
   for name in ('demo_mesa', 'demo_shhs'):
     assert list((data_dir / 'synthetic' / name).glob('*/skipped.csv'))
   table = result['test']
@@ -299,16 +328,16 @@ def test_demo_config_trains_on_a_tiny_synthetic_build(tmp_path):
   assert table['synthetic/demo_mesa']['PPG']['nights'] >= 1
   assert table['synthetic/demo_shhs']['PPG']['nights'] == 0  # SHHS has no PPG.
   # `python -m wav2sleep_jax.evaluate --workdir` rebuilds data and model from the run alone.
-  assert json.loads((tmp_path / 'config.json').read_text())['eval_epochs'] == 12
+  assert json.loads(run_dir.RunDir(tmp_path).config_file.read_text())['eval_epochs'] == 12
   evaluated = evaluator.evaluate_workdir(tmp_path, subsets=[('ECG',)], progress=False)
   assert evaluated['step'] == result['best_step']
-  for name, per_subset in table.items():  # Nights of <= eval_epochs: the same numbers.
+  for name, per_subset in table.items():  # One evaluation path: the same numbers.
     assert list(evaluated['results'][name]) == ['all available', 'PPG', 'ECG']
     for subset, s in per_subset.items():
       assert evaluated['results'][name][subset]['confusion_matrix'] == s['confusion_matrix']
-  text = (tmp_path / 'eval' / 'test' / 'table.md').read_text()
+  text = (run_dir.RunDir(tmp_path).eval_dir('test') / 'table.md').read_text()
   assert '| test inputs | demo_mesa | demo_shhs |' in text
-  assert list((tmp_path / 'eval' / 'test' / 'confusion').glob('*.png'))
+  assert list((run_dir.RunDir(tmp_path).eval_dir('test') / 'confusion').glob('*.png'))
 
 
 class _Bar:

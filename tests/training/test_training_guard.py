@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from wav2sleep_jax.core import run_dir
 from wav2sleep_jax.training import checkpoints
 from wav2sleep_jax.training import workdir_guard
 from tests.conftest import REPO_ROOT
@@ -25,7 +26,7 @@ def _dead_pid() -> int:
 
 
 def _write_lock(workdir: pathlib.Path, **holder) -> pathlib.Path:
-  path = workdir / workdir_guard.LOCK_FILE
+  path = workdir / run_dir.LOCK_FILE
   path.write_text(json.dumps({'host': socket.gethostname(), 'started': 'earlier', **holder}))
   return path
 
@@ -39,7 +40,7 @@ def test_lock_is_exclusive_and_released_on_exception(tmp_path):
                          match=f'in use by another trainer \\(pid {os.getpid()} on host'):
         workdir_guard.WorkdirLock(tmp_path).acquire()
       raise KeyError('boom')
-  assert not (tmp_path / workdir_guard.LOCK_FILE).exists()
+  assert not (tmp_path / run_dir.LOCK_FILE).exists()
   with workdir_guard.WorkdirLock(tmp_path):  # Free again.
     pass
 
@@ -73,10 +74,10 @@ def test_sigterm_releases_the_lock(tmp_path):
   proc = subprocess.Popen([sys.executable, '-c', code, str(REPO_ROOT), str(tmp_path)],
                           stdout=subprocess.PIPE, text=True)
   assert proc.stdout.readline().strip() == 'locked'
-  assert (tmp_path / workdir_guard.LOCK_FILE).exists()
+  assert (tmp_path / run_dir.LOCK_FILE).exists()
   proc.send_signal(signal.SIGTERM)
   assert proc.wait(timeout=30) == 128 + signal.SIGTERM
-  assert not (tmp_path / workdir_guard.LOCK_FILE).exists()
+  assert not (tmp_path / run_dir.LOCK_FILE).exists()
 
 
 @pytest.mark.slow
@@ -93,7 +94,7 @@ def test_racing_trainers_on_a_stale_lock_one_wins(tmp_path):
                             stdout=subprocess.PIPE, text=True) for _ in range(4)]
   outcomes = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
   assert outcomes == ['locked', 'refused', 'refused', 'refused']
-  assert not (tmp_path / workdir_guard.LOCK_FILE).exists()
+  assert not (tmp_path / run_dir.LOCK_FILE).exists()
 
 
 def test_config_differences_name_refused_fields_only():
@@ -122,21 +123,30 @@ def test_model_fields_missing_from_an_older_config_mean_their_defaults():
       'model.dropout': (0.1, 0.3), 'model.sequence_causal': (None, True)}
 
 
+def test_eval_max_epochs_missing_from_an_older_config_means_whole_nights():
+  old = workdir_guard.config_record(tiny_train_config())
+  del old['eval_max_epochs']  # Written before the crop was a config field.
+  assert not workdir_guard.config_differences(
+      old, workdir_guard.config_record(tiny_train_config()))
+  assert workdir_guard.config_differences(old, workdir_guard.config_record(
+      tiny_train_config(eval_max_epochs=1200))) == {'eval_max_epochs': (0, 1200)}
+
+
 def test_check_config_refuses_accepts_or_starts_afresh(tmp_path):
-  workdir_guard.write_config(tiny_train_config(), tmp_path)
-  stored = (tmp_path / 'config.json').read_bytes()
+  run_dir.RunDir(tmp_path).write_config(tiny_train_config())
+  stored = run_dir.RunDir(tmp_path).config_file.read_bytes()
   changed = tiny_train_config(train_epochs=4)
   with pytest.raises(workdir_guard.ConfigChangedError,
                      match=r'in 1 field\(s\) a resume cannot change: train_epochs: 8 -> 4'):
     workdir_guard.check_config(changed, tmp_path, has_run=True)
-  assert (tmp_path / 'config.json').read_bytes() == stored
+  assert run_dir.RunDir(tmp_path).config_file.read_bytes() == stored
   assert not workdir_guard.check_config(changed, tmp_path, has_run=False)
   assert not workdir_guard.check_config(changed, tmp_path, True, on_change='accept')
   assert workdir_guard.check_config(changed, tmp_path, True, on_change='new_run')
   (tmp_path / 'checkpoints' / '3').mkdir(parents=True)
   moved = workdir_guard.move_run_aside(tmp_path)
-  assert (moved / 'checkpoints' / '3').is_dir() and (moved / 'config.json').is_file()
-  assert not (tmp_path / 'config.json').exists()
+  assert (moved / 'checkpoints' / '3').is_dir() and run_dir.RunDir(moved).config_file.is_file()
+  assert not run_dir.RunDir(tmp_path).config_file.exists()
 
 
 class _FakeManager:
@@ -175,7 +185,7 @@ def test_restore_falls_back_and_moves_the_corrupt_step_aside(tmp_path, caplog):
   assert checkpoints.restore_newest(manager, _restore_unless_garbled(folder), folder) == (
       2, 'step 2')
   assert manager.all_steps() == [2] and manager.reloads == 1
-  moved = sorted((tmp_path / checkpoints.CORRUPT_DIR).iterdir())
+  moved = sorted((tmp_path / run_dir.CORRUPT_DIR).iterdir())
   assert [p.name.split('-')[:3] for p in moved] == [['checkpoints', '4', 'corrupt'],
                                                     ['checkpoints', '6', 'corrupt']]
   assert 'OSError: DATA_LOSS: garbled' in (moved[0] / 'REASON.txt').read_text()

@@ -246,9 +246,7 @@ def _train_step_and_state(config, mcfg: ModelConfig, batch: int, epochs: int,
   tx = step_lib.make_optimizer(config)
 
   def make_state(params):
-    return step_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                               opt_state=tx.init(params),
-                               ema_params=params if config.ema_decay else {})
+    return step_lib.create_train_state(config, params, tx)
 
   step = jax.jit(step_lib.make_train_step(model_io.graphdef(mcfg), config, tx, mcfg.signals),
                  donate_argnums=0, compiler_options=wav2sleep.compiler_options(mcfg))

@@ -63,7 +63,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.val_datasets = ('shhs', 'mesa', 'wsc', 'chat', 'cfs', 'ccshs')
   c.test_datasets = ('shhs', 'mesa', 'wsc', 'chat', 'cfs', 'ccshs', 'mros', 'census')
   c.train_epochs = 1200  # 10-h windows.
+  # Evaluation (validation, the final test table, `evaluate`): nights are zero-padded to
+  # the next multiple of eval_epochs (exact padding: the numbers do not depend on it; it
+  # sets the compiled shapes) and cut after eval_max_epochs epochs (0 = whole nights;
+  # the scored epochs cut off are counted in every report).
   c.eval_epochs = 1200
+  c.eval_max_epochs = 0
   c.batch_size = 16  # Global, in nights (effective batch = batch_size * grad_accum_steps).
   c.eval_batch_size = 16
   c.grad_accum_steps = 1

@@ -5,19 +5,22 @@ from the matrix pooled over all scored epochs (the paper's "total kappa").
 A subset is evaluated only on nights that have all of its signals; the empty
 subset () means "all signals the night has".
 
-`evaluate_workdir` evaluates a finished training run (WORKDIR/config.json +
-WORKDIR/model) and writes WORKDIR/eval/<split>/; `python -m
-wav2sleep_jax.evaluate` is its command line. Nights are never cut: a night of S
-epochs is zero-padded to the next multiple of the config's eval_epochs (so
-nights up to eval_epochs are evaluated exactly as in training), unless
-`max_epochs` asks for a crop, which is counted and reported.
+`evaluate_sources` is the one evaluation path: training's validation, training's
+final test table and `evaluate_workdir` (`python -m wav2sleep_jax.evaluate`, which
+evaluates a finished run: WORKDIR/config.json + WORKDIR/model, report in
+WORKDIR/eval/<split>/) all go through it. Nights are whole unless the run config's
+`eval_max_epochs` (or evaluate's --max_epochs) cuts them; the scored epochs cut off
+are counted and reported. Our records are zero-padded to the next multiple of
+eval_epochs with exact padding (the model's `valid_epochs_B`), so a night's numbers
+never depend on its batch-mates or padded length; records of `reference`
+preprocessing are already the model's full grid and run on it as stored (unpadded,
+uncut, the stored padding in the norms as in the reference).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import pathlib
 import time
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -31,6 +34,8 @@ from flax import nnx
 
 from wav2sleep_jax.core import cli
 from wav2sleep_jax.core import distributed
+from wav2sleep_jax.core import preprocessing as prep_lib
+from wav2sleep_jax.core import run_dir as run_dir_lib
 from wav2sleep_jax.core import stages
 from wav2sleep_jax.data import pipeline
 from wav2sleep_jax.evaluation import metrics
@@ -40,9 +45,8 @@ from wav2sleep_jax.models import io as model_io
 from wav2sleep_jax.models import model_files
 from wav2sleep_jax.models import losses
 from wav2sleep_jax.models import wav2sleep
+from wav2sleep_jax.models.config import ModelConfig
 
-RUN_CONFIG_FILE = 'config.json'
-MODEL_DIR = 'model'
 SPLITS = ('test', 'validation')
 
 
@@ -61,8 +65,10 @@ def make_eval_step(graphdef: nnx.GraphDef, num_classes: int,
                    mesh: jax.sharding.Mesh | None = None) -> Callable:
   """eval_step(params, batch, subset_M, require_all) -> summed statistics.
 
-  With a mesh, every output is replicated so each process can read the
-  per-night results (batches are sharded over processes).
+  Exact padding iff the batch has 'valid_epochs' (`evaluate_sources` decides by
+  the records' preprocessing; ModelConfig.exact_padding is training's). With a
+  mesh, every output is replicated so each process can read the per-night
+  results (batches are sharded over processes).
   """
 
   def eval_step(params, batch, subset_M, require_all):
@@ -73,8 +79,7 @@ def make_eval_step(graphdef: nnx.GraphDef, num_classes: int,
     mask_BM = present_BM & subset_M & night_ok_B[:, None]
     # Nights without any signal attend to the CLS token only; their labels are ignored.
     model = nnx.merge(graphdef, params)
-    valid_B = batch['valid_epochs'] if model.cfg.exact_padding else None
-    logits_BSK = model(batch['signals'], mask_BM, valid_epochs_B=valid_B)
+    logits_BSK = model(batch['signals'], mask_BM, valid_epochs_B=batch.get('valid_epochs'))
     labels_BS = jnp.where(night_ok_B[:, None], batch['labels'], -1)
     loss_sum, count = losses.cross_entropy_sum(logits_BSK, labels_BS)
     pred_BS = logits_BSK.argmax(-1)
@@ -104,6 +109,25 @@ class SubsetResult:
   @property
   def loss(self) -> float:
     return self.loss_sum / self.count if self.count else float('nan')
+
+  def add_batch(self, out: Mapping[str, Any]) -> None:
+    """Adds one eval_step output (host arrays)."""
+    self.nights += int(out['nights'])
+    self.loss_sum += float(out['loss_sum'])
+    self.count += int(out['count'])
+    self.cm = out['cm'] if self.cm is None else self.cm + out['cm']
+    for ok, night_cm in zip(out['night_ok'], out['night_cm']):
+      if ok and night_cm.sum():
+        self.night_kappas.append(metrics.cohen_kappa(night_cm))
+
+  def add(self, other: SubsetResult) -> None:
+    """Pools another result (e.g. of another dataset) into this one."""
+    self.nights += other.nights
+    self.loss_sum += other.loss_sum
+    self.count += other.count
+    if other.cm is not None:
+      self.cm = other.cm if self.cm is None else self.cm + other.cm
+    self.night_kappas.extend(other.night_kappas)
 
   @property
   def kappa(self) -> float:
@@ -135,20 +159,48 @@ def evaluate(eval_step: Callable, params: Any, batches: Iterable[dict], signals:
   for batch in batches:
     batch = to_device(batch)
     for subset, res in results.items():
-      out = jax.device_get(eval_step(params, batch, vectors[subset], bool(subset)))
-      res.nights += int(out['nights'])
-      res.loss_sum += float(out['loss_sum'])
-      res.count += int(out['count'])
-      res.cm = out['cm'] if res.cm is None else res.cm + out['cm']
-      for ok, night_cm in zip(out['night_ok'], out['night_cm']):
-        if ok and night_cm.sum():
-          res.night_kappas.append(metrics.cohen_kappa(night_cm))
+      res.add_batch(jax.device_get(eval_step(params, batch, vectors[subset], bool(subset))))
   return results
 
 
+def pooled(results: Iterable[SubsetResult], subset: Sequence[str] = ()) -> SubsetResult:
+  """One result over several (e.g. all validation datasets)."""
+  total = SubsetResult(tuple(subset))
+  for res in results:
+    total.add(res)
+  return total
+
+
+def summaries(results: Mapping[str, Mapping[tuple[str, ...], SubsetResult]]
+              ) -> dict[str, dict[str, dict[str, Any]]]:
+  """{dataset: {subset name: summary}}: the table of reports and metrics.json."""
+  return {name: {subset_name(k): r.summary() for k, r in per_subset.items()}
+          for name, per_subset in results.items()}
+
+
 # ----------------------------------------------------------------------------
-# Datasets: every night once, never cut (unless asked), sharded over processes
+# Datasets: every night once, whole (unless cut), sharded over processes
 # ----------------------------------------------------------------------------
+
+EXACT_PADDING = 'exact'
+REFERENCE_GRID = 'reference grid'
+
+
+def eval_spec(mcfg: ModelConfig, preprocessing: prep_lib.Preprocessing, eval_epochs: int
+              ) -> pipeline.NightSpec:
+  """How evaluation prepares records of `preprocessing` (num_epochs: the padding step)."""
+  return pipeline.NightSpec(mcfg.signals, eval_epochs, mcfg.num_classes,
+                            causal_normalization=mcfg.causal, preprocessing=preprocessing)
+
+
+def max_epochs_of(config: ml_collections.ConfigDict, override: int | None = None) -> int:
+  """Evaluation's crop: `override`, else the run's eval_max_epochs (absent: 0 = whole nights)."""
+  value = config.get('eval_max_epochs', 0) if override is None else override
+  value = int(value or 0)
+  if value < 0:
+    raise cli.InputError(f'max_epochs must be >= 0 (0 = whole nights), got {value}.')
+  return value
+
 
 def eval_length(epochs: int, eval_epochs: int, max_epochs: int = 0) -> int:
   """Padded length of a night: the next multiple of eval_epochs, or max_epochs if smaller."""
@@ -191,9 +243,24 @@ class _Selection:
     return self._source[self._indices[i]]
 
 
+def _buckets(epochs_N: np.ndarray, spec: pipeline.NightSpec, max_epochs: int
+             ) -> dict[int, list[int]]:
+  """{evaluated length: night indices}, shortest first (reference: the stored length)."""
+  buckets: dict[int, list[int]] = {}
+  for i, epochs in enumerate(epochs_N):
+    length = (int(epochs) if spec.preprocessing.is_reference
+              else eval_length(int(epochs), spec.num_epochs, max_epochs))
+    buckets.setdefault(length, []).append(i)
+  return dict(sorted(buckets.items()))
+
+
 def _bucket_batches(source: Any, buckets: Mapping[int, Sequence[int]],
                     spec: pipeline.NightSpec, batch_size: int, bar) -> Iterator[dict]:
-  """Batches of nights of equal padded length; the bar counts nights of all processes."""
+  """Batches of nights of equal length; the bar counts nights of all processes.
+
+  Our records keep 'valid_epochs' (exact padding); reference records drop it: the
+  stored grid is the model's input, as in the reference.
+  """
   index, count = jax.process_index(), jax.process_count()
   per_round = batch_size * count
   for length, indices in buckets.items():
@@ -201,6 +268,8 @@ def _bucket_batches(source: Any, buckets: Mapping[int, Sequence[int]],
     bucket_spec = dataclasses.replace(spec, num_epochs=length)
     for b, batch in enumerate(pipeline.eval_batches(nights, bucket_spec, batch_size,
                                                     index, count)):
+      if spec.preprocessing.is_reference:
+        del batch['valid_epochs']
       yield batch
       if bar is not None:
         bar.update(min(per_round, len(indices) - b * per_round))
@@ -213,25 +282,42 @@ def _progress_bar(total: int, name: str, enabled: bool):
   return tqdm(total=total, desc=name, unit='night', dynamic_ncols=True)
 
 
+def _coverage(scan: Mapping[str, np.ndarray], buckets: Mapping[int, Sequence[int]],
+              max_epochs: int, spec: pipeline.NightSpec) -> dict[str, Any]:
+  """What a dataset's numbers cover: nights, scored epochs, lengths, what was cut."""
+  return {'nights': len(scan['epochs']), 'scored_epochs': int(scan['scored'].sum()),
+          'longest_night_epochs': int(scan['epochs'].max(initial=0)),
+          'eval_lengths': {str(k): len(v) for k, v in buckets.items()},
+          'padding': REFERENCE_GRID if spec.preprocessing.is_reference else EXACT_PADDING,
+          'max_epochs': max_epochs, 'cropped_nights': int((scan['cropped'] > 0).sum()),
+          'cropped_scored_epochs': int(scan['cropped'].sum())}
+
+
 def evaluate_sources(eval_step: Callable, params: Any, sources: Mapping[str, Any],
                      spec: pipeline.NightSpec, subsets: Sequence[Sequence[str]],
                      batch_size: int, to_device: Callable = lambda b: b, max_epochs: int = 0,
-                     progress: bool = True
+                     progress: bool = True, scans: dict | None = None
                      ) -> tuple[dict[str, dict[tuple[str, ...], SubsetResult]], dict[str, dict]]:
   """Every subset on every night of every dataset -> (results, coverage per dataset).
 
-  A night of S epochs is zero-padded to eval_length(S, spec.num_epochs,
-  max_epochs); nights of one length are batched together, so a night's
-  prediction never depends on the other nights. `batch_size` is per process.
+  Our nights are cut after `max_epochs` (0: never) and zero-padded to
+  eval_length(S, spec.num_epochs, max_epochs) with exact padding; nights of one
+  length are batched together. Reference records run on their stored grid
+  (max_epochs does not apply). `batch_size` is per process; `scans` caches the
+  label scans across calls (training's validation).
   """
+  if spec.preprocessing.is_reference and max_epochs:
+    logging.info('Reference records are evaluated on their whole %d-epoch grid; '
+                 'max_epochs=%d does not apply.', spec.preprocessing.grid_epochs, max_epochs)
+    max_epochs = 0
+  scans = {} if scans is None else scans
   results, coverage = {}, {}
   for name, source in sources.items():
     started = time.perf_counter()
-    scan = scan_nights(source, max_epochs)
-    buckets: dict[int, list[int]] = {}
-    for i, epochs in enumerate(scan['epochs']):
-      buckets.setdefault(eval_length(int(epochs), spec.num_epochs, max_epochs), []).append(i)
-    buckets = dict(sorted(buckets.items()))
+    if (name, max_epochs) not in scans:
+      scans[name, max_epochs] = scan_nights(source, max_epochs)
+    scan = scans[name, max_epochs]
+    buckets = _buckets(scan['epochs'], spec, max_epochs)
     bar = _progress_bar(len(source), name, progress)
     try:
       results[name] = evaluate(eval_step, params,
@@ -240,14 +326,9 @@ def evaluate_sources(eval_step: Callable, params: Any, sources: Mapping[str, Any
     finally:
       if bar is not None:
         bar.close()
-    coverage[name] = {
-        'nights': len(source), 'scored_epochs': int(scan['scored'].sum()),
-        'longest_night_epochs': int(scan['epochs'].max(initial=0)),
-        'eval_lengths': {str(k): len(v) for k, v in buckets.items()},
-        'max_epochs': max_epochs, 'cropped_nights': int((scan['cropped'] > 0).sum()),
-        'cropped_scored_epochs': int(scan['cropped'].sum())}
-    logging.info('Evaluated %s: %d nights, padded lengths %s, %d scored epochs cut off, '
-                 '%.1f s.', name, len(source), coverage[name]['eval_lengths'],
+    coverage[name] = _coverage(scan, buckets, max_epochs, spec)
+    logging.info('Evaluated %s: %d nights, lengths %s, %d scored epochs cut off, %.1f s.',
+                 name, len(source), coverage[name]['eval_lengths'],
                  coverage[name]['cropped_scored_epochs'], time.perf_counter() - started)
   return results, coverage
 
@@ -301,73 +382,45 @@ def select_subsets(configured: Iterable[Sequence[str]], extra: Iterable[Sequence
 # Run directories
 # ----------------------------------------------------------------------------
 
-def save_run_config(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> None:
-  """WORKDIR/config.json: the full training config (process 0 writes it)."""
-  if jax.process_index() == 0:
-    path = pathlib.Path(workdir) / RUN_CONFIG_FILE
-    path.write_text(config.to_json_best_effort(indent=2, sort_keys=True) + '\n')
-
-
-def load_run_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
-  workdir = pathlib.Path(workdir)
-  if not workdir.is_dir():
-    raise FileNotFoundError(f'Workdir {workdir} does not exist.')
-  path = workdir / RUN_CONFIG_FILE
-  if not path.is_file():
-    raise FileNotFoundError(
-        f'{path} not found: evaluation needs the training config that wav2sleep_jax.train '
-        'writes there. Rerun the same training command on this workdir to write it (a '
-        'finished run does not train again).')
-  try:
-    return ml_collections.ConfigDict(json.loads(path.read_text()))
-  except (ValueError, TypeError) as e:  # Bad JSON, or JSON that is not an object.
-    raise cli.InputError(f'{path} is not a valid run config: {e}') from e
-
-
-def resolve_data_dir(config: ml_collections.ConfigDict, workdir: pathlib.Path,
-                     override: str | None = None) -> str | None:
-  """Where the run's TFDS data lives (as training.trainer resolves it); None = TFDS default."""
-  if override:
-    return str(pathlib.Path(override).expanduser())
-  if config.get('data_dir'):
-    return str(pathlib.Path(config.data_dir).expanduser())
-  if config.get('prepare') == 'synthetic':
-    return str(workdir / 'data')
-  return None
-
-
-def _trained_step(workdir: pathlib.Path) -> int:
-  """Step of the model in WORKDIR/model (the best step recorded by training), else 0."""
-  path = workdir / 'metrics.json'
-  if path.is_file():
-    recorded = json.loads(path.read_text())
-    step = recorded.get('best_step', -1)
-    return int(step) if step is not None and step >= 0 else int(recorded.get('step', 0))
-  return 0
-
-
 @functools.lru_cache(maxsize=8)
 def _cached_eval_step(graphdef: nnx.GraphDef, num_classes: int, mesh: jax.sharding.Mesh):
   return make_eval_step(graphdef, num_classes, mesh)
 
 
-def _model_to_evaluate(workdir: pathlib.Path, model: str | None, sharding
+def _model_to_evaluate(run: run_dir_lib.RunDir, model: str | None, sharding
                        ) -> model_files.LoadedModel:
   """`model` (any model path), else the run's WORKDIR/model."""
   if model is not None:
     return model_files.read_model(model, sharding)
-  model_dir = workdir / MODEL_DIR
-  if not model_io.is_model_checkpoint(model_dir):
+  if not model_io.is_model_checkpoint(run.model):
     raise FileNotFoundError(
-        f'No trained model in {model_dir} (needs {model_io.CONFIG_FILE} and '
+        f'No trained model in {run.model} (needs {model_io.CONFIG_FILE} and '
         f'{model_io.PARAMS_DIR}/); training writes it when it finishes.')
-  return model_files.read_model(model_dir, sharding)
+  return model_files.read_model(run.model, sharding)
+
+
+def _sources_to_evaluate(config: ml_collections.ConfigDict, run: run_dir_lib.RunDir,
+                         split: str, datasets: Sequence[str] | None, data_dir: str | None,
+                         sources: Mapping[str, Any] | None
+                         ) -> tuple[Mapping[str, Any], list[str]]:
+  """(sources, names of the config's datasets that are not prepared)."""
+  if sources is not None:
+    return ({n: sources[n] for n in datasets} if datasets else sources), []
+  data_dir = run.data_dir(config, data_dir)
+  if datasets:
+    return {n: pipeline.load_source(n, split, data_dir) for n in datasets}, []
+  names = list(config.test_datasets if split == 'test' else config.val_datasets)
+  sources = pipeline.load_eval_sources(names, split, data_dir)
+  if not sources:
+    raise FileNotFoundError(f'None of {names} has a prepared {split!r} split under '
+                            f'{data_dir or "the TFDS default data dir"}.')
+  return sources, [n for n in names if n not in sources]
 
 
 def evaluate_workdir(workdir: str | pathlib.Path, split: str = 'test',
                      subsets: Sequence[Sequence[str]] = (),
                      datasets: Sequence[str] | None = None, data_dir: str | None = None,
-                     batch_size: int | None = None, max_epochs: int = 0,
+                     batch_size: int | None = None, max_epochs: int | None = None,
                      sources: Mapping[str, Any] | None = None,
                      progress: bool = True, model: str | None = None,
                      config: ml_collections.ConfigDict | None = None) -> dict[str, Any]:
@@ -381,8 +434,8 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = 'test',
       missing defaults are skipped and listed, missing named ones are an error).
     data_dir: TFDS data dir (default: the run's).
     batch_size: nights per global batch (default: the config's eval_batch_size).
-    max_epochs: crop nights to this many epochs (0: never); cut scored epochs
-      are counted and reported.
+    max_epochs: cut nights after this many epochs (0: never; None: the run config's
+      eval_max_epochs, as training evaluated); cut scored epochs are counted and reported.
     sources: {name: random-access nights} used instead of TFDS.
     model: evaluate this model instead of WORKDIR/model: a folder of ours, a reference
       folder or hf://namespace/name[@revision] (`models.model_files`).
@@ -393,11 +446,11 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = 'test',
   """
   if split not in SPLITS:
     raise ValueError(f'Unknown split {split!r}; choose from {SPLITS}.')
-  workdir = pathlib.Path(workdir).expanduser().absolute()
-  if config is None or (workdir / RUN_CONFIG_FILE).is_file():
-    config = load_run_config(workdir)
+  run = run_dir_lib.RunDir(workdir)
+  if config is None or run.config_file.is_file():
+    config = run.read_config()
   mesh = distributed.make_mesh()
-  loaded = _model_to_evaluate(workdir, model, distributed.replicated(mesh))
+  loaded = _model_to_evaluate(run, model, distributed.replicated(mesh))
   mcfg, params, model_prep = loaded.config, loaded.params, loaded.preprocessing
   try:
     chosen = select_subsets(config.eval_subsets, subsets, mcfg.signals)
@@ -406,39 +459,21 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = 'test',
     local_batch = distributed.check_batch_size(batch_size or config.eval_batch_size)
   except ValueError as e:
     raise cli.InputError(str(e)) from e
-
-  missing = []
-  if sources is None:
-    data_dir = resolve_data_dir(config, workdir, data_dir)
-    if datasets:
-      sources = {n: pipeline.load_source(n, split, data_dir) for n in datasets}
-    else:
-      names = list(config.test_datasets if split == 'test' else config.val_datasets)
-      sources = pipeline.load_eval_sources(names, split, data_dir)
-      missing = [n for n in names if n not in sources]
-      if not sources:
-        raise FileNotFoundError(f'None of {names} has a prepared {split!r} split under '
-                                f'{data_dir or "the TFDS default data dir"}.')
-  elif datasets:
-    sources = {n: sources[n] for n in datasets}
-
+  crop = max_epochs_of(config, max_epochs)
+  sources, missing = _sources_to_evaluate(config, run, split, datasets, data_dir, sources)
   pipeline.check_preprocessing(model_prep, sources, f'The model in {loaded.path}')
-  spec = pipeline.NightSpec(mcfg.signals, config.eval_epochs, mcfg.num_classes,
-                            causal_normalization=mcfg.causal, preprocessing=model_prep)
   raw, coverage = evaluate_sources(
       _cached_eval_step(model_io.graphdef(mcfg), mcfg.num_classes, mesh), params, sources,
-      spec, chosen, local_batch, lambda batch: distributed.global_batch(batch, mesh),
-      max_epochs, progress)
-  out = {'split': split, 'step': _trained_step(workdir), 'signals': list(mcfg.signals),
+      eval_spec(mcfg, model_prep, config.eval_epochs), chosen, local_batch,
+      lambda batch: distributed.global_batch(batch, mesh), crop, progress)
+  out = {'split': split, 'step': run.trained_step(), 'signals': list(mcfg.signals),
          'num_classes': mcfg.num_classes,
          'stage_names': list(stages.stage_names(mcfg.num_classes)),
-         'eval_epochs': config.eval_epochs, 'subsets': [subset_name(s) for s in chosen],
-         'preprocessing': model_prep.to_dict(),
-         'model': model or str(workdir / MODEL_DIR),
+         'eval_epochs': config.eval_epochs, 'eval_max_epochs': crop,
+         'subsets': [subset_name(s) for s in chosen],
+         'preprocessing': model_prep.to_dict(), 'model': model or str(run.model),
          **({'model_commit': loaded.hub.model_commit} if loaded.hub else {}),
-         'missing_datasets': missing, 'datasets': coverage,
-         'results': {name: {subset_name(k): r.summary() for k, r in per_subset.items()}
-                     for name, per_subset in raw.items()}}
+         'missing_datasets': missing, 'datasets': coverage, 'results': summaries(raw)}
   if jax.process_index() == 0:
-    tables.write_report(workdir / 'eval' / split, out)
+    tables.write_report(run.eval_dir(split), out)
   return out

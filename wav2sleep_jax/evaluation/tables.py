@@ -17,6 +17,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from wav2sleep_jax.core import run_dir as run_dir_lib
+
 Results = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
 _COHORT_LABELS = {'shhs': 'SHHS', 'mesa': 'MESA', 'wsc': 'WSC', 'chat': 'CHAT', 'cfs': 'CFS',
@@ -108,11 +110,30 @@ def per_class_table(per_subset: Mapping[str, Mapping[str, Any]], stage_names: Se
   return '\n'.join(lines)
 
 
+def scored_epochs_line(coverage: Mapping[str, Mapping[str, Any]]) -> str:
+  """The scored epochs the numbers cover, and those cut off (per dataset when any)."""
+  total = sum(c['scored_epochs'] for c in coverage.values())
+  cut = sum(c['cropped_scored_epochs'] for c in coverage.values())
+  limit = max((c['max_epochs'] for c in coverage.values()), default=0)
+  if not cut:
+    how = f'max_epochs={limit}' if limit else 'whole nights'
+    return f'Scored epochs: {total:,} ({how}), none cut off.'
+  per_dataset = '; '.join(
+      f"{dataset_label(d)}: {c['cropped_scored_epochs']:,} of "
+      f"{_count(c['cropped_nights'], 'night')}" for d, c in coverage.items()
+      if c['cropped_scored_epochs'])
+  return (f'Scored epochs: {total - cut:,} of {total:,}; {cut:,} ({100 * cut / total:.1f}%) '
+          f'cut off by max_epochs={limit} and not scored ({per_dataset}).')
+
+
 def summary_tables(results: Results, subsets: Sequence[str] | None = None,
-                   split: str = 'test') -> str:
-  """Total kappa and accuracy tables (what training prints at the end)."""
-  return (f"Total Cohen's kappa on the {split} split (n = nights that have the inputs):\n"
+                   split: str = 'test', coverage: Mapping[str, Mapping[str, Any]] | None = None
+                   ) -> str:
+  """Total kappa and accuracy tables, and the scored epochs cut off (what training and
+  `evaluate` print)."""
+  text = (f"Total Cohen's kappa on the {split} split (n = nights that have the inputs):\n"
           f'{kappa_table(results, subsets)}\n\nAccuracy:\n{accuracy_table(results, subsets)}')
+  return f'{text}\n\n{scored_epochs_line(coverage)}' if coverage else text
 
 
 def markdown_report(results: Results, subsets: Sequence[str] | None, stage_names: Sequence[str],
@@ -140,9 +161,11 @@ def markdown_report(results: Results, subsets: Sequence[str] | None, stage_names
     for dataset, c in coverage.items():
       lengths = ', '.join(f"{_count(n, 'night')} at {k} epochs"
                           for k, n in c['eval_lengths'].items()) or 'none'
+      how = ('on the stored reference grid (unpadded)' if c.get('padding') == 'reference grid'
+             else 'zero-padded (exact padding)')
       line = (f"- {dataset_label(dataset)} (`{dataset}`): {_count(c['nights'], 'night')}, "
               f"{c['scored_epochs']:,} scored epochs, longest night "
-              f"{c['longest_night_epochs']:,} epochs; evaluated zero-padded: {lengths}; ")
+              f"{c['longest_night_epochs']:,} epochs; evaluated {how}: {lengths}; ")
       if c['cropped_scored_epochs']:
         line += (f"**{c['cropped_scored_epochs']:,} scored epochs of "
                  f"{_count(c['cropped_nights'], 'night')} cut off** by max_epochs="
@@ -288,11 +311,11 @@ def write_report(directory: str | pathlib.Path, metrics: Mapping[str, Any]) -> s
   directory = pathlib.Path(directory)
   directory.mkdir(parents=True, exist_ok=True)
   metrics = strict_json(metrics)
-  (directory / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
+  (directory / run_dir_lib.METRICS_FILE).write_text(json.dumps(metrics, indent=2) + '\n')
   text = evaluation_markdown(metrics)
   (directory / 'table.md').write_text(text)
   images = confusion_images(metrics['results'], metrics['stage_names'])
   write_confusion_pngs(directory / 'confusion', images)
-  write_tensorboard(directory / 'tensorboard', metrics['results'], metrics['stage_names'],
-                    metrics['split'], metrics['step'], text, images)
+  write_tensorboard(directory / run_dir_lib.TENSORBOARD_DIR, metrics['results'],
+                    metrics['stage_names'], metrics['split'], metrics['step'], text, images)
   return text

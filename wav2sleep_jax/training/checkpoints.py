@@ -23,8 +23,9 @@ from absl import logging
 import jax
 import numpy as np
 
+from wav2sleep_jax.core import run_dir as run_dir_lib
+
 T = TypeVar('T')
-CORRUPT_DIR = 'corrupt'
 
 
 class NoRestorableCheckpointError(RuntimeError):
@@ -104,7 +105,7 @@ def move_aside(folder: pathlib.Path, step: int, reason: str, kind: str = 'corrup
     return None
   source = folder / str(step)
   stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
-  target = folder.parent / CORRUPT_DIR / f'{folder.name}-{step}-{kind}-{stamp}'
+  target = folder.parent / run_dir_lib.CORRUPT_DIR / f'{folder.name}-{step}-{kind}-{stamp}'
   target.parent.mkdir(parents=True, exist_ok=True)
   os.replace(source, target)
   (target / 'REASON.txt').write_text(reason + '\n')

@@ -12,6 +12,8 @@ import time
 
 from absl import logging
 
+from wav2sleep_jax.core import run_dir as run_dir_lib
+
 
 def built(data_dir: pathlib.Path, name: str) -> bool:
   return any((data_dir / 'synthetic' / name).glob('*/dataset_info.json'))
@@ -38,8 +40,12 @@ def _build_cohort(cohort, data_dir: pathlib.Path) -> None:
 
 
 def prepare(config, workdir: str | pathlib.Path) -> str:
-  """Build every cohort in `config.synthetic_cohorts`; returns the data dir used."""
-  data_dir = pathlib.Path(config.data_dir or pathlib.Path(workdir) / 'data').expanduser()
+  """Build every cohort in `config.synthetic_cohorts`; returns the data dir used.
+
+  That is the run's data dir (`RunDir.data_dir`): config.data_dir, else WORKDIR/data.
+  """
+  folder = run_dir_lib.RunDir(workdir)
+  data_dir = pathlib.Path(folder.data_dir(config) or folder.generated_data)
   data_dir.mkdir(parents=True, exist_ok=True)
   start = time.perf_counter()
   count = 0

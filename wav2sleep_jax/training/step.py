@@ -1,6 +1,7 @@
 """One training step: optimizer, learning-rate schedule and the pure jitted update.
 
   tx = make_optimizer(config)
+  state = create_train_state(config, params, tx)
   train_step = jax.jit(make_train_step(graphdef, config, tx, signals))
   state, metrics = train_step(state, batch, rng)
 """
@@ -45,6 +46,14 @@ def make_optimizer(config) -> optax.GradientTransformation:
   if config.grad_accum_steps > 1:
     tx = optax.MultiSteps(tx, every_k_schedule=config.grad_accum_steps)
   return tx
+
+
+def create_train_state(config, params: Any,
+                       tx: optax.GradientTransformation | None = None) -> TrainState:
+  """Step 0: `params`, the optimizer's state for them, the EMA copy if config.ema_decay."""
+  tx = make_optimizer(config) if tx is None else tx
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+                    ema_params=params if config.ema_decay else {})
 
 
 def make_train_step(graphdef, config, tx, signals):

@@ -3,6 +3,9 @@
 Reads top to bottom in named stages, each a function tests can call or patch:
   setup_devices -> prepare_data (demo cohorts) -> load_sources -> make_data ->
   make_model (state, jitted steps) -> restore -> train_loop -> final_evaluation.
+The stages share one `Run` (run directory, devices, data, model, checkpoints,
+writer) and take `(config, run)`. Validation and the final test table are
+`evaluator.evaluate_sources`, the path of `python -m wav2sleep_jax.evaluate`.
 A run resumes from the newest checkpoint in its workdir (after SIGTERM/preemption,
 SIGKILL or a crash).
 """
@@ -11,7 +14,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import pathlib
 import signal
 import time
@@ -26,6 +28,7 @@ import numpy as np
 from wav2sleep_jax.core import cli
 from wav2sleep_jax.core import distributed
 from wav2sleep_jax.core import preprocessing as prep_lib
+from wav2sleep_jax.core import run_dir as run_dir_lib
 from wav2sleep_jax.data import pipeline
 from wav2sleep_jax.evaluation import evaluator
 from wav2sleep_jax.evaluation import tables
@@ -73,11 +76,11 @@ class _Preemption:
 class _Writer:
   """TensorBoard (process 0) + console scalars."""
 
-  def __init__(self, workdir: pathlib.Path):
+  def __init__(self, logdir: pathlib.Path):
     self._tb = None
     if jax.process_index() == 0:
       from tensorboardX import SummaryWriter
-      self._tb = SummaryWriter(str(workdir / 'tensorboard'))
+      self._tb = SummaryWriter(str(logdir))
 
   def scalars(self, step: int, values: dict[str, float]):
     if self._tb is not None:
@@ -110,44 +113,37 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   Returns a dict with 'status' ('finished', 'early_stopped', 'preempted'),
   'step', 'best_step', 'best_val_loss' and the final 'test' metrics.
   """
-  workdir = pathlib.Path(workdir).absolute()
+  folder = run_dir_lib.RunDir(workdir)
+  workdir = folder.path
   if workdir.exists() and not workdir.is_dir():
     raise NotADirectoryError(f'--workdir {workdir} is not a directory.')
   workdir.mkdir(parents=True, exist_ok=True)
   with workdir_guard.locked(workdir, jax.process_index(), jax.process_count()):
-    if workdir_guard.check_config(config, workdir, _has_run(workdir), on_config_change):
+    if workdir_guard.check_config(config, workdir, folder.has_run(), on_config_change):
       if jax.process_index() == 0:
         workdir_guard.move_run_aside(workdir)
       checkpoints.sync('new_run')
-    return _run(config, workdir)
+    return _run(config, folder)
 
 
-def _has_run(workdir: pathlib.Path) -> bool:
-  """Something a restart would resume or overwrite: checkpoints or a model."""
-  steps = [p for name in ('checkpoints', 'best') for p in (workdir / name).glob('*')
-           if p.name.isdigit()]
-  return bool(steps) or (workdir / 'model').exists()
-
-
-def _run(config, workdir: pathlib.Path) -> dict[str, Any]:
+def _run(config, folder: run_dir_lib.RunDir) -> dict[str, Any]:
   """The run itself (workdir locked and config checked)."""
-  devices = setup_devices(config)
-  data_dir = prepare_data(config, workdir)
-  data = make_data(config, load_sources(config, data_dir), devices)
-  model = make_model(config, devices)
-  ckpts = restore(config, workdir, model, data)
-  writer = _Writer(workdir)
+  run = Run(folder, setup_devices(config))
+  run.data = make_data(config, run, load_sources(config, prepare_data(config, run)))
+  run.model = make_model(config, run)
+  run.ckpts = restore(config, run)
+  run.writer = _Writer(folder.tensorboard)
   try:
-    status, step = train_loop(config, workdir, devices, data, model, ckpts, writer)
-    result = {'status': status, 'step': step, 'best_step': ckpts.progress['best_step'],
-              'best_val_loss': ckpts.progress['best_val_loss']}
+    status, step = train_loop(config, run)
+    result = {'status': status, 'step': step, 'best_step': run.ckpts.progress['best_step'],
+              'best_val_loss': run.ckpts.progress['best_val_loss']}
     if status == 'preempted':
       logging.warning('Preempted at step %d; the next run in %s resumes from here.', step,
-                      workdir)
+                      folder.path)
       return result
-    return final_evaluation(config, workdir, devices, data, model, ckpts, writer, result)
+    return final_evaluation(config, run, result)
   finally:
-    writer.close()
+    run.writer.close()
 
 
 @dataclasses.dataclass
@@ -170,15 +166,15 @@ def setup_devices(config) -> Devices:
   return devices
 
 
-def prepare_data(config, workdir: pathlib.Path) -> str | None:
+def prepare_data(config, run: Run) -> str | None:
   """Stage 2a: the run's TFDS data dir; builds the demo's cohorts first if configured."""
   if config.prepare not in ('', 'synthetic'):
     raise cli.InputError(f'Unknown config.prepare {config.prepare!r} (expected "" or '
                          '"synthetic").')
   if config.prepare == 'synthetic':
     from wav2sleep_jax.training import demo_data
-    demo_data.prepare(config, workdir)
-  return evaluator.resolve_data_dir(config, workdir)
+    demo_data.prepare(config, run.dir.path)
+  return run.dir.data_dir(config)
 
 
 def load_sources(config, data_dir: str | None) -> dict[str, dict[str, Any]]:
@@ -196,31 +192,31 @@ class Data:
   train_iter: Any  # Grain iterator of per-process training batches (checkpointed).
   sources: dict[str, dict[str, Any]]
   train_spec: pipeline.NightSpec
-  eval_spec: pipeline.NightSpec
+  eval_spec: pipeline.NightSpec  # evaluator.eval_spec: the padding step is eval_epochs.
+  val_scans: dict = dataclasses.field(default_factory=dict)  # Validation's label scans.
 
 
-def make_data(config, sources: dict[str, dict[str, Any]], devices: Devices) -> Data:
+def make_data(config, run: Run, sources: dict[str, dict[str, Any]]) -> Data:
   """Stage 2c: the training pipeline (a mixture or one concatenation) and eval specs."""
   mcfg = model_config_from(config)
   train_sources = list(sources['train'].values())
   prep = records_preprocessing(sources)
-  spec = lambda epochs: pipeline.NightSpec(mcfg.signals, epochs, mcfg.num_classes,
-                                           causal_normalization=mcfg.causal,
-                                           preprocessing=prep)
+  train_spec = pipeline.NightSpec(mcfg.signals, config.train_epochs, mcfg.num_classes,
+                                  causal_normalization=mcfg.causal, preprocessing=prep)
   shard = dict(process_index=jax.process_index(), process_count=jax.process_count())
+  local_batch = run.devices.local_batch
   if config.mixture_weights:
     train_ds = pipeline.train_dataset(
-        train_sources[0], spec(config.train_epochs), devices.local_batch, config.seed,
-        config.worker_count, weights=list(config.mixture_weights),
-        extra_sources=train_sources[1:], **shard)
+        train_sources[0], train_spec, local_batch, config.seed, config.worker_count,
+        weights=list(config.mixture_weights), extra_sources=train_sources[1:], **shard)
   else:
-    train_ds = pipeline.train_dataset(
-        pipeline.ConcatSource(train_sources), spec(config.train_epochs), devices.local_batch,
-        config.seed, config.worker_count, **shard)
+    train_ds = pipeline.train_dataset(pipeline.ConcatSource(train_sources), train_spec,
+                                      local_batch, config.seed, config.worker_count, **shard)
   logging.info('Training nights: %d from %s; validation: %s',
                sum(len(s) for s in train_sources), ', '.join(sources['train']),
                {k: len(v) for k, v in sources['validation'].items()})
-  return Data(iter(train_ds), sources, spec(config.train_epochs), spec(config.eval_epochs))
+  return Data(iter(train_ds), sources, train_spec,
+              evaluator.eval_spec(mcfg, prep, config.eval_epochs))
 
 
 def records_preprocessing(sources: dict[str, dict[str, Any]]) -> prep_lib.Preprocessing:
@@ -242,16 +238,15 @@ class Model:
   eval_step: Any
 
 
-def make_model(config, devices: Devices) -> Model:
+def make_model(config, run: Run) -> Model:
   """Stage 3: parameters, optimizer state (replicated) and the jitted step functions."""
   mcfg = model_config_from(config)
   params = model_io.init_params(mcfg, config.seed)
   graphdef = model_io.graphdef(mcfg)
   tx = step_lib.make_optimizer(config)
-  state = step_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                              opt_state=tx.init(params),
-                              ema_params=params if config.ema_decay else {})
-  state = jax.device_put(state, distributed.replicated(devices.mesh))
+  devices = run.devices
+  state = jax.device_put(step_lib.create_train_state(config, params, tx),
+                         distributed.replicated(devices.mesh))
   train_step = jax.jit(_guarded(step_lib.make_train_step(graphdef, config, tx, mcfg.signals)),
                        donate_argnums=(0, 3), compiler_options=wav2sleep.compiler_options(mcfg))
   return Model(mcfg, state, train_step,
@@ -289,33 +284,43 @@ class Checkpoints:
     self.best_ckpt.wait_until_finished()
 
 
-def restore(config, workdir: pathlib.Path, model: Model, data: Data) -> Checkpoints:
+@dataclasses.dataclass
+class Run:
+  """What the stages share, filled in stage by stage."""
+  dir: run_dir_lib.RunDir
+  devices: Devices
+  data: Data | None = None
+  model: Model | None = None
+  ckpts: Checkpoints | None = None
+  writer: _Writer | None = None
+
+
+def restore(config, run: Run) -> Checkpoints:
   """Stage 4: the newest intact checkpoint (corrupt ones are moved aside), best/ verified."""
   import grain
   import orbax.checkpoint as ocp
+  folder, model = run.dir, run.model
   options = ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints, create=True)
-  ckpt = ocp.CheckpointManager(workdir / 'checkpoints', options=options)
-  best_ckpt = ocp.CheckpointManager(workdir / 'best',
+  ckpt = ocp.CheckpointManager(folder.checkpoints, options=options)
+  best_ckpt = ocp.CheckpointManager(folder.best,
                                     options=ocp.CheckpointManagerOptions(max_to_keep=1,
                                                                          create=True))
   progress = {'best_val_loss': float('inf'), 'best_step': -1, 'bad_evals': 0, 'history': []}
   restored = checkpoints.restore_newest(ckpt, lambda step: ckpt.restore(
       step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(_abstract(model.state)),
-          data=grain.checkpoint.CheckpointRestore(data.train_iter),
-          progress=ocp.args.JsonRestore())), workdir / 'checkpoints')
+          data=grain.checkpoint.CheckpointRestore(run.data.train_iter),
+          progress=ocp.args.JsonRestore())), folder.checkpoints)
   if restored is not None:
     model.state, progress = restored[1].state, restored[1].progress
-    logging.info('Resumed from step %d in %s', int(model.state.step), workdir)
-  _check_best(best_ckpt, workdir / 'best', progress,
-              _abstract(_eval_params(model.state, config)))
+    logging.info('Resumed from step %d in %s', int(model.state.step), folder.path)
+  _check_best(best_ckpt, folder.best, progress, _abstract(_eval_params(model.state, config)))
   if jax.process_index() == 0:  # The run starts: what `wav2sleep_jax.evaluate` rebuilds from.
-    workdir_guard.write_config(config, workdir)
-  return Checkpoints(ckpt, best_ckpt, progress, workdir / 'checkpoints')
+    folder.write_config(config)
+  return Checkpoints(ckpt, best_ckpt, progress, folder.checkpoints)
 
 
-def train_loop(config, workdir: pathlib.Path, devices: Devices, data: Data, model: Model,
-               ckpts: Checkpoints, writer: _Writer) -> tuple[str, int]:
+def train_loop(config, run: Run) -> tuple[str, int]:
   """Stage 5: steps until max_steps, early stopping or preemption; -> (status, step).
 
   The host reads nothing back from a step except on logging and evaluation
@@ -327,10 +332,11 @@ def train_loop(config, workdir: pathlib.Path, devices: Devices, data: Data, mode
   i.e. up to min(log_every_steps, eval_every_steps) - 1 steps late, then
   checkpointed.
   """
-  batches = distributed.DevicePrefetch(data.train_iter, devices.mesh, size=2)
+  model, ckpts = run.model, run.ckpts
+  batches = distributed.DevicePrefetch(run.data.train_iter, run.devices.mesh, size=2)
   preemption = _Preemption()
   rng = jax.random.key(config.seed)
-  first_bad = jax.device_put(jnp.int32(-1), distributed.replicated(devices.mesh))
+  first_bad = jax.device_put(jnp.int32(-1), distributed.replicated(run.devices.mesh))
   step = int(model.state.step)
   status = 'finished'
   bar = _progress_bar(config.max_steps, step)
@@ -349,9 +355,8 @@ def train_loop(config, workdir: pathlib.Path, devices: Devices, data: Data, mode
       finished.wait_all()
       _check_finite(first_bad, step, ckpts)
       if log_now:
-        _log_train(step, metrics, meter, config.batch_size, writer, bar)
-      if eval_now and _validate_and_save(config, step, devices, data, model, ckpts, writer,
-                                         batches):
+        _log_train(step, metrics, meter, config.batch_size, run.writer, bar)
+      if eval_now and _validate_and_save(config, run, step, batches):
         status = 'early_stopped'
         break
       if preemption.any_process():
@@ -435,12 +440,11 @@ def _log_train(step: int, metrics, meter: _Meter, batch_size: int, writer: _Writ
     bar.set_postfix(loss=f'{scalars["loss"]:.3f}')
 
 
-def _validate_and_save(config, step: int, devices: Devices, data: Data, model: Model,
-                       ckpts: Checkpoints, writer: _Writer, train_iter) -> bool:
+def _validate_and_save(config, run: Run, step: int, train_iter) -> bool:
   """Validation, best/ on improvement, a checkpoint; True = stop early (patience spent)."""
-  val = _validate(model.eval_step, _eval_params(model.state, config),
-                  data.sources['validation'], data.eval_spec, devices, model.mcfg)
-  writer.scalars(step, {f'val/{k}': v for k, v in val.items()})
+  model, ckpts = run.model, run.ckpts
+  val = _validate(config, run)
+  run.writer.scalars(step, {f'val/{k}': v for k, v in val.items()})
   logging.info('step %d validation: %s', step, val)
   progress = ckpts.progress
   progress['history'].append({'step': step, **val})
@@ -460,34 +464,42 @@ def _validate_and_save(config, step: int, devices: Devices, data: Data, model: M
   return True
 
 
-def final_evaluation(config, workdir: pathlib.Path, devices: Devices, data: Data,
-                     model: Model, ckpts: Checkpoints, writer: _Writer,
-                     result: dict[str, Any]) -> dict[str, Any]:
-  """Stage 6: the best checkpoint on the test sets, exported to WORKDIR/model, printed."""
+def _evaluate(config, run: Run, params, split: str, subsets, **kwargs):
+  """`evaluator.evaluate_sources` on a split: the path `wav2sleep_jax.evaluate` takes."""
+  return evaluator.evaluate_sources(
+      run.model.eval_step, params, run.data.sources[split], run.data.eval_spec, subsets,
+      run.devices.local_eval_batch, run.devices.to_device, evaluator.max_epochs_of(config),
+      **kwargs)
+
+
+def final_evaluation(config, run: Run, result: dict[str, Any]) -> dict[str, Any]:
+  """Stage 6: the best checkpoint on the test sets, exported to WORKDIR/model, printed.
+
+  The numbers are those `python -m wav2sleep_jax.evaluate --workdir` gives for the run
+  (same path, same crop: config.eval_max_epochs); metrics.json's 'test_coverage'
+  counts, per dataset, the nights and scored epochs, and those cut off.
+  """
   import orbax.checkpoint as ocp
-  best_ckpt, mcfg = ckpts.best_ckpt, model.mcfg
-  best_params = _eval_params(model.state, config)
+  best_ckpt, mcfg = run.ckpts.best_ckpt, run.model.mcfg
+  best_params = _eval_params(run.model.state, config)
   if best_ckpt.latest_step() is not None:
     best_params = best_ckpt.restore(best_ckpt.latest_step(), args=ocp.args.StandardRestore(
         _abstract(best_params)))
-  model_io.save_model(workdir / 'model', mcfg, best_params,  # Collective: all processes.
-                      preprocessing=data.train_spec.preprocessing)
-  subsets = [s for s in config.eval_subsets if set(s) <= set(mcfg.signals)]
-  table = {}
-  for name, source in data.sources['test'].items():
-    results = evaluator.evaluate(
-        model.eval_step, best_params,
-        pipeline.eval_batches(source, data.eval_spec, devices.local_eval_batch,
-                              jax.process_index(), jax.process_count()),
-        mcfg.signals, subsets, devices.to_device)
-    table[name] = {evaluator.subset_name(k): r.summary() for k, r in results.items()}
-    writer.scalars(result['step'],
-                   {f'test/{tables.tag(name)}/{tables.tag(subset)}/kappa': s['kappa']
-                    for subset, s in table[name].items() if s['nights']})
-  result['test'] = table
+  model_io.save_model(run.dir.model, mcfg, best_params,  # Collective: all processes.
+                      preprocessing=run.data.train_spec.preprocessing)
+  subsets = evaluator.select_subsets(config.eval_subsets, (), mcfg.signals)
+  raw, coverage = _evaluate(config, run, best_params, 'test', subsets, progress=False)
+  table = evaluator.summaries(raw)
+  run.writer.scalars(result['step'],
+                     {f'test/{tables.tag(name)}/{tables.tag(subset)}/kappa': s['kappa']
+                      for name, per_subset in table.items()
+                      for subset, s in per_subset.items() if s['nights']})
+  result.update(test=table, test_coverage=coverage,
+                eval_max_epochs=evaluator.max_epochs_of(config))
   if jax.process_index() == 0:
-    (workdir / 'metrics.json').write_text(json.dumps(result, indent=2, default=float))
-    print(tables.summary_tables(table))  # Rows: the config's subsets the model takes.
+    run.dir.write_metrics(result)
+    print(tables.summary_tables(table, [evaluator.subset_name(s) for s in subsets], 'test',
+                                coverage))  # Rows: the config's subsets the model takes.
   return result
 
 
@@ -515,19 +527,11 @@ def _eval_params(state: step_lib.TrainState, config):
   return state.ema_params if config.ema_decay else state.params
 
 
-def _validate(eval_step, params, sources, spec, devices: Devices, mcfg) -> dict[str, float]:
+def _validate(config, run: Run) -> dict[str, float]:
   """Pooled validation loss/kappa over all validation datasets (all signals)."""
-  total = evaluator.SubsetResult(())
-  for source in sources.values():
-    res = evaluator.evaluate(
-        eval_step, params,
-        pipeline.eval_batches(source, spec, devices.local_eval_batch, jax.process_index(),
-                              jax.process_count()),
-        mcfg.signals, [()], devices.to_device)[()]
-    total.loss_sum += res.loss_sum
-    total.count += res.count
-    total.nights += res.nights
-    total.cm = res.cm if total.cm is None else total.cm + res.cm
+  raw, _ = _evaluate(config, run, _eval_params(run.model.state, config), 'validation', [()],
+                     progress=False, scans=run.data.val_scans)
+  total = evaluator.pooled(r[()] for r in raw.values())
   return {'loss': total.loss, 'kappa': total.kappa, 'accuracy': total.accuracy}
 
 

@@ -26,14 +26,16 @@ from typing import Any, Iterator, Mapping
 from absl import logging
 import ml_collections
 
-LOCK_FILE = 'train.lock'
-RUN_CONFIG_FILE = 'config.json'
+from wav2sleep_jax.core import run_dir as run_dir_lib
+
 # Config fields that a resumed run may change: they do not touch the weights,
 # the optimiser state, the training data or validation (which picks `best/`).
 RESUMABLE_FIELDS = frozenset({
     'max_steps', 'eval_every_steps', 'log_every_steps', 'patience', 'keep_checkpoints',
     'worker_count', 'data_dir', 'eval_batch_size', 'eval_subsets', 'test_datasets',
     'model.remat', 'model.encoder_impl'})
+# Run-config fields added since runs were first stored, with what their absence meant.
+ADDED_FIELDS = {'eval_max_epochs': 0}
 ON_CONFIG_CHANGE = ('refuse', 'accept', 'new_run')
 _UNREADABLE_GRACE_S = 10.0  # A new holder writes its JSON within this time.
 
@@ -84,7 +86,7 @@ class WorkdirLock:
   """Exclusive lock of a training workdir (see module docstring)."""
 
   def __init__(self, workdir: str | os.PathLike[str]):
-    self.path = pathlib.Path(workdir) / LOCK_FILE
+    self.path = run_dir_lib.RunDir(workdir).lock_file
     self._fd: int | None = None
     self._previous_sigterm = None
 
@@ -193,7 +195,7 @@ def config_differences(stored: Mapping[str, Any], new: Mapping[str, Any]
                        ) -> dict[str, tuple[Any, Any]]:
   """{field: (stored, new)} of fields a resume cannot change ('<absent>' if missing)."""
   old_flat, new_flat = _flatten(stored), _flatten(new)
-  for key, value in _model_defaults().items():  # Fields added since meant their default.
+  for key, value in {**_model_defaults(), **ADDED_FIELDS}.items():  # Added since: defaults.
     old_flat.setdefault(key, value)
   out = {}
   for key in sorted(set(old_flat) | set(new_flat)):
@@ -204,7 +206,7 @@ def config_differences(stored: Mapping[str, Any], new: Mapping[str, Any]
 
 
 def read_stored_config(workdir: pathlib.Path) -> dict[str, Any] | None:
-  path = workdir / RUN_CONFIG_FILE
+  path = run_dir_lib.RunDir(workdir).config_file
   if not path.is_file():
     return None
   try:
@@ -247,29 +249,21 @@ def check_config(config: ml_collections.ConfigDict, workdir: pathlib.Path,
                     'starts in %s.', listing, workdir)
     return True
   raise ConfigChangedError(
-      f'The config differs from the run in {workdir} ({workdir / RUN_CONFIG_FILE}) in '
+      f'The config differs from the run in {workdir} '
+      f'({run_dir_lib.RunDir(workdir).config_file}) in '
       f'{len(diff)} field(s) a resume cannot change: {listing}. Use another --workdir, or '
       '--on_config_change=new_run (moves the old run aside) or =accept (resume anyway).')
 
 
-def write_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
-  """WORKDIR/config.json, written atomically (what `evaluate` rebuilds from)."""
-  path = workdir / RUN_CONFIG_FILE
-  tmp = path.with_name(path.name + f'.tmp-{os.getpid()}')
-  tmp.write_text(config.to_json_best_effort(indent=2, sort_keys=True) + '\n')
-  os.replace(tmp, path)
-
-
-def move_run_aside(workdir: pathlib.Path, names=('checkpoints', 'best', 'model',
-                                                 'metrics.json', RUN_CONFIG_FILE,
-                                                 'tensorboard', 'eval')) -> pathlib.Path:
+def move_run_aside(workdir: pathlib.Path) -> pathlib.Path:
   """Moves the run's outputs into WORKDIR/previous/<timestamp>/ (data stays)."""
+  run = run_dir_lib.RunDir(workdir)
   stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
-  target = workdir / 'previous' / stamp
+  target = run.previous / stamp
   target.mkdir(parents=True, exist_ok=False)
-  for name in names:
-    if (workdir / name).exists():
-      os.replace(workdir / name, target / name)
+  for name in run_dir_lib.RUN_OUTPUTS:
+    if (run.path / name).exists():
+      os.replace(run.path / name, target / name)
   logging.warning('Moved the previous run of %s to %s.', workdir, target)
   return target
 
