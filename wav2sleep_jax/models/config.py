@@ -76,11 +76,12 @@ class ModelConfig:
         padding (k - 1) * dilation) with norm statistics over the whole night.
     sequence_causal: causal sequence mixer (None = `causal`).
     dtype: compute dtype ('float32' or 'bfloat16'); parameters stay float32.
-    exact_padding: training and evaluation pass each night's valid epochs (the
-      batch's `valid_epochs`) to the model, so the zero padding of nights shorter
-      than the window changes nothing (`Wav2Sleep.__call__`'s `valid_epochs_B`).
+    exact_padding: training passes each night's valid epochs (the batch's
+      `valid_epochs`) to the model, so the zero padding of nights shorter than
+      the window changes nothing (`Wav2Sleep.__call__`'s `valid_epochs_B`).
       Ours; False = the reference's behaviour (the norms see the padding).
-      Prediction always pads exactly.
+      Evaluation and prediction always pad exactly (records of `reference`
+      preprocessing run on their stored grid, as in the reference).
     remat: rematerialise the encoders (jax.checkpoint around each encoder block):
       only block inputs are kept for the backward pass, everything inside a block
       is recomputed, trading compute for memory. Ours, not the reference's;
