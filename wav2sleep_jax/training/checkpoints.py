@@ -1,7 +1,9 @@
 """Restore with fallback: a checkpoint that cannot be restored is moved aside.
 
-The newest step is tried first; if it fails, the reason is logged and older
-steps are tried. Steps that failed are moved (never deleted) to
+The newest step is tried first, with Orbax's public restore into the abstract
+target (`CheckpointManager.restore`): whatever it raises (a truncated or garbled
+array, invalid metadata) is logged on one line and older steps are tried.
+Steps that failed are moved (never deleted) to
 WORKDIR/corrupt/<folder>-<step>-<timestamp>/ only once an older step restored
 (so a config mismatch, which fails every step, moves nothing). If no step
 restores, `NoRestorableCheckpointError` names the folder and each reason.
@@ -12,10 +14,12 @@ from __future__ import annotations
 import contextlib
 import datetime
 import gc
-import json
+import io
 import logging as std_logging
 import os
 import pathlib
+import sys
+import time
 from typing import Callable, Iterator, TypeVar
 import warnings
 
@@ -54,48 +58,79 @@ def sync(name: str) -> None:
     multihost_utils.sync_global_devices(name)
 
 
-_JSON_FILES = ('_CHECKPOINT_METADATA', 'metadata', '_METADATA', '_sharding')
+class _AbandonedReadsFilter(std_logging.Filter):
+  """Drops asyncio's 'exception was never retrieved' reports of TensorStore reads."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    message = record.getMessage()
+    return not ('exception was never retrieved' in message and 'tensorstore' in message)
 
 
-def verify_step(step_dir: pathlib.Path) -> None:
-  """Reads every JSON file and array of a step synchronously; raises if one is corrupt.
+_ABANDONED_READS = _AbandonedReadsFilter()
 
-  Orbax reports a corrupt array only after thousands of lines of tracebacks from
-  its other, abandoned reads; this check fails first, on one clear line.
-  """
-  import tensorstore as ts
-  for path in sorted(p for p in step_dir.rglob('*') if p.is_file()):
-    if (path.name in _JSON_FILES or path.suffix == '.json'
-        or path.parent.name == 'array_metadatas'):
-      try:
-        json.loads(path.read_bytes())
-      except ValueError as e:
-        raise ValueError(f'{path.relative_to(step_dir)} is not valid JSON ({e})') from None
-  for item in sorted(p.parent for p in step_dir.glob('*/manifest.ocdbt')):
-    kvstore = {'driver': 'ocdbt', 'base': f'file://{item}/'}
-    keys = [k.decode() for k in ts.KvStore.open(kvstore).result().list().result()]
-    for key in keys:
-      for meta, driver in (('/.zarray', 'zarr'), ('/zarr.json', 'zarr3')):
-        if key.endswith(meta):
-          spec = {'driver': driver, 'kvstore': {**kvstore, 'path': key[:-len(meta)] + '/'}}
-          ts.open(spec, open=True).result().read().result()
+
+class _CountingSink(io.TextIOBase):
+  """A stderr stand-in that discards what is written and counts the writes."""
+
+  def __init__(self):
+    super().__init__()
+    self.writes = 0
+
+  def write(self, text: str) -> int:
+    self.writes += 1
+    return len(text)
+
+
+def _wait_until_quiet(sink: _CountingSink, quiet_s: float = 0.25, limit_s: float = 10.0
+                      ) -> None:
+  """Waits until nothing was written to `sink` for `quiet_s` (at most `limit_s`)."""
+  deadline = time.monotonic() + limit_s
+  while time.monotonic() < deadline:
+    before = sink.writes
+    time.sleep(quiet_s)
+    gc.collect()  # Collects the failed reads' futures while their reports are muted.
+    if sink.writes == before:
+      return
 
 
 @contextlib.contextmanager
-def _quiet_async_failures() -> Iterator[None]:
-  """Drops the per-array tracebacks that a failed restore's unawaited tasks print."""
-  asyncio_logger = std_logging.getLogger('asyncio')
-  level = asyncio_logger.level
-  asyncio_logger.setLevel(std_logging.CRITICAL)
+def _muted(sink: _CountingSink) -> Iterator[None]:
+  """Sends stderr to `sink`; drops reports of reads that finish after their loop closed."""
+  previous = sys.unraisablehook
+
+  def hook(unraisable) -> None:
+    if (isinstance(unraisable.exc_value, RuntimeError)
+        and 'Event loop is closed' in str(unraisable.exc_value)):
+      sink.writes += 1  # A read settled: `_wait_until_quiet` waits on.
+    else:
+      previous(unraisable)
+
+  sys.unraisablehook = hook
   try:
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.redirect_stderr(sink):
       warnings.simplefilter('ignore', RuntimeWarning)
-      try:
-        yield
-      finally:
-        gc.collect()  # Collects the failed tasks while their reports are muted.
+      yield
   finally:
-    asyncio_logger.setLevel(level)
+    sys.unraisablehook = previous
+
+
+def _try_restore(restore: Callable[[int], T], step: int) -> tuple[T | None, str | None]:
+  """(restored, None), or (None, one-line reason) with the per-array reports muted.
+
+  Orbax's restore raises on the first failed read of a corrupt step; its other,
+  abandoned reads finish later and each report a traceback (thousands of lines
+  for a model state) on stderr and through the `asyncio` logger. Those reports
+  are muted until the reads have settled.
+  """
+  std_logging.getLogger('asyncio').addFilter(_ABANDONED_READS)  # Idempotent.
+  sink = _CountingSink()
+  with _muted(sink):
+    try:
+      return restore(step), None
+    except Exception as e:  # pylint: disable=broad-except  # Reported by the caller.
+      error = one_line(e)
+    _wait_until_quiet(sink)
+  return None, error
 
 
 def move_aside(folder: pathlib.Path, step: int, reason: str, kind: str = 'corrupt'
@@ -129,12 +164,7 @@ def restore_newest(manager, restore: Callable[[int], T], folder: pathlib.Path,
   failed: list[tuple[int, str]] = []
   result = None
   for step in sorted(manager.all_steps(), reverse=True):
-    with _quiet_async_failures():
-      try:
-        verify_step(pathlib.Path(folder) / str(step))
-        value, error = restore(step), None
-      except Exception as e:  # pylint: disable=broad-except  # Logged, then the next.
-        value, error = None, one_line(e)
+    value, error = _try_restore(restore, step)
     if not _all_processes_ok(error is None):
       error = error or 'failed to restore on another process'
       logging.warning('Checkpoint step %d in %s cannot be restored: %s', step, folder, error)
