@@ -3,20 +3,26 @@
 `DatasetBuilderTestCase` needs TensorFlow (it reads back through `tf.data`).
 Without TensorFlow, `BuilderTestCase` is an `absltest.TestCase` with the same
 class attributes (DATASET_CLASS, SPLITS, BUILDER_CONFIG_NAMES_TO_TEST,
-EXAMPLE_DIR) that builds the dummy data to array_record in a temporary folder
-and reads it back with `as_data_source()`.
+EXAMPLE_DIR, OVERLAPPING_SPLITS) and the same checks, that builds the dummy
+data (array_record, the builders' default) in a temporary folder and reads it
+back with `as_data_source()`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import itertools
+import os
 import tempfile
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
+from unittest import mock
 
 from absl.testing import absltest
 from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
+from tensorflow_datasets.core import dataset_metadata
 
 from wav2sleep_jax.builders import nsrr_builder
 from wav2sleep_jax.core import signals as grid
@@ -60,13 +66,39 @@ def check_example(test: absltest.TestCase, example: Mapping[str, Any],
   test.assertTrue(any(example['present'].values()))
 
 
+def example_digest(example: Mapping[str, Any]) -> str:
+  """A hash of an example's keys and values (nested dicts, arrays, scalars, bytes)."""
+  digest = hashlib.md5()
+
+  def update(value: Any) -> None:
+    if isinstance(value, Mapping):
+      for key in sorted(value):
+        digest.update(str(key).encode())
+        update(value[key])
+    else:
+      array = np.asarray(value)
+      digest.update(f'{array.dtype.str}{array.shape}'.encode())
+      digest.update(array.tobytes() if array.dtype != object else repr(array.tolist()).encode())
+
+  update(example)
+  return digest.hexdigest()
+
+
 class _TfFreeBuilderTestCase(absltest.TestCase):
-  """Builds DATASET_CLASS over its dummy data without TensorFlow."""
+  """Builds DATASET_CLASS over its dummy data without TensorFlow.
+
+  Checks what `DatasetBuilderTestCase` checks: base class, registration, info
+  name, valid tags, keys that hold no local path, examples per split (also
+  after a reload), no example shared between splits (unless named in
+  OVERLAPPING_SPLITS), a default config among the configs; and the stored
+  night's format (`check_example`).
+  """
 
   DATASET_CLASS: type[tfds.core.DatasetBuilder] | None = None
   SPLITS: Mapping[str, int] = {}
   BUILDER_CONFIG_NAMES_TO_TEST: Sequence[Any] | None = None
   EXAMPLE_DIR: str | None = None
+  OVERLAPPING_SPLITS: Sequence[str] = ()
   SKIP_CHECKSUMS = True
 
   @classmethod
@@ -75,9 +107,27 @@ class _TfFreeBuilderTestCase(absltest.TestCase):
       return epath.Path(cls.EXAMPLE_DIR)
     return cls.DATASET_CLASS.code_path.parent / 'dummy_data'
 
+  def test_baseclass(self):
+    self.assertTrue(issubclass(self.DATASET_CLASS, tfds.core.DatasetBuilder))
+
   def test_registered(self):
     self.assertIn(self.DATASET_CLASS.name, tfds.list_builders(
         with_community_datasets=False))
+
+  def test_info(self):
+    with tempfile.TemporaryDirectory() as data_dir:
+      builder = self.DATASET_CLASS(data_dir=data_dir)
+      self.assertIsInstance(builder.info, tfds.core.DatasetInfo)
+      self.assertEqual(builder.info.name, builder.name)
+
+  def test_tags_are_valid(self):
+    tags = set(self.DATASET_CLASS.get_metadata().tags)
+    self.assertEmpty(tags - set(dataset_metadata.valid_tags()))
+
+  def test_default_config_is_a_config(self):
+    if self.DATASET_CLASS.DEFAULT_BUILDER_CONFIG_NAME:
+      self.assertIn(self.DATASET_CLASS.DEFAULT_BUILDER_CONFIG_NAME,
+                    {c.name for c in self.DATASET_CLASS.BUILDER_CONFIGS})
 
   def test_download_and_prepare_as_data_source(self):
     # The `reference` config of every NSRR builder shares one code path: tested where
@@ -89,24 +139,54 @@ class _TfFreeBuilderTestCase(absltest.TestCase):
       with self.subTest(str(getattr(config, 'name', config))), \
           tempfile.TemporaryDirectory() as data_dir:
         builder = self.DATASET_CLASS(data_dir=data_dir, config=config)
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(
-                manual_dir=self.dummy_data()),
-            file_format='array_record')
-        self.assertEqual(
-            {s: i.num_examples for s, i in builder.info.splits.items()},
-            dict(self.SPLITS))
+        self._prepare(builder)
         for name in ('csv', 'json'):
           self.assertTrue((epath.Path(builder.data_dir) /
                            f'{nsrr_builder.SKIP_REPORT_NAME}.{name}').exists())
-        signal_names = builder.builder_config.signals
-        seen = set()
-        for split, source in builder.as_data_source().items():
-          for i in range(len(source)):
-            example = source[i]
-            check_example(self, example, signal_names)
-            seen.add(_text(example['record_id']))
-        self.assertLen(seen, sum(self.SPLITS.values()))
+        self._check_splits(builder)
+        reloaded = self.DATASET_CLASS(data_dir=data_dir, config=builder.builder_config)
+        self._check_splits(reloaded)  # Metadata and examples as read back from disk.
+
+  def _prepare(self, builder: tfds.core.DatasetBuilder) -> None:
+    """download_and_prepare (default file format), checking every yielded key."""
+    manual_dir = self.dummy_data() if builder.MANUAL_DOWNLOAD_INSTRUCTIONS else None
+    generate = builder._generate_examples  # pylint: disable=protected-access
+
+    def checked(*args, **kwargs):
+      examples = generate(*args, **kwargs)
+      if not isinstance(examples, Iterable) or hasattr(examples, 'expand'):
+        return examples  # A Beam PTransform: keys are not checked (as in TFDS).
+      return (self._check_key(key, example) for key, example in examples)
+
+    with mock.patch.object(builder, '_generate_examples', checked):
+      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+          manual_dir=manual_dir))
+    self.assertEqual(builder.info.file_format, tfds.core.FileFormat.ARRAY_RECORD)
+
+  def _check_key(self, key: Any, example: Any) -> tuple[Any, Any]:
+    self.assertFalse(isinstance(key, str) and os.fspath(self.dummy_data()) in key,
+                     f'Key {key!r} holds a local path: the example order would depend on '
+                     'where the data lies (use the file name).')
+    return key, example
+
+  def _check_splits(self, builder: tfds.core.DatasetBuilder) -> None:
+    """Examples per split, their format, unique record ids, no shared example."""
+    self.assertEqual({s: i.num_examples for s, i in builder.info.splits.items()},
+                     dict(self.SPLITS))
+    self.assertEqual(builder.info.splits.total_num_examples, sum(self.SPLITS.values()))
+    signal_names = builder.builder_config.signals
+    digests, record_ids = {}, []
+    for split, source in builder.as_data_source().items():
+      digests[split] = set()
+      for i in range(len(source)):
+        example = source[i]
+        check_example(self, example, signal_names)
+        record_ids.append(_text(example['record_id']))
+        digests[split].add(example_digest(example))
+    self.assertCountEqual(record_ids, set(record_ids))  # Unique across splits.
+    for (split1, set1), (split2, set2) in itertools.combinations(digests.items(), 2):
+      if not {split1, split2} & set(self.OVERLAPPING_SPLITS):
+        self.assertFalse(set1 & set2, f'Splits {split1!r} and {split2!r} share examples.')
 
 
 if HAS_TF:

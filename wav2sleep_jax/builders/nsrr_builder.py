@@ -142,12 +142,17 @@ class NothingBuiltError(ValueError):
   """Every night of every split was skipped (see the skip report)."""
 
 
+# The file format of a new build unless `file_format=` says otherwise (TFDS's is tfrecord).
+DEFAULT_FILE_FORMAT = 'array_record'
+
+
 class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """Base builder: finds nights, splits them, assembles one example per night.
 
   Subclasses implement `_find_nights` (and may override `_plan_splits`).
   Constructor kwargs `split_dir`, `max_hours` and `aliases` override the
-  config's values (they do not rename the config's data folder).
+  config's values (they do not rename the config's data folder); a new build
+  writes `DEFAULT_FILE_FORMAT` unless `file_format=` is given.
   """
 
   VERSION = tfds.core.Version('1.0.0')
@@ -164,6 +169,9 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     self._report = report_lib.SkipReport()
     self.splits_left_out: tuple[str, ...] = ()  # Of the last build.
     super().__init__(**kwargs)
+    if kwargs.get('file_format') is None and not self.is_prepared():
+      # What training reads (`tfds.data_source`), also for a plain `tfds build`.
+      self.info.set_file_format(DEFAULT_FILE_FORMAT, override=True)
 
   def _option(self, name: str) -> Any:
     return self._overrides.get(name, getattr(self.builder_config, name))
