@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import pathlib
 import subprocess
 import sys
@@ -79,3 +80,16 @@ def test_build_prepares_a_builder_without_tensorflow(tmp_path):
   assert {s: i.num_examples for s, i in builder.info.splits.items()} == {'train': 2}
   assert (pathlib.Path(builder.data_dir) / f'{nsrr_builder.SKIP_REPORT_NAME}.csv').is_file()
   assert 'tensorflow' not in sys.modules
+
+
+def test_cli_refuses_what_it_does_not_implement_on_one_line(tmp_path):
+  env = dict(os.environ, PYTHONPATH=str(_ROOT))
+  for flag, message in (('--download_only', 'error: --download_only is not supported'),
+                        ('--config_idx=9', 'error: --config_idx 9: synthetic has 2 configs.')):
+    res = subprocess.run([sys.executable, '-m', 'tfds_builders.build', 'synthetic', flag,
+                          f'--data_dir={tmp_path}'], cwd=_ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 2, res.stderr[-3000:]
+    assert res.stderr.strip().splitlines()[-1].startswith(message), res.stderr[-3000:]
+    assert 'Traceback' not in res.stderr
+  assert not list(tmp_path.iterdir())  # Nothing built.
