@@ -47,7 +47,7 @@ def main(argv):
     raise app.UsageError('--config and --workdir are required.')
   result = trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value,
                                       on_config_change=_ON_CONFIG_CHANGE.value)
-  logging.info('Done: %s', {k: v for k, v in result.items() if k != 'test'})
+  logging.info('Done: %s', {k: v for k, v in result.items() if k not in ('test', 'test_coverage')})
 
 
 def run():
