@@ -4,9 +4,11 @@ r"""`tfds build` without TensorFlow, for the builders in this folder.
       --data_dir=~/tensorflow_datasets [--config='{"name": "x", ...}'] \
       [--beam_pipeline_options=runner=FnApiRunner,direct_running_mode=multi_processing,direct_num_workers=8]
 
-Same flags as `tfds build` (the `tfds` command imports TensorFlow at start;
-this runs only its build subcommand). A bare dataset name resolves to
-`tfds_builders/<name>/`; `--file_format` defaults to array_record.
+The flags of `tfds build` (the `tfds` command imports TensorFlow at start;
+this builds each dataset through TFDS's builder API and refuses, on one line,
+the few flags it does not implement, e.g. --download_only, --publish_dir). A
+bare dataset name resolves to `tfds_builders/<name>/`; the builders write
+array_record unless --file_format says otherwise.
 
 Exit codes: 0 built; 1 built, but a split was left out because every one of
 its nights was skipped (summary on stderr; details in skipped.csv); 2 bad

@@ -96,14 +96,20 @@ def _configs(cls, config: str | None, generation) -> list:
     raise cli.InputError('Give the config once: `name/config`, --config or --config_idx.')
   if given and not cls.BUILDER_CONFIGS:
     raise cli.InputError(f'{cls.name} has no configs.')
-  if isinstance(config := given[0] if given else None, int):
-    if config >= len(cls.BUILDER_CONFIGS):
-      raise cli.InputError(f'--config_idx {config}: {cls.name} has '
+  if not given:
+    return [c.name for c in cls.BUILDER_CONFIGS] or [None]
+  choice = given[0]
+  if isinstance(choice, int):
+    if choice >= len(cls.BUILDER_CONFIGS):
+      raise cli.InputError(f'--config_idx {choice}: {cls.name} has '
                            f'{len(cls.BUILDER_CONFIGS)} configs.')
-    return [cls.BUILDER_CONFIGS[config].name]
-  if config is not None:
-    return [cls.builder_config_cls(**json.loads(config)) if config.startswith('{') else config]
-  return [c.name for c in cls.BUILDER_CONFIGS] or [None]
+    return [cls.BUILDER_CONFIGS[choice].name]
+  if not choice.startswith('{'):
+    return [choice]
+  try:
+    return [cls.builder_config_cls(**json.loads(choice))]
+  except (ValueError, TypeError) as e:
+    raise cli.InputError(f'--config={choice}: {e}') from None
 
 
 def _download_config(args, name: str) -> tfds.download.DownloadConfig:
