@@ -165,3 +165,18 @@ def test_another_preprocessing_is_warned_about_and_max_hours_is_for_reference_on
   assert result.returncode == cli.EXIT_USAGE
   (line,) = result.stderr.strip().splitlines()
   assert line.startswith('error: max_hours=12 applies to') and 'never crops' in line
+
+
+def test_signals_asked_for_set_the_reference_join_order():
+  """The reference's tool joins the grids in the order of its `signals` argument."""
+  edf = _fixture('edf', 'mesa_style.edf')
+  prep = prep_lib.reference()
+  model_order = input_files.read_input(edf, ('THX', 'ECG'), with_labels=False, preprocessing=prep)
+  asked = input_files.read_input(edf, ('THX', 'ECG'), with_labels=False, preprocessing=prep,
+                                 reference_join_order=('ECG', 'THX'))
+  np.testing.assert_array_equal(asked.signals['THX'], model_order.signals['THX'])
+  ecg_first, thx_first = asked.signals['ECG'], model_order.signals['ECG']
+  np.testing.assert_array_equal(thx_first[:4], ecg_first[3:16:4])  # THX's times first.
+  np.testing.assert_array_equal(np.sort(thx_first), np.sort(ecg_first))
+  assert runner.read_options(prep, ['ECG', 'THX'])['reference_join_order'] == ('ECG', 'THX')
+  assert runner.read_options(prep_lib.Preprocessing(), ['ECG'])['reference_join_order'] is None

@@ -131,10 +131,11 @@ def predict_files_beam(model_path: str | os.PathLike[str], input_path: str | os.
   prep = runner.run_preprocessing(model, preprocessing, max_hours)
   files, root = runner.find_run_inputs(input_path, kinds, output_dir)
   run_args = dict(signals=signals, output_dir=output_dir, root=root, formats=formats,
-                  read_options=dict(channel_map=channel_map, with_labels=with_labels,
-                                    allow_truncated=allow_truncated, preprocessing=prep))
+                  read_options=runner.read_options(
+                      prep, signals, channel_map=channel_map, with_labels=with_labels,
+                      allow_truncated=allow_truncated))
   results_path = os.path.join(output_dir, f'.predict-beam-{uuid.uuid4().hex}.pkl')
-  bucket_epochs = 0 if prep.is_reference else batching.hours_to_epochs(bucket_hours)
+  bucket_epochs = runner.run_bucket_epochs(prep, bucket_hours)
   stage = _StageNights(os.fspath(model_path), dtype, run_args, batch_size, bucket_epochs)
   with beam.Pipeline(options=beam_options) as p:
     _ = (p

@@ -347,9 +347,10 @@ def predict_edf(model: model_lib.StagingModel | str | os.PathLike[str],
   """
   model = _as_model(model)
   prep = run_preprocessing(model, preprocessing, max_hours)
-  night = input_files.read_input(path, wanted_signals(model, signals), channel_map=channel_map,
-                                 with_labels=with_labels, allow_truncated=allow_truncated,
-                                 preprocessing=prep)
+  night = input_files.read_input(
+      path, wanted_signals(model, signals),
+      **read_options(prep, signals, channel_map=channel_map, with_labels=with_labels,
+                     allow_truncated=allow_truncated))
   return predict_night(model, night, preprocessing=prep)
 
 
@@ -465,10 +466,10 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
   prep = run_preprocessing(model, preprocessing, max_hours)
   files, root = find_run_inputs(input_path, kinds, output_dir)
   run = FilesRun(model, wanted_signals(model, signals), output_dir, root,
-                  dict(channel_map=channel_map, with_labels=with_labels,
-                       allow_truncated=allow_truncated, preprocessing=prep),
+                  read_options(prep, signals, channel_map=channel_map, with_labels=with_labels,
+                               allow_truncated=allow_truncated),
                   output_files.RunOutputs(output_dir, formats))
-  bucket_epochs = 0 if prep.is_reference else batching.hours_to_epochs(bucket_hours)
+  bucket_epochs = run_bucket_epochs(prep, bucket_hours)
   batcher = batching.Batcher(model, batch_size, bucket_epochs=bucket_epochs)
   run.bar = tqdm.tqdm(total=len(files), unit='night', desc='predict', disable=not progress)
   with concurrent.futures.ThreadPoolExecutor(1) as run.writer:
@@ -479,6 +480,19 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
   run.bar.close()
   run.write_run_files(run_info)
   return run.result(start_time)
+
+
+def read_options(prep: prep_lib.Preprocessing, signals: Sequence[str] | None,
+                 **options: Any) -> dict[str, Any]:
+  """`input_files.read_input` options of a run. With `reference` preprocessing the grids
+  are joined in the order the signals were asked for, as the reference's tool does."""
+  join = tuple(signals) if prep.is_reference and signals else None
+  return dict(options, preprocessing=prep, reference_join_order=join)
+
+
+def run_bucket_epochs(prep: prep_lib.Preprocessing, bucket_hours: float) -> int:
+  """Length buckets of a run (none with `reference` preprocessing: the grid is fixed)."""
+  return 0 if prep.is_reference else batching.hours_to_epochs(bucket_hours)
 
 
 class FilesRun:

@@ -88,8 +88,8 @@ def read_input(path: str | os.PathLike[str], signals: Sequence[str], *,
                channel_map: Mapping[str, Sequence[str]] | None = None,
                with_labels: bool = True,
                allow_truncated: bool = False,
-               preprocessing: prep_lib.Preprocessing = prep_lib.Preprocessing()
-               ) -> night_lib.Night:
+               preprocessing: prep_lib.Preprocessing = prep_lib.Preprocessing(),
+               reference_join_order: Sequence[str] | None = None) -> night_lib.Night:
   """Reads one prediction input with `night.read_night`: whole night, labels optional.
 
   Args:
@@ -102,6 +102,8 @@ def read_input(path: str | os.PathLike[str], signals: Sequence[str], *,
     allow_truncated: stage the complete records of a truncated EDF (noted).
     preprocessing: ours (the whole night) or `reference` (the reference's grid;
       see `night.NightOptions`).
+    reference_join_order: `reference`: the order of the signals asked for (default
+      `signals`), which orders each signal's samples on the grid.
 
   Raises:
     PsgError: the night cannot be staged (unreadable, too short, no usable signal).
@@ -110,7 +112,8 @@ def read_input(path: str | os.PathLike[str], signals: Sequence[str], *,
   options = night_lib.NightOptions(
       signals=tuple(signals), max_hours=None, channel_map=dict(channel_map or {}),
       require_labels=False, exclude_sleep_wake_only=False, allow_truncated=allow_truncated,
-      preprocessing=preprocessing)
+      preprocessing=preprocessing,
+      reference_join_order=tuple(reference_join_order) if reference_join_order else None)
   kind = night_lib.EXTENSIONS.get(os.path.splitext(os.fspath(path))[1].lower())
   with_labels = with_labels and kind in night_lib.SIGNAL_KINDS
   annotation = cohort_files.find_annotation(path) if with_labels else None
