@@ -26,6 +26,7 @@ import yaml
 
 from wav2sleep_jax.core import cli
 from wav2sleep_jax.core import preprocessing as prep_lib
+from wav2sleep_jax.core import run_dir
 from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.core import stages
 from wav2sleep_jax.evaluation import tables
@@ -36,8 +37,8 @@ from wav2sleep_jax.models import reference_export
 from wav2sleep_jax.models.config import ModelConfig
 
 CARD_FILE = 'README.md'
-METRICS_FILE = 'metrics.json'
-RUN_MODEL_DIR = 'model'
+METRICS_FILE = run_dir.METRICS_FILE
+RUN_MODEL_DIR = run_dir.MODEL_DIR
 TAGS = ('sleep-staging', 'polysomnography', 'wav2sleep', 'jax', 'flax')
 # The Hub has no time-series classification pipeline type (only time-series-forecasting,
 # which this is not), so the card says 'other'.
