@@ -96,8 +96,7 @@ class Response:
 
   @classmethod
   def json(cls, value, status: int = 200, **headers) -> Response:
-    return cls(status, json.dumps(value).encode(),
-               {'Content-Type': 'application/json', **headers})
+    return cls(status, json.dumps(value).encode(), {'Content-Type': 'application/json', **headers})
 
   @classmethod
   def error(cls, status: int, code: str | None, message: str, **headers) -> Response:
@@ -137,14 +136,19 @@ class FakeHub:
 
   # Repos -----------------------------------------------------------------------------------
 
-  def add_repo(self, repo_id: str, files: Mapping[str, bytes], branch: str = 'main',
+  def add_repo(self,
+               repo_id: str,
+               files: Mapping[str, bytes],
+               branch: str = 'main',
                **options) -> str:
     """Creates `repo_id` (options: gated, private, tokens) with one commit; returns it."""
     self.repos[repo_id] = Repo(**options)
     return self.add_commit(repo_id, files, branch)
 
-  def add_commit(self, repo_id: str, files: Mapping[str, bytes], branch: str | None = 'main'
-                 ) -> str:
+  def add_commit(self,
+                 repo_id: str,
+                 files: Mapping[str, bytes],
+                 branch: str | None = 'main') -> str:
     """Adds a commit of `files` (moving `branch` to it, if given); returns its sha."""
     repo = self.repos[repo_id]
     digest = hashlib.sha1(f'{repo_id}:{len(repo.commits)}'.encode())
@@ -206,15 +210,18 @@ class FakeHub:
       if repo.private and request.token is None:
         raise HubError(Response.error(401, 'RepoNotFound', 'Invalid username or password.'))
       if repo.private:  # A token without read access to it.
-        raise HubError(Response.error(403, None, f'Access denied: this token cannot read '
-                                      f'{repo_id}.'))
+        raise HubError(
+            Response.error(403, None, f'Access denied: this token cannot read '
+                           f'{repo_id}.'))
       if request.token is None:
-        raise HubError(Response.error(
-            401, 'GatedRepo', f'Access to model {repo_id} is restricted. You must have access '
-            'to it and be authenticated to access it. Please log in.'))
-      raise HubError(Response.error(
-          403, 'GatedRepo', f'Access to model {repo_id} is restricted and you are not in the '
-          'authorized list.'))
+        raise HubError(
+            Response.error(
+                401, 'GatedRepo', f'Access to model {repo_id} is restricted. You must have access '
+                'to it and be authenticated to access it. Please log in.'))
+      raise HubError(
+          Response.error(
+              403, 'GatedRepo', f'Access to model {repo_id} is restricted and you are not in the '
+              'authorized list.'))
     return repo_id, repo
 
   def _commit(self, repo: Repo, match: re.Match) -> str:
@@ -228,9 +235,16 @@ class FakeHub:
     repo_id, repo = self._repo(match, request)
     commit = self._commit(repo, match)
     files = repo.commits[commit]
-    return Response.json({'id': repo_id, 'modelId': repo_id, 'sha': commit,
-                          'private': repo.private, 'gated': 'auto' if repo.gated else False,
-                          'siblings': [{'rfilename': p} for p in sorted(files)]})
+    return Response.json({
+        'id': repo_id,
+        'modelId': repo_id,
+        'sha': commit,
+        'private': repo.private,
+        'gated': 'auto' if repo.gated else False,
+        'siblings': [{
+            'rfilename': p
+        } for p in sorted(files)]
+    })
 
   def tree(self, match: re.Match, request: Request) -> Response:
     _, repo = self._repo(match, request)
@@ -246,8 +260,11 @@ class FakeHub:
         folders.add(prefix + '/'.join(parts[:depth]))
       if recursive or len(parts) == 1:
         entries.append(_tree_entry(path, files[path]))
-    entries += [{'type': 'directory', 'path': f, 'oid': hashlib.sha1(f.encode()).hexdigest()}
-                for f in sorted(folders)]
+    entries += [{
+        'type': 'directory',
+        'path': f,
+        'oid': hashlib.sha1(f.encode()).hexdigest()
+    } for f in sorted(folders)]
     if prefix and not entries:
       raise HubError(Response.error(404, 'EntryNotFound', f'{prefix} does not exist'))
     return Response.json(entries)
@@ -258,13 +275,17 @@ class FakeHub:
     path = unquote(match['file'])
     content = repo.commits[commit].get(path)
     if content is None:
-      raise HubError(Response.error(404, 'EntryNotFound', f'{path} does not exist',
-                                    **{'X-Repo-Commit': commit}))
+      raise HubError(
+          Response.error(404, 'EntryNotFound', f'{path} does not exist',
+                         **{'X-Repo-Commit': commit}))
     headers = {'X-Repo-Commit': commit, 'Content-Type': 'application/octet-stream'}
     if len(content) >= LFS_MIN_SIZE:
       sha256 = hashlib.sha256(content).hexdigest()
-      headers.update({'ETag': f'"{git_blob_sha1(lfs_pointer(content))}"',
-                      'X-Linked-Etag': f'"{sha256}"', 'X-Linked-Size': str(len(content))})
+      headers.update({
+          'ETag': f'"{git_blob_sha1(lfs_pointer(content))}"',
+          'X-Linked-Etag': f'"{sha256}"',
+          'X-Linked-Size': str(len(content))
+      })
     else:
       headers['ETag'] = f'"{git_blob_sha1(content)}"'
     return Response(200, content, headers)
@@ -275,8 +296,8 @@ class FakeHub:
     """The repo of a push; 401 unless the request's token may push to it."""
     repo_id, repo = self._repo(match, request)
     if repo.write_tokens and request.token not in repo.write_tokens:
-      message = ('Invalid username or password.' if request.token is None else
-                 'Invalid credentials in Authorization header')
+      message = ('Invalid username or password.'
+                 if request.token is None else 'Invalid credentials in Authorization header')
       raise HubError(Response.error(401, None, message))
     return repo_id, repo
 
@@ -291,15 +312,21 @@ class FakeHub:
     existing = self.repos.get(repo_id)
     if existing is not None:
       if existing.write_tokens and request.token not in existing.write_tokens:
-        return Response.error(403, None, "You don't have the rights to create a model under "
-                              f"the namespace {body['organization']!r}")
+        return Response.error(
+            403, None, "You don't have the rights to create a model under "
+            f"the namespace {body['organization']!r}")
       message = 'You already created this model repo'
-      return Response.json({'error': message, 'url': f'{self.endpoint}/{repo_id}'}, 409,
-                           **{'X-Error-Message': message})
+      return Response.json({
+          'error': message,
+          'url': f'{self.endpoint}/{repo_id}'
+      }, 409, **{'X-Error-Message': message})
     private = body.get('visibility') == 'private'
     token = frozenset({request.token})
-    self.add_repo(repo_id, {'.gitattributes': b'*.pth filter=lfs diff=lfs merge=lfs -text\n'},
-                  private=private, tokens=token if private else frozenset(), write_tokens=token)
+    self.add_repo(
+        repo_id, {'.gitattributes': b'*.pth filter=lfs diff=lfs merge=lfs -text\n'},
+        private=private,
+        tokens=token if private else frozenset(),
+        write_tokens=token)
     return Response.json({'url': f'{self.endpoint}/{repo_id}', 'name': repo_id, 'id': repo_id})
 
   def validate_yaml(self, match: re.Match, request: Request) -> Response:
@@ -335,9 +362,12 @@ class FakeHub:
     """Every file 'regular' (inline in the commit); `oid` of the same path at `rev`."""
     _, repo = self._writable(match, request)
     files = repo.commits[self._commit(repo, match)]
-    answers = [{'path': f['path'], 'uploadMode': 'regular', 'shouldIgnore': False,
-                'oid': git_blob_sha1(files[f['path']]) if f['path'] in files else None}
-               for f in json.loads(request.body)['files']]
+    answers = [{
+        'path': f['path'],
+        'uploadMode': 'regular',
+        'shouldIgnore': False,
+        'oid': git_blob_sha1(files[f['path']]) if f['path'] in files else None
+    } for f in json.loads(request.body)['files']]
     return Response.json({'files': answers})
 
   def commit(self, match: re.Match, request: Request) -> Response:
@@ -360,8 +390,9 @@ class FakeHub:
         files[value['path']] = base64.b64decode(value['content'])
       elif key == 'deletedFile':
         if files.pop(value['path'], None) is None:
-          raise HubError(Response.error(404, 'EntryNotFound', "A file with this name doesn't "
-                                        f"exist: {value['path']}"))
+          raise HubError(
+              Response.error(404, 'EntryNotFound', "A file with this name doesn't "
+                             f"exist: {value['path']}"))
       elif key == 'deletedFolder':
         prefix = value['path'].rstrip('/') + '/'
         files = {p: c for p, c in files.items() if not p.startswith(prefix)}
@@ -369,18 +400,29 @@ class FakeHub:
         return Response.error(400, None, f'Unsupported commit operation {key!r}')
     commit = self.add_commit(repo_id, files, branch)
     repo.messages[commit] = summary
-    return Response.json({'success': True, 'commitOid': commit,
-                          'commitUrl': f'{self.endpoint}/{repo_id}/commit/{commit}',
-                          'hookOutput': ''})
+    return Response.json({
+        'success': True,
+        'commitOid': commit,
+        'commitUrl': f'{self.endpoint}/{repo_id}/commit/{commit}',
+        'hookOutput': ''
+    })
 
 
 def _tree_entry(path: str, content: bytes) -> dict:
   if len(content) < LFS_MIN_SIZE:
     return {'type': 'file', 'path': path, 'size': len(content), 'oid': git_blob_sha1(content)}
   pointer = lfs_pointer(content)
-  return {'type': 'file', 'path': path, 'size': len(content), 'oid': git_blob_sha1(pointer),
-          'lfs': {'oid': hashlib.sha256(content).hexdigest(), 'size': len(content),
-                  'pointerSize': len(pointer)}}
+  return {
+      'type': 'file',
+      'path': path,
+      'size': len(content),
+      'oid': git_blob_sha1(pointer),
+      'lfs': {
+          'oid': hashlib.sha256(content).hexdigest(),
+          'size': len(content),
+          'pointerSize': len(pointer)
+      }
+  }
 
 
 def _handler_class(hub: FakeHub) -> type[http.server.BaseHTTPRequestHandler]:
@@ -422,16 +464,27 @@ def _handler_class(hub: FakeHub) -> type[http.server.BaseHTTPRequestHandler]:
 # Pointing huggingface_hub at the server ----------------------------------------------------
 
 
-def client_env(endpoint: str | None, home, offline: bool = False, token: str | None = None
-               ) -> dict[str, str]:
+def client_env(endpoint: str | None,
+               home,
+               offline: bool = False,
+               token: str | None = None) -> dict[str, str]:
   """Environment variables for a subprocess client (endpoint None: a closed port)."""
-  return {'HF_ENDPOINT': endpoint or 'http://127.0.0.1:9', 'HF_HOME': str(home),
-          'HF_HUB_OFFLINE': '1' if offline else '0', 'HF_HUB_DISABLE_XET': '1',
-          'HF_HUB_DISABLE_TELEMETRY': '1',
-          **({'HF_TOKEN': token} if token else {})}
+  return {
+      'HF_ENDPOINT': endpoint or 'http://127.0.0.1:9',
+      'HF_HOME': str(home),
+      'HF_HUB_OFFLINE': '1' if offline else '0',
+      'HF_HUB_DISABLE_XET': '1',
+      'HF_HUB_DISABLE_TELEMETRY': '1',
+      **({
+          'HF_TOKEN': token
+      } if token else {})
+  }
 
 
-def point_client(monkeypatch, endpoint: str | None, home, offline: bool = False,
+def point_client(monkeypatch,
+                 endpoint: str | None,
+                 home,
+                 offline: bool = False,
                  token: str | None = None) -> None:
   """Points this process's huggingface_hub at `endpoint` with cache under `home`.
 
@@ -448,11 +501,15 @@ def point_client(monkeypatch, endpoint: str | None, home, offline: bool = False,
   for key, value in env.items():
     monkeypatch.setenv(key, value)
   endpoint = env['HF_ENDPOINT']
-  values = {'ENDPOINT': endpoint,
-            'HUGGINGFACE_CO_URL_TEMPLATE': endpoint + '/{repo_id}/resolve/{revision}/{filename}',
-            'HF_HOME': str(home), 'HF_HUB_CACHE': os.path.join(home, 'hub'),
-            'HF_TOKEN_PATH': os.path.join(home, 'token'),
-            'HF_STORED_TOKENS_PATH': os.path.join(home, 'stored_tokens'),
-            'HF_HUB_OFFLINE': offline, 'HF_HUB_DISABLE_XET': True}
+  values = {
+      'ENDPOINT': endpoint,
+      'HUGGINGFACE_CO_URL_TEMPLATE': endpoint + '/{repo_id}/resolve/{revision}/{filename}',
+      'HF_HOME': str(home),
+      'HF_HUB_CACHE': os.path.join(home, 'hub'),
+      'HF_TOKEN_PATH': os.path.join(home, 'token'),
+      'HF_STORED_TOKENS_PATH': os.path.join(home, 'stored_tokens'),
+      'HF_HUB_OFFLINE': offline,
+      'HF_HUB_DISABLE_XET': True
+  }
   for name, value in values.items():
     monkeypatch.setattr(constants, name, value)

@@ -12,9 +12,15 @@ from wav2sleep_jax import synthetic
 from wav2sleep_jax.synthetic import layouts
 
 
-def write_night(root, cohort: str, index: int = 0, hours: float = 0.5,
-                labels: tuple[str, ...] | None = None, relabel: dict | None = None,
-                defects: synthetic.Defects = synthetic.Defects()) -> tuple[synthetic.Night, str]:
+def write_night(
+    root,
+    cohort: str,
+    index: int = 0,
+    hours: float = 0.5,
+    labels: tuple[str, ...] | None = None,
+    relabel: dict | None = None,
+    defects: synthetic.Defects = synthetic.Defects()
+) -> tuple[synthetic.Night, str]:
   """Writes one synthetic night under root/<cohort>; returns (night, EDF path).
 
   Args:
@@ -26,8 +32,9 @@ def write_night(root, cohort: str, index: int = 0, hours: float = 0.5,
   if labels is not None:
     channels = tuple(c for c in channels if c.label in labels)
   if relabel:
-    channels = tuple(dataclasses.replace(c, label=relabel.get(c.label, c.label), alt_labels=())
-                     for c in channels)
+    channels = tuple(
+        dataclasses.replace(c, label=relabel.get(c.label, c.label), alt_labels=())
+        for c in channels)
   spec = dataclasses.replace(spec, channels=channels)
   night = synthetic.generate_night(spec, seed=0, night_index=index, hours=hours)
   paths = synthetic.write_night(night, os.path.join(root, cohort), defects)
@@ -42,8 +49,10 @@ def write_short_edf(path, seconds: float = 20.0) -> str:
   return os.fspath(path)
 
 
-def table_signals(epochs: int, rate: float, names=('ECG', 'THX'), seed: int = 0
-                  ) -> dict[str, np.ndarray]:
+def table_signals(epochs: int,
+                  rate: float,
+                  names=('ECG', 'THX'),
+                  seed: int = 0) -> dict[str, np.ndarray]:
   """Random signals of `epochs` 30-s epochs at one shared `rate`, plus a `time` column."""
   rng = np.random.default_rng(seed)
   n = int(epochs * 30 * rate)

@@ -40,20 +40,38 @@ def test_non_finite_row_marks_signal_absent(model, fill):
 def test_normalize_makes_scale_irrelevant(model):
   x = random_signals(('ECG',), batch=1, epochs=2)
   scaled = {'ECG': x['ECG'] * 1000 + 5}
-  np.testing.assert_allclose(model.logits(scaled, normalize=True),
-                             model.logits(x, normalize=True), atol=1e-4)
+  np.testing.assert_allclose(
+      model.logits(scaled, normalize=True), model.logits(x, normalize=True), atol=1e-4)
 
 
 @pytest.mark.parametrize('signals, message', [
     ({}, 'non-empty'),
-    ({'EEG': np.zeros((1, 1024))}, r"Unknown signal\(s\) \['EEG'\]"),
-    ({'ECG': np.zeros(1024)}, 'expected a \\[nights, samples\\] array'),
-    ({'ECG': np.zeros((1, 1000))}, 'not a whole number of 30-s epochs'),
-    ({'ECG': np.zeros((1, 0))}, 'not a whole number'),
-    ({'ECG': np.zeros((1, 2048)), 'THX': np.zeros((2, 512))}, 'THX has 2 nights but ECG has 1'),
-    ({'ECG': np.zeros((1, 2048)), 'THX': np.zeros((1, 256))}, 'covers 1 epochs but ECG covers 2'),
-    ({'ECG': np.full((1, 1024), -np.inf)}, r'Night\(s\) \[0\] have no present signal'),
-    ({'ECG': np.r_[np.zeros(1000), np.full(24, np.nan)][None]}, 'mix finite and non-finite'),
+    ({
+        'EEG': np.zeros((1, 1024))
+    }, r"Unknown signal\(s\) \['EEG'\]"),
+    ({
+        'ECG': np.zeros(1024)
+    }, 'expected a \\[nights, samples\\] array'),
+    ({
+        'ECG': np.zeros((1, 1000))
+    }, 'not a whole number of 30-s epochs'),
+    ({
+        'ECG': np.zeros((1, 0))
+    }, 'not a whole number'),
+    ({
+        'ECG': np.zeros((1, 2048)),
+        'THX': np.zeros((2, 512))
+    }, 'THX has 2 nights but ECG has 1'),
+    ({
+        'ECG': np.zeros((1, 2048)),
+        'THX': np.zeros((1, 256))
+    }, 'covers 1 epochs but ECG covers 2'),
+    ({
+        'ECG': np.full((1, 1024), -np.inf)
+    }, r'Night\(s\) \[0\] have no present signal'),
+    ({
+        'ECG': np.r_[np.zeros(1000), np.full(24, np.nan)][None]
+    }, 'mix finite and non-finite'),
 ])
 def test_bad_inputs_raise_clear_errors(model, signals, message):
   with pytest.raises(ValueError, match=message):

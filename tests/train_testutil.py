@@ -21,8 +21,14 @@ def synthetic_nights(cohort: str, count: int, hours: float, seed: int = 0) -> tu
   for i in range(count):
     night = synthetic.generate_night(cohort, seed=seed, night_index=i, hours=hours)
     epochs = len(night.labels)
-    example = {'record_id': night.record_id, 'cohort': cohort, 'labels': night.labels,
-               'num_epochs': epochs, 'signals': {}, 'present': {}}
+    example = {
+        'record_id': night.record_id,
+        'cohort': cohort,
+        'labels': night.labels,
+        'num_epochs': epochs,
+        'signals': {},
+        'present': {}
+    }
     for name in signals_lib.CARDIORESPIRATORY:
       channel = next((c for c in night.channels.values() if c.source == name), None)
       key = feature_key(name)
@@ -40,11 +46,27 @@ def synthetic_nights(cohort: str, count: int, hours: float, seed: int = 0) -> tu
 def tiny_train_config(**overrides) -> ConfigDict:
   """A fast config: tiny model, 8-epoch windows, in-memory data."""
   c = common.base_config()
-  c.model.update(feature_dim=16, encoder_initial_channels=4, encoder_max_channels=8,
-                 mixer_heads=2, mixer_ff_dim=32, sequence_dilations=(1, 2))
-  c.update(train_epochs=8, eval_epochs=16, batch_size=2, eval_batch_size=2, worker_count=0,
-           warmup_steps=2, learning_rate=3e-3, decay_tau=1000.0, eval_every_steps=5,
-           log_every_steps=5, max_steps=10, patience=100, eval_subsets=((), ('ECG',)))
+  c.model.update(
+      feature_dim=16,
+      encoder_initial_channels=4,
+      encoder_max_channels=8,
+      mixer_heads=2,
+      mixer_ff_dim=32,
+      sequence_dilations=(1, 2))
+  c.update(
+      train_epochs=8,
+      eval_epochs=16,
+      batch_size=2,
+      eval_batch_size=2,
+      worker_count=0,
+      warmup_steps=2,
+      learning_rate=3e-3,
+      decay_tau=1000.0,
+      eval_every_steps=5,
+      log_every_steps=5,
+      max_steps=10,
+      patience=100,
+      eval_subsets=((), ('ECG',)))
   for k, v in overrides.items():
     c[k] = v
   return c

@@ -41,8 +41,8 @@ def main():
     return _train_cli(args)
   if mode == 'distributed':
     import jax
-    jax.distributed.initialize(coordinator_address=args[1], num_processes=2,
-                               process_id=int(args[2]))
+    jax.distributed.initialize(
+        coordinator_address=args[1], num_processes=2, process_id=int(args[2]))
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -63,20 +63,24 @@ def main():
       batch = distributed.global_batch(test_train._easy_batch(rng, 8, 4), mesh)
       state, m = step(state, batch, jax.random.key(0))
       losses.append(float(m['loss']))
-    pathlib.Path(args[0]).write_text(json.dumps(
-        {'devices': jax.device_count(), 'losses': losses}))
+    pathlib.Path(args[0]).write_text(json.dumps({'devices': jax.device_count(), 'losses': losses}))
   elif mode == 'distributed':
     workdir = pathlib.Path(args[0])
     result = trainer.train_and_evaluate(
         test_train._config(max_steps=2, eval_every_steps=2, batch_size=2, eval_batch_size=2),
         workdir)
     from wav2sleep_jax.evaluation import evaluator
-    evaluated = evaluator.evaluate_workdir(workdir, sources=test_train._sources()['test'],
-                                           progress=False)
-    (workdir / f'result_{jax.process_index()}.json').write_text(json.dumps(
-        {'process_count': jax.process_count(), 'step': result['step'],
-         'best_val_loss': result['best_val_loss'], 'eval': evaluated['results']},
-        default=float))
+    evaluated = evaluator.evaluate_workdir(
+        workdir, sources=test_train._sources()['test'], progress=False)
+    (workdir / f'result_{jax.process_index()}.json').write_text(
+        json.dumps(
+            {
+                'process_count': jax.process_count(),
+                'step': result['step'],
+                'best_val_loss': result['best_val_loss'],
+                'eval': evaluated['results']
+            },
+            default=float))
   elif mode == 'sigterm':
     workdir = pathlib.Path(args[0])
     original = trainer._Writer.scalars
@@ -87,9 +91,8 @@ def main():
         os.kill(os.getpid(), signal.SIGTERM)  # A preemption notice mid-run.
 
     trainer._Writer.scalars = scalars_then_preempt
-    result = trainer.train_and_evaluate(test_train._config(max_steps=50, eval_every_steps=1000,
-                                                           log_every_steps=2),
-                                        workdir)
+    result = trainer.train_and_evaluate(
+        test_train._config(max_steps=50, eval_every_steps=1000, log_every_steps=2), workdir)
     (workdir / 'first.json').write_text(json.dumps(result, default=float))
   else:
     raise SystemExit(f'unknown mode {mode}')

@@ -38,10 +38,9 @@ _BUILDERS = flags.DEFINE_list('builders', list(BUILDERS), 'Folders to rebuild.')
 _EPOCHS = flags.DEFINE_integer('epochs', 3, 'Epochs per night.')
 
 
-def _night(cohort: str, index: int, epochs: int,
-           visit: str | None = None) -> night_lib.Night:
-  night = night_lib.generate_night(cohort, seed=0, night_index=index,
-                                   hours=epochs / 120, visit=visit)
+def _night(cohort: str, index: int, epochs: int, visit: str | None = None) -> night_lib.Night:
+  night = night_lib.generate_night(
+      cohort, seed=0, night_index=index, hours=epochs / 120, visit=visit)
   keep = _OPEN_KEEP if cohort in OPEN_BUILDERS else _KEEP_SOURCES
   kept = {k: c for k, c in night.channels.items() if c.source in keep}
   return dataclasses.replace(night, channels=kept)
@@ -52,15 +51,17 @@ def _good_indices(cohort: str, count: int, epochs: int,
   """First `count` participants whose nights (all `visits`) are usable."""
   found = []
   for index in range(1000):
-    if all(not annotations.is_sleep_wake_only(
-        _night(cohort, index, epochs, v).labels) for v in visits):
+    if all(not annotations.is_sleep_wake_only(_night(cohort, index, epochs, v).labels)
+           for v in visits):
       found.append(index)
       if len(found) == count:
         return found
   raise RuntimeError(f'Not enough usable short {cohort} nights.')
 
 
-def _write(night: night_lib.Night, root: str, record_id: str | None = None,
+def _write(night: night_lib.Night,
+           root: str,
+           record_id: str | None = None,
            subdir: str | None = None) -> dict[str, str]:
   """Writes a night; `record_id`/`subdir` rename it (e.g. CHAT non-randomized)."""
   if record_id is None:
@@ -76,8 +77,7 @@ def _write(night: night_lib.Night, root: str, record_id: str | None = None,
   return {'edf': edf, 'nsrr_xml': xml}
 
 
-def write_cohort_dummy(cohort: str, root: str, epochs: int,
-                       participants: int = 3) -> list[str]:
+def write_cohort_dummy(cohort: str, root: str, epochs: int, participants: int = 3) -> list[str]:
   """Writes the dummy nights of one cohort under `root`; returns record ids.
 
   Three participants by default, with the cohort's layout quirks: a second
@@ -124,11 +124,14 @@ def write_open_dummy(cohort: str, root: str, epochs: int) -> list[str]:
 
 def write_census_dummy(root: str, epochs: int) -> dict[str, list[str]]:
   """Census dummy: three cohorts side by side and census split lists."""
-  ids = {name: write_cohort_dummy(name, os.path.join(root, name), epochs, count)
-         for name, count in (('mesa', 2), ('cfs', 1), ('wsc', 1))}
-  lists = {'val': [ids['mesa'][0], ids['cfs'][0]],
-           'test': [ids['mesa'][1], ids['wsc'][0],
-                    'ccshs-trec-1800999']}  # Listed, not present: reported.
+  ids = {
+      name: write_cohort_dummy(name, os.path.join(root, name), epochs, count)
+      for name, count in (('mesa', 2), ('cfs', 1), ('wsc', 1))
+  }
+  lists = {
+      'val': [ids['mesa'][0], ids['cfs'][0]],
+      'test': [ids['mesa'][1], ids['wsc'][0], 'ccshs-trec-1800999']
+  }  # Listed, not present: reported.
   folder = os.path.join(root, 'splits', 'census')
   os.makedirs(folder, exist_ok=True)
   for split, rids in lists.items():
@@ -149,8 +152,7 @@ def main(argv: Sequence[str]) -> None:
       result = write_open_dummy(name, root, _EPOCHS.value)
     else:
       result = write_cohort_dummy(name, root, _EPOCHS.value)
-    size = sum(os.path.getsize(os.path.join(d, f))
-               for d, _, files in os.walk(root) for f in files)
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(root) for f in files)
     print(f'{name}: {result} ({size / 1e3:.0f} kB)')
 
 

@@ -28,8 +28,7 @@ from wav2sleep_jax.builders import nsrr_builder
 from wav2sleep_jax.core import signals as grid
 from wav2sleep_jax.data import records
 
-HAS_TF = all(importlib.util.find_spec(m) is not None
-             for m in ('tensorflow', 'dill'))
+HAS_TF = all(importlib.util.find_spec(m) is not None for m in ('tensorflow', 'dill'))
 
 
 def _text(value: Any) -> str:
@@ -50,8 +49,7 @@ def check_example(test: absltest.TestCase, example: Mapping[str, Any],
   test.assertEqual(labels.shape, (num_epochs,))
   test.assertTrue(np.isin(labels, [-1, 0, 1, 2, 3, 4]).all())
   test.assertTrue((labels >= 0).any())
-  test.assertTrue(_text(example['record_id']).startswith(
-      _text(example['cohort'])))
+  test.assertTrue(_text(example['record_id']).startswith(_text(example['cohort'])))
   for name in signal_names:
     key = grid.feature_key(name)
     data = np.asarray(example['signals'][key])
@@ -111,8 +109,7 @@ class _TfFreeBuilderTestCase(absltest.TestCase):
     self.assertTrue(issubclass(self.DATASET_CLASS, tfds.core.DatasetBuilder))
 
   def test_registered(self):
-    self.assertIn(self.DATASET_CLASS.name, tfds.list_builders(
-        with_community_datasets=False))
+    self.assertIn(self.DATASET_CLASS.name, tfds.list_builders(with_community_datasets=False))
 
   def test_info(self):
     with tempfile.TemporaryDirectory() as data_dir:
@@ -132,17 +129,20 @@ class _TfFreeBuilderTestCase(absltest.TestCase):
   def test_download_and_prepare_as_data_source(self):
     # The `reference` config of every NSRR builder shares one code path: tested where
     # a test case names it (shhs), not again for every cohort.
-    configs = (self.BUILDER_CONFIG_NAMES_TO_TEST
-               or [c.name for c in self.DATASET_CLASS.BUILDER_CONFIGS
-                   if c.name != nsrr_builder.REFERENCE_CONFIG.name])
+    configs = (
+        self.BUILDER_CONFIG_NAMES_TO_TEST or [
+            c.name
+            for c in self.DATASET_CLASS.BUILDER_CONFIGS
+            if c.name != nsrr_builder.REFERENCE_CONFIG.name
+        ])
     for config in configs:
       with self.subTest(str(getattr(config, 'name', config))), \
           tempfile.TemporaryDirectory() as data_dir:
         builder = self.DATASET_CLASS(data_dir=data_dir, config=config)
         self._prepare(builder)
         for name in ('csv', 'json'):
-          self.assertTrue((epath.Path(builder.data_dir) /
-                           f'{nsrr_builder.SKIP_REPORT_NAME}.{name}').exists())
+          self.assertTrue(
+              (epath.Path(builder.data_dir) / f'{nsrr_builder.SKIP_REPORT_NAME}.{name}').exists())
         self._check_splits(builder)
         reloaded = self.DATASET_CLASS(data_dir=data_dir, config=builder.builder_config)
         self._check_splits(reloaded)  # Metadata and examples as read back from disk.
@@ -159,20 +159,20 @@ class _TfFreeBuilderTestCase(absltest.TestCase):
       return (self._check_key(key, example) for key, example in examples)
 
     with mock.patch.object(builder, '_generate_examples', checked):
-      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-          manual_dir=manual_dir))
+      builder.download_and_prepare(
+          download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
     self.assertEqual(builder.info.file_format, tfds.core.FileFormat.ARRAY_RECORD)
 
   def _check_key(self, key: Any, example: Any) -> tuple[Any, Any]:
-    self.assertFalse(isinstance(key, str) and os.fspath(self.dummy_data()) in key,
-                     f'Key {key!r} holds a local path: the example order would depend on '
-                     'where the data lies (use the file name).')
+    self.assertFalse(
+        isinstance(key, str) and os.fspath(self.dummy_data()) in key,
+        f'Key {key!r} holds a local path: the example order would depend on '
+        'where the data lies (use the file name).')
     return key, example
 
   def _check_splits(self, builder: tfds.core.DatasetBuilder) -> None:
     """Examples per split, their format, unique record ids, no shared example."""
-    self.assertEqual({s: i.num_examples for s, i in builder.info.splits.items()},
-                     dict(self.SPLITS))
+    self.assertEqual({s: i.num_examples for s, i in builder.info.splits.items()}, dict(self.SPLITS))
     self.assertEqual(builder.info.splits.total_num_examples, sum(self.SPLITS.values()))
     signal_names = builder.builder_config.signals
     digests, record_ids = {}, []

@@ -19,8 +19,8 @@ from wav2sleep_jax.evaluation import hypnogram_agreement as agreement
 
 def define_flags() -> None:
   """CLI flags, defined only when run as a program (importing stays side-effect free)."""
-  flags.DEFINE_string('reference', None, 'Folder of the other tool\'s <name>.preds.csv.',
-                      required=True)
+  flags.DEFINE_string(
+      'reference', None, 'Folder of the other tool\'s <name>.preds.csv.', required=True)
   flags.DEFINE_string('ours', None, 'Folder of our predict outputs.', required=True)
 
 

@@ -64,24 +64,28 @@ _HOURS = flags.DEFINE_float(
     'synthetic nights of data).')
 _BATCH = flags.DEFINE_integer('batch', None, 'Nights per step (default: 2 on CPU, 16 on '
                               'GPU/TPU).')
-_SIGNALS = flags.DEFINE_list('signals', None, "Model signals (default: the config's, "
-                             'ECG,PPG,ABD,THX for the paper).')
+_SIGNALS = flags.DEFINE_list(
+    'signals', None, "Model signals (default: the config's, "
+    'ECG,PPG,ABD,THX for the paper).')
 _DTYPE = flags.DEFINE_enum('dtype', None, ['float32', 'bfloat16'],
                            "Compute dtype (default: the config's, float32).")
 _ENCODER_IMPL = flags.DEFINE_enum('encoder_impl', None, ['auto', 'loop', 'vmap'],
                                   "Encoder implementation (default: the config's, auto).")
-_REMAT = flags.DEFINE_bool('remat', None, "Rematerialise the encoders (default: the "
-                           "config's: on for the paper config, off for the demo).")
+_REMAT = flags.DEFINE_bool(
+    'remat', None, "Rematerialise the encoders (default: the "
+    "config's: on for the paper config, off for the demo).")
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed steps (the median is reported).')
 _WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compiling.')
-_BUDGET_GB = flags.DEFINE_float('budget_gb', None, 'memory: budget per device in GB (1e9 '
-                                'bytes; default: device memory, or RAM on CPU).')
+_BUDGET_GB = flags.DEFINE_float(
+    'budget_gb', None, 'memory: budget per device in GB (1e9 '
+    'bytes; default: device memory, or RAM on CPU).')
 _MAX_BATCH = flags.DEFINE_integer('max_batch', 4096, 'memory: largest batch to try.')
 _MANUAL_DIR = flags.DEFINE_string('manual_dir', None, 'NSRR-layout folder (real data).')
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data dir of a prepared dataset.')
 _DATASET = flags.DEFINE_string('dataset', None, 'Prepared TFDS dataset name to read.')
-_WORKERS = flags.DEFINE_list('workers', ['0', '1', '2'], 'data: Grain worker counts to '
-                             'time the training pipeline with (0 = in-process).')
+_WORKERS = flags.DEFINE_list(
+    'workers', ['0', '1', '2'], 'data: Grain worker counts to '
+    'time the training pipeline with (0 = in-process).')
 _KINDS = flags.DEFINE_list('kinds', ['train', 'infer'], 'compare: step kinds to compare.')
 _BASELINE_HEAP = flags.DEFINE_enum(
     'baseline_heap', 'system', ['system', 'reusable'],
@@ -89,16 +93,19 @@ _BASELINE_HEAP = flags.DEFINE_enum(
     'reusable-heap settings our commands use (models/host_heap.py).')
 _LENGTHS = flags.DEFINE_enum('lengths', 'varied', ['varied', 'fixed'],
                              'predict: nights of spread lengths or of one length.')
-_BUCKET_HOURS = flags.DEFINE_float('bucket_hours', 1.0, 'predict: length bucket width in '
-                                   'hours (0: exact lengths).', lower_bound=0)
-_READ_WORKERS = flags.DEFINE_integer('read_workers', 2, 'predict: reader threads.',
-                                     lower_bound=0)
+_BUCKET_HOURS = flags.DEFINE_float(
+    'bucket_hours',
+    1.0, 'predict: length bucket width in '
+    'hours (0: exact lengths).',
+    lower_bound=0)
+_READ_WORKERS = flags.DEFINE_integer('read_workers', 2, 'predict: reader threads.', lower_bound=0)
 _JSON = flags.DEFINE_string('json', None, 'Write the results to this JSON file.')
 
-
 # CPU features that decide XLA:CPU / oneDNN kernels (recorded with every number).
-_VECTOR_FLAGS = frozenset({'avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_bf16',
-                           'avx512_fp16', 'avx512_vnni', 'amx_tile', 'amx_bf16', 'amx_int8'})
+_VECTOR_FLAGS = frozenset({
+    'avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_bf16', 'avx512_fp16', 'avx512_vnni',
+    'amx_tile', 'amx_bf16', 'amx_int8'
+})
 
 
 def cpu_identity(cpuinfo: str) -> dict[str, object]:
@@ -115,13 +122,17 @@ def cpu_identity(cpuinfo: str) -> dict[str, object]:
       continue
     key, _, value = line.partition(':')
     fields.setdefault(key.strip(), value.strip())
-  ident = {k: fields.get(f) for k, f in (('vendor', 'vendor_id'), ('family', 'cpu family'),
-                                         ('model', 'model'), ('stepping', 'stepping'))}
+  ident = {
+      k: fields.get(f) for k, f in (('vendor', 'vendor_id'), ('family', 'cpu family'),
+                                   ('model', 'model'), ('stepping', 'stepping'))
+  }
   name = fields.get('model name') or platform.processor()
   numbers = ', '.join(f'{k} {ident[k]}' for k in ('family', 'model') if ident[k])
-  return {'cpu': f'{name} ({numbers})' if numbers else name,
-          'cpu_id': ident,
-          'cpu_flags': sorted(set(fields.get('flags', '').split()) & _VECTOR_FLAGS)}
+  return {
+      'cpu': f'{name} ({numbers})' if numbers else name,
+      'cpu_id': ident,
+      'cpu_flags': sorted(set(fields.get('flags', '').split()) & _VECTOR_FLAGS)
+  }
 
 
 def machine() -> dict[str, object]:
@@ -130,9 +141,14 @@ def machine() -> dict[str, object]:
     cpuinfo = pathlib.Path('/proc/cpuinfo').read_text()
   except OSError:
     cpuinfo = ''
-  return {**cpu_identity(cpuinfo), 'cpu_count': os.cpu_count(),
-          'platform': platform.platform(), 'python': platform.python_version(),
-          'host_heap': {k: os.environ.get(k) for k in host_heap.SETTINGS}}
+  return {
+      **cpu_identity(cpuinfo), 'cpu_count': os.cpu_count(),
+      'platform': platform.platform(),
+      'python': platform.python_version(),
+      'host_heap': {
+          k: os.environ.get(k) for k in host_heap.SETTINGS
+      }
+  }
 
 
 def _synthetic_build(tmp: pathlib.Path) -> tuple[str, str, str]:
@@ -142,10 +158,16 @@ def _synthetic_build(tmp: pathlib.Path) -> tuple[str, str, str]:
   name = f'bench_{_COHORT.value}'
   hours = 8.0 if _HOURS.value is None else _HOURS.value
   config = synthetic_builder.SyntheticConfig(
-      name=name, cohort_layout=_COHORT.value, num_nights=_NIGHTS.value, hours=hours,
-      seed=0, split_sizes=(1.0, 0.0, 0.0), source_dir=str(tmp / 'nsrr'))
-  build_runner.build(synthetic_builder.SyntheticBuilder(
-      config=config, data_dir=str(tmp / 'tfds'), file_format='array_record'))
+      name=name,
+      cohort_layout=_COHORT.value,
+      num_nights=_NIGHTS.value,
+      hours=hours,
+      seed=0,
+      split_sizes=(1.0, 0.0, 0.0),
+      source_dir=str(tmp / 'nsrr'))
+  build_runner.build(
+      synthetic_builder.SyntheticBuilder(
+          config=config, data_dir=str(tmp / 'tfds'), file_format='array_record'))
   return str(tmp / 'nsrr'), str(tmp / 'tfds'), f'synthetic/{name}'
 
 
@@ -157,7 +179,10 @@ def data_benchmark() -> dict[str, object]:
     else:
       manual_dir, data_dir, dataset = _synthetic_build(pathlib.Path(tmp))
     return data_bench.run_data_benchmark(
-        manual_dir, _COHORT.value, data_dir=data_dir, dataset=dataset,
+        manual_dir,
+        _COHORT.value,
+        data_dir=data_dir,
+        dataset=dataset,
         worker_counts=[int(w) for w in _WORKERS.value])
 
 
@@ -170,14 +195,23 @@ def predict_benchmark() -> dict[str, object]:
   from wav2sleep_jax.models import io as model_io
 
   config = flags.FLAGS.config or common.base_config()
-  mcfg = model_bench.model_config(config, signals=_SIGNALS.value, dtype=_DTYPE.value,
-                                  encoder_impl=_ENCODER_IMPL.value, remat=False)
+  mcfg = model_bench.model_config(
+      config,
+      signals=_SIGNALS.value,
+      dtype=_DTYPE.value,
+      encoder_impl=_ENCODER_IMPL.value,
+      remat=False)
   model = model_lib.StagingModel(mcfg, model_io.init_params(mcfg, seed=0))
   with tempfile.TemporaryDirectory() as tmp:
     return predict_bench.benchmark(
-        model, tmp, cohort=_COHORT.value, nights=_NIGHTS.value,
-        hours=8.0 if _HOURS.value is None else _HOURS.value, lengths=_LENGTHS.value,
-        bucket_hours=_BUCKET_HOURS.value, batch_size=_BATCH.value or 8,
+        model,
+        tmp,
+        cohort=_COHORT.value,
+        nights=_NIGHTS.value,
+        hours=8.0 if _HOURS.value is None else _HOURS.value,
+        lengths=_LENGTHS.value,
+        bucket_hours=_BUCKET_HOURS.value,
+        batch_size=_BATCH.value or 8,
         workers=_READ_WORKERS.value)
 
 
@@ -188,21 +222,30 @@ def model_benchmark(kind: str) -> dict[str, object]:
   from wav2sleep_jax.configs import common
 
   config = flags.FLAGS.config or common.base_config()
-  mcfg = model_bench.model_config(config, signals=_SIGNALS.value, dtype=_DTYPE.value,
-                                  encoder_impl=_ENCODER_IMPL.value, remat=_REMAT.value)
-  epochs = round((10.0 if _HOURS.value is None else _HOURS.value)
-                 * model_bench.EPOCHS_PER_HOUR)
+  mcfg = model_bench.model_config(
+      config,
+      signals=_SIGNALS.value,
+      dtype=_DTYPE.value,
+      encoder_impl=_ENCODER_IMPL.value,
+      remat=_REMAT.value)
+  epochs = round((10.0 if _HOURS.value is None else _HOURS.value) * model_bench.EPOCHS_PER_HOUR)
   batch = _BATCH.value or (2 if jax.default_backend() == 'cpu' else 16)
   if kind == 'compare':
     from wav2sleep_jax.benchmarks import compare
     unknown = set(_KINDS.value) - set(compare.KINDS)
     if unknown:
       raise app.UsageError(f'--kinds: unknown {sorted(unknown)}; choose from {compare.KINDS}')
-    result = compare.compare(config, mcfg, batch, epochs, _REPEATS.value, _WARMUP.value,
-                             kinds=tuple(_KINDS.value), baseline_heap=_BASELINE_HEAP.value)
+    result = compare.compare(
+        config,
+        mcfg,
+        batch,
+        epochs,
+        _REPEATS.value,
+        _WARMUP.value,
+        kinds=tuple(_KINDS.value),
+        baseline_heap=_BASELINE_HEAP.value)
   elif kind == 'memory':
-    budget = (model_bench.device_info()['memory_limit_bytes']
-              or model_bench.host_memory_bytes())
+    budget = (model_bench.device_info()['memory_limit_bytes'] or model_bench.host_memory_bytes())
     if _BUDGET_GB.value is not None:
       budget = _BUDGET_GB.value * 1e9
     result = model_bench.largest_batch(config, mcfg, epochs, budget, _MAX_BATCH.value)
@@ -215,8 +258,7 @@ def model_benchmark(kind: str) -> dict[str, object]:
 def main(argv):
   kinds = ('train', 'infer', 'compare', 'memory', 'data', 'predict')
   if len(argv) != 2 or argv[1] not in kinds:
-    raise app.UsageError(
-        f'usage: python -m wav2sleep_jax.benchmark {{{",".join(kinds)}}} [flags]')
+    raise app.UsageError(f'usage: python -m wav2sleep_jax.benchmark {{{",".join(kinds)}}} [flags]')
   bad = [w for w in _WORKERS.value if not w.strip().isdigit()]
   if bad:
     raise cli.InputError(f'--workers must be worker counts >= 0, got {bad}.')
@@ -225,8 +267,10 @@ def main(argv):
       raise cli.InputError(f'--{flag.name} must be >= 1, got {flag.value}.')
   if _HOURS.value is not None and not _HOURS.value > 0:
     raise cli.InputError(f'--hours must be > 0, got {_HOURS.value}.')
-  run = {'data': data_benchmark, 'predict': predict_benchmark}.get(
-      argv[1], lambda: model_benchmark(argv[1]))
+  run = {
+      'data': data_benchmark,
+      'predict': predict_benchmark
+  }.get(argv[1], lambda: model_benchmark(argv[1]))
   result = {'benchmark': argv[1], 'machine': machine(), **run()}
   if argv[1] == 'compare':
     from wav2sleep_jax.benchmarks import compare

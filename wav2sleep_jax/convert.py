@@ -30,11 +30,11 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # Orbax is chatty at INFO.
   output, source = flags.FLAGS.output, flags.FLAGS.reference
   hub_model = hub.download(source) if hub.is_hub_uri(source) else None
-  cfg, num_params = reference.convert_reference(
-      hub_model.local_dir if hub_model else source, output)
+  cfg, num_params = reference.convert_reference(hub_model.local_dir if hub_model else source,
+                                                output)
   print(f'Wrote {output}: signals {", ".join(cfg.signals)}, '
-        f'{cfg.num_classes} classes, {num_params:,} parameters'
-        + (f', from {hub_model.model_commit}.' if hub_model else '.'))
+        f'{cfg.num_classes} classes, {num_params:,} parameters' +
+        (f', from {hub_model.model_commit}.' if hub_model else '.'))
 
 
 def run():

@@ -45,13 +45,14 @@ _MODEL = flags.DEFINE_string(
     'a reference folder (config.yaml + state_dict.pth) or hf://namespace/name[@revision].')
 _DATASETS = flags.DEFINE_list('datasets', None, 'Datasets (default: those of the config).')
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data dir (default: the run\'s).')
-_BATCH_SIZE = flags.DEFINE_integer('batch_size', None,
-                                   'Nights per global batch (default: eval_batch_size).',
-                                   lower_bound=1)
+_BATCH_SIZE = flags.DEFINE_integer(
+    'batch_size', None, 'Nights per global batch (default: eval_batch_size).', lower_bound=1)
 _MAX_EPOCHS = flags.DEFINE_integer(
-    'max_epochs', None, "Cut nights after this many 30-s epochs (0: whole nights; e.g. 1200 = "
+    'max_epochs',
+    None, "Cut nights after this many 30-s epochs (0: whole nights; e.g. 1200 = "
     "the paper's 10 h). Default: the run config's eval_max_epochs, as training evaluated "
-    '(0 for runs without it). Cut scored epochs are counted in the report.', lower_bound=0)
+    '(0 for runs without it). Cut scored epochs are counted in the report.',
+    lower_bound=0)
 distributed.define_flags()
 
 
@@ -60,9 +61,14 @@ def main(argv):
   logging.get_absl_handler().addFilter(lambda record: 'orbax' not in record.pathname)
   distributed.initialize_from_flags()
   out = evaluator.evaluate_workdir(
-      _WORKDIR.value, split=_SPLIT.value, subsets=evaluator.parse_subsets(_SUBSETS.value),
-      datasets=_DATASETS.value, data_dir=_DATA_DIR.value, batch_size=_BATCH_SIZE.value,
-      max_epochs=_MAX_EPOCHS.value, model=_MODEL.value,
+      _WORKDIR.value,
+      split=_SPLIT.value,
+      subsets=evaluator.parse_subsets(_SUBSETS.value),
+      datasets=_DATASETS.value,
+      data_dir=_DATA_DIR.value,
+      batch_size=_BATCH_SIZE.value,
+      max_epochs=_MAX_EPOCHS.value,
+      model=_MODEL.value,
       config=default_config.get_config() if _MODEL.value else None)
   if jax.process_index() == 0:
     print(tables.summary_tables(out['results'], out['subsets'], out['split'], out['datasets']))

@@ -26,9 +26,12 @@ from wav2sleep_jax.inference import exporting
 
 def define_flags() -> None:
   """CLI flags, defined only when run as a program (importing stays side-effect free)."""
-  flags.DEFINE_string('model', None, 'wav2sleep_jax checkpoint, reference folder '
-                      '(config.yaml + state_dict.pth), or Hub model '
-                      'hf://namespace/name[@revision].', required=True)
+  flags.DEFINE_string(
+      'model',
+      None, 'wav2sleep_jax checkpoint, reference folder '
+      '(config.yaml + state_dict.pth), or Hub model '
+      'hf://namespace/name[@revision].',
+      required=True)
   flags.DEFINE_string('output', None, 'File for the serialised function.', required=True)
   flags.DEFINE_list('signals', None, "Signal set (default: all the model's signals).")
   flags.DEFINE_integer('epochs', 1200, 'Night length in 30-s epochs.', lower_bound=1)
@@ -42,8 +45,8 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # Orbax is chatty at INFO.
   fl = flags.FLAGS
   try:
-    exported = exporting.export_to_file(fl.model, fl.output, fl.signals, fl.epochs,
-                                        fl.batch_size, fl.platforms)
+    exported = exporting.export_to_file(fl.model, fl.output, fl.signals, fl.epochs, fl.batch_size,
+                                        fl.platforms)
   except ValueError as e:  # Signal set or platforms the model/JAX cannot export.
     raise cli.InputError(e) from e
   shapes = ', '.join(f'{a.shape}' for a in exported.in_avals)

@@ -26,12 +26,14 @@ USAGE = ('usage: wav2sleep-hub push RUN_OR_MODEL namespace/name [--reference_for
 
 def define_flags() -> None:
   """CLI flags, defined only when run as a program (importing stays side-effect free)."""
-  flags.DEFINE_bool('reference_format', False, "Also upload config.yaml + state_dict.pth (the "
-                    "reference's format); refused if the model has a setting it lacks.")
+  flags.DEFINE_bool(
+      'reference_format', False, "Also upload config.yaml + state_dict.pth (the "
+      "reference's format); refused if the model has a setting it lacks.")
   flags.DEFINE_bool('private', False, 'Create the repo private (an existing repo keeps its '
                     'visibility).')
-  flags.DEFINE_string('revision', None, 'Branch to push to (created from the default branch '
-                      'when missing; default: the default branch).')
+  flags.DEFINE_string(
+      'revision', None, 'Branch to push to (created from the default branch '
+      'when missing; default: the default branch).')
   flags.DEFINE_string('message', None, 'Commit message.')
 
 
@@ -44,8 +46,13 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # Orbax is chatty at INFO.
   fl = flags.FLAGS
   _, source, repo_id = args
-  commit = publishing.push(source, repo_id, reference_format=fl.reference_format,
-                           private=fl.private, revision=fl.revision, commit_message=fl.message)
+  commit = publishing.push(
+      source,
+      repo_id,
+      reference_format=fl.reference_format,
+      private=fl.private,
+      revision=fl.revision,
+      commit_message=fl.message)
   where = repo_id if fl.revision is None else f'{repo_id}@{fl.revision}'
   print(f'Pushed {source} to {publishing.repo_url(repo_id)} (commit {commit}); '
         f'load it as hf://{where}.')

@@ -46,12 +46,17 @@ from wav2sleep_jax.psg import input_files
 
 def define_flags() -> None:
   """CLI flags, defined only when run as a program (importing stays side-effect free)."""
-  flags.DEFINE_string('model', None, 'wav2sleep_jax checkpoint, reference folder '
-                      '(config.yaml + state_dict.pth), or Hub model '
-                      'hf://namespace/name[@revision].', required=True)
-  flags.DEFINE_string('input', None, 'EDF (.edf/.rec), WFDB record (.hea), CSV or parquet file, or a folder '
-                      'searched recursively.',
-                      required=True)
+  flags.DEFINE_string(
+      'model',
+      None, 'wav2sleep_jax checkpoint, reference folder '
+      '(config.yaml + state_dict.pth), or Hub model '
+      'hf://namespace/name[@revision].',
+      required=True)
+  flags.DEFINE_string(
+      'input',
+      None, 'EDF (.edf/.rec), WFDB record (.hea), CSV or parquet file, or a folder '
+      'searched recursively.',
+      required=True)
   flags.DEFINE_string('output', None, 'Output folder.', required=True)
   flags.DEFINE_list('signals', None, "Subset of the model's signals (default: all).")
   flags.DEFINE_list(
@@ -60,29 +65,38 @@ def define_flags() -> None:
   flags.DEFINE_list('input_formats', 'edf,wfdb,csv,parquet',
                     'Input formats to look for (edf: .edf/.rec; wfdb: .hea records).')
   flags.DEFINE_integer('batch_size', 8, 'Nights per forward pass.', lower_bound=1)
-  flags.DEFINE_list('formats', ','.join(output_files.FORMATS),
-                    'Output files: csv (per-epoch table), tsv (BIDS-style + JSON sidecar), '
-                    'edf (EDF+ annotations), xml (NSRR XML), png (hypnogram), html '
-                    '(index.html report); summary.csv and skipped.csv are always written.')
-  flags.DEFINE_bool('labels', True, 'Read scored stages beside each input (NSRR layouts; slpdb .st, '
-                    'CinC .arousal, HMC _sleepscoring.edf, UCDDB _stage.txt).')
+  flags.DEFINE_list(
+      'formats', ','.join(output_files.FORMATS),
+      'Output files: csv (per-epoch table), tsv (BIDS-style + JSON sidecar), '
+      'edf (EDF+ annotations), xml (NSRR XML), png (hypnogram), html '
+      '(index.html report); summary.csv and skipped.csv are always written.')
+  flags.DEFINE_bool(
+      'labels', True, 'Read scored stages beside each input (NSRR layouts; slpdb .st, '
+      'CinC .arousal, HMC _sleepscoring.edf, UCDDB _stage.txt).')
   flags.DEFINE_bool('allow_truncated', False, 'Stage the complete records of truncated EDFs.')
   flags.DEFINE_integer('workers', 2, 'Reader threads (0: none).', lower_bound=0)
   flags.DEFINE_enum('dtype', None, ['float32', 'bfloat16'], 'Compute dtype override.')
-  flags.DEFINE_float('bucket_hours', 1.0, 'Pad nights to multiples of this many hours and '
-                     'batch them across lengths, exactly (0: every night at its own '
-                     'length, one compilation per length).', lower_bound=0)
-  flags.DEFINE_enum('preprocessing', None, list(prep_lib.NAMES),
-                    "How nights are prepared (default: the model's own, recorded with it; "
-                    'reference checkpoints and hf:// models of the authors: reference). '
-                    'Another one is warned about: the weights were not trained on it.')
-  flags.DEFINE_float('max_hours', None, 'Grid length of reference preprocessing (the '
-                     "reference's max_length_hours; default the model's, 10): a longer night's "
-                     'tail is not staged and is reported; e.g. 14 for long nights.',
-                     lower_bound=0.5)
-  flags.DEFINE_string('beam_pipeline_options', None, 'Run as an Apache Beam pipeline with '
-                      'these options, e.g. runner=FnApiRunner,direct_running_mode='
-                      'multi_processing,direct_num_workers=4 (see launch/README_predict.md).')
+  flags.DEFINE_float(
+      'bucket_hours',
+      1.0, 'Pad nights to multiples of this many hours and '
+      'batch them across lengths, exactly (0: every night at its own '
+      'length, one compilation per length).',
+      lower_bound=0)
+  flags.DEFINE_enum(
+      'preprocessing', None, list(prep_lib.NAMES),
+      "How nights are prepared (default: the model's own, recorded with it; "
+      'reference checkpoints and hf:// models of the authors: reference). '
+      'Another one is warned about: the weights were not trained on it.')
+  flags.DEFINE_float(
+      'max_hours',
+      None, 'Grid length of reference preprocessing (the '
+      "reference's max_length_hours; default the model's, 10): a longer night's "
+      'tail is not staged and is reported; e.g. 14 for long nights.',
+      lower_bound=0.5)
+  flags.DEFINE_string(
+      'beam_pipeline_options', None, 'Run as an Apache Beam pipeline with '
+      'these options, e.g. runner=FnApiRunner,direct_running_mode='
+      'multi_processing,direct_num_workers=4 (see launch/README_predict.md).')
 
 
 def main(argv):
@@ -95,12 +109,23 @@ def main(argv):
     formats = output_files.check_formats(fl.formats)
     output_paths.check_output_dir(fl.output)  # Before the model and any inference.
     options = dict(
-        signals=fl.signals, channel_map=channel_map, kinds=fl.input_formats,
-        batch_size=fl.batch_size, with_labels=fl.labels,
-        allow_truncated=fl.allow_truncated, formats=formats, bucket_hours=fl.bucket_hours,
-        preprocessing=fl.preprocessing, max_hours=fl.max_hours,
-        run_info={'model path': fl.model, 'command': ' '.join(
-            ['python -m wav2sleep_jax.predict'] + [shlex.quote(a) for a in sys.argv[1:]])})
+        signals=fl.signals,
+        channel_map=channel_map,
+        kinds=fl.input_formats,
+        batch_size=fl.batch_size,
+        with_labels=fl.labels,
+        allow_truncated=fl.allow_truncated,
+        formats=formats,
+        bucket_hours=fl.bucket_hours,
+        preprocessing=fl.preprocessing,
+        max_hours=fl.max_hours,
+        run_info={
+            'model path':
+                fl.model,
+            'command':
+                ' '.join(['python -m wav2sleep_jax.predict'] +
+                         [shlex.quote(a) for a in sys.argv[1:]])
+        })
     if fl.beam_pipeline_options:
       result = _predict_on_beam(fl, options)
     else:
@@ -110,8 +135,8 @@ def main(argv):
     raise cli.InputError(e) from e
   n, s = len(result.predicted), len(result.skipped)
   print(f'Staged {n} night(s), skipped {s}, in {result.seconds:.1f} s '
-        f'({n / max(result.seconds, 1e-9):.2f} nights/s); outputs in {fl.output}'
-        + (f'; see {runner.SKIPPED_NAME}.csv' if len(result.report) else ''))
+        f'({n / max(result.seconds, 1e-9):.2f} nights/s); outputs in {fl.output}' +
+        (f'; see {runner.SKIPPED_NAME}.csv' if len(result.report) else ''))
   return cli.EXIT_PARTIAL if s or not n else 0
 
 
@@ -122,8 +147,8 @@ def _predict_on_beam(fl, options):
   except ImportError as e:
     raise cli.InputError(f'--beam_pipeline_options needs apache_beam ({e}); '
                          "pip install 'wav2sleep_jax[beam]'.") from e
-  return beam_pipeline.predict_files_beam(fl.model, fl.input, fl.output,
-                                          fl.beam_pipeline_options, dtype=fl.dtype, **options)
+  return beam_pipeline.predict_files_beam(
+      fl.model, fl.input, fl.output, fl.beam_pipeline_options, dtype=fl.dtype, **options)
 
 
 def run():

@@ -62,8 +62,8 @@ def main(argv):
 
   nights = []
   for cohort in ('mesa', 'shhs'):
-    night = next(synthetic.iter_write_cohort(cohort, 1, str(workdir / cohort), seed=0,
-                                             hours=_HOURS.value))
+    night = next(
+        synthetic.iter_write_cohort(cohort, 1, str(workdir / cohort), seed=0, hours=_HOURS.value))
     edf = next((workdir / cohort).rglob(f'{night.record_id}.edf'))
     x, read = _read_night(edf)
     rates = ', '.join(f'{n} {read.native_rate_hz[n]:g} Hz' for n in x)

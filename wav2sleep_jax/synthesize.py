@@ -20,7 +20,8 @@ from wav2sleep_jax.core import stages as stages_lib
 
 _COHORT = flags.DEFINE_enum('cohort', None, sorted(synthetic.COHORTS), 'Cohort layout to write.')
 _NIGHTS = flags.DEFINE_integer('nights', 4, 'Number of participants to generate.', lower_bound=1)
-_OUTPUT = flags.DEFINE_string('output', None, 'Root folder (the cohort folder of an NSRR download).')
+_OUTPUT = flags.DEFINE_string('output', None,
+                              'Root folder (the cohort folder of an NSRR download).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Global seed.')
 _HOURS = flags.DEFINE_float('hours', None, 'Recording length in hours (default: drawn per night).')
 _CONTRAST = flags.DEFINE_float(
@@ -39,9 +40,14 @@ def main(argv):
   total = _NIGHTS.value * len(visits)
   stages = collections.Counter()
   hours = 0.0
-  nights = synthetic.iter_write_cohort(spec, _NIGHTS.value, _OUTPUT.value, seed=_SEED.value,
-                                       hours=_HOURS.value, visits=visits,
-                                       stage_contrast=_CONTRAST.value)
+  nights = synthetic.iter_write_cohort(
+      spec,
+      _NIGHTS.value,
+      _OUTPUT.value,
+      seed=_SEED.value,
+      hours=_HOURS.value,
+      visits=visits,
+      stage_contrast=_CONTRAST.value)
   for night in tqdm.tqdm(nights, total=total, desc=f'{spec.name} nights', unit='night'):
     stages.update(night.labels.tolist())
     hours += night.duration_s / 3600.0

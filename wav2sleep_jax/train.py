@@ -22,8 +22,8 @@ from wav2sleep_jax.training import checkpoints
 from wav2sleep_jax.training import trainer
 from wav2sleep_jax.training import workdir_guard
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Training configuration file.',
-                                          lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Training configuration file.', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints and logs.')
 distributed.define_flags()
 _ON_CONFIG_CHANGE = flags.DEFINE_enum(
@@ -31,7 +31,6 @@ _ON_CONFIG_CHANGE = flags.DEFINE_enum(
     'When the config differs from WORKDIR/config.json in fields a resume cannot change '
     '(model, shapes, data, optimisation): refuse (default), new_run (move the old run to '
     'WORKDIR/previous/<time>/ and start afresh) or accept (resume anyway).')
-
 
 # Reported as one line (exit 2) by the command line; anything else keeps its traceback.
 CLI_ERRORS = (workdir_guard.WorkdirLockedError, workdir_guard.ConfigChangedError,
@@ -45,8 +44,8 @@ def main(argv):
   distributed.initialize_from_flags()
   if _WORKDIR.value is None or _CONFIG.value is None:
     raise app.UsageError('--config and --workdir are required.')
-  result = trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value,
-                                      on_config_change=_ON_CONFIG_CHANGE.value)
+  result = trainer.train_and_evaluate(
+      _CONFIG.value, _WORKDIR.value, on_config_change=_ON_CONFIG_CHANGE.value)
   logging.info('Done: %s', {k: v for k, v in result.items() if k not in ('test', 'test_coverage')})
 
 

@@ -21,18 +21,24 @@ from tests.conftest import REPO_ROOT
 from tests.model_testutil import random_params, random_signals, tiny_config
 
 # A tiny model on 3-minute nights of one signal: the CLI runs in seconds.
-_TINY_FLAGS = ['--config=wav2sleep_jax/configs/default.py', '--signals=THX', '--hours=0.05',
-               '--config.model.feature_dim=8', '--config.model.encoder_initial_channels=2',
-               '--config.model.encoder_max_channels=4', '--config.model.mixer_heads=2',
-               '--config.model.mixer_ff_dim=16', '--config.model.mixer_layers=1',
-               '--config.model.sequence_blocks=1', '--config.model.sequence_dilations=(1,)']
+_TINY_FLAGS = [
+    '--config=wav2sleep_jax/configs/default.py', '--signals=THX', '--hours=0.05',
+    '--config.model.feature_dim=8', '--config.model.encoder_initial_channels=2',
+    '--config.model.encoder_max_channels=4', '--config.model.mixer_heads=2',
+    '--config.model.mixer_ff_dim=16', '--config.model.mixer_layers=1',
+    '--config.model.sequence_blocks=1', '--config.model.sequence_dilations=(1,)'
+]
 
 
 def _run_cli(tmp_path, kind, *extra):
   out = tmp_path / f'{kind}.json'
-  proc = subprocess.run(
-      [sys.executable, '-m', 'wav2sleep_jax.benchmark', kind, *_TINY_FLAGS, *extra,
-       f'--json={out}'], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  proc = subprocess.run([
+      sys.executable, '-m', 'wav2sleep_jax.benchmark', kind, *_TINY_FLAGS, *extra, f'--json={out}'
+  ],
+                        cwd=REPO_ROOT,
+                        capture_output=True,
+                        text=True,
+                        timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   return json.loads(out.read_text())
 
@@ -78,8 +84,8 @@ def test_largest_batch_search(monkeypatch, budget, largest):
 
   monkeypatch.setattr(model_bench, 'train_memory', fake_train_memory)
   config = common.base_config()
-  result = model_bench.largest_batch(config, model_bench.model_config(config), 1200,
-                                     budget * 1e9 + 1e8, max_batch=16)
+  result = model_bench.largest_batch(
+      config, model_bench.model_config(config), 1200, budget * 1e9 + 1e8, max_batch=16)
   assert result['largest_batch'] == largest
   assert result['search_capped'] == (largest == 16)
   assert len(compiled) == len(set(compiled)) <= 8  # Doubling then bisection, no repeats.
@@ -89,8 +95,12 @@ def test_largest_batch_search(monkeypatch, budget, largest):
 
 @pytest.mark.slow
 def test_remat_keeps_loss_and_gradients_and_saves_memory():
-  cfg = tiny_config(signals=('ABD', 'THX'), encoder_impl='loop', mixer_layers=1,
-                    sequence_blocks=1, sequence_dilations=(1,))
+  cfg = tiny_config(
+      signals=('ABD', 'THX'),
+      encoder_impl='loop',
+      mixer_layers=1,
+      sequence_blocks=1,
+      sequence_dilations=(1,))
   params = random_params(cfg, scale=0.1)
   x = {k: jnp.asarray(v) for k, v in random_signals(cfg.signals, batch=2, epochs=8).items()}
   mask_BM = jnp.ones((2, 2), bool)
@@ -101,17 +111,17 @@ def test_remat_keeps_loss_and_gradients_and_saves_memory():
 
     def loss_fn(p):
       logits_BSK = nnx.merge(graphdef, p)(x, mask_BM)
-      return -jnp.take_along_axis(jax.nn.log_softmax(logits_BSK), labels_BS[..., None],
-                                  -1).mean()
+      return -jnp.take_along_axis(jax.nn.log_softmax(logits_BSK), labels_BS[..., None], -1).mean()
 
-    compiled = jax.jit(jax.value_and_grad(loss_fn),
-                       compiler_options=wav2sleep.compiler_options(c)).lower(params).compile()
+    compiled = jax.jit(
+        jax.value_and_grad(loss_fn),
+        compiler_options=wav2sleep.compiler_options(c)).lower(params).compile()
     return compiled(params), compiled.memory_analysis().temp_size_in_bytes
 
   (loss, grads), temp = loss_and_grads(cfg)
   for impl in ('loop', 'vmap'):  # vmap stacks the two same-rate encoders.
-    (loss_remat, grads_remat), temp_remat = loss_and_grads(
-        cfg.replace(remat=True, encoder_impl=impl))
+    (loss_remat,
+     grads_remat), temp_remat = loss_and_grads(cfg.replace(remat=True, encoder_impl=impl))
     np.testing.assert_allclose(loss_remat, loss, rtol=1e-6)
     for a, b in zip(jax.tree.leaves(grads_remat), jax.tree.leaves(grads)):
       np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
@@ -179,8 +189,12 @@ def test_cpu_identity_tells_generations_of_one_model_name_apart():
   from wav2sleep_jax import benchmark as benchmark_cli
   ident = benchmark_cli.cpu_identity(_CPUINFO)
   assert ident['cpu'] == 'AMD EPYC (family 25, model 17)'  # The first processor only.
-  assert ident['cpu_id'] == {'vendor': 'AuthenticAMD', 'family': '25', 'model': '17',
-                             'stepping': '1'}
+  assert ident['cpu_id'] == {
+      'vendor': 'AuthenticAMD',
+      'family': '25',
+      'model': '17',
+      'stepping': '1'
+  }
   assert ident['cpu_flags'] == ['avx2', 'avx512_bf16', 'avx512f', 'fma']
   bare = benchmark_cli.cpu_identity('model name\t: Some CPU\nflags\t: avx2\n')
   assert bare['cpu'] == 'Some CPU' and bare['cpu_flags'] == ['avx2']

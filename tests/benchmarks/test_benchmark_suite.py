@@ -10,17 +10,22 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 _SCRIPT = str(REPO_ROOT / 'launch' / 'gpu_benchmark.sh')
-_TINY = ['--', '--signals=THX', '--config=wav2sleep_jax/configs/default.py',
-         '--config.model.feature_dim=8', '--config.model.encoder_initial_channels=2',
-         '--config.model.encoder_max_channels=4', '--config.model.mixer_heads=2',
-         '--config.model.mixer_ff_dim=16', '--config.model.mixer_layers=1',
-         '--config.model.sequence_blocks=1', '--config.model.sequence_dilations=(1,)',
-         '--repeats=1', '--warmup=0', '--max_batch=2']
+_TINY = [
+    '--', '--signals=THX', '--config=wav2sleep_jax/configs/default.py',
+    '--config.model.feature_dim=8', '--config.model.encoder_initial_channels=2',
+    '--config.model.encoder_max_channels=4', '--config.model.mixer_heads=2',
+    '--config.model.mixer_ff_dim=16', '--config.model.mixer_layers=1',
+    '--config.model.sequence_blocks=1', '--config.model.sequence_dilations=(1,)', '--repeats=1',
+    '--warmup=0', '--max_batch=2'
+]
 
 
 def _run(*args):
-  return subprocess.run(['bash', _SCRIPT, *args], cwd=REPO_ROOT, capture_output=True,
-                        text=True, timeout=600)
+  return subprocess.run(['bash', _SCRIPT, *args],
+                        cwd=REPO_ROOT,
+                        capture_output=True,
+                        text=True,
+                        timeout=600)
 
 
 def test_dry_run_lists_every_benchmark(tmp_path):

@@ -24,9 +24,17 @@ def test_night_lengths():
 def test_benchmark_reports_rate_compilations_and_time_split(tmp_path):
   cfg = tiny_config(signals=('ECG', 'THX'))
   model = model_lib.StagingModel(cfg, random_params(cfg, seed=0))
-  result = predict_bench.benchmark(model, str(tmp_path), cohort='shhs', nights=3, hours=0.05,
-                                   lengths='varied', bucket_hours=0.1, batch_size=4,
-                                   workers=1, spread=0.1)
+  result = predict_bench.benchmark(
+      model,
+      str(tmp_path),
+      cohort='shhs',
+      nights=3,
+      hours=0.05,
+      lengths='varied',
+      bucket_hours=0.1,
+      batch_size=4,
+      workers=1,
+      spread=0.1)
   assert result['nights'] == 3 and result['skipped'] == 0
   assert result['night_hours'] == pytest.approx([0.05, 0.1, 0.15])
   # 6, 12 and 18 epochs -> buckets of 12 and 24 epochs: 2 forward passes, never 3.
@@ -40,13 +48,17 @@ def test_benchmark_reports_rate_compilations_and_time_split(tmp_path):
 @pytest.mark.slow
 def test_cli_prints_json(tmp_path):
   out = tmp_path / 'predict.json'
-  proc = subprocess.run(
-      [sys.executable, '-m', 'wav2sleep_jax.benchmark', 'predict', '--nights=2',
-       '--hours=0.05', '--lengths=fixed', '--cohort=shhs', '--signals=ECG,THX',
-       '--config=wav2sleep_jax/configs/default.py', '--config.model.feature_dim=8',
-       '--config.model.encoder_initial_channels=2', '--config.model.encoder_max_channels=4',
-       '--config.model.mixer_heads=2', '--config.model.mixer_ff_dim=16', f'--json={out}'],
-      cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+  proc = subprocess.run([
+      sys.executable, '-m', 'wav2sleep_jax.benchmark', 'predict', '--nights=2', '--hours=0.05',
+      '--lengths=fixed', '--cohort=shhs', '--signals=ECG,THX',
+      '--config=wav2sleep_jax/configs/default.py', '--config.model.feature_dim=8',
+      '--config.model.encoder_initial_channels=2', '--config.model.encoder_max_channels=4',
+      '--config.model.mixer_heads=2', '--config.model.mixer_ff_dim=16', f'--json={out}'
+  ],
+                        cwd=REPO_ROOT,
+                        capture_output=True,
+                        text=True,
+                        timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   result = json.loads(out.read_text())
   assert result['benchmark'] == 'predict' and result['nights'] == 2

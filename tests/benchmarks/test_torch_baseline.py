@@ -22,12 +22,17 @@ def _jax_param_count(cfg: ModelConfig) -> int:
   return sum(a.size for a in jax.tree.leaves(model_io.abstract_params(cfg)))
 
 
-@pytest.mark.parametrize('cfg', [
-    ModelConfig(),
-    ModelConfig(signals=('EOG-L', 'EOG-R'), num_classes=5),
-    ModelConfig(signals=('ECG', 'THX'), feature_dim=64, mixer_heads=4,
-                encoder_channels={'THX': (16, 32, 64, 64, 128, 128)}),
-], ids=['default', 'eog', 'small'])
+@pytest.mark.parametrize(
+    'cfg', [
+        ModelConfig(),
+        ModelConfig(signals=('EOG-L', 'EOG-R'), num_classes=5),
+        ModelConfig(
+            signals=('ECG', 'THX'),
+            feature_dim=64,
+            mixer_heads=4,
+            encoder_channels={'THX': (16, 32, 64, 64, 128, 128)}),
+    ],
+    ids=['default', 'eog', 'small'])
 def test_parameter_count_matches_ours(cfg):
   count = torch_baseline.num_params(torch_baseline.Wav2SleepTorch(cfg))
   assert count == _jax_param_count(cfg)
@@ -39,8 +44,8 @@ def test_reproduces_reference_logits():
   folder = require_shared('fixtures', 'reference', 'wav2sleep_cardiorespiratory')
   cfg = ModelConfig()
   model = torch_baseline.Wav2SleepTorch(cfg).eval()
-  torch_baseline.load_reference_state(
-      model, torch.load(folder / 'state_dict.pth', map_location='cpu'))
+  torch_baseline.load_reference_state(model,
+                                      torch.load(folder / 'state_dict.pth', map_location='cpu'))
   inputs = {k: torch.from_numpy(v) for k, v in np.load(folder / 'inputs.npz').items()}
   for name in cfg.signals:  # Signals left out of the fixture are absent everywhere.
     if name not in inputs:
@@ -59,10 +64,14 @@ def test_refuses_other_architectures():
 @pytest.mark.slow
 def test_cli_times_a_tiny_step(tmp_path):
   out = tmp_path / 'b.json'
-  proc = subprocess.run(
-      [sys.executable, '-m', 'wav2sleep_jax.benchmarks.torch_baseline', 'train',
-       '--signals=THX', '--hours=0.05', '--repeats=2', '--warmup=1', f'--json={out}'],
-      cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  proc = subprocess.run([
+      sys.executable, '-m', 'wav2sleep_jax.benchmarks.torch_baseline', 'train', '--signals=THX',
+      '--hours=0.05', '--repeats=2', '--warmup=1', f'--json={out}'
+  ],
+                        cwd=REPO_ROOT,
+                        capture_output=True,
+                        text=True,
+                        timeout=300)
   assert proc.returncode == 0, proc.stderr[-2000:]
   result = json.loads(out.read_text())
   assert result['epochs'] == 6 and len(result['repeats_s']) == 2

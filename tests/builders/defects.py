@@ -19,13 +19,10 @@ EXPECTED = {
     3: ('truncated EDF', 'edf', 'truncated EDF', 'night skipped'),
     4: ('missing channel', 'channel', 'THX: no channel labelled', 'channel absent'),
     5: ('flat channel', 'channel', "ABD (label 'Abdo'): flat line", 'channel absent'),
-    6: ('all-NaN channel', 'channel', "PPG (label 'Pleth'): all samples are NaN",
-        'channel absent'),
-    7: ('physical max 0', 'channel', "ECG (label 'EKG'): physical max is 0",
-        'channel absent'),
+    6: ('all-NaN channel', 'channel', "PPG (label 'Pleth'): all samples are NaN", 'channel absent'),
+    7: ('physical max 0', 'channel', "ECG (label 'EKG'): physical max is 0", 'channel absent'),
     8: ('malformed XML', 'annotation', 'malformed XML', 'night skipped'),
-    9: ('non-30 duration', 'annotation', 'Duration 45 s is not a multiple of 30',
-        'night skipped'),
+    9: ('non-30 duration', 'annotation', 'Duration 45 s is not a multiple of 30', 'night skipped'),
     10: ('annotation longer', 'alignment', 'annotation longer than signals: 14 '
          'epochs scored, EDF has 12', 'labels cropped'),
     11: ('annotation shorter', 'alignment', 'annotation shorter than signals',
@@ -45,9 +42,11 @@ def record_id(index: int) -> str:
 
 
 def _stage_events(xml: str) -> list[re.Match]:
-  return list(re.finditer(
-      r'<ScoredEvent>\n<EventType>Stages\|Stages</EventType>\n.*?</ScoredEvent>\n',
-      xml, flags=re.S))
+  return list(
+      re.finditer(
+          r'<ScoredEvent>\n<EventType>Stages\|Stages</EventType>\n.*?</ScoredEvent>\n',
+          xml,
+          flags=re.S))
 
 
 def write_defects(root: pathlib.Path, indices=None) -> None:
@@ -79,8 +78,7 @@ def write_defects(root: pathlib.Path, indices=None) -> None:
       xml_path.write_text(xml[:len(xml) // 2])
     elif index == 9:
       first = _stage_events(xml)[0]
-      event = re.sub(r'<Duration>[\d.]+</Duration>', '<Duration>45.0</Duration>',
-                     first.group(0))
+      event = re.sub(r'<Duration>[\d.]+</Duration>', '<Duration>45.0</Duration>', first.group(0))
       xml_path.write_text(xml[:first.start()] + event + xml[first.end():])
     elif index == 10:
       extra = ('<ScoredEvent>\n<EventType>Stages|Stages</EventType>\n'
@@ -89,12 +87,12 @@ def write_defects(root: pathlib.Path, indices=None) -> None:
                '</ScoredEvent>\n')
       xml_path.write_text(xml.replace('</ScoredEvents>', extra + '</ScoredEvents>'))
     elif index == 11:
-      last = max(_stage_events(xml), key=lambda m: float(
-          re.search(r'<Start>([\d.]+)', m.group(0)).group(1)))
+      last = max(
+          _stage_events(xml),
+          key=lambda m: float(re.search(r'<Start>([\d.]+)', m.group(0)).group(1)))
       xml_path.write_text(xml[:last.start()] + xml[last.end():])
     elif index == 13:
-      xml_path.write_text(re.sub(
-          r'Stage [134] sleep\|[134]|REM sleep\|5', 'Stage 2 sleep|2', xml))
+      xml_path.write_text(re.sub(r'Stage [134] sleep\|[134]|REM sleep\|5', 'Stage 2 sleep|2', xml))
     elif index == 14:
       xml_path.write_text(xml.replace('Stage 2 sleep|2', 'Stage 8 sleep|8', 1))
     elif index == 15:

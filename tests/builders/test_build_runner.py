@@ -48,13 +48,21 @@ def test_template_builders_are_thin_subclasses_of_the_library():
 
 
 def _cohort(name: str, nights: int = 4) -> ConfigDict:
-  return ConfigDict(dict(name=name, layout='shhs', nights=nights, hours=0.15, seed=3,
-                         split_sizes=(0.5, 0.25, 0.25)))
+  return ConfigDict(
+      dict(
+          name=name,
+          layout='shhs',
+          nights=nights,
+          hours=0.15,
+          seed=3,
+          split_sizes=(0.5, 0.25, 0.25)))
 
 
 def test_demo_data_is_built_in_process_and_reused(tmp_path, monkeypatch):
+
   def no_subprocess(*args, **kwargs):
     raise AssertionError(f'subprocess started: {args}')
+
   monkeypatch.setattr(subprocess, 'Popen', no_subprocess)
   before = set(sys.modules)
   config = ConfigDict(dict(data_dir='', synthetic_cohorts=[_cohort('demo_tiny')]))
@@ -72,10 +80,10 @@ def test_demo_data_is_built_in_process_and_reused(tmp_path, monkeypatch):
 
 def test_build_prepares_a_builder_without_tensorflow(tmp_path):
   from wav2sleep_jax.builders import synthetic_builder
-  config = synthetic_builder.SyntheticConfig(name='one', cohort_layout='mesa', hours=0.1,
-                                             num_nights=2, split_sizes=(1, 0, 0))
-  builder = synthetic_builder.SyntheticBuilder(config=config, data_dir=str(tmp_path),
-                                               file_format='array_record')
+  config = synthetic_builder.SyntheticConfig(
+      name='one', cohort_layout='mesa', hours=0.1, num_nights=2, split_sizes=(1, 0, 0))
+  builder = synthetic_builder.SyntheticBuilder(
+      config=config, data_dir=str(tmp_path), file_format='array_record')
   assert build_runner.build(builder) == ()
   assert {s: i.num_examples for s, i in builder.info.splits.items()} == {'train': 2}
   assert (pathlib.Path(builder.data_dir) / f'{nsrr_builder.SKIP_REPORT_NAME}.csv').is_file()
@@ -86,9 +94,13 @@ def test_cli_refuses_what_it_does_not_implement_on_one_line(tmp_path):
   env = dict(os.environ, PYTHONPATH=str(_ROOT))
   for flag, message in (('--download_only', 'error: --download_only is not supported'),
                         ('--config_idx=9', 'error: --config_idx 9: synthetic has 2 configs.')):
-    res = subprocess.run([sys.executable, '-m', 'tfds_builders.build', 'synthetic', flag,
-                          f'--data_dir={tmp_path}'], cwd=_ROOT, env=env, capture_output=True,
-                         text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, '-m', 'tfds_builders.build', 'synthetic', flag, f'--data_dir={tmp_path}'],
+        cwd=_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300)
     assert res.returncode == 2, res.stderr[-3000:]
     assert res.stderr.strip().splitlines()[-1].startswith(message), res.stderr[-3000:]
     assert 'Traceback' not in res.stderr

@@ -27,12 +27,13 @@ def built(tmp_path_factory):
   manual = root / 'manual'
   defects.write_defects(manual, _KEPT + _SKIPPED)
   (root / 'splits' / 'mesa').mkdir(parents=True)
-  (root / 'splits' / 'mesa' / 'train.txt').write_text(
-      ''.join(f'{defects.record_id(i)}\n' for i in _KEPT + _SKIPPED))
-  builder = mesa_dataset_builder.Builder(data_dir=str(root / 'data'),
-                                         split_dir=str(root / 'splits'))
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=str(manual)), file_format='array_record')
+  (root / 'splits' / 'mesa' / 'train.txt').write_text(''.join(
+      f'{defects.record_id(i)}\n' for i in _KEPT + _SKIPPED))
+  builder = mesa_dataset_builder.Builder(
+      data_dir=str(root / 'data'), split_dir=str(root / 'splits'))
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=str(manual)),
+      file_format='array_record')
   source = builder.as_data_source()['train']
   examples = {source[i]['record_id'].decode(): source[i] for i in range(len(source))}
   with open(pathlib.Path(builder.data_dir) / 'skipped.csv', newline='') as f:

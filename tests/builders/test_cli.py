@@ -16,16 +16,24 @@ _ROOT = pathlib.Path(__file__).resolve().parents[2]
 def test_cli_builds_synthetic_cohorts(tmp_path):
   env = dict(os.environ, PYTHONPATH=str(_ROOT))
   for layout, has_ppg in (('mesa', True), ('shhs', False)):
-    config = {'name': f'{layout}_20', 'cohort_layout': layout,
-              'num_nights': 20, 'hours': 0.5}
-    subprocess.run(
-        [sys.executable, '-m', 'tfds_builders.build', 'synthetic',
-         f'--config={json.dumps(config)}', f'--data_dir={tmp_path}'],
-        cwd=_ROOT, env=env, check=True, capture_output=True, text=True)
-    builder = tfds.builder_from_directory(
-        str(tmp_path / 'synthetic' / config['name'] / '1.0.0'))
-    assert {s: i.num_examples for s, i in builder.info.splits.items()} == {
-        'train': 16, 'validation': 2, 'test': 2}
+    config = {'name': f'{layout}_20', 'cohort_layout': layout, 'num_nights': 20, 'hours': 0.5}
+    subprocess.run([
+        sys.executable, '-m', 'tfds_builders.build', 'synthetic', f'--config={json.dumps(config)}',
+        f'--data_dir={tmp_path}'
+    ],
+                   cwd=_ROOT,
+                   env=env,
+                   check=True,
+                   capture_output=True,
+                   text=True)
+    builder = tfds.builder_from_directory(str(tmp_path / 'synthetic' / config['name'] / '1.0.0'))
+    assert {
+        s: i.num_examples for s, i in builder.info.splits.items()
+    } == {
+        'train': 16,
+        'validation': 2,
+        'test': 2
+    }
     source = builder.as_data_source(split='train')
     example = source[0]
     assert example['num_epochs'] == 60

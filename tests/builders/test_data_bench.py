@@ -18,9 +18,15 @@ def test_run_data_benchmark(tmp_path):
   builder.download_and_prepare(
       download_config=tfds.download.DownloadConfig(manual_dir=str(_MESA)),
       file_format='array_record')
-  result = data_bench.run_data_benchmark(str(_MESA), 'mesa', data_dir=str(tmp_path),
-                                         dataset='mesa', read_repeats=2, pipeline_epochs=20,
-                                         pipeline_batches=2, worker_counts=(0, 1))
+  result = data_bench.run_data_benchmark(
+      str(_MESA),
+      'mesa',
+      data_dir=str(tmp_path),
+      dataset='mesa',
+      read_repeats=2,
+      pipeline_epochs=20,
+      pipeline_batches=2,
+      worker_counts=(0, 1))
   assert result['build_nights'] == 3 and result['build_nights_skipped'] == 0
   assert result['build_nights_per_min_per_core'] > 0
   assert result['read_nights'] == 2 * builder.info.splits['train'].num_examples
@@ -35,7 +41,12 @@ def test_run_data_benchmark(tmp_path):
 
 
 def test_pipeline_workers_for():
-  runs = [{'workers': 0, 'nights_per_s_per_worker': 50.0},
-          {'workers': 2, 'nights_per_s_per_worker': 30.0}]
+  runs = [{
+      'workers': 0,
+      'nights_per_s_per_worker': 50.0
+  }, {
+      'workers': 2,
+      'nights_per_s_per_worker': 30.0
+  }]
   assert data_bench.pipeline_workers_for(100.0, runs) == 4
   assert data_bench.pipeline_workers_for(30.0, runs) == 1

@@ -78,5 +78,6 @@ def test_mismatched_headers_are_skipped_with_the_reason(build):
   overflow = _record_id(5)
   assert overflow in stored and not stored[overflow]['present']['ECG']
   assert any('overflows float32' in r['reason'] and r['action'] == 'channel absent'
-             for r in rows if r['record_id'] == overflow), rows
+             for r in rows
+             if r['record_id'] == overflow), rows
   assert {_record_id(i) for i in GOOD} <= set(stored)

@@ -33,8 +33,8 @@ def _manual_dir(tmp_path, nights_dir, lists):
     (manual / entry.name).symlink_to(entry)
   (manual / 'splits' / 'mesa').mkdir(parents=True)
   for name, indices in lists.items():
-    (manual / 'splits' / 'mesa' / f'{name}.txt').write_text(
-        ''.join(f'{defects.record_id(i)}\n' for i in indices))
+    (manual / 'splits' / 'mesa' / f'{name}.txt').write_text(''.join(
+        f'{defects.record_id(i)}\n' for i in indices))
   return manual
 
 
@@ -46,13 +46,14 @@ def _rows(path):
 def test_all_skipped_split_is_left_out_and_reported(tmp_path, nights_dir, caplog):
   manual = _manual_dir(tmp_path, nights_dir, {'train': (0, 1), 'test': (2, 3, 15)})
   builder = mesa_dataset_builder.Builder(data_dir=str(tmp_path / 'data'))
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=str(manual)), file_format='array_record')
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=str(manual)),
+      file_format='array_record')
   assert {s: i.num_examples for s, i in builder.info.splits.items()} == {'train': 2}
   assert builder.splits_left_out == ('test',)
   rows = _rows(f'{builder.data_dir}/skipped.csv')
-  assert {r['record_id'] for r in rows} == {
-      'split:test', *(defects.record_id(i) for i in (2, 3, 15))}
+  assert {r['record_id'] for r in rows
+         } == {'split:test', *(defects.record_id(i) for i in (2, 3, 15))}
   left = [r for r in rows if r['record_id'] == 'split:test'][0]
   assert left['action'] == 'split left out' and '(3 nights)' in left['reason']
   summary = json.loads(open(f'{builder.data_dir}/skipped.json').read())['summary']
@@ -65,8 +66,9 @@ def test_failed_build_still_writes_the_report(tmp_path, nights_dir):
   manual = _manual_dir(tmp_path, nights_dir, {'train': (2, 15), 'test': (3,)})
   builder = mesa_dataset_builder.Builder(data_dir=str(tmp_path / 'data'))
   with pytest.raises(nsrr_builder.NothingBuiltError, match='every night of every split'):
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=str(manual)), file_format='array_record')
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=str(manual)),
+        file_format='array_record')
   config_dir = pathlib.Path(builder.data_dir).parent
   rows = _rows(config_dir / f'skipped-{builder.version}-failed.csv')
   assert {r['record_id'] for r in rows} >= {defects.record_id(i) for i in (2, 3, 15)}
@@ -74,22 +76,29 @@ def test_failed_build_still_writes_the_report(tmp_path, nights_dir):
 
 
 def _build_cli(manual, data_dir):
-  return subprocess.run(
-      [sys.executable, '-m', 'tfds_builders.build', 'mesa', f'--manual_dir={manual}',
-       f'--data_dir={data_dir}'], cwd=_ROOT, env=dict(os.environ, PYTHONPATH=str(_ROOT)),
-      capture_output=True, text=True, timeout=600)
+  return subprocess.run([
+      sys.executable, '-m', 'tfds_builders.build', 'mesa', f'--manual_dir={manual}',
+      f'--data_dir={data_dir}'
+  ],
+                        cwd=_ROOT,
+                        env=dict(os.environ, PYTHONPATH=str(_ROOT)),
+                        capture_output=True,
+                        text=True,
+                        timeout=600)
 
 
 @pytest.mark.slow
 def test_cli_exit_codes(tmp_path, nights_dir):
-  partial = _build_cli(_manual_dir(tmp_path / 'a', nights_dir,
-                                   {'train': (0,), 'test': (2,)}), tmp_path / 'data_a')
+  partial = _build_cli(
+      _manual_dir(tmp_path / 'a', nights_dir, {
+          'train': (0,),
+          'test': (2,)
+      }), tmp_path / 'data_a')
   assert partial.returncode == 1, partial.stderr[-3000:]
   assert partial.stderr.strip().splitlines()[-1].startswith(
       'Built, but these splits were left out because every night was skipped '
       '(see skipped.csv): mesa/default: test (in ')
-  failed = _build_cli(_manual_dir(tmp_path / 'b', nights_dir, {'train': (3,)}),
-                      tmp_path / 'data_b')
+  failed = _build_cli(_manual_dir(tmp_path / 'b', nights_dir, {'train': (3,)}), tmp_path / 'data_b')
   assert failed.returncode == 2, failed.stderr[-3000:]
   assert failed.stderr.strip().splitlines()[-1].startswith(
       'error: mesa: every night of every split was skipped (1 nights skipped')
@@ -103,9 +112,15 @@ def test_cli_exit_codes(tmp_path, nights_dir):
 def test_demo_data_failure_names_the_build_error(tmp_path):
   from ml_collections import ConfigDict
   from wav2sleep_jax.training import demo_data
-  cohort = ConfigDict(dict(name='demo_none', layout='mesa', nights=0, hours=0.1, seed=0,
-                           split_sizes=(0.5, 0.25, 0.25)))
+  cohort = ConfigDict(
+      dict(
+          name='demo_none',
+          layout='mesa',
+          nights=0,
+          hours=0.1,
+          seed=0,
+          split_sizes=(0.5, 0.25, 0.25)))
   config = ConfigDict(dict(data_dir=str(tmp_path / 'data'), synthetic_cohorts=[cohort]))
-  with pytest.raises(RuntimeError,
-                     match=r'synthetic cohort demo_none failed: .*num_nights=0 must be at least 1'):
+  with pytest.raises(
+      RuntimeError, match=r'synthetic cohort demo_none failed: .*num_nights=0 must be at least 1'):
     demo_data.prepare(config, tmp_path)

@@ -22,8 +22,10 @@ _DUMMY = pathlib.Path(__file__).resolve().parents[2] / 'tfds_builders'
 
 def _assemble(root, cohort, **options):
   found = cohort_files.find_nights(root, cohorts.get(cohort))
-  return [cohort_files.assemble_night(f, cohorts.get(cohort),
-                                      cohort_files.NightOptions(**options)) for f in found]
+  return [
+      cohort_files.assemble_night(f, cohorts.get(cohort), cohort_files.NightOptions(**options))
+      for f in found
+  ]
 
 
 @pytest.mark.parametrize('cohort', ['mesa', 'shhs', 'wsc', 'chat'])
@@ -70,8 +72,7 @@ def test_wsc_allscore_and_log_start(tmp_path):
 
 def test_max_hours_crops_and_signal_options(tmp_path):
   synthetic.write_cohort('mesa', 1, str(tmp_path), seed=0, hours=0.5)
-  (result,) = _assemble(tmp_path, 'mesa', max_hours=0.25,
-                        signals=('ECG', 'EOG-L', 'EOG-R'))
+  (result,) = _assemble(tmp_path, 'mesa', max_hours=0.25, signals=('ECG', 'EOG-L', 'EOG-R'))
   night = result.night
   assert night.num_epochs == 30
   assert night.signals['EOG-L'].shape == (30 * 4096,)
@@ -89,14 +90,13 @@ def test_alias_override_finds_renamed_channel(tmp_path):
   assert 'ECG' not in result.night.signals
   (result,) = _assemble(tmp_path, 'mesa', extra_aliases={'ECG': ('ECGx',)})
   assert 'ECG' in result.night.signals
-  (result,) = _assemble(tmp_path, 'mesa', extra_aliases={'THX': ('Nope',)},
-                        replace_aliases=True)
+  (result,) = _assemble(tmp_path, 'mesa', extra_aliases={'THX': ('Nope',)}, replace_aliases=True)
   assert 'THX' not in result.night.signals
 
 
 def test_builder_kwargs_override_config(tmp_path):
-  builder = shhs_dataset_builder.Builder(data_dir=str(tmp_path), max_hours=0.025,
-                                         split_dir=str(tmp_path / 'none'))
+  builder = shhs_dataset_builder.Builder(
+      data_dir=str(tmp_path), max_hours=0.025, split_dir=str(tmp_path / 'none'))
   assert builder.night_options.max_hours == 0.025
   assert builder.builder_config is nsrr_builder.DEFAULT_CONFIG
 
@@ -104,15 +104,15 @@ def test_builder_kwargs_override_config(tmp_path):
 def test_builder_with_shared_split_lists(tmp_path):
   split_dir = conftest.require_shared('data', 'splits')
   lists = splits.read_split_lists(split_dir, 'shhs')
-  builder = shhs_dataset_builder.Builder(data_dir=str(tmp_path),
-                                         split_dir=str(split_dir))
+  builder = shhs_dataset_builder.Builder(data_dir=str(tmp_path), split_dir=str(split_dir))
   builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(
-          manual_dir=str(_DUMMY / 'shhs' / 'dummy_data')),
+      download_config=tfds.download.DownloadConfig(manual_dir=str(_DUMMY / 'shhs' / 'dummy_data')),
       file_format='array_record')
   built = builder.as_data_source()
-  dummy = {f.record_id for f in cohort_files.find_nights(
-      _DUMMY / 'shhs' / 'dummy_data', cohorts.get('shhs'))}
+  dummy = {
+      f.record_id
+      for f in cohort_files.find_nights(_DUMMY / 'shhs' / 'dummy_data', cohorts.get('shhs'))
+  }
   for split, ids in lists.items():
     expected = sorted(dummy.intersection(ids))
     got = sorted(built[split][i]['record_id'].decode()

@@ -37,17 +37,30 @@ def _tfds_command() -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _HAS_TF, reason="TensorFlow is not installed: `tfds build` needs "
-                    "the `tf` extra (pip install -e '.[tf]')")
+@pytest.mark.skipif(
+    not _HAS_TF,
+    reason="TensorFlow is not installed: `tfds build` needs "
+    "the `tf` extra (pip install -e '.[tf]')")
 def test_tfds_build_writes_array_record_that_training_reads(tmp_path):
   env = dict(os.environ, PYTHONPATH=str(_ROOT))
   data_dir = tmp_path / 'data'
-  config = {'name': 'tiny', 'cohort_layout': 'mesa', 'num_nights': 6, 'hours': 0.1,
-            'split_sizes': [0.5, 0.25, 0.25]}
-  build = subprocess.run(
-      [_tfds_command(), 'build', str(_ROOT / 'tfds_builders' / 'synthetic'),
-       f'--config={json.dumps(config)}', f'--data_dir={data_dir}'],
-      cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+  config = {
+      'name': 'tiny',
+      'cohort_layout': 'mesa',
+      'num_nights': 6,
+      'hours': 0.1,
+      'split_sizes': [0.5, 0.25, 0.25]
+  }
+  build = subprocess.run([
+      _tfds_command(), 'build',
+      str(_ROOT / 'tfds_builders' / 'synthetic'), f'--config={json.dumps(config)}',
+      f'--data_dir={data_dir}'
+  ],
+                         cwd=tmp_path,
+                         env=env,
+                         capture_output=True,
+                         text=True,
+                         timeout=900)
   assert build.returncode == 0, build.stderr[-3000:]
   version_dir = data_dir / 'synthetic' / 'tiny' / '1.0.0'
   files = sorted(p.name for p in version_dir.iterdir())
@@ -57,8 +70,14 @@ def test_tfds_build_writes_array_record_that_training_reads(tmp_path):
 
   out = tmp_path / 'result.json'
   train = subprocess.run(
-      [sys.executable, '-c', _TRAIN, str(data_dir), str(tmp_path / 'run'), str(out)],
-      cwd=_ROOT, env=env, capture_output=True, text=True, timeout=900)
+      [sys.executable, '-c', _TRAIN,
+       str(data_dir), str(tmp_path / 'run'),
+       str(out)],
+      cwd=_ROOT,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=900)
   assert train.returncode == 0, train.stderr[-3000:]
   result = json.loads(out.read_text())
   assert result == {'status': 'finished', 'step': 2, 'tensorflow': False}

@@ -21,8 +21,11 @@ from tests.model_testutil import random_params, tiny_config
 
 
 def _run(*args, timeout=300):
-  return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, capture_output=True,
-                        text=True, timeout=timeout)
+  return subprocess.run([sys.executable, *args],
+                        cwd=REPO_ROOT,
+                        capture_output=True,
+                        text=True,
+                        timeout=timeout)
 
 
 def _assert_usage_error(result, *fragments):
@@ -83,19 +86,18 @@ def test_predict_usage_errors(tmp_path):
   _assert_usage_error(_run('-m', 'wav2sleep_jax.predict'), 'model')
   (tmp_path / 'night.edf').write_bytes(b'garbage')
   (tmp_path / 'out_file').write_text('x')
-  base = ['-m', 'wav2sleep_jax.predict', f'--model={tmp_path / "no_model"}',
-          f'--input={tmp_path / "night.edf"}']
-  _assert_usage_error(_run(*base, f'--output={tmp_path / "out_file"}'), 'out_file',
-                      'is a file')
+  base = [
+      '-m', 'wav2sleep_jax.predict', f'--model={tmp_path / "no_model"}',
+      f'--input={tmp_path / "night.edf"}'
+  ]
+  _assert_usage_error(_run(*base, f'--output={tmp_path / "out_file"}'), 'out_file', 'is a file')
   _assert_usage_error(_run(*base, f'--output={tmp_path / "out_file" / "sub"}'), 'out_file')
-  _assert_usage_error(_run(*base, f'--output={tmp_path / "out"}', '--channels=ECG'),
-                      'SIGNAL=LABEL')
-  _assert_usage_error(_run(*base, f'--output={tmp_path / "out"}', '--input_formats=edf,xls'),
-                      'xls')
+  _assert_usage_error(_run(*base, f'--output={tmp_path / "out"}', '--channels=ECG'), 'SIGNAL=LABEL')
+  _assert_usage_error(_run(*base, f'--output={tmp_path / "out"}', '--input_formats=edf,xls'), 'xls')
   _assert_usage_error(_run(*base, f'--output={tmp_path / "out"}'), 'no_model')
-  _assert_usage_error(_run('-m', 'wav2sleep_jax.predict', f'--model={tmp_path / "m"}',
-                           f'--input={tmp_path / "nothing"}', f'--output={tmp_path / "o"}'),
-                      'nothing')
+  _assert_usage_error(
+      _run('-m', 'wav2sleep_jax.predict', f'--model={tmp_path / "m"}',
+           f'--input={tmp_path / "nothing"}', f'--output={tmp_path / "o"}'), 'nothing')
 
 
 @pytest.fixture(scope='module')
@@ -104,10 +106,15 @@ def workdir(tmp_path_factory):
   path = tmp_path_factory.mktemp('run')
   cfg = tiny_config(signals=('ECG', 'THX'))
   model_io.save_model(path / 'model', cfg, random_params(cfg, seed=0))
-  (path / 'config.json').write_text(json.dumps({
-      'eval_subsets': [[]], 'eval_batch_size': 1, 'eval_epochs': 20,
-      'test_datasets': ['nosuch_ds'], 'val_datasets': ['nosuch_ds'],
-      'data_dir': str(path / 'data')}))
+  (path / 'config.json').write_text(
+      json.dumps({
+          'eval_subsets': [[]],
+          'eval_batch_size': 1,
+          'eval_epochs': 20,
+          'test_datasets': ['nosuch_ds'],
+          'val_datasets': ['nosuch_ds'],
+          'data_dir': str(path / 'data')
+      }))
   return path
 
 
@@ -124,8 +131,9 @@ def test_evaluate_errors_are_one_line(workdir, tmp_path):
   (tmp_path / 'nomodel').mkdir()
   (tmp_path / 'nomodel' / 'config.json').write_text('{}')
   _assert_usage_error(_run(*evaluate, f'--workdir={tmp_path / "nomodel"}'), 'No trained model')
-  line = _assert_usage_error(_run(*evaluate, f'--workdir={workdir}', '--datasets=nosuch_ds'),
-                             "'nosuch_ds'", 'tfds_builders.build')
+  line = _assert_usage_error(
+      _run(*evaluate, f'--workdir={workdir}', '--datasets=nosuch_ds'), "'nosuch_ds'",
+      'tfds_builders.build')
   assert len(line) < 600  # No TFDS listing of every dataset it knows.
   result = _run(*evaluate, f'--workdir={workdir}')
   line = _assert_usage_error(result, 'nosuch_ds')
@@ -147,10 +155,11 @@ def test_export_checks_output_before_loading(tmp_path):
 def test_synthesize_smoke_benchmark_usage_errors(tmp_path):
   (tmp_path / 'file').write_text('x')
   _assert_usage_error(_run('-m', 'wav2sleep_jax.synthesize'), 'cohort')
-  _assert_usage_error(_run('-m', 'wav2sleep_jax.synthesize', '--cohort=nope',
-                           f'--output={tmp_path}'), 'cohort')
-  _assert_usage_error(_run('-m', 'wav2sleep_jax.synthesize', '--cohort=mesa',
-                           f'--output={tmp_path / "file"}'), 'is a file')
+  _assert_usage_error(
+      _run('-m', 'wav2sleep_jax.synthesize', '--cohort=nope', f'--output={tmp_path}'), 'cohort')
+  _assert_usage_error(
+      _run('-m', 'wav2sleep_jax.synthesize', '--cohort=mesa', f'--output={tmp_path / "file"}'),
+      'is a file')
   _assert_usage_error(_run('-m', 'wav2sleep_jax.smoke', 'extra'), 'Unexpected arguments')
   _assert_usage_error(_run('-m', 'wav2sleep_jax.smoke', '--hours=0.001'), 'shorter than one')
   _assert_usage_error(_run('-m', 'wav2sleep_jax.benchmark'), 'usage')

@@ -26,10 +26,30 @@ from tests.model_testutil import random_signals, tiny_config
 
 TOKEN = 'hf_owner'
 TEST_TABLE = {
-    'shhs': {'all available': {'kappa': 0.7123, 'accuracy': 0.8, 'nights': 10},
-             'ECG+THX': {'kappa': 0.6512, 'accuracy': 0.75, 'nights': 9}},
-    'mesa': {'all available': {'kappa': 0.6901, 'accuracy': 0.78, 'nights': 4},
-             'ECG+THX': {'kappa': float('nan'), 'accuracy': float('nan'), 'nights': 0}},
+    'shhs': {
+        'all available': {
+            'kappa': 0.7123,
+            'accuracy': 0.8,
+            'nights': 10
+        },
+        'ECG+THX': {
+            'kappa': 0.6512,
+            'accuracy': 0.75,
+            'nights': 9
+        }
+    },
+    'mesa': {
+        'all available': {
+            'kappa': 0.6901,
+            'accuracy': 0.78,
+            'nights': 4
+        },
+        'ECG+THX': {
+            'kappa': float('nan'),
+            'accuracy': float('nan'),
+            'nights': 0
+        }
+    },
 }
 
 
@@ -58,7 +78,11 @@ def run_dir(tmp_path_factory) -> pathlib.Path:
 def _push(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
   env = {k: v for k, v in os.environ.items() if not k.startswith('HF_')} | env
   return subprocess.run([sys.executable, '-m', 'wav2sleep_jax.hub', *map(str, args)],
-                        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
+                        cwd=REPO_ROOT,
+                        capture_output=True,
+                        text=True,
+                        timeout=300,
+                        env=env)
 
 
 def _assert_one_line_error(result, *fragments):
@@ -109,8 +133,8 @@ def test_push_run_then_load_from_hub(fake_hub, run_dir, tmp_path, monkeypatch):
 
 def test_reference_format_on_a_branch(fake_hub, run_dir, tmp_path, monkeypatch):
   env = hub_server.client_env(fake_hub.endpoint, tmp_path / 'push_home', token=TOKEN)
-  result = _push(env, 'push', run_dir / 'model', 'ns/both', '--reference_format',
-                 '--revision=dev', '--private')
+  result = _push(env, 'push', run_dir / 'model', 'ns/both', '--reference_format', '--revision=dev',
+                 '--private')
   assert result.returncode == 0, result.stderr[-3000:]
   repo = fake_hub.repos['ns/both']
   assert repo.private and set(repo.refs) == {'main', 'dev'}
@@ -142,7 +166,8 @@ def test_reference_format_on_a_branch(fake_hub, run_dir, tmp_path, monkeypatch):
 def _leaves(tree):
   import jax  # pylint: disable=import-outside-toplevel
 
-  return [(tuple(getattr(k, 'key', k) for k in path), leaf)
+  return [(tuple(getattr(k, 'key', k)
+                 for k in path), leaf)
           for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]]
 
 
@@ -150,15 +175,16 @@ def test_inexpressible_model_is_refused_before_any_upload(fake_hub, tmp_path):
   model = _save(tmp_path / 'maxpool', encoder_downsample='maxpool')
   env = hub_server.client_env(fake_hub.endpoint, tmp_path / 'home', token=TOKEN)
   result = _push(env, 'push', model, 'ns/maxpool', '--reference_format')
-  _assert_one_line_error(result, "encoder_downsample='maxpool' cannot be written as a "
-                         'reference checkpoint')
+  _assert_one_line_error(
+      result, "encoder_downsample='maxpool' cannot be written as a "
+      'reference checkpoint')
   assert fake_hub.requests == [] and fake_hub.repos == {}
 
 
 @pytest.mark.parametrize('token', [None, 'hf_wrong'])
 def test_push_to_a_protected_repo_needs_its_token(fake_hub, run_dir, tmp_path, token):
-  commit = fake_hub.add_repo('ns/protected', {'README.md': b'# theirs\n'},
-                             write_tokens=frozenset({TOKEN}))
+  commit = fake_hub.add_repo(
+      'ns/protected', {'README.md': b'# theirs\n'}, write_tokens=frozenset({TOKEN}))
   env = hub_server.client_env(fake_hub.endpoint, tmp_path / 'home', token=token)
   result = _push(env, 'push', run_dir, 'ns/protected')
   _assert_one_line_error(result, 'Hub repo ns/protected: push refused (HTTP 401)', 'HF_TOKEN')

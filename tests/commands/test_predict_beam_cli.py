@@ -16,8 +16,11 @@ from tests.model_testutil import random_params, tiny_config
 
 
 def _run(*args):
-  return subprocess.run([sys.executable, '-m', 'wav2sleep_jax.predict', *args], cwd=REPO_ROOT,
-                        capture_output=True, text=True, timeout=300)
+  return subprocess.run([sys.executable, '-m', 'wav2sleep_jax.predict', *args],
+                        cwd=REPO_ROOT,
+                        capture_output=True,
+                        text=True,
+                        timeout=300)
 
 
 @pytest.fixture(scope='module')
@@ -41,8 +44,9 @@ def test_bad_options_are_one_line_errors(folder, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec('apache_beam') is None,
-                    reason="apache_beam missing: pip install -e '.[beam]'")
+@pytest.mark.skipif(
+    importlib.util.find_spec('apache_beam') is None,
+    reason="apache_beam missing: pip install -e '.[beam]'")
 def test_beam_command_stages_the_folder(folder, tmp_path):
   result = _run(f'--model={folder / "ck"}', f'--input={folder / "in"}',
                 f'--output={tmp_path / "out"}', '--beam_pipeline_options=runner=FnApiRunner',

@@ -25,8 +25,11 @@ COHORTS = ('shhs', 'mesa', 'cfs', 'chat', 'mros', 'wsc')
 
 
 def _run(*args):
-  return subprocess.run([sys.executable, '-m', 'wav2sleep_jax.predict', *args], cwd=REPO_ROOT,
-                        capture_output=True, text=True, timeout=300)
+  return subprocess.run([sys.executable, '-m', 'wav2sleep_jax.predict', *args],
+                        cwd=REPO_ROOT,
+                        capture_output=True,
+                        text=True,
+                        timeout=300)
 
 
 def _read_csv(path):

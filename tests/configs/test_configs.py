@@ -15,24 +15,48 @@ from wav2sleep_jax.models.config import ModelConfig
 from wav2sleep_jax.training import trainer
 
 _CONFIG_DIR = pathlib.Path(__file__).parents[2] / 'wav2sleep_jax' / 'configs'
-_FILES = sorted(p.stem for p in _CONFIG_DIR.glob('*.py')
-                if p.stem not in ('__init__', 'common'))
+_FILES = sorted(p.stem for p in _CONFIG_DIR.glob('*.py') if p.stem not in ('__init__', 'common'))
 _PAPER = {'remat': True}
-_DEMO = {'feature_dim': 64, 'encoder_initial_channels': 8, 'encoder_max_channels': 32,
-         'mixer_heads': 4, 'mixer_ff_dim': 128, 'sequence_dilations': (1, 2, 4, 8, 16)}
+_DEMO = {
+    'feature_dim': 64,
+    'encoder_initial_channels': 8,
+    'encoder_max_channels': 32,
+    'mixer_heads': 4,
+    'mixer_ff_dim': 128,
+    'sequence_dilations': (1, 2, 4, 8, 16)
+}
 # (file, variant) -> the model fields that differ from ModelConfig's defaults.
 _OVERRIDES = {
     ('default', ''): _PAPER,
-    ('default', 'ecg_only'): {**_PAPER, 'signals': ('ECG',)},
-    ('default', 'no_ppg'): {**_PAPER, 'signals': ('ECG', 'ABD', 'THX')},
-    ('default', 'causal'): {**_PAPER, 'causal': True},
+    ('default', 'ecg_only'): {
+        **_PAPER, 'signals': ('ECG',)
+    },
+    ('default', 'no_ppg'): {
+        **_PAPER, 'signals': ('ECG', 'ABD', 'THX')
+    },
+    ('default', 'causal'): {
+        **_PAPER, 'causal': True
+    },
     ('demo', ''): _DEMO,
-    ('eog', ''): {**_PAPER, 'signals': signals_lib.EOG, 'num_classes': 5},
-    ('eog', 'causal'): {**_PAPER, 'signals': signals_lib.EOG, 'num_classes': 5,
-                        'causal': True},
-    ('open', ''): {**_PAPER, 'signals': ('ECG', 'ABD', 'THX')},
-    ('open', 'ecg_only'): {**_PAPER, 'signals': ('ECG',)},
-    ('open', 'eog'): {**_PAPER, 'signals': signals_lib.EOG, 'num_classes': 5},
+    ('eog', ''): {
+        **_PAPER, 'signals': signals_lib.EOG,
+        'num_classes': 5
+    },
+    ('eog', 'causal'): {
+        **_PAPER, 'signals': signals_lib.EOG,
+        'num_classes': 5,
+        'causal': True
+    },
+    ('open', ''): {
+        **_PAPER, 'signals': ('ECG', 'ABD', 'THX')
+    },
+    ('open', 'ecg_only'): {
+        **_PAPER, 'signals': ('ECG',)
+    },
+    ('open', 'eog'): {
+        **_PAPER, 'signals': signals_lib.EOG,
+        'num_classes': 5
+    },
 }
 
 
@@ -51,16 +75,18 @@ def test_model_section_is_the_defaults_but_the_listed_overrides(name, variant):
   config = _module(name).get_config(variant)
   mcfg = trainer.model_config_from(config)
   defaults = ModelConfig()
-  changed = {f.name: getattr(mcfg, f.name) for f in dataclasses.fields(ModelConfig)
-             if getattr(mcfg, f.name) != getattr(defaults, f.name)}
+  changed = {
+      f.name: getattr(mcfg, f.name)
+      for f in dataclasses.fields(ModelConfig)
+      if getattr(mcfg, f.name) != getattr(defaults, f.name)
+  }
   assert changed == _OVERRIDES[name, variant]
   assert set(config.model) == {f.name for f in dataclasses.fields(ModelConfig)}
   assert config.is_locked
 
 
 @pytest.mark.parametrize('name,variant', sorted(_OVERRIDES))
-def test_the_paper_config_cuts_evaluation_at_10_h_and_the_others_keep_whole_nights(name,
-                                                                                  variant):
+def test_the_paper_config_cuts_evaluation_at_10_h_and_the_others_keep_whole_nights(name, variant):
   config = _module(name).get_config(variant)
   assert config.eval_max_epochs == (1200 if name == 'default' else 0)
 
@@ -88,19 +114,23 @@ def test_optional_model_fields_can_be_set_and_bad_overrides_fail():
 
 
 def test_train_cli_names_an_unknown_variant_in_one_line(tmp_path):
-  result = subprocess.run(
-      [sys.executable, '-m', 'wav2sleep_jax.train',
-       '--config=wav2sleep_jax/configs/eog.py:nosuch', f'--workdir={tmp_path}'],
-      capture_output=True, text=True, cwd=_CONFIG_DIR.parents[1], timeout=120)
+  result = subprocess.run([
+      sys.executable, '-m', 'wav2sleep_jax.train', '--config=wav2sleep_jax/configs/eog.py:nosuch',
+      f'--workdir={tmp_path}'
+  ],
+                          capture_output=True,
+                          text=True,
+                          cwd=_CONFIG_DIR.parents[1],
+                          timeout=120)
   assert result.returncode == 2, result.stderr[-2000:]
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith('error: flag --config='), lines
   assert "Unknown config variant 'nosuch'; choose from ('', 'causal')" in lines[0]
 
 
-@pytest.mark.parametrize('variant, datasets', [
-    ('', ('cinc2018', 'ucddb', 'slpdb')), ('ecg_only', ('cinc2018', 'ucddb', 'slpdb', 'hmc')),
-    ('eog', ('hmc', 'ucddb'))])
+@pytest.mark.parametrize('variant, datasets', [('', ('cinc2018', 'ucddb', 'slpdb')),
+                                               ('ecg_only', ('cinc2018', 'ucddb', 'slpdb', 'hmc')),
+                                               ('eog', ('hmc', 'ucddb'))])
 def test_open_configs_use_open_datasets_that_hold_every_evaluated_signal(variant, datasets):
   from wav2sleep_jax.psg import cohorts
   config = _module('open').get_config(variant)

@@ -57,8 +57,19 @@ def test_shape_suffixes_follow_the_one_legend():
 
 # Package -> level; a module may import its own package and lower levels only
 # (ARCHITECTURE.md, "Dependency direction"). Top-level modules are the commands.
-_LEVELS = {'core': 0, 'models': 1, 'psg': 1, 'data': 1, 'synthetic': 1, 'evaluation': 2,
-           'builders': 2, 'configs': 2, 'training': 3, 'inference': 3, 'benchmarks': 4}
+_LEVELS = {
+    'core': 0,
+    'models': 1,
+    'psg': 1,
+    'data': 1,
+    'synthetic': 1,
+    'evaluation': 2,
+    'builders': 2,
+    'configs': 2,
+    'training': 3,
+    'inference': 3,
+    'benchmarks': 4
+}
 _COMMAND_LEVEL = 5
 
 

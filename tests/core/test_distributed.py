@@ -55,8 +55,10 @@ def test_prefetch_state_resumes_at_the_first_batch_not_handed_out():
 
 
 def test_prefetch_without_source_state_refuses_get_state():
-  batches = distributed.DevicePrefetch(iter([{'x': np.zeros(jax.device_count())}]),
-                                       distributed.make_mesh())
+  batches = distributed.DevicePrefetch(
+      iter([{
+          'x': np.zeros(jax.device_count())
+      }]), distributed.make_mesh())
   next(batches)
   with pytest.raises(TypeError, match='no get_state'):
     batches.get_state()
@@ -72,8 +74,10 @@ def test_distributed_flags_start_jax_distributed(monkeypatch):
     assert not distributed.initialize_from_flags()
     flags.FLAGS(['prog', '--distributed'])  # Auto-detected cluster (TPU pod, SLURM).
     assert distributed.initialize_from_flags()
-    flags.FLAGS(['prog', '--nodistributed', '--coordinator_address=host:1234',
-                 '--num_processes=2', '--process_id=1'])
+    flags.FLAGS([
+        'prog', '--nodistributed', '--coordinator_address=host:1234', '--num_processes=2',
+        '--process_id=1'
+    ])
     assert distributed.initialize_from_flags()
   assert calls[0] == {'coordinator_address': None, 'num_processes': None, 'process_id': None}
   assert calls[1:] == [{'coordinator_address': 'host:1234', 'num_processes': 2, 'process_id': 1}]

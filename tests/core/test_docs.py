@@ -11,8 +11,8 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-PAGES = sorted([REPO_ROOT / 'README.md', REPO_ROOT / 'ARCHITECTURE.md',
-                *(REPO_ROOT / 'docs').glob('*.md')])
+PAGES = sorted(
+    [REPO_ROOT / 'README.md', REPO_ROOT / 'ARCHITECTURE.md', *(REPO_ROOT / 'docs').glob('*.md')])
 _LINK = re.compile(r'\[[^\]]*\]\(([^)\s]+)\)')
 _MODULE = re.compile(r'python(?:3(?:\.\d+)?)? -m ([A-Za-z_][\w.]*)')
 _SCRIPT = re.compile(r'(?<![\w/-])(wav2sleep-[a-z]+)\b')
@@ -27,8 +27,7 @@ def _slug(heading: str) -> str:
 
 
 def _anchors(page) -> set[str]:
-  return {_slug(line.lstrip('#')) for line in page.read_text().splitlines()
-          if line.startswith('#')}
+  return {_slug(line.lstrip('#')) for line in page.read_text().splitlines() if line.startswith('#')}
 
 
 def _console_scripts() -> set[str]:
@@ -64,6 +63,8 @@ def test_commands_and_paths_exist(page):
   bad = [f'python -m {m}' for m in sorted(modules) if importlib.util.find_spec(m) is None]
   scripts = _console_scripts()
   bad += [s for s in sorted(set(_SCRIPT.findall(text))) if s not in scripts]
-  bad += [p for p in sorted(set(_PATH.findall(text)) | set(_CONFIG.findall(text)))
-          if not (REPO_ROOT / p).exists()]
+  bad += [
+      p for p in sorted(set(_PATH.findall(text)) | set(_CONFIG.findall(text)))
+      if not (REPO_ROOT / p).exists()
+  ]
   assert not bad, f'{page.name} names what does not exist: {bad}'

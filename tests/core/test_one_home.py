@@ -30,8 +30,8 @@ def _definitions(tree: ast.AST):
   for node in ast.walk(tree):
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
       yield node.name, node.lineno
-    elif isinstance(node, ast.Assign) and isinstance(node.value, (ast.Constant, ast.Tuple,
-                                                                  ast.UnaryOp)):
+    elif isinstance(node, ast.Assign) and isinstance(node.value,
+                                                     (ast.Constant, ast.Tuple, ast.UnaryOp)):
       for target in node.targets:
         for name in ast.walk(target):
           if isinstance(name, ast.Name):

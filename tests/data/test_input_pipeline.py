@@ -28,17 +28,25 @@ class _CountingSource:
   def __getitem__(self, index):
     with self._lock:
       self.reads += 1
-    return {'labels': np.full(4, 2, np.int8),
-            'signals': {'ECG': np.full(4 * 1024, float(index), np.float32)
-                        + np.random.default_rng(index).normal(size=4 * 1024).astype(np.float32)},
-            'present': {'ECG': True}}
+    return {
+        'labels': np.full(4, 2, np.int8),
+        'signals': {
+            'ECG':
+                np.full(4 * 1024, float(index), np.float32) +
+                np.random.default_rng(index).normal(size=4 * 1024).astype(np.float32)
+        },
+        'present': {
+            'ECG': True
+        }
+    }
 
 
 def test_train_batches_are_normalised_windows_and_read_ahead_is_bounded():
   source = _CountingSource(400)
   spec = pipeline.NightSpec(signals=('ECG', 'THX'), num_epochs=2)
-  iterator = iter(pipeline.train_dataset(source, spec, batch_size=2, seed=0,
-                                         read_threads=2, prefetch_batches=2))
+  iterator = iter(
+      pipeline.train_dataset(
+          source, spec, batch_size=2, seed=0, read_threads=2, prefetch_batches=2))
   batch = next(iterator)
   assert batch['signals']['ECG'].shape == (2, 2 * 1024)
   assert batch['signals']['THX'].shape == (2, 2 * 256)
@@ -67,9 +75,16 @@ class _Nights:
     if not 0 <= index < self.n:
       raise IndexError(index)
     i = self.first + index
-    return {'labels': np.full(3, i % 5, np.int8), 'record_id': f'r{i}',
-            'signals': {'ECG': np.full(3 * 1024, float(i), np.float32)},
-            'present': {'ECG': True}}
+    return {
+        'labels': np.full(3, i % 5, np.int8),
+        'record_id': f'r{i}',
+        'signals': {
+            'ECG': np.full(3 * 1024, float(i), np.float32)
+        },
+        'present': {
+            'ECG': True
+        }
+    }
 
 
 def test_concat_source_indexes_across_parts_and_refuses_out_of_range():
@@ -85,8 +100,9 @@ def test_concat_source_indexes_across_parts_and_refuses_out_of_range():
 def test_eval_batches_pad_the_last_batch_and_keep_every_night_once(process_count):
   spec = pipeline.NightSpec(signals=('ECG',), num_epochs=4, num_classes=5)
   source = _Nights(5)
-  per_process = [list(pipeline.eval_batches(source, spec, 2, p, process_count))
-                 for p in range(process_count)]
+  per_process = [
+      list(pipeline.eval_batches(source, spec, 2, p, process_count)) for p in range(process_count)
+  ]
   assert len({len(b) for b in per_process}) == 1  # Same number of batches everywhere.
   seen = []
   for batches in per_process:
@@ -119,8 +135,8 @@ def test_padded_nights_never_count_in_the_eval_step():
 
 
 def test_causal_normalisation_of_a_window_uses_the_past_only():
-  spec = pipeline.NightSpec(signals=('THX',), num_epochs=2, num_classes=5,
-                            causal_normalization=True)
+  spec = pipeline.NightSpec(
+      signals=('THX',), num_epochs=2, num_classes=5, causal_normalization=True)
   rng = np.random.default_rng(0)
   thx = (5.0 + rng.normal(size=6 * 256)).astype(np.float32)
   night = {'labels': np.zeros(6, np.int8), 'signals': {'THX': thx}, 'present': {'THX': True}}
@@ -128,11 +144,13 @@ def test_causal_normalisation_of_a_window_uses_the_past_only():
   changed['signals']['THX'][4 * 256:] += 100.0  # Only epochs 4 and 5 change.
   window = pipeline.prepare_night(night, spec, start_epoch=2)['signals']['THX']
   np.testing.assert_array_equal(
-      window, pipeline.prepare_night(changed, spec, start_epoch=2)['signals']['THX'])
+      window,
+      pipeline.prepare_night(changed, spec, start_epoch=2)['signals']['THX'])
   # The window is the night normalised as a whole, then cut: not restarted at the window.
   full = normalize_lib.causal_normalize(thx, 256 / 30)
   np.testing.assert_allclose(window, full[2 * 256:4 * 256], rtol=1e-6)
   # A z-scored (non-causal) window does see the future.
   zspec = pipeline.NightSpec(signals=('THX',), num_epochs=2, num_classes=5)
-  assert not np.array_equal(pipeline.prepare_night(night, zspec, 2)['signals']['THX'],
-                            pipeline.prepare_night(changed, zspec, 2)['signals']['THX'])
+  assert not np.array_equal(
+      pipeline.prepare_night(night, zspec, 2)['signals']['THX'],
+      pipeline.prepare_night(changed, zspec, 2)['signals']['THX'])

@@ -14,8 +14,8 @@ from tests.conftest import REPO_ROOT
 
 def _write(path, stages):
   path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text('Timestamp,Pred\n' + ''.join(f'{30 * (i + 1)},{s}\n'
-                                               for i, s in enumerate(stages)))
+  path.write_text('Timestamp,Pred\n' +
+                  ''.join(f'{30 * (i + 1)},{s}\n' for i, s in enumerate(stages)))
 
 
 def test_nights_are_compared_on_the_epochs_both_have(tmp_path):
@@ -38,8 +38,12 @@ def test_unusable_inputs_are_one_line_errors(tmp_path):
   _write(tmp_path / 'ours' / 'a.preds.csv', [1])
   with pytest.raises(cli.InputError, match='a.preds.csv: not a hypnogram'):
     agreement.compare_folders(tmp_path / 'ref', tmp_path / 'ours')
-  result = subprocess.run(
-      [sys.executable, '-m', 'wav2sleep_jax.agreement', f'--reference={tmp_path / "ref"}',
-       f'--ours={tmp_path / "nowhere"}'], cwd=REPO_ROOT, capture_output=True, text=True)
+  result = subprocess.run([
+      sys.executable, '-m', 'wav2sleep_jax.agreement', f'--reference={tmp_path / "ref"}',
+      f'--ours={tmp_path / "nowhere"}'
+  ],
+                          cwd=REPO_ROOT,
+                          capture_output=True,
+                          text=True)
   assert result.returncode == cli.EXIT_USAGE
   assert result.stderr.strip().splitlines() == [f'error: {tmp_path / "nowhere"} is not a folder.']

@@ -20,8 +20,15 @@ EPOCHS = 7
 def _example(seed=0):
   x = random_signals(SIGNALS, 1, EPOCHS, seed=seed)
   rng = np.random.default_rng(seed)
-  return {'labels': rng.integers(0, 5, EPOCHS).astype(np.int8),
-          'signals': {n: v[0] for n, v in x.items()}, 'present': {n: True for n in SIGNALS}}
+  return {
+      'labels': rng.integers(0, 5, EPOCHS).astype(np.int8),
+      'signals': {
+          n: v[0] for n, v in x.items()
+      },
+      'present': {
+          n: True for n in SIGNALS
+      }
+  }
 
 
 def test_prepared_nights_carry_their_valid_epochs():
@@ -52,8 +59,7 @@ def test_eval_statistics_do_not_depend_on_padding_when_the_batch_has_valid_epoch
     assert int(out['count']) == EPOCHS
     loss.append(float(out['loss_sum']))
     del batch['valid_epochs']  # How reference records run: the norms see the padding.
-    unmasked.append(float(jax.device_get(step(params, batch, subset_M, require_all))[
-        'loss_sum']))
+    unmasked.append(float(jax.device_get(step(params, batch, subset_M, require_all))['loss_sum']))
   assert loss[0] == pytest.approx(loss[1], rel=1e-5)
   assert abs(unmasked[0] - unmasked[1]) > 1e-3 * abs(unmasked[0])
 
@@ -61,33 +67,38 @@ def test_eval_statistics_do_not_depend_on_padding_when_the_batch_has_valid_epoch
 def _night(seed: int, epochs: int) -> dict:
   x = random_signals(SIGNALS, 1, epochs, seed=seed)
   labels = np.random.default_rng(seed).integers(0, 5, epochs).astype(np.int8)
-  return {'labels': labels, 'signals': {n: v[0] for n, v in x.items()},
-          'present': {n: True for n in SIGNALS}}
+  return {
+      'labels': labels,
+      'signals': {
+          n: v[0] for n, v in x.items()
+      },
+      'present': {
+          n: True for n in SIGNALS
+      }
+  }
 
 
 def _evaluate(step, params, nights, spec, batch_size, max_epochs=0):
-  raw, coverage = evaluator.evaluate_sources(step, params, {'d': nights}, spec, [()],
-                                             batch_size, max_epochs=max_epochs,
-                                             progress=False)
+  raw, coverage = evaluator.evaluate_sources(
+      step, params, {'d': nights}, spec, [()], batch_size, max_epochs=max_epochs, progress=False)
   return raw['d'][()], coverage['d']
 
 
 def test_a_nights_numbers_do_not_depend_on_its_batch_mates_or_padded_length():
   _, params, step = _model()  # exact_padding off: evaluation still pads exactly.
   night, mate = _night(1, 7), _night(2, 14)
-  alone = {k: _evaluate(step, params, [night], pipeline.NightSpec(SIGNALS, k), 1)[0]
-           for k in (7, 8, 16)}  # Unpadded, padded to 8, padded to 16.
+  alone = {
+      k: _evaluate(step, params, [night], pipeline.NightSpec(SIGNALS, k), 1)[0] for k in (7, 8, 16)
+  }  # Unpadded, padded to 8, padded to 16.
   mate_alone = _evaluate(step, params, [mate], pipeline.NightSpec(SIGNALS, 16), 1)[0]
-  together, coverage = _evaluate(step, params, [night, mate],
-                                 pipeline.NightSpec(SIGNALS, 16), 2)
+  together, coverage = _evaluate(step, params, [night, mate], pipeline.NightSpec(SIGNALS, 16), 2)
   assert coverage['eval_lengths'] == {'16': 2} and coverage['padding'] == 'exact'
   for res in alone.values():
     np.testing.assert_array_equal(res.cm, alone[7].cm)
     assert res.loss_sum == pytest.approx(alone[7].loss_sum, rel=1e-5)
     assert res.night_kappas == pytest.approx(alone[7].night_kappas, abs=1e-9)
   np.testing.assert_array_equal(together.cm, alone[7].cm + mate_alone.cm)
-  assert together.loss_sum == pytest.approx(alone[7].loss_sum + mate_alone.loss_sum,
-                                            rel=1e-5)
+  assert together.loss_sum == pytest.approx(alone[7].loss_sum + mate_alone.loss_sum, rel=1e-5)
 
 
 def test_reference_records_run_on_their_stored_grid_unpadded_and_uncut():

@@ -34,8 +34,13 @@ def _config():
   config.unlock()
   for cohort in config.synthetic_cohorts:
     cohort.update(nights=8, hours=0.1, split_sizes=(0.25, 0.25, 0.5))
-  config.model.update(feature_dim=16, encoder_initial_channels=4, encoder_max_channels=8,
-                      mixer_heads=2, mixer_ff_dim=32, sequence_dilations=(1, 2))
+  config.model.update(
+      feature_dim=16,
+      encoder_initial_channels=4,
+      encoder_max_channels=8,
+      mixer_heads=2,
+      mixer_ff_dim=32,
+      sequence_dilations=(1, 2))
   config.update(eval_epochs=12, eval_batch_size=2)
   return config
 
@@ -71,12 +76,12 @@ def _predictions(workdir, name, subset):
   """(labels, predictions) per night that has `subset`, from the model on the unpadded night."""
   import tensorflow_datasets as tfds
   mcfg, forward = _model(workdir)
-  source = tfds.data_source(name, split='test',
-                            data_dir=str(run_dir.RunDir(workdir).generated_data))
+  source = tfds.data_source(
+      name, split='test', data_dir=str(run_dir.RunDir(workdir).generated_data))
   nights = []
   for i in range(len(source)):
-    night = pipeline.prepare_night(source[i], pipeline.NightSpec(
-        mcfg.signals, len(source[i]['labels']), mcfg.num_classes))
+    night = pipeline.prepare_night(
+        source[i], pipeline.NightSpec(mcfg.signals, len(source[i]['labels']), mcfg.num_classes))
     wanted = np.array([not subset or s in subset for s in mcfg.signals])
     mask = night['present'] & wanted
     if not mask.any() or (subset and mask.sum() < len(subset)):
@@ -128,8 +133,8 @@ def test_report_files_have_the_paper_shape(run):
   kappa = text.split("## Total Cohen's kappa")[1].split('##')[0]
   rows = [line for line in kappa.splitlines() if line.startswith('|')]
   assert rows[0] == '| test inputs | demo_mesa | demo_shhs |' and rows[1] == '|---|---|---|'
-  assert [r.split(' | ')[0][2:] for r in rows[2:]] == [
-      'all available', 'ECG', 'PPG', 'THX', 'ABD', 'ECG + THX']
+  assert [r.split(' | ')[0][2:] for r in rows[2:]
+         ] == ['all available', 'ECG', 'PPG', 'THX', 'ABD', 'ECG + THX']
   for row in rows[2:]:
     cells = row.strip('| ').split(' | ')[1:]
     for cell, name in zip(cells, DATASETS):
@@ -145,8 +150,7 @@ def test_report_files_have_the_paper_shape(run):
   assert all((outdir / 'confusion' / p).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' for p in pngs)
   scalars = _tensorboard_scalars(outdir / 'tensorboard')
   s = out['results']['synthetic/demo_mesa']['ECG+THX']
-  assert scalars['test/synthetic/demo_mesa/ECG_THX/kappa'] == pytest.approx(s['kappa'],
-                                                                           rel=1e-6)
+  assert scalars['test/synthetic/demo_mesa/ECG_THX/kappa'] == pytest.approx(s['kappa'], rel=1e-6)
   assert scalars['test/synthetic/demo_shhs/all_available/nights'] == \
       out['results']['synthetic/demo_shhs']['all available']['nights']
 
@@ -177,19 +181,27 @@ def test_nights_lacking_a_signal_are_excluded_and_long_nights_kept_whole(tmp_pat
   nights[1]['present'] = dict(nights[1]['present'], THX=False)
   nights.append(synthetic_nights('mesa', 1, 0.25, seed=1)[0])  # 30 epochs > eval_epochs.
   scored = sum(int((np.asarray(n['labels']) >= 0).sum()) for n in nights)
-  out = evaluator.evaluate_workdir(workdir, subsets=[('ECG', 'THX')],
-                                   sources={'mem': nights}, progress=False)
+  out = evaluator.evaluate_workdir(
+      workdir, subsets=[('ECG', 'THX')], sources={'mem': nights}, progress=False)
   res = out['results']['mem']
-  assert {k: v['nights'] for k, v in res.items()} == {
-      'all available': 4, 'ECG': 4, 'PPG': 4, 'THX': 3, 'ABD': 4, 'ECG+THX': 3}
+  assert {
+      k: v['nights'] for k, v in res.items()
+  } == {
+      'all available': 4,
+      'ECG': 4,
+      'PPG': 4,
+      'THX': 3,
+      'ABD': 4,
+      'ECG+THX': 3
+  }
   assert res['all available']['scored_epochs'] == scored
   assert out['datasets']['mem']['eval_lengths'] == {'12': 3, '36': 1}
   assert out['datasets']['mem']['cropped_scored_epochs'] == 0
   report = run_dir.RunDir(workdir).eval_dir('test') / 'table.md'
   assert 'no scored epoch cut off' in report.read_text()
 
-  cropped = evaluator.evaluate_workdir(workdir, sources={'mem': nights}, max_epochs=12,
-                                       progress=False)
+  cropped = evaluator.evaluate_workdir(
+      workdir, sources={'mem': nights}, max_epochs=12, progress=False)
   cut = int((np.asarray(nights[-1]['labels'])[12:] >= 0).sum())
   assert cut > 0 and cropped['datasets']['mem']['cropped_scored_epochs'] == cut
   assert cropped['results']['mem']['all available']['scored_epochs'] == scored - cut
@@ -201,8 +213,7 @@ def test_bad_workdirs_name_the_missing_path(tmp_path):
   with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / 'nope'))):
     evaluator.evaluate_workdir(tmp_path / 'nope')
   (tmp_path / 'empty').mkdir()
-  with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / 'empty' /
-                                                             'config.json'))):
+  with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / 'empty' / 'config.json'))):
     evaluator.evaluate_workdir(tmp_path / 'empty')
   run_dir.RunDir(tmp_path / 'empty').write_config(tiny_train_config())
   with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / 'empty' / 'model'))):
@@ -210,8 +221,8 @@ def test_bad_workdirs_name_the_missing_path(tmp_path):
 
 
 def test_subset_parsing_and_selection():
-  assert evaluator.parse_subsets('ECG; ecg,thx ;PPG+THX;all;') == [
-      ('ECG',), ('ECG', 'THX'), ('PPG', 'THX'), ()]
+  assert evaluator.parse_subsets('ECG; ecg,thx ;PPG+THX;all;') == [('ECG',), ('ECG', 'THX'),
+                                                                   ('PPG', 'THX'), ()]
   signals = ('ECG', 'ABD', 'THX')
   assert evaluator.select_subsets([(), ('PPG',), ('ECG',)], [('THX', 'ECG'), ('ECG',)],
                                   signals) == [(), ('ECG',), ('THX', 'ECG')]
@@ -222,10 +233,14 @@ def test_subset_parsing_and_selection():
 @pytest.mark.slow
 def test_command_line(run):
   workdir, _ = run
-  res = subprocess.run(
-      [sys.executable, '-m', 'wav2sleep_jax.evaluate', f'--workdir={workdir}',
-       '--split=validation', '--subsets=ECG,ABD', '--datasets=synthetic/demo_shhs',
-       '--batch_size=1'], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  res = subprocess.run([
+      sys.executable, '-m', 'wav2sleep_jax.evaluate', f'--workdir={workdir}', '--split=validation',
+      '--subsets=ECG,ABD', '--datasets=synthetic/demo_shhs', '--batch_size=1'
+  ],
+                       cwd=REPO_ROOT,
+                       capture_output=True,
+                       text=True,
+                       timeout=300)
   assert res.returncode == 0, res.stderr[-3000:]
   assert '| ECG + ABD |' in res.stdout
   out = json.loads((run_dir.RunDir(workdir).eval_dir('validation') / 'metrics.json').read_text())

@@ -21,10 +21,19 @@ def _reference_record(edf, signals, prep) -> dict:
                                      prep.grid_epochs)
   labels = np.full(night.num_epochs, -1, np.int8)
   labels[:night.night_epochs] = np.random.default_rng(0).integers(0, 5, night.night_epochs)
-  return {'record_id': night.record_id, 'cohort': 'fixture', 'labels': labels,
-          'num_epochs': night.num_epochs, 'preprocessing': prep_lib.to_json(prep),
-          'signals': {feature_key(n): x.get(n, np.zeros(0, np.float32)) for n in signals},
-          'present': {feature_key(n): n in x for n in signals}}
+  return {
+      'record_id': night.record_id,
+      'cohort': 'fixture',
+      'labels': labels,
+      'num_epochs': night.num_epochs,
+      'preprocessing': prep_lib.to_json(prep),
+      'signals': {
+          feature_key(n): x.get(n, np.zeros(0, np.float32)) for n in signals
+      },
+      'present': {
+          feature_key(n): n in x for n in signals
+      }
+  }
 
 
 @pytest.mark.slow
@@ -35,13 +44,22 @@ def test_a_reference_model_on_reference_records_and_refused_on_ours(tmp_path):
   record = _reference_record(edf, signals, prep_lib.reference())
   config = default_config.get_config()
   config.eval_subsets = ((),)
-  out = evaluator.evaluate_workdir(tmp_path / 'eval', model=str(model), config=config,
-                                   sources={'shhs_like/reference': [record]}, progress=False)
+  out = evaluator.evaluate_workdir(
+      tmp_path / 'eval',
+      model=str(model),
+      config=config,
+      sources={'shhs_like/reference': [record]},
+      progress=False)
   assert out['preprocessing'] == {'name': 'reference', 'max_hours': 10}
   result = out['results']['shhs_like/reference']['all available']
   assert result['nights'] == 1 and result['scored_epochs'] == 312
   ours = dict(record, preprocessing=prep_lib.to_json(prep_lib.Preprocessing()))
-  with pytest.raises(prep_lib.PreprocessingError,
-                     match='expects reference .* dataset shhs_like was built with wav2sleep_jax'):
-    evaluator.evaluate_workdir(tmp_path / 'eval', model=str(model), config=config,
-                               sources={'shhs_like': [ours]}, progress=False)
+  with pytest.raises(
+      prep_lib.PreprocessingError,
+      match='expects reference .* dataset shhs_like was built with wav2sleep_jax'):
+    evaluator.evaluate_workdir(
+        tmp_path / 'eval',
+        model=str(model),
+        config=config,
+        sources={'shhs_like': [ours]},
+        progress=False)

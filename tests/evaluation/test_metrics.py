@@ -16,15 +16,15 @@ def test_confusion_and_kappa_match_sklearn():
   pred = np.where(rng.random((6, 50)) < 0.6, np.maximum(labels, 0), rng.integers(0, 4, (6, 50)))
   cm = np.asarray(metrics.confusion_matrix(jnp.asarray(labels), jnp.asarray(pred), 4))
   valid = labels >= 0
-  np.testing.assert_array_equal(
-      cm, sk.confusion_matrix(labels[valid], pred[valid], labels=range(4)))
+  np.testing.assert_array_equal(cm,
+                                sk.confusion_matrix(labels[valid], pred[valid], labels=range(4)))
   assert metrics.cohen_kappa(cm) == pytest.approx(
       sk.cohen_kappa_score(labels[valid], pred[valid]), abs=1e-12)
   assert metrics.accuracy(cm) == pytest.approx(sk.accuracy_score(labels[valid], pred[valid]))
   per_night = np.asarray(metrics.per_night_confusion(jnp.asarray(labels), jnp.asarray(pred), 4))
   np.testing.assert_array_equal(per_night.sum(0), cm)
-  p, r, f, _ = sk.precision_recall_fscore_support(labels[valid], pred[valid], labels=range(4),
-                                                  zero_division=np.nan)
+  p, r, f, _ = sk.precision_recall_fscore_support(
+      labels[valid], pred[valid], labels=range(4), zero_division=np.nan)
   scores = metrics.per_class_scores(cm)
   np.testing.assert_allclose(scores['precision'], p)
   np.testing.assert_allclose(scores['recall'], r)
@@ -49,8 +49,8 @@ def test_host_confusion_matrix_equals_jitted_one():
     labels = rng.integers(-1, k, 300)
     pred = rng.integers(0, k, 300)
     host = metrics.host_confusion_matrix(labels, pred, k)
-    device = np.asarray(metrics.confusion_matrix(jnp.asarray(labels[None]),
-                                                 jnp.asarray(pred[None]), k))
+    device = np.asarray(
+        metrics.confusion_matrix(jnp.asarray(labels[None]), jnp.asarray(pred[None]), k))
     np.testing.assert_array_equal(host, device)
     assert host.sum() == (labels >= 0).sum()
   empty = metrics.host_confusion_matrix(np.full(3, -1), np.zeros(3, int), 4)

@@ -13,8 +13,9 @@ from wav2sleep_jax.models import io as model_io
 from tests import predict_testutil as util
 from tests.model_testutil import random_params, tiny_config
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec('apache_beam') is None,
-                                reason="apache_beam missing: pip install -e '.[beam]'")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec('apache_beam') is None,
+    reason="apache_beam missing: pip install -e '.[beam]'")
 
 OPTIONS = 'runner=FnApiRunner,direct_running_mode=multi_processing,direct_num_workers=2'
 
@@ -43,12 +44,14 @@ def folder(tmp_path_factory):
 def test_beam_run_equals_local_run(folder, tmp_path):
   from wav2sleep_jax.inference import beam_pipeline
 
-  kwargs = dict(batch_size=4, bucket_hours=0.1,  # 12-epoch buckets.
-                formats=('csv', 'tsv', 'edf', 'xml', 'html'))
-  local = runner.predict_files(str(folder / 'ck'), folder / 'in', tmp_path / 'local',
-                               workers=0, progress=False, **kwargs)
-  beam = beam_pipeline.predict_files_beam(folder / 'ck', folder / 'in', tmp_path / 'beam',
-                                          OPTIONS, **kwargs)
+  kwargs = dict(
+      batch_size=4,
+      bucket_hours=0.1,  # 12-epoch buckets.
+      formats=('csv', 'tsv', 'edf', 'xml', 'html'))
+  local = runner.predict_files(
+      str(folder / 'ck'), folder / 'in', tmp_path / 'local', workers=0, progress=False, **kwargs)
+  beam = beam_pipeline.predict_files_beam(folder / 'ck', folder / 'in', tmp_path / 'beam', OPTIONS,
+                                          **kwargs)
   assert beam.predicted == local.predicted == ('a', 'b', 'sub/c')
   assert beam.skipped == local.skipped == ('broken',)
   for name in ('summary.csv', 'skipped.csv', 'skipped.json'):
@@ -57,7 +60,9 @@ def test_beam_run_equals_local_run(folder, tmp_path):
   for night in local.predicted:
     want, got = (_rows(tmp_path / d / f'{night}.preds.csv') for d in ('local', 'beam'))
     assert [r['pred_stage'] for r in got] == [r['pred_stage'] for r in want]
-    probs = lambda rows: np.array([[float(v) for k, v in r.items() if k.startswith('prob')]
+    probs = lambda rows: np.array([[float(v)
+                                    for k, v in r.items()
+                                    if k.startswith('prob')]
                                    for r in rows])
     np.testing.assert_allclose(probs(got), probs(want), atol=1.1e-5)  # 5 decimals.
 

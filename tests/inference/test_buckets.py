@@ -39,8 +39,9 @@ def test_bucket_arithmetic():
 
 def test_night_alone_equals_night_in_a_bucket(model):
   """Six lengths in one bucket: two compilations at most (4 + 2 rows), exact predictions."""
-  nights = [{n: v[0] for n, v in random_signals(('ECG', 'THX'), 1, s, seed=i).items()}
-            for i, s in enumerate(LENGTHS)]
+  nights = [{
+      n: v[0] for n, v in random_signals(('ECG', 'THX'), 1, s, seed=i).items()
+  } for i, s in enumerate(LENGTHS)]
   nights[2] = {'THX': nights[2]['THX']}  # Another signal set: its own group.
   before = model_lib.compilations()
   batcher = batching.Batcher(model, batch_size=4, bucket_epochs=8)
@@ -53,8 +54,11 @@ def test_night_alone_equals_night_in_a_bucket(model):
   for i, (x, s) in enumerate(zip(nights, LENGTHS)):
     assert done[i].shape == (s, model.config.num_classes)
     alone = model.logits({n: v[None] for n, v in x.items()})[0]
-    np.testing.assert_allclose(_probabilities(done[i]), _probabilities(alone), atol=1e-5,
-                               err_msg=f'night {i} ({s} epochs)')
+    np.testing.assert_allclose(
+        _probabilities(done[i]),
+        _probabilities(alone),
+        atol=1e-5,
+        err_msg=f'night {i} ({s} epochs)')
 
 
 def test_bad_night_in_a_bucket_is_reported_alone(model):
@@ -83,8 +87,9 @@ def test_compile_budget_is_ski_rental():
 def test_short_bucket_reuses_a_compiled_longer_one(model):
   """Flushed longest first, a 6-epoch bucket runs in the 12-epoch executable, exactly."""
   lengths = (5, 11, 4, 12)  # Buckets of 6 and 12 epochs, two nights each.
-  nights = [{n: v[0] for n, v in random_signals(('ECG', 'THX'), 1, s, seed=10 + i).items()}
-            for i, s in enumerate(lengths)]
+  nights = [{
+      n: v[0] for n, v in random_signals(('ECG', 'THX'), 1, s, seed=10 + i).items()
+  } for i, s in enumerate(lengths)]
   before = model_lib.compilations()
   batcher = batching.Batcher(model, batch_size=4, bucket_epochs=6)
   done = []
@@ -96,5 +101,8 @@ def test_short_bucket_reuses_a_compiled_longer_one(model):
   assert model_lib.compilations() - before == 1
   for i, (x, s) in enumerate(zip(nights, lengths)):
     alone = model.logits({n: v[None] for n, v in x.items()})[0]
-    np.testing.assert_allclose(_probabilities(done[i]), _probabilities(alone), atol=1e-5,
-                               err_msg=f'night {i} ({s} epochs)')
+    np.testing.assert_allclose(
+        _probabilities(done[i]),
+        _probabilities(alone),
+        atol=1e-5,
+        err_msg=f'night {i} ({s} epochs)')

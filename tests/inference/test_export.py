@@ -44,15 +44,19 @@ def test_round_trip_matches_live_logits(model, tmp_path):
 def test_cli_exports_a_signal_subset(model, tmp_path):
   model_io.save_model(tmp_path / 'ck', model.config, model.params)
   out = tmp_path / 'thx.jaxexport'
-  result = subprocess.run(
-      [sys.executable, '-m', 'wav2sleep_jax.export', f'--model={tmp_path / "ck"}',
-       f'--output={out}', '--signals=THX', '--epochs=7'],
-      cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  result = subprocess.run([
+      sys.executable, '-m', 'wav2sleep_jax.export', f'--model={tmp_path / "ck"}', f'--output={out}',
+      '--signals=THX', '--epochs=7'
+  ],
+                          cwd=REPO_ROOT,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
   assert result.returncode == 0, result.stderr
   assert 'logits (1, 7, 5)' in result.stdout
   x = random_signals(('THX',), batch=1, epochs=7, seed=2)
-  np.testing.assert_allclose(np.asarray(exporting.load(out).call(x)), model.logits(x),
-                             atol=1e-5, rtol=0)
+  np.testing.assert_allclose(
+      np.asarray(exporting.load(out).call(x)), model.logits(x), atol=1e-5, rtol=0)
 
 
 def test_bad_signal_set(model):

@@ -30,8 +30,14 @@ def run_dir(tmp_path_factory):
   util.write_table(root / 'tables' / 'b.csv', util.table_signals(EPOCHS, 50.0, seed=1))
   (root / 'tables' / 'broken.parquet').write_bytes(b'PAR1 nonsense')
   out = tmp_path_factory.mktemp('out')
-  result = runner.predict_files(model, root, out, formats=('html',), workers=0, progress=False,
-                                run_info={'command': 'predict --formats=html'})
+  result = runner.predict_files(
+      model,
+      root,
+      out,
+      formats=('html',),
+      workers=0,
+      progress=False,
+      run_info={'command': 'predict --formats=html'})
   assert result.predicted == NAMES
   return out
 
@@ -70,10 +76,11 @@ def _chromium() -> str:
 
 
 def _browser(page, *args: str, tmp_path) -> subprocess.CompletedProcess:
-  command = [_chromium(), '--headless', '--no-sandbox', '--disable-gpu',
-             '--disable-background-networking', '--disable-component-update', '--disable-sync',
-             '--no-first-run', f'--user-data-dir={tmp_path / "profile"}',
-             '--virtual-time-budget=3000', *args, page]
+  command = [
+      _chromium(), '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run',
+      f'--user-data-dir={tmp_path / "profile"}', '--virtual-time-budget=3000', *args, page
+  ]
   return subprocess.run(command, capture_output=True, text=True, timeout=180)
 
 

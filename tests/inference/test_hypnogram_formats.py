@@ -28,8 +28,13 @@ def _night(num_classes=5, epochs=97, labels=True, start=START, seed=0):
   labels_S = None
   if labels:
     labels_S = np.where(rng.random(epochs) < 0.1, -1, stages_S).astype(np.int8)
-  return NightPrediction(logits_SK.astype(np.float32), stages.stage_names(num_classes),
-                         labels_S=labels_S, start=start, name='sub/n1', signals=('ECG', 'THX'))
+  return NightPrediction(
+      logits_SK.astype(np.float32),
+      stages.stage_names(num_classes),
+      labels_S=labels_S,
+      start=start,
+      name='sub/n1',
+      signals=('ECG', 'THX'))
 
 
 @pytest.mark.parametrize('num_classes', [4, 5])
@@ -40,8 +45,8 @@ def test_tsv_rows_per_epoch_and_sidecar(tmp_path, num_classes):
   with open(tsv, newline='') as f:
     rows = list(csv.DictReader(f, delimiter='\t'))
   codes = hypnogram_formats.stage_codes(night.stage_names)
-  assert list(rows[0]) == ['onset', 'duration', 'stage', 'scored_stage'] + [
-      f'prob_{c}' for c in codes]
+  assert list(
+      rows[0]) == ['onset', 'duration', 'stage', 'scored_stage'] + [f'prob_{c}' for c in codes]
   assert len(rows) == night.num_epochs
   assert [float(r['onset']) for r in rows] == [30.0 * i for i in range(night.num_epochs)]
   assert {r['duration'] for r in rows} == {'30'}
@@ -71,9 +76,15 @@ def test_edf_annotations_read_by_mne(tmp_path, num_classes):
   read = mne.read_annotations(path)
   np.testing.assert_allclose(read.onset, 30.0 * np.arange(night.num_epochs))
   np.testing.assert_allclose(read.duration, 30.0)
-  texts = {'Wake': 'Sleep stage W', 'N1': 'Sleep stage N1', 'N2': 'Sleep stage N2',
-           'N3': 'Sleep stage N3', 'REM': 'Sleep stage R', 'Light': 'Sleep stage L',
-           'Deep': 'Sleep stage N3'}
+  texts = {
+      'Wake': 'Sleep stage W',
+      'N1': 'Sleep stage N1',
+      'N2': 'Sleep stage N2',
+      'N3': 'Sleep stage N3',
+      'REM': 'Sleep stage R',
+      'Light': 'Sleep stage L',
+      'Deep': 'Sleep stage N3'
+  }
   assert list(read.description) == [texts[n] for n in night.stage_names_S]
   edf = edfio.read_edf(path)
   assert edf.num_signals == 0 and edf.startdate == START.date()
@@ -108,8 +119,8 @@ def test_nsrr_xml_round_trip_through_the_parser(tmp_path):
   stage_events = [e for e in events if e.findtext('EventType') == 'Stages|Stages']
   changes = 1 + int(np.count_nonzero(np.diff(night.stages_S)))
   assert len(stage_events) == changes  # One event per run of equal stages.
-  assert {e.findtext('EventConcept') for e in stage_events} <= {
-      'Wake|0', 'Stage 1 sleep|1', 'Stage 2 sleep|2', 'Stage 3 sleep|3', 'REM sleep|5'}
+  assert {e.findtext('EventConcept') for e in stage_events
+         } <= {'Wake|0', 'Stage 1 sleep|1', 'Stage 2 sleep|2', 'Stage 3 sleep|3', 'REM sleep|5'}
   assert events[0].findtext('EventConcept') == 'Recording Start Time'
   assert float(events[0].findtext('Duration')) == 30.0 * night.num_epochs
 
@@ -122,8 +133,12 @@ def test_nsrr_xml_four_classes_marks_light_sleep(tmp_path):
   for e in root.iter('ScoredEvent'):
     if e.findtext('EventType') == 'Stages|Stages':
       got += [e.findtext('EventConcept')] * round(float(e.findtext('Duration')) / 30)
-  concepts = {'Wake': 'Wake|0', 'Light': 'Light sleep (N1 or N2)|L',
-              'Deep': 'Stage 3 sleep|3', 'REM': 'REM sleep|5'}
+  concepts = {
+      'Wake': 'Wake|0',
+      'Light': 'Light sleep (N1 or N2)|L',
+      'Deep': 'Stage 3 sleep|3',
+      'REM': 'REM sleep|5'
+  }
   assert got == [concepts[n] for n in night.stage_names_S]
 
 
@@ -166,7 +181,7 @@ def test_copy_of_the_input_edf_with_stages(tmp_path):
   assert merged.ch_names == original.ch_names
   stages_only = [a for a in merged.annotations if a['description'].startswith('Sleep stage')]
   assert [a['onset'] for a in stages_only] == [30.0 * i for i in range(30)]
-  assert [a['description'][12:] for a in stages_only] == [
-      hypnogram_formats.stage_codes(night.stage_names)[s] for s in night.stages_S]
+  assert [a['description'][12:] for a in stages_only
+         ] == [hypnogram_formats.stage_codes(night.stage_names)[s] for s in night.stages_S]
   with pytest.raises(ValueError, match='shorter than the 3000 s'):
     hypnogram_formats.write_edf_with_stages(_night(5, epochs=100), source, tmp_path / 'x.edf')

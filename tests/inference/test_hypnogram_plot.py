@@ -28,8 +28,8 @@ def test_plot_hypnogram_returns_figure_without_switching_backend(svg_backend):
   assert len(fig.axes) == 2
   assert matplotlib.get_backend() == 'svg'
   # Rows top down: Wake, REM, N1, N2, N3; the last predicted epoch is drawn to its end.
-  assert [t.get_text() for t in fig.axes[-1].get_yticklabels()][::-1] == [
-      'Wake', 'REM', 'N1', 'N2', 'N3']
+  assert [t.get_text() for t in fig.axes[-1].get_yticklabels()
+         ][::-1] == ['Wake', 'REM', 'N1', 'N2', 'N3']
   y = fig.axes[-1].lines[0].get_ydata()
   np.testing.assert_array_equal(y, [4, 2, 1, 1, 0, 3, 4, 4])
   assert np.isnan(fig.axes[0].lines[0].get_ydata()[3])  # Unscored epoch: a gap.
@@ -38,8 +38,8 @@ def test_plot_hypnogram_returns_figure_without_switching_backend(svg_backend):
 def test_plot_hypnogram_draws_into_given_axes(tmp_path):
   fig = figure.Figure()
   ax = fig.subplots()
-  out = hypnogram_plot.plot_hypnogram(np.array([0, 1, 3]), stages.STAGES_4,
-                                      scored_S=np.array([0, 1, 2]), ax=ax)
+  out = hypnogram_plot.plot_hypnogram(
+      np.array([0, 1, 3]), stages.STAGES_4, scored_S=np.array([0, 1, 2]), ax=ax)
   assert out is fig and len(fig.axes) == 1 and len(ax.lines) == 2
   path = hypnogram_plot.save_png(fig, tmp_path / 'sub' / 'h.png')
   with open(path, 'rb') as f:

@@ -39,17 +39,17 @@ def _files(folder) -> set[str]:
 def test_default_writes_every_format(model, table_dir, tmp_path):
   runner.predict_files(model, table_dir, tmp_path / 'out', workers=0, progress=False)
   assert _files(tmp_path / 'out') == {
-      'a.preds.csv', 'a_hypnogram.tsv', 'a_hypnogram.json', 'a.annotations.edf',
-      'a.nsrr.xml', 'a.hypnogram.png', 'index.html', 'summary.csv', 'skipped.csv',
-      'skipped.json'}
+      'a.preds.csv', 'a_hypnogram.tsv', 'a_hypnogram.json', 'a.annotations.edf', 'a.nsrr.xml',
+      'a.hypnogram.png', 'index.html', 'summary.csv', 'skipped.csv', 'skipped.json'
+  }
   with open(tmp_path / 'out' / 'summary.csv', newline='') as f:
     row = next(csv.DictReader(f))
   # The YASA-definition columns, and the AASM REM latency next to YASA's.
   for column in ('tib_min', 'spt_min', 'tst_min', 'waso_min', 'sleep_efficiency_pct',
                  'sleep_maintenance_efficiency_pct', 'sleep_fragmentation_index_per_h',
                  'sleep_onset_latency_min', 'persistent_sleep_latency_min',
-                 'rem_latency_from_start_min', 'rem_latency_from_sleep_onset_min',
-                 'light_pct', 'deep_min', 'awakenings'):
+                 'rem_latency_from_start_min', 'rem_latency_from_sleep_onset_min', 'light_pct',
+                 'deep_min', 'awakenings'):
     assert column in row, column
   assert float(row['tib_min']) == EPOCHS / 2
 
@@ -61,8 +61,8 @@ def test_default_writes_every_format(model, table_dir, tmp_path):
     (('png',), {'a.hypnogram.png'}),
 ])
 def test_chosen_formats_only(model, table_dir, tmp_path, formats, expected):
-  runner.predict_files(model, table_dir, tmp_path / 'out', formats=formats, workers=0,
-                       progress=False)
+  runner.predict_files(
+      model, table_dir, tmp_path / 'out', formats=formats, workers=0, progress=False)
   always = {'summary.csv', 'skipped.csv', 'skipped.json'}
   assert _files(tmp_path / 'out') == expected | always
 
@@ -79,8 +79,7 @@ def test_value_object_does_not_import_its_writers():
   from wav2sleep_jax.inference import night_prediction
 
   tree = ast.parse(inspect.getsource(night_prediction))
-  imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
-              for a in n.names}
+  imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
   assert not imported & {'hypnogram_formats', 'output_files'}
 
 
@@ -95,18 +94,30 @@ def test_predict_command_formats_flag(tmp_path, table_dir):
 
   cfg = tiny_config(signals=('ECG', 'THX'))
   model_io.save_model(tmp_path / 'ck', cfg, random_params(cfg, seed=0, scale=1.0))
-  args = [sys.executable, '-m', 'wav2sleep_jax.predict', f'--model={tmp_path / "ck"}',
-          f'--input={table_dir}', '--workers=0']
-  bad = subprocess.run(args + [f'--output={tmp_path / "bad"}', '--formats=csv,docx'],
-                       cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  args = [
+      sys.executable, '-m', 'wav2sleep_jax.predict', f'--model={tmp_path / "ck"}',
+      f'--input={table_dir}', '--workers=0'
+  ]
+  bad = subprocess.run(
+      args + [f'--output={tmp_path / "bad"}', '--formats=csv,docx'],
+      cwd=REPO_ROOT,
+      capture_output=True,
+      text=True,
+      timeout=300)
   assert bad.returncode == 2
   assert bad.stderr.strip().splitlines()[-1].startswith('error: ')
   assert "['docx']" in bad.stderr
-  ok = subprocess.run(args + [f'--output={tmp_path / "out"}', '--formats=tsv,html'],
-                      cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  ok = subprocess.run(
+      args + [f'--output={tmp_path / "out"}', '--formats=tsv,html'],
+      cwd=REPO_ROOT,
+      capture_output=True,
+      text=True,
+      timeout=300)
   assert ok.returncode == 0, ok.stderr
-  assert _files(tmp_path / 'out') == {'a_hypnogram.tsv', 'a_hypnogram.json', 'index.html',
-                                      'summary.csv', 'skipped.csv', 'skipped.json'}
+  assert _files(tmp_path / 'out') == {
+      'a_hypnogram.tsv', 'a_hypnogram.json', 'index.html', 'summary.csv', 'skipped.csv',
+      'skipped.json'
+  }
   page = (tmp_path / 'out' / 'index.html').read_text()
   assert '--formats=tsv,html' in page and 'python -m wav2sleep_jax.predict' in page
   assert page.count('<svg') == 1  # The night's hypnogram.

@@ -58,8 +58,10 @@ def test_nights_do_not_depend_on_batch_mates(model):
 
 def test_native_rate_inputs_and_package_exports(model):
   rng = np.random.default_rng(3)
-  night = {'ECG': (rng.standard_normal(EPOCHS * 30 * 256 + 100), 256.0),  # Partial epoch dropped.
-           'THX': (rng.standard_normal(EPOCHS * 30 * 32), 32.0)}
+  night = {
+      'ECG': (rng.standard_normal(EPOCHS * 30 * 256 + 100), 256.0),  # Partial epoch dropped.
+      'THX': (rng.standard_normal(EPOCHS * 30 * 32), 32.0)
+  }
   result = wav2sleep_jax.predict_signals(model, night)
   assert result.num_epochs == EPOCHS and result.stage_names == stages.STAGES_4
   assert result.timestamps[:2] == [30.0, 60.0]
@@ -71,11 +73,22 @@ def test_native_rate_inputs_and_package_exports(model):
 
 
 @pytest.mark.parametrize('night, message', [
-    ({'EEG': np.zeros(1024)}, 'not inputs of this model'),
-    ({'ECG': np.zeros(1000)}, 'shorter than one 30-s epoch'),
-    ({'ECG': np.zeros(4096), 'THX': np.zeros(256)}, 'different numbers of 30-s epochs'),
-    ({'ECG': np.full(1024, np.nan)}, 'No present signal'),
-    ({'ECG': np.zeros((2, 1024))}, 'expected one night'),
+    ({
+        'EEG': np.zeros(1024)
+    }, 'not inputs of this model'),
+    ({
+        'ECG': np.zeros(1000)
+    }, 'shorter than one 30-s epoch'),
+    ({
+        'ECG': np.zeros(4096),
+        'THX': np.zeros(256)
+    }, 'different numbers of 30-s epochs'),
+    ({
+        'ECG': np.full(1024, np.nan)
+    }, 'No present signal'),
+    ({
+        'ECG': np.zeros((2, 1024))
+    }, 'expected one night'),
     ({}, 'non-empty dict'),
 ])
 def test_bad_nights(model, night, message):
@@ -108,12 +121,13 @@ def test_predict_edf_writes_reference_compatible_csv_and_plot(model, tmp_path):
   assert result.kappa == pytest.approx(
       cohen_kappa_score(result.labels_S[scored], result.stages_S[scored]), abs=1e-12)
   result = dataclasses.replace(result, name='a/night')
-  csv_path, png_path = output_files.write_outputs(result, tmp_path / 'out',
-                                                 formats=('csv', 'png'))
+  csv_path, png_path = output_files.write_outputs(result, tmp_path / 'out', formats=('csv', 'png'))
   assert csv_path.endswith('a/night.preds.csv') and png_path.endswith('a/night.hypnogram.png')
   rows = _read_csv(csv_path)
-  assert list(rows[0]) == ['Timestamp', 'Pred', 'Stage', 'onset_s', 'duration_s', 'pred_stage',
-                           'scored_stage', 'prob_Wake', 'prob_Light', 'prob_Deep', 'prob_REM']
+  assert list(rows[0]) == [
+      'Timestamp', 'Pred', 'Stage', 'onset_s', 'duration_s', 'pred_stage', 'scored_stage',
+      'prob_Wake', 'prob_Light', 'prob_Deep', 'prob_REM'
+  ]
   assert len(rows) == EPOCHS
   end = night.start_time + datetime.timedelta(seconds=30)
   assert rows[0]['Timestamp'] == end.strftime('%Y-%m-%d %H:%M:%S')
@@ -126,14 +140,13 @@ def test_predict_edf_writes_reference_compatible_csv_and_plot(model, tmp_path):
 
 def test_predict_files_channels_signals_tables(model, tmp_path):
   root = tmp_path / 'in'
-  util.write_night(root, 'shhs', hours=HOURS, labels=('ECG', 'THOR RES'),
-                   relabel={'ECG': 'Heart'})
+  util.write_night(root, 'shhs', hours=HOURS, labels=('ECG', 'THOR RES'), relabel={'ECG': 'Heart'})
   util.write_table(root / 'tables' / 'a.csv', util.table_signals(EPOCHS, 64.0))
   util.write_table(root / 'tables' / 'b.parquet', util.table_signals(EPOCHS, 50.0, seed=1))
   (root / 'tables' / 'broken.parquet').write_bytes(b'PAR1 nonsense')
   out = tmp_path / 'out'
-  result = runner.predict_files(model, root, out, channel_map={'ECG': ('Heart', 'ECG')},
-                                batch_size=1, progress=False)
+  result = runner.predict_files(
+      model, root, out, channel_map={'ECG': ('Heart', 'ECG')}, batch_size=1, progress=False)
   names = ('shhs/polysomnography/edfs/shhs1/shhs1-200001', 'tables/a', 'tables/b')
   assert result.predicted == names and result.skipped == ('tables/broken',)
   summary = _read_csv(out / 'summary.csv')
@@ -144,14 +157,17 @@ def test_predict_files_channels_signals_tables(model, tmp_path):
   rows = _read_csv(out / 'tables' / 'a.preds.csv')
   assert 'Stage' not in rows[0] and rows[-1]['Timestamp'] == f'{30.0 * EPOCHS}'
   skipped = _read_csv(out / 'skipped.csv')
-  assert [(r['path'], r['action']) for r in skipped] == [
-      ('tables/broken.parquet', 'night skipped')]
+  assert [(r['path'], r['action']) for r in skipped] == [('tables/broken.parquet', 'night skipped')]
   assert 'cannot read parquet' in skipped[0]['reason']
 
   # Without the mapping the EDF's ECG is absent; --signals=THX uses THX only.
-  only = runner.predict_files(model, root / 'tables' / 'a.csv', tmp_path / 'thx',
-                              signals=['THX'], progress=False,
-                              formats=('csv', 'tsv', 'edf', 'xml', 'html'))
+  only = runner.predict_files(
+      model,
+      root / 'tables' / 'a.csv',
+      tmp_path / 'thx',
+      signals=['THX'],
+      progress=False,
+      formats=('csv', 'tsv', 'edf', 'xml', 'html'))
   assert only.predicted == ('a',)
   assert _read_csv(tmp_path / 'thx' / 'summary.csv')[0]['signals'] == 'THX'
   assert not (tmp_path / 'thx' / 'a.hypnogram.png').exists()
@@ -166,8 +182,7 @@ def test_nothing_staged(model, tmp_path):
   assert not result.ok and result.skipped == ('broken',)
   assert (tmp_path / 'out' / 'summary.csv').read_text() == 'night\n'
   with pytest.raises(FileNotFoundError, match='No edf file found'):
-    runner.predict_files(model, tmp_path / 'out', tmp_path / 'out2', kinds=('edf',),
-                         progress=False)
+    runner.predict_files(model, tmp_path / 'out', tmp_path / 'out2', kinds=('edf',), progress=False)
 
 
 class _FailingModel:
@@ -213,23 +228,33 @@ def test_bad_night_does_not_take_its_batch_mates_down(model, tmp_path):
   one_bad = util.table_signals(EPOCHS, 64.0, seed=4)
   one_bad['ECG'] = one_bad['ECG'] * 1e20
   util.write_table(root / 'e.csv', one_bad)
-  result = runner.predict_files(model, root, tmp_path / 'out', batch_size=8,
-                                formats=('csv', 'tsv', 'edf', 'xml', 'html'),
-                                workers=0, progress=False)
+  result = runner.predict_files(
+      model,
+      root,
+      tmp_path / 'out',
+      batch_size=8,
+      formats=('csv', 'tsv', 'edf', 'xml', 'html'),
+      workers=0,
+      progress=False)
   assert result.predicted == ('a', 'b', 'e') and result.skipped == ('c', 'd')
-  skipped = {(r['record_id'], r['action']): r['reason'] for r in _read_csv(
-      tmp_path / 'out' / 'skipped.csv')}
+  skipped = {
+      (r['record_id'], r['action']): r['reason'] for r in _read_csv(tmp_path / 'out' / 'skipped.csv')
+  }
   assert 'overflow float32' in skipped['c', 'night skipped']
   assert 'overflow the float32 normalisation' in skipped['d', 'night skipped']
   assert skipped['e', 'channel absent'].startswith('ECG: samples up to')
   summary = {r['night']: r for r in _read_csv(tmp_path / 'out' / 'summary.csv')}
   assert summary['e']['signals'] == 'THX' and summary['a']['signals'] == 'ECG+THX'
-  alone = runner.predict_files(model, root / 'a.csv', tmp_path / 'alone',
-                               formats=('csv', 'tsv', 'edf', 'xml', 'html'),
-                               workers=0, progress=False)
+  alone = runner.predict_files(
+      model,
+      root / 'a.csv',
+      tmp_path / 'alone',
+      formats=('csv', 'tsv', 'edf', 'xml', 'html'),
+      workers=0,
+      progress=False)
   assert alone.predicted == ('a',)
-  assert _read_csv(tmp_path / 'alone' / 'a.preds.csv') == _read_csv(
-      tmp_path / 'out' / 'a.preds.csv')
+  assert _read_csv(tmp_path / 'alone' / 'a.preds.csv') == _read_csv(tmp_path / 'out' /
+                                                                    'a.preds.csv')
 
 
 def test_array_api_rejects_nights_that_would_overflow(model):

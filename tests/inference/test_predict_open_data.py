@@ -38,10 +38,15 @@ def test_predict_edf_stages_open_records_with_their_labels(model, tmp_path, coho
 
 def test_predict_files_on_a_folder_of_wfdb_records(model, tmp_path):
   for cohort in ('cinc2018', 'slpdb', 'hmc'):
-    synthetic.write_night(synthetic.generate_night(cohort, seed=0, night_index=3, hours=HOURS),
-                          str(tmp_path / 'in' / cohort))
-  result = runner.predict_files(model, tmp_path / 'in', tmp_path / 'out',
-                                progress=False, formats=('csv', 'tsv', 'edf', 'xml', 'html'))
+    synthetic.write_night(
+        synthetic.generate_night(cohort, seed=0, night_index=3, hours=HOURS),
+        str(tmp_path / 'in' / cohort))
+  result = runner.predict_files(
+      model,
+      tmp_path / 'in',
+      tmp_path / 'out',
+      progress=False,
+      formats=('csv', 'tsv', 'edf', 'xml', 'html'))
   assert result.predicted == ('cinc2018/training/tr03-0008/tr03-0008', 'hmc/recordings/SN004',
                               'slpdb/slp04')  # Never the HMC scoring EDF.
   with open(tmp_path / 'out' / 'summary.csv', newline='') as f:

@@ -48,8 +48,7 @@ def test_aliases_rates_and_start(model):
 
 def test_explicit_channels_bads_and_crop(model):
   raw, data_CT = _raw(names=('Heart', 'Chest belt', 'EEG'))
-  night = mne_input.predict_raw(model, raw, channels={'ECG': ['Missing', 'heart']},
-                                signals=['ECG'])
+  night = mne_input.predict_raw(model, raw, channels={'ECG': ['Missing', 'heart']}, signals=['ECG'])
   assert night.signals == ('ECG',)
   direct = runner.predict_signals(model, {'ECG': (data_CT[0], RATE)})
   np.testing.assert_array_equal(night.logits_SK, direct.logits_SK)
@@ -63,8 +62,12 @@ def test_explicit_channels_bads_and_crop(model):
 
 
 @pytest.mark.parametrize('channels, signals, message', [
-    ({'ECG': 'Nope'}, None, r"none of the channels \['Nope'\] is in the Raw"),
-    ({'PPG': 'EKG'}, None, 'not signals of this model'),
+    ({
+        'ECG': 'Nope'
+    }, None, r"none of the channels \['Nope'\] is in the Raw"),
+    ({
+        'PPG': 'EKG'
+    }, None, 'not signals of this model'),
     (None, ['EEG'], 'not inputs of this model'),
 ])
 def test_bad_mappings(model, channels, signals, message):

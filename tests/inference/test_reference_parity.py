@@ -79,8 +79,11 @@ def test_predict_folder_gives_the_reference_hypnogram(kind, tmp_path):
 def test_model_inputs_equal_the_reference_inputs(kind, night):
   expected = np.load(_fixture(f'expected_{kind}', f'{night}.npz'))
   model = wav2sleep_jax.load_model(_fixture(f'model_{kind}'))
-  read = input_files.read_input(_fixture(KINDS[kind], f'{night}.edf'), model.signals,
-                                with_labels=False, preprocessing=model.preprocessing)
+  read = input_files.read_input(
+      _fixture(KINDS[kind], f'{night}.edf'),
+      model.signals,
+      with_labels=False,
+      preprocessing=model.preprocessing)
   x, problems = runner.checked_night(model, read.signals)
   assert not problems
   for name in model.signals:
@@ -112,14 +115,24 @@ def test_predict_raw_takes_the_reference_units_from_mne():
                 prediction.probabilities_SK)
 
 
-def _hub_predict(endpoint, hf_home, model: str, edfs: pathlib.Path, out: pathlib.Path,
-                 offline: bool = False, *args: str) -> subprocess.CompletedProcess:
+def _hub_predict(endpoint,
+                 hf_home,
+                 model: str,
+                 edfs: pathlib.Path,
+                 out: pathlib.Path,
+                 offline: bool = False,
+                 *args: str) -> subprocess.CompletedProcess:
   env = {k: v for k, v in os.environ.items() if not k.startswith('HF_')}
   env |= hub_server.client_env(endpoint, hf_home, offline=offline)
-  return subprocess.run(
-      [sys.executable, '-m', 'wav2sleep_jax.predict', f'--model={model}', f'--input={edfs}',
-       f'--output={out}', '--formats=csv', *args],
-      cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
+  return subprocess.run([
+      sys.executable, '-m', 'wav2sleep_jax.predict', f'--model={model}', f'--input={edfs}',
+      f'--output={out}', '--formats=csv', *args
+  ],
+                        cwd=REPO_ROOT,
+                        capture_output=True,
+                        text=True,
+                        timeout=600,
+                        env=env)
 
 
 @pytest.mark.slow
@@ -131,8 +144,11 @@ def test_published_model_from_the_hub_gives_the_reference_hypnogram(kind, repo, 
   edfs = _fixture(KINDS[kind])
   hf_home = tmp_path / 'hf'
   with hub_server.FakeHub() as server:
-    commit = server.add_repo(repo, {**{p.name: p.read_bytes() for p in folder.iterdir()},
-                                    'README.md': b'# wav2sleep\n'})
+    commit = server.add_repo(repo, {
+        **{
+            p.name: p.read_bytes() for p in folder.iterdir()
+        }, 'README.md': b'# wav2sleep\n'
+    })
     online = _hub_predict(server.endpoint, hf_home, f'hf://{repo}', edfs, tmp_path / 'online')
   assert online.returncode == 0, online.stderr[-3000:]
   offline = _hub_predict(None, hf_home, f'hf://{repo}', edfs, tmp_path / 'offline', True)
@@ -140,8 +156,9 @@ def test_published_model_from_the_hub_gives_the_reference_hypnogram(kind, repo, 
   for night in sorted(p.stem for p in edfs.glob('*.edf')):
     pred, probs = _read_preds(tmp_path / 'online' / f'{night}.preds.csv')
     assert_parity(night, kind, pred, probs)
-    assert (tmp_path / 'offline' / f'{night}.preds.csv').read_bytes() == (
-        tmp_path / 'online' / f'{night}.preds.csv').read_bytes()
+    assert (tmp_path / 'offline' /
+            f'{night}.preds.csv').read_bytes() == (tmp_path / 'online' /
+                                                   f'{night}.preds.csv').read_bytes()
   for run in ('online', 'offline'):
     with open(tmp_path / run / 'summary.csv', newline='') as f:
       assert {r['model_commit'] for r in csv.DictReader(f)} == {f'{repo}@{commit}'}
@@ -153,15 +170,18 @@ def test_another_preprocessing_is_warned_about_and_max_hours_is_for_reference_on
   env = dict(os.environ)
   run = lambda *args: subprocess.run(
       [sys.executable, '-m', 'wav2sleep_jax.predict', f'--input={edf}', '--formats=csv', *args],
-      cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
+      cwd=REPO_ROOT,
+      capture_output=True,
+      text=True,
+      timeout=600,
+      env=env)
   model = _fixture('model_cardiorespiratory')
-  result = run(f'--model={model}', f'--output={tmp_path / "ours"}',
-               '--preprocessing=wav2sleep_jax')
+  result = run(f'--model={model}', f'--output={tmp_path / "ours"}', '--preprocessing=wav2sleep_jax')
   assert result.returncode == 0, result.stderr[-3000:]
   assert ('with wav2sleep_jax preprocessing, but its weights were trained with reference '
           '(10-h grid) preprocessing') in result.stderr
-  result = run(f'--model={model}', f'--output={tmp_path / "ref"}',
-               '--preprocessing=wav2sleep_jax', '--max_hours=12')
+  result = run(f'--model={model}', f'--output={tmp_path / "ref"}', '--preprocessing=wav2sleep_jax',
+               '--max_hours=12')
   assert result.returncode == cli.EXIT_USAGE
   (line,) = result.stderr.strip().splitlines()
   assert line.startswith('error: max_hours=12 applies to') and 'never crops' in line
@@ -172,8 +192,11 @@ def test_signals_asked_for_set_the_reference_join_order():
   edf = _fixture('edf', 'mesa_style.edf')
   prep = prep_lib.reference()
   model_order = input_files.read_input(edf, ('THX', 'ECG'), with_labels=False, preprocessing=prep)
-  asked = input_files.read_input(edf, ('THX', 'ECG'), with_labels=False, preprocessing=prep,
-                                 reference_join_order=('ECG', 'THX'))
+  asked = input_files.read_input(
+      edf, ('THX', 'ECG'),
+      with_labels=False,
+      preprocessing=prep,
+      reference_join_order=('ECG', 'THX'))
   np.testing.assert_array_equal(asked.signals['THX'], model_order.signals['THX'])
   ecg_first, thx_first = asked.signals['ECG'], model_order.signals['ECG']
   np.testing.assert_array_equal(thx_first[:4], ecg_first[3:16:4])  # THX's times first.

@@ -35,8 +35,13 @@ def test_five_class_night():
   assert math.isnan(s.persistent_sleep_latency_min)  # No 10 epochs of sleep in a row.
   assert s.awakenings == 2
   assert s.stage_min == {'Wake': 4.0, 'N1': 0.5, 'N2': 2.0, 'N3': 1.0, 'REM': 1.5, 'NREM': 3.5}
-  assert s.stage_pct == pytest.approx({'N1': 10.0, 'N2': 40.0, 'N3': 20.0, 'NREM': 70.0,
-                                       'REM': 30.0})
+  assert s.stage_pct == pytest.approx({
+      'N1': 10.0,
+      'N2': 40.0,
+      'N3': 20.0,
+      'NREM': 70.0,
+      'REM': 30.0
+  })
   row = s.as_row()
   assert row['tst_min'] == 5.0 and row['n2_pct'] == pytest.approx(40.0)
   assert row['awakenings'] == 2 and row['rem_latency_from_sleep_onset_min'] == 3.5

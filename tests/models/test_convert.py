@@ -19,22 +19,53 @@ REFERENCE_CONFIG = {
     'num_classes': 4,
     'signal_encoders': {
         '_target_': 'wav2sleep.models.wav2sleep.SignalEncoders',
-        'signal_map': {'ECG': 'ECG', 'THX': 'THX'}, 'feature_dim': 128,
-        'activation': 'gelu', 'norm': 'instance', 'causal': False, 'chunk_causal': False,
-        'initial_channels': 16, 'max_channels': 128, 'output_norm': False,
-        'use_residual': True},
-    'epoch_mixer': {'feature_dim': 128, 'dropout': 0.1, 'activation': 'gelu', 'layers': 2,
-                    'dim_ff': 512, 'nhead': 8},
-    'sequence_mixer': {'feature_dim': 128, 'dropout': 0.1, 'activation': 'gelu',
-                       'norm': 'layer', 'causal': False, 'num_layers': 2, 'kernel_size': 5,
-                       'num_dilations': 5},
+        'signal_map': {
+            'ECG': 'ECG',
+            'THX': 'THX'
+        },
+        'feature_dim': 128,
+        'activation': 'gelu',
+        'norm': 'instance',
+        'causal': False,
+        'chunk_causal': False,
+        'initial_channels': 16,
+        'max_channels': 128,
+        'output_norm': False,
+        'use_residual': True
+    },
+    'epoch_mixer': {
+        'feature_dim': 128,
+        'dropout': 0.1,
+        'activation': 'gelu',
+        'layers': 2,
+        'dim_ff': 512,
+        'nhead': 8
+    },
+    'sequence_mixer': {
+        'feature_dim': 128,
+        'dropout': 0.1,
+        'activation': 'gelu',
+        'norm': 'layer',
+        'causal': False,
+        'num_layers': 2,
+        'kernel_size': 5,
+        'num_dilations': 5
+    },
 }
 # Only the fields the reference requires; everything else takes its default.
 MINIMAL_CONFIG = {
     'num_classes': 5,
-    'signal_encoders': {'signal_map': {'ECG': 'ECG'}, 'feature_dim': 128,
-                        'activation': 'relu', 'causal': True},
-    'epoch_mixer': {'feature_dim': 128},
+    'signal_encoders': {
+        'signal_map': {
+            'ECG': 'ECG'
+        },
+        'feature_dim': 128,
+        'activation': 'relu',
+        'causal': True
+    },
+    'epoch_mixer': {
+        'feature_dim': 128
+    },
     'sequence_mixer': {},
 }
 
@@ -55,9 +86,13 @@ _DROP = object()
 
 def test_config_translation():
   cfg = reference_lib.config_from_reference(REFERENCE_CONFIG)
-  assert cfg == ModelConfig(signals=('ECG', 'THX'), sequence_kernel_size=5,
-                            sequence_dilations=(1, 2, 4, 8, 16), mixer_activation='gelu',
-                            sequence_activation='gelu', sequence_dropout=0.1)
+  assert cfg == ModelConfig(
+      signals=('ECG', 'THX'),
+      sequence_kernel_size=5,
+      sequence_dilations=(1, 2, 4, 8, 16),
+      mixer_activation='gelu',
+      sequence_activation='gelu',
+      sequence_dropout=0.1)
 
 
 def test_missing_fields_take_reference_defaults():
@@ -102,7 +137,10 @@ def test_causal_modes(section, changes, causal, mode, seq_causal):
     ('sequence_mixer', dict(kernel_size=4), 'kernel_size=4 is even'),
     ('signal_encoders', dict(signal_map={'EEG': 'EEG'}), "unknown signal 'EEG'"),
     ('signal_encoders', dict(signal_map=['ECG']), 'signal_map'),
-    ('signal_encoders', dict(signal_map={'ECG': 'X', 'PPG': 'X'}), "shares encoder 'X'"),
+    ('signal_encoders', dict(signal_map={
+        'ECG': 'X',
+        'PPG': 'X'
+    }), "shares encoder 'X'"),
     ('signal_encoders', dict(norm='group', initial_channels=12), 'not divisible by 8'),
     ('signal_encoders', dict(_target_='wav2sleep.models.ppgnet.PPGNet'), 'SignalEncoders'),
     (None, dict(epoch_mixer=_DROP), "lacks required field 'epoch_mixer'"),
@@ -123,11 +161,21 @@ def test_non_mapping_config_is_refused():
 
 # Every knob the fixtures do not cover, at once (tiny sizes).
 KNOBS = ModelConfig(
-    signals=('THX', 'ABD'), feature_dim=16, encoder_initial_channels=8,
-    encoder_max_channels=8, encoder_norm='batch', encoder_output_norm=True,
-    encoder_signal_embedding=True, mixer_heads=2, mixer_ff_dim=32, mixer_layers=1,
-    mixer_register_tokens=2, mixer_norm_first=False, sequence_blocks=1,
-    sequence_dilations=(1, 2), sequence_norm='group')
+    signals=('THX', 'ABD'),
+    feature_dim=16,
+    encoder_initial_channels=8,
+    encoder_max_channels=8,
+    encoder_norm='batch',
+    encoder_output_norm=True,
+    encoder_signal_embedding=True,
+    mixer_heads=2,
+    mixer_ff_dim=32,
+    mixer_layers=1,
+    mixer_register_tokens=2,
+    mixer_norm_first=False,
+    sequence_blocks=1,
+    sequence_dilations=(1, 2),
+    sequence_norm='group')
 
 
 def _fake_state_dict(cfg, seed=0):
@@ -165,29 +213,35 @@ def test_state_dict_mapping_of_every_knob():
   scale = sd[bn + 'weight'] / np.sqrt(sd[bn + 'running_var'] + 1e-5)
   norm = params['encoders']['ABD']['blocks'][0]['norm2']
   np.testing.assert_allclose(norm['scale'], scale, rtol=1e-6)
-  np.testing.assert_allclose(norm['bias'], sd[bn + 'bias'] - sd[bn + 'running_mean'] * scale,
-                             rtol=1e-5)
+  np.testing.assert_allclose(
+      norm['bias'], sd[bn + 'bias'] - sd[bn + 'running_mean'] * scale, rtol=1e-5)
   group = 'sequence_mixer.dilated_convs.0.conv_layers.1.norm.norm.weight'
   np.testing.assert_array_equal(params['sequence_mixer']['blocks'][0]['norms'][1]['scale'],
                                 sd[group])
 
 
 def test_state_dict_mapping_is_strict():
-  cfg = ModelConfig(signals=('THX',), feature_dim=16, encoder_initial_channels=4,
-                    encoder_max_channels=8, mixer_heads=2, mixer_ff_dim=32)
+  cfg = ModelConfig(
+      signals=('THX',),
+      feature_dim=16,
+      encoder_initial_channels=4,
+      encoder_max_channels=8,
+      mixer_heads=2,
+      mixer_ff_dim=32)
   good = _fake_state_dict(cfg)
   params = reference_lib.params_from_state_dict(good, cfg)
   assert params['encoders']['THX']['blocks'][0]['conv1']['kernel'].shape == (3, 1, 4)
   cases = [
-      ({k: v for k, v in good.items() if k != 'classifier.bias'},
-       r'1 missing tensors; first: classifier\.bias'),
+      ({
+          k: v for k, v in good.items() if k != 'classifier.bias'
+      }, r'1 missing tensors; first: classifier\.bias'),
       (dict(good, **{'signal_encoders.encoders.ECG.linear.bias': np.zeros(16)}),
        r'1 unused tensors; first: signal_encoders\.encoders\.ECG'),
       (dict(good, **{'classifier.weight': np.zeros((5, 16), np.float32)}), '1 mis-shaped'),
       (dict(good, **{'classifier.bias': np.zeros((2, 2), np.float32)}), '1 mis-shaped'),
       # Two register tokens where the config has none: refused, not truncated.
-      (dict(good, **{'epoch_mixer.register_tokens': np.zeros((1, 1, 16, 3), np.float32)}),
-       r'register_tokens \(1, 1, 16, 3\)'),
+      (dict(good, **{'epoch_mixer.register_tokens': np.zeros(
+          (1, 1, 16, 3), np.float32)}), r'register_tokens \(1, 1, 16, 3\)'),
   ]
   for state_dict, message in cases:
     with pytest.raises(reference_lib.ConversionError, match=message):
@@ -208,13 +262,15 @@ def tampered(tmp_path):
     edited = edit(state_dict)
     torch.save(edited if isinstance(edited, dict) else state_dict, folder / 'state_dict.pth')
     return folder
+
   return make
 
 
 def test_nan_weights_are_refused(tampered):
   folder = tampered(lambda sd: sd['classifier.bias'].__setitem__(1, float('nan')))
-  with pytest.raises(reference_lib.ConversionError,
-                     match=r'state_dict\.pth: tensor classifier\.bias has 1 non-finite'):
+  with pytest.raises(
+      reference_lib.ConversionError,
+      match=r'state_dict\.pth: tensor classifier\.bias has 1 non-finite'):
     reference_lib.load_reference(folder)
 
 
@@ -228,8 +284,9 @@ def test_overflowing_logits_are_refused(tampered):
 def test_half_precision_weights_are_converted(tampered):
   import torch
 
-  folder = tampered(lambda sd: {k: v.to(torch.bfloat16) if i % 2 else v.half()
-                                for i, (k, v) in enumerate(sd.items())})
+  folder = tampered(lambda sd: {
+      k: v.to(torch.bfloat16) if i % 2 else v.half() for i, (k, v) in enumerate(sd.items())
+  })
   _, params = reference_lib.load_reference(folder)
   reference = torch.load(folder / 'state_dict.pth', weights_only=True)['classifier.weight']
   assert reference.dtype in (torch.bfloat16, torch.float16)
@@ -237,8 +294,12 @@ def test_half_precision_weights_are_converted(tampered):
 
 
 @pytest.mark.parametrize('edit, message', [
-    (lambda sd: {'model': sd}, 'flat mapping of names to tensors'),
-    (lambda sd: {**sd, 'classifier.bias': sd['classifier.bias'].long()}, 'dtype torch.int64'),
+    (lambda sd: {
+        'model': sd
+    }, 'flat mapping of names to tensors'),
+    (lambda sd: {
+        **sd, 'classifier.bias': sd['classifier.bias'].long()
+    }, 'dtype torch.int64'),
 ])
 def test_foreign_state_dicts_are_refused(tampered, edit, message):
   with pytest.raises(reference_lib.ConversionError, match=message):
@@ -251,8 +312,9 @@ def test_unreadable_files_are_refused(tampered):
   with pytest.raises(reference_lib.ConversionError, match=r'config\.yaml: not valid YAML'):
     reference_lib.load_reference(folder)
   (folder / 'state_dict.pth').write_bytes(b'not a torch file')
-  shutil.copy(require_shared('fixtures', 'reference_knobs', 'causal_conv', 'config.yaml'),
-              folder / 'config.yaml')
+  shutil.copy(
+      require_shared('fixtures', 'reference_knobs', 'causal_conv', 'config.yaml'),
+      folder / 'config.yaml')
   with pytest.raises(reference_lib.ConversionError, match=r'state_dict\.pth: not a readable'):
     reference_lib.load_reference(folder)
 
@@ -264,7 +326,10 @@ def test_not_a_reference_folder(tmp_path):
 
 def _run_convert(*args):
   return subprocess.run([sys.executable, '-m', 'wav2sleep_jax.convert', *args],
-                        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+                        cwd=REPO_ROOT,
+                        capture_output=True,
+                        text=True,
+                        timeout=300)
 
 
 @pytest.mark.slow
@@ -287,7 +352,8 @@ def test_convert_cli_bad_input_is_one_line(tampered, tmp_path):
   assert result.returncode == 2, result.stderr
   assert result.stderr.splitlines() == [
       f"error: {folder / 'config.yaml'}: signal_encoders.norm='Instance' is not supported "
-      "(supported: instance, layer, rms, group, batch, null, auto)."]
+      "(supported: instance, layer, rms, group, batch, null, auto)."
+  ]
   assert not (tmp_path / 'out').exists()
   missing = _run_convert(f'--reference={tmp_path / "nowhere"}', f'--output={tmp_path / "o"}')
   assert missing.returncode == 2 and missing.stderr.startswith('error: ')
@@ -298,10 +364,15 @@ def test_renamed_encoders_map_to_their_signals():
   raw = _with('signal_encoders', signal_map={'ECG': 'heart', 'THX': 'THX'})
   cfg, names = reference_lib._parse_config(raw)
   assert cfg.signals == ('ECG', 'THX') and names['ECG'] == 'heart'
-  small = cfg.replace(feature_dim=16, encoder_initial_channels=4, encoder_max_channels=8,
-                      mixer_heads=2, mixer_ff_dim=32)
-  sd = {k.replace('encoders.ECG.', 'encoders.heart.'): v
-        for k, v in _fake_state_dict(small).items()}
+  small = cfg.replace(
+      feature_dim=16,
+      encoder_initial_channels=4,
+      encoder_max_channels=8,
+      mixer_heads=2,
+      mixer_ff_dim=32)
+  sd = {
+      k.replace('encoders.ECG.', 'encoders.heart.'): v for k, v in _fake_state_dict(small).items()
+  }
   params = reference_lib.params_from_state_dict(sd, small, names)
   np.testing.assert_array_equal(params['encoders']['ECG']['proj']['bias'],
                                 sd['signal_encoders.encoders.heart.linear.bias'])

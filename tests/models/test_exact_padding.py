@@ -21,9 +21,9 @@ def _logits(cfg, params, x, mask_BM, valid_B=None):
   """Forward pass jitted afresh (so the fast-path switch of the moment applies)."""
   graphdef, state = nnx.split(model_io.build_model(cfg, params))
   run = lambda st, x, m, v: nnx.merge(graphdef, st)(x, m, valid_epochs_B=v)
-  out = jax.jit(cpu_fast_paths.per_platform(run))(
-      state, {k: jnp.asarray(v) for k, v in x.items()}, jnp.asarray(mask_BM),
-      None if valid_B is None else jnp.asarray(valid_B, jnp.int32))
+  out = jax.jit(cpu_fast_paths.per_platform(run))(state, {
+      k: jnp.asarray(v) for k, v in x.items()
+  }, jnp.asarray(mask_BM), None if valid_B is None else jnp.asarray(valid_B, jnp.int32))
   return np.asarray(out)
 
 
@@ -57,30 +57,30 @@ def _check_exact(cfg, seed=0):
     alone = _logits(cfg, params, night, masks[i:i + 1])[0]
     # Float32 sums over different lengths round differently: logits agree to
     # ~1e-5 relative, probabilities to 1e-5 (the issue's target).
-    np.testing.assert_allclose(batch[i, :s], alone, atol=5e-5, rtol=1e-5,
-                               err_msg=f'night {i} ({s} epochs)')
-    np.testing.assert_allclose(_softmax(batch[i, :s]), _softmax(alone), atol=1e-5,
-                               err_msg=f'night {i} ({s} epochs)')
+    np.testing.assert_allclose(
+        batch[i, :s], alone, atol=5e-5, rtol=1e-5, err_msg=f'night {i} ({s} epochs)')
+    np.testing.assert_allclose(
+        _softmax(batch[i, :s]), _softmax(alone), atol=1e-5, err_msg=f'night {i} ({s} epochs)')
   # Without lengths the padding changes the logits (or the test shows nothing).
   plain = _logits(cfg, params, padded, masks)
-  assert np.abs(plain[2, :LENGTHS[2]] - _logits(cfg, params, nights[2], masks[2:])[0]
-                ).max() > 1e-3
+  assert np.abs(plain[2, :LENGTHS[2]] - _logits(cfg, params, nights[2], masks[2:])[0]).max() > 1e-3
 
 
 _MODES = dict(
     noncausal=dict(),
     conv=dict(causal=True, causal_mode='conv'),
     chunked=dict(causal=True, causal_mode='chunked', sequence_norm='instance'),
-    streaming=dict(causal=True, causal_mode='streaming', encoder_norm='group',
-                   sequence_norm='group'))
+    streaming=dict(
+        causal=True, causal_mode='streaming', encoder_norm='group', sequence_norm='group'))
 # Each mode once in the fast loop (fast paths on for two, off for two); all in CI.
 _FAST = {('noncausal', '1'), ('conv', '0'), ('chunked', '1'), ('streaming', '0')}
 
 
 @pytest.mark.parametrize('mode, fast_paths', [
-    pytest.param(m, f, id=f'{m}-fast_paths={f}',
-                 marks=() if (m, f) in _FAST else pytest.mark.slow)
-    for m in _MODES for f in ('1', '0')])
+    pytest.param(m, f, id=f'{m}-fast_paths={f}', marks=() if (m, f) in _FAST else pytest.mark.slow)
+    for m in _MODES
+    for f in ('1', '0')
+])
 def test_padded_night_equals_unpadded(mode, fast_paths, monkeypatch):
   monkeypatch.setenv(cpu_fast_paths.SWITCH, fast_paths)
   _check_exact(tiny_config(**_MODES[mode]))
@@ -109,10 +109,10 @@ def test_padded_gradients_equal_unpadded(fast_paths, monkeypatch):
     logits = nnx.merge(graphdef, st)(x, jnp.asarray(masks[rows]), valid_epochs_B=valid_B)
     return logits[-1, :s].sum()
 
-  grad = jax.jit(jax.grad(cpu_fast_paths.per_platform(
-      lambda st, x, v: loss(st, x, v, slice(None)))))
-  grad_alone = jax.jit(jax.grad(cpu_fast_paths.per_platform(
-      lambda st, x: loss(st, x, None, slice(2, 3)))))
+  grad = jax.jit(
+      jax.grad(cpu_fast_paths.per_platform(lambda st, x, v: loss(st, x, v, slice(None)))))
+  grad_alone = jax.jit(
+      jax.grad(cpu_fast_paths.per_platform(lambda st, x: loss(st, x, None, slice(2, 3)))))
   g = grad(state, {k: jnp.asarray(v) for k, v in padded.items()}, jnp.asarray(LENGTHS))
   g_alone = grad_alone(state, {k: jnp.asarray(v) for k, v in nights[2].items()})
   for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_alone)):

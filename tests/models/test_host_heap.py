@@ -11,8 +11,11 @@ from wav2sleep_jax.models import host_heap
 
 pytestmark = pytest.mark.skipif(not host_heap.applies(), reason='glibc-only settings')
 
-_CLEAN_ENV = {k: v for k, v in os.environ.items()
-              if k not in host_heap.SETTINGS and not k.startswith('WAV2SLEEP_')}
+_CLEAN_ENV = {
+    k: v
+    for k, v in os.environ.items()
+    if k not in host_heap.SETTINGS and not k.startswith('WAV2SLEEP_')
+}
 
 # Allocates, touches and frees 256 MB four times; prints the page faults of
 # the first round and of the three later rounds.
@@ -37,8 +40,11 @@ _FAULTS = textwrap.dedent('''
 
 
 def _run(code, env):
-  out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
-                       text=True, check=True)
+  out = subprocess.run([sys.executable, '-c', code],
+                       env=env,
+                       capture_output=True,
+                       text=True,
+                       check=True)
   return out.stdout.split()
 
 

@@ -22,8 +22,11 @@ from tests.conftest import REPO_ROOT, require_shared
 from tests.model_testutil import random_signals, tiny_config
 
 REFERENCE = ('fixtures', 'reference_predict', 'model_cardiorespiratory')
-FAKE_REFERENCE = {'config.yaml': b'num_classes: 4\n', 'state_dict.pth': b'\x01' * 70_000,
-                  'README.md': b'# fake\n'}
+FAKE_REFERENCE = {
+    'config.yaml': b'num_classes: 4\n',
+    'state_dict.pth': b'\x01' * 70_000,
+    'README.md': b'# fake\n'
+}
 
 
 @pytest.fixture
@@ -44,8 +47,11 @@ def client(fake_hub, hf_home, monkeypatch):
 
 
 def _files(folder: pathlib.Path) -> dict[str, bytes]:
-  return {p.relative_to(folder).as_posix(): p.read_bytes()
-          for p in sorted(folder.rglob('*')) if p.is_file()}
+  return {
+      p.relative_to(folder).as_posix(): p.read_bytes()
+      for p in sorted(folder.rglob('*'))
+      if p.is_file()
+  }
 
 
 @pytest.fixture(scope='module')
@@ -72,8 +78,10 @@ def test_parse_hub_uri(uri, expected):
   assert hub.parse_hub_uri(uri) == expected
 
 
-@pytest.mark.parametrize('uri', ['hf://', 'hf://name', 'hf://a/b/c', 'hf://a/b@', 'hf://a/-b',
-                                 'hf://a/b c', 'hf://a/b@x y', 'hf://a--b/c', 'hf:/a/b'])
+@pytest.mark.parametrize('uri', [
+    'hf://', 'hf://name', 'hf://a/b/c', 'hf://a/b@', 'hf://a/-b', 'hf://a/b c', 'hf://a/b@x y',
+    'hf://a--b/c', 'hf:/a/b'
+])
 def test_malformed_uris_are_refused(uri):
   with pytest.raises(cli.InputError, match='expected hf://namespace/name'):
     hub.parse_hub_uri(uri)
@@ -85,8 +93,8 @@ def test_reference_model_from_hub_equals_local(client):
   commit = client.add_repo('joncarter/wav2sleep', {**_files(folder), 'README.md': b'# card\n'})
   remote = model_lib.load_model('hf://joncarter/wav2sleep')
   local = model_lib.load_model(folder)
-  assert remote.hub == hub.HubModel('hf://joncarter/wav2sleep', 'joncarter/wav2sleep', None,
-                                    commit, remote.hub.local_dir)
+  assert remote.hub == hub.HubModel('hf://joncarter/wav2sleep', 'joncarter/wav2sleep', None, commit,
+                                    remote.hub.local_dir)
   assert remote.hub.local_dir.name == commit and remote.hub.model_commit.endswith('@' + commit)
   assert local.hub is None
   x = random_signals(local.signals, batch=1, epochs=8, seed=1)
@@ -95,8 +103,10 @@ def test_reference_model_from_hub_equals_local(client):
 
 def test_revisions_branch_and_commit(client):
   main = client.add_repo('ns/m', FAKE_REFERENCE)
-  dev = client.add_commit('ns/m', {**FAKE_REFERENCE, 'config.yaml': b'num_classes: 5\n'},
-                          branch='dev')
+  dev = client.add_commit(
+      'ns/m', {
+          **FAKE_REFERENCE, 'config.yaml': b'num_classes: 5\n'
+      }, branch='dev')
   assert hub.download('hf://ns/m').commit == main
   got = hub.download('hf://ns/m@dev')
   assert (got.revision, got.commit) == ('dev', dev)
@@ -155,10 +165,15 @@ def _predict(tmp_path, model, env, *args):
   if not inputs.exists():
     util.write_short_edf(inputs)
   env = {k: v for k, v in os.environ.items() if not k.startswith('HF_')} | env
-  return subprocess.run(
-      [sys.executable, '-m', 'wav2sleep_jax.predict', f'--model={model}', f'--input={inputs}',
-       f'--output={tmp_path / "out"}', *args],
-      cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
+  return subprocess.run([
+      sys.executable, '-m', 'wav2sleep_jax.predict', f'--model={model}', f'--input={inputs}',
+      f'--output={tmp_path / "out"}', *args
+  ],
+                        cwd=REPO_ROOT,
+                        capture_output=True,
+                        text=True,
+                        timeout=300,
+                        env=env)
 
 
 def _serve_error_repos(server):
@@ -173,15 +188,19 @@ ERROR_CASES = {
     'unknown repo': ('hf://ns/nothing', {}, ['Hub model ns/nothing not found']),
     'unknown revision': ('hf://ns/m@v9', {}, ["ns/m has no revision 'v9'"]),
     'gated': ('hf://ns/gated', {}, ['ns/gated is gated', 'HF_TOKEN', 'hf auth login']),
-    'gated, token refused': ('hf://ns/gated@main', {'token': 'hf_bad'},
-                             ['ns/gated@main is gated']),
+    'gated, token refused': ('hf://ns/gated@main', {
+        'token': 'hf_bad'
+    }, ['ns/gated@main is gated']),
     'private': ('hf://ns/private', {}, ['ns/private not found (if it is private', 'HF_TOKEN']),
-    'private, token refused': ('hf://ns/private', {'token': 'hf_bad'},
-                               ['ns/private: access denied (HTTP 403)', 'HF_TOKEN']),
-    'offline, not cached': ('hf://ns/m', {'offline': True},
-                            ['ns/m is not in the cache', 'HF_HUB_OFFLINE']),
-    'no connection': ('hf://ns/m', {'endpoint': None},
-                      ['ns/m is not in the cache', 'no connection to http://127.0.0.1:9']),
+    'private, token refused': ('hf://ns/private', {
+        'token': 'hf_bad'
+    }, ['ns/private: access denied (HTTP 403)', 'HF_TOKEN']),
+    'offline, not cached': ('hf://ns/m', {
+        'offline': True
+    }, ['ns/m is not in the cache', 'HF_HUB_OFFLINE']),
+    'no connection': ('hf://ns/m', {
+        'endpoint': None
+    }, ['ns/m is not in the cache', 'no connection to http://127.0.0.1:9']),
     'no model in repo': ('hf://ns/empty', {}, ['ns/empty (commit ', 'no loadable model']),
 }
 
@@ -200,8 +219,9 @@ def test_predict_refuses_corrupt_cache_offline(client, hf_home, tmp_path):
   with open(_blob(hub.download('hf://ns/m').local_dir, 'config.yaml'), 'r+b') as f:
     f.truncate(3)
   env = hub_server.client_env(None, hf_home, offline=True)
-  _assert_one_line_error(_predict(tmp_path, 'hf://ns/m', env),
-                         ['ns/m: cached config.yaml is corrupt', 'HF_HUB_OFFLINE is set'])
+  _assert_one_line_error(
+      _predict(tmp_path, 'hf://ns/m', env),
+      ['ns/m: cached config.yaml is corrupt', 'HF_HUB_OFFLINE is set'])
 
 
 def _assert_one_line_error(result, fragments):
@@ -216,18 +236,25 @@ def test_predict_records_the_commit(client, own_model, hf_home, tmp_path):
   commit = client.add_repo('ns/own', _files(own_model))
   util.write_table(tmp_path / 'in' / 'a.csv', util.table_signals(4, 32.0))
   env = hub_server.client_env(client.endpoint, hf_home)
-  result = subprocess.run(
-      [sys.executable, '-m', 'wav2sleep_jax.predict', '--model=hf://ns/own@main',
-       f'--input={tmp_path / "in"}', f'--output={tmp_path / "out"}',
-       '--formats=csv,tsv,edf,xml,html'],
-      cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-      env={k: v for k, v in os.environ.items() if not k.startswith('HF_')} | env)
+  result = subprocess.run([
+      sys.executable, '-m', 'wav2sleep_jax.predict', '--model=hf://ns/own@main',
+      f'--input={tmp_path / "in"}', f'--output={tmp_path / "out"}', '--formats=csv,tsv,edf,xml,html'
+  ],
+                          cwd=REPO_ROOT,
+                          capture_output=True,
+                          text=True,
+                          timeout=300,
+                          env={
+                              k: v for k, v in os.environ.items() if not k.startswith('HF_')
+                          } | env)
   assert result.returncode == 0, result.stderr[-3000:]
   out, expected = tmp_path / 'out', f'ns/own@{commit}'
   with open(out / 'summary.csv', newline='') as f:
     assert [row['model_commit'] for row in csv.DictReader(f)] == [expected]
   assert json.loads((out / 'skipped.json').read_text())['run'] == {
-      'model_commit': expected, 'preprocessing': 'wav2sleep_jax'}
+      'model_commit': expected,
+      'preprocessing': 'wav2sleep_jax'
+  }
   report = (out / 'index.html').read_text()
   assert f'<dt>model_commit</dt><dd>{expected}</dd>' in report
   assert 'hf://ns/own@main' in report

@@ -43,25 +43,26 @@ def test_instance_norm_keeps_bfloat16_dtype():
   x = jax.random.normal(jax.random.key(2), (1, 128, 4)).astype(jnp.bfloat16)
   y = layers.instance_norm(x, 1e-2)
   assert y.dtype == jnp.bfloat16
-  np.testing.assert_allclose(np.asarray(y, np.float32),
-                             _two_pass_instance_norm(x.astype(jnp.float32), 1e-2), atol=3e-2)
+  np.testing.assert_allclose(
+      np.asarray(y, np.float32), _two_pass_instance_norm(x.astype(jnp.float32), 1e-2), atol=3e-2)
 
 
 def test_gelu_is_the_exact_erf_form_with_its_derivative():
   x = jnp.linspace(-9.0, 9.0, 2001)
-  np.testing.assert_allclose(layers.gelu_exact(x), jax.nn.gelu(x, approximate=False),
-                             atol=1e-6, rtol=1e-6)
-  np.testing.assert_allclose(jax.vmap(jax.grad(layers.gelu_exact))(x),
-                             jax.vmap(jax.grad(lambda a: jax.nn.gelu(a, approximate=False)))(x),
-                             atol=1e-6)
+  np.testing.assert_allclose(
+      layers.gelu_exact(x), jax.nn.gelu(x, approximate=False), atol=1e-6, rtol=1e-6)
+  np.testing.assert_allclose(
+      jax.vmap(jax.grad(layers.gelu_exact))(x),
+      jax.vmap(jax.grad(lambda a: jax.nn.gelu(a, approximate=False)))(x),
+      atol=1e-6)
   assert layers.activation_fn('gelu') is layers.gelu_exact
 
 
 def test_remat_keeps_the_norm_statistics(capsys):
   """Under the encoder's remat policy the statistics are saved, not recomputed."""
   policy = jax.checkpoint_policies.save_only_these_names(layers.NORM_STATS)
-  f = jax.checkpoint(lambda a: jnp.sum(layers.gelu_exact(layers.instance_norm(a, 1e-2))),
-                     policy=policy)
+  f = jax.checkpoint(
+      lambda a: jnp.sum(layers.gelu_exact(layers.instance_norm(a, 1e-2))), policy=policy)
   jax.ad_checkpoint.print_saved_residuals(f, jax.random.normal(jax.random.key(3), (1, 64, 2)))
   saved = capsys.readouterr().out.strip().splitlines()
   assert len(saved) == 3, saved
@@ -69,18 +70,20 @@ def test_remat_keeps_the_norm_statistics(capsys):
   assert all(line.startswith(f"f32[1,1,2] named '{layers.NORM_STATS}'") for line in saved[1:])
 
 
-@pytest.mark.parametrize('kernel_size, stride, padding', [
-    (3, 2, (0, 1)),  # Encoder conv3, symmetric model.
-    (3, 2, (1, 0)),  # Causal model (streaming).
-    (3, 2, (2, 0)),  # Causal model ('conv' mode).
-    (1, 2, (0, 0)),  # 1x1 shortcut.
-    (3, 1, (1, 1)),  # Stride 1.
-    (3, 1, (2, 0)),  # Stride 1, causal.
-    (5, 4, (2, 1)),
-])
+@pytest.mark.parametrize(
+    'kernel_size, stride, padding',
+    [
+        (3, 2, (0, 1)),  # Encoder conv3, symmetric model.
+        (3, 2, (1, 0)),  # Causal model (streaming).
+        (3, 2, (2, 0)),  # Causal model ('conv' mode).
+        (1, 2, (0, 0)),  # 1x1 shortcut.
+        (3, 1, (1, 1)),  # Stride 1.
+        (3, 1, (2, 0)),  # Stride 1, causal.
+        (5, 4, (2, 1)),
+    ])
 @pytest.mark.parametrize('in_channels, out_channels', [(3, 4), (4, 2), (1, 5)])
-def test_conv_matches_xla_values_and_gradients(kernel_size, stride, padding,
-                                                       in_channels, out_channels):
+def test_conv_matches_xla_values_and_gradients(kernel_size, stride, padding, in_channels,
+                                               out_channels):
   # The channel counts pick either side for the shifted copy (input taps or output grads).
   x = jax.random.normal(jax.random.key(4), (2, 64, in_channels))
   kernel = jax.random.normal(jax.random.key(5), (kernel_size, in_channels, out_channels))
@@ -131,8 +134,10 @@ def test_norms_match_the_reference_torch_modules(kind):
   rng = np.random.default_rng(7)
   c, eps = 16, 1e-5
   x_BCL = rng.normal(2.0, 3.0, (2, c, 10)).astype(np.float32)
-  sd = {n: rng.uniform(0.5, 1.5, c).astype(np.float32)
-        for n in ('weight', 'bias', 'running_mean', 'running_var')}
+  sd = {
+      n: rng.uniform(0.5, 1.5, c).astype(np.float32)
+      for n in ('weight', 'bias', 'running_mean', 'running_var')
+  }
   w, b = (torch.tensor(sd[n])[None, :, None] for n in ('weight', 'bias'))
   x = torch.tensor(x_BCL)
   mu = x.mean(1, keepdim=True)
@@ -156,8 +161,8 @@ def test_norms_match_the_reference_torch_modules(kind):
     for leaf in ('scale', 'bias'):
       if getattr(norm, leaf) is not None:
         src = reference_lib._norm('n', kind, leaf, eps)
-        getattr(norm, leaf).value = jnp.asarray(
-            src.fn(*(prefix_sd[k] for k in src.keys)), jnp.float32)
+        getattr(norm,
+                leaf).value = jnp.asarray(src.fn(*(prefix_sd[k] for k in src.keys)), jnp.float32)
     got = norm(x_BLC)
   np.testing.assert_allclose(np.asarray(got), want, atol=2e-5, rtol=1e-5)
 
@@ -166,7 +171,14 @@ def test_norms_match_the_reference_torch_modules(kind):
 def test_activations_match_torch(name):
   torch = _torch()
   x = np.linspace(-6, 6, 101).astype(np.float32)
-  module = {'gelu': torch.nn.GELU(), 'relu': torch.nn.ReLU(), 'leaky': torch.nn.LeakyReLU(),
-            'silu': torch.nn.SiLU(), 'linear': torch.nn.Identity()}[name]
-  np.testing.assert_allclose(np.asarray(layers.activation_fn(name)(jnp.asarray(x))),
-                             module(torch.tensor(x)).numpy(), atol=1e-6)
+  module = {
+      'gelu': torch.nn.GELU(),
+      'relu': torch.nn.ReLU(),
+      'leaky': torch.nn.LeakyReLU(),
+      'silu': torch.nn.SiLU(),
+      'linear': torch.nn.Identity()
+  }[name]
+  np.testing.assert_allclose(
+      np.asarray(layers.activation_fn(name)(jnp.asarray(x))),
+      module(torch.tensor(x)).numpy(),
+      atol=1e-6)

@@ -26,8 +26,12 @@ _MARKERS = (f'{cpu_fast_paths.SCOPE}/conv1d', f'{cpu_fast_paths.SCOPE}/encoder_l
 
 def _batch():
   x = random_signals(_CFG.signals, batch=2, epochs=_EPOCHS)
-  return {'signals': x, 'present': np.ones((2, 2), bool), 'is_night': np.ones(2, bool),
-          'labels': np.zeros((2, _EPOCHS), np.int32)}
+  return {
+      'signals': x,
+      'present': np.ones((2, 2), bool),
+      'is_night': np.ones(2, bool),
+      'labels': np.zeros((2, _EPOCHS), np.int32)
+  }
 
 
 def _train_text(platform: str) -> str:
@@ -36,23 +40,22 @@ def _train_text(platform: str) -> str:
   params = random_params(_CFG)
   state = step_lib.create_train_state(config, params, tx)
   step = jax.jit(step_lib.make_train_step(model_io.graphdef(_CFG), config, tx, _CFG.signals))
-  lowered = step.trace(state, _batch(), jax.random.key(0)).lower(
-      lowering_platforms=(platform,))
+  lowered = step.trace(state, _batch(), jax.random.key(0)).lower(lowering_platforms=(platform,))
   return lowered.as_text(debug_info=True)
 
 
 def _eval_text(platform: str) -> str:
   step = evaluator.make_eval_step(model_io.graphdef(_CFG), _CFG.num_classes)
-  lowered = step.trace(random_params(_CFG), _batch(), np.ones(2, bool), False).lower(
-      lowering_platforms=(platform,))
+  lowered = step.trace(random_params(_CFG), _batch(), np.ones(2, bool),
+                       False).lower(lowering_platforms=(platform,))
   return lowered.as_text(debug_info=True)
 
 
 def _predict_text(platform: str) -> str:
   model = model_lib.StagingModel(_CFG, random_params(_CFG))
   x = {k: jnp.asarray(v) for k, v in random_signals(_CFG.signals, 2, _EPOCHS).items()}
-  lowered = jax.jit(model.forward).trace(x, jnp.ones((2, 2), bool)).lower(
-      lowering_platforms=(platform,))
+  lowered = jax.jit(model.forward).trace(x, jnp.ones((2, 2),
+                                                     bool)).lower(lowering_platforms=(platform,))
   return lowered.as_text(debug_info=True)
 
 

@@ -26,8 +26,10 @@ def _apply(graphdef, state, x, mask_BM, dropout_key):
 
 def _forward(cfg, params, x, mask_BM, dropout_key=None):
   graphdef, state = nnx.split(model_io.build_model(cfg, params))
-  return np.asarray(_apply(graphdef, state, {k: jnp.asarray(v) for k, v in x.items()},
-                           jnp.asarray(mask_BM), dropout_key))
+  return np.asarray(
+      _apply(graphdef, state, {
+          k: jnp.asarray(v) for k, v in x.items()
+      }, jnp.asarray(mask_BM), dropout_key))
 
 
 @pytest.fixture(scope='module')
@@ -156,8 +158,8 @@ def test_maxpool_variant_and_paper_channel_schedule():
 
 
 def test_parameter_counts_match_paper():
-  count = lambda cfg: sum(int(np.prod(a.shape))
-                          for a in jax.tree.leaves(model_io.abstract_params(cfg)))
+  count = lambda cfg: sum(
+      int(np.prod(a.shape)) for a in jax.tree.leaves(model_io.abstract_params(cfg)))
   assert count(ModelConfig()) == 2_948_740
   paper = (16, 32, 64, 64, 128, 128)
   assert count(ModelConfig(encoder_channels={'ABD': paper, 'THX': paper})) == 3_578_500
@@ -199,12 +201,14 @@ def test_config_validation(bad, message):
     ModelConfig(**bad)
 
 
-@pytest.mark.parametrize('mode, norm, strictly_causal', [
-    ('streaming', 'instance', True),
-    ('chunked', 'instance', True),
-    ('conv', 'layer', True),
-    ('conv', 'instance', False),  # The reference's whole-night statistics look ahead.
-])
+@pytest.mark.parametrize(
+    'mode, norm, strictly_causal',
+    [
+        ('streaming', 'instance', True),
+        ('chunked', 'instance', True),
+        ('conv', 'layer', True),
+        ('conv', 'instance', False),  # The reference's whole-night statistics look ahead.
+    ])
 def test_causal_modes(mode, norm, strictly_causal):
   cfg = tiny_config(causal=True, causal_mode=mode, encoder_norm=norm)
   params = random_params(cfg, seed=1)
@@ -240,10 +244,14 @@ def test_post_norm_epoch_mixer_layer_matches_torch():
   from wav2sleep_jax.models.epoch_mixer import TransformerLayer
 
   torch.manual_seed(0)
-  ref = torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, activation=torch.nn.SiLU(),
-                                         batch_first=True, norm_first=False).eval()
-  cfg = tiny_config(feature_dim=8, mixer_heads=2, mixer_ff_dim=16, mixer_norm_first=False,
-                    mixer_activation='silu')
+  ref = torch.nn.TransformerEncoderLayer(
+      8, 2, 16, dropout=0.0, activation=torch.nn.SiLU(), batch_first=True, norm_first=False).eval()
+  cfg = tiny_config(
+      feature_dim=8,
+      mixer_heads=2,
+      mixer_ff_dim=16,
+      mixer_norm_first=False,
+      mixer_activation='silu')
   layer = TransformerLayer(cfg, rngs=nnx.Rngs(0))
   p = {k: jnp.asarray(v.detach().numpy()) for k, v in ref.state_dict().items()}
   linears = ((layer.attn.qkv, 'self_attn.in_proj_'), (layer.attn.out, 'self_attn.out_proj.'),
@@ -272,8 +280,8 @@ def test_post_norm_epoch_mixer_layer_matches_torch():
     (dict(feature_dim=16.0), 'positive integer'),
     (dict(mixer_layers=True), 'positive integer'),
     (dict(sequence_kernel_size=4), 'odd'),
-    (dict(encoder_norm='group', encoder_initial_channels=12, encoder_max_channels=12),
-     'not divisible'),
+    (dict(encoder_norm='group', encoder_initial_channels=12,
+          encoder_max_channels=12), 'not divisible'),
 ])
 def test_config_refuses_unsupported_values(changes, message):
   with pytest.raises(ValueError, match=message):

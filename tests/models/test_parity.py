@@ -19,16 +19,20 @@ GROUPS = ('reference', 'reference_knobs')
 
 
 def _folders() -> list[str]:
-  found = [f'{g}/{p.name}' for g in GROUPS if (SHARED / 'fixtures' / g).is_dir()
-           for p in sorted((SHARED / 'fixtures' / g).iterdir())
-           if reference_lib.is_reference_checkpoint(p)]
+  found = [
+      f'{g}/{p.name}' for g in GROUPS if (SHARED / 'fixtures' / g).is_dir()
+      for p in sorted((SHARED / 'fixtures' / g).iterdir())
+      if reference_lib.is_reference_checkpoint(p)
+  ]
   return found or ['reference/(no fixtures found)']
 
 
 def _params() -> list:
   """Every fixture folder; the knob folders are `slow` (CI runs them, the fast loop not)."""
-  return [pytest.param(f, id=f, marks=pytest.mark.slow if f.startswith('reference_knobs/')
-                       else ()) for f in _folders()]
+  return [
+      pytest.param(f, id=f, marks=pytest.mark.slow if f.startswith('reference_knobs/') else ())
+      for f in _folders()
+  ]
 
 
 @pytest.fixture(scope='module', params=_params())

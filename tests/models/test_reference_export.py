@@ -15,30 +15,72 @@ from wav2sleep_jax.models import torch_state_dict
 from wav2sleep_jax.models.config import ModelConfig
 from tests.conftest import require_shared
 
-SMALL = dict(feature_dim=16, encoder_initial_channels=4, encoder_max_channels=8,
-             mixer_heads=2, mixer_ff_dim=32, mixer_layers=1, sequence_blocks=1,
-             sequence_dilations=(1, 2))
+SMALL = dict(
+    feature_dim=16,
+    encoder_initial_channels=4,
+    encoder_max_channels=8,
+    mixer_heads=2,
+    mixer_ff_dim=32,
+    mixer_layers=1,
+    sequence_blocks=1,
+    sequence_dilations=(1, 2))
 CONFIGS = {
-    'default': ModelConfig(),
-    'eog': ModelConfig(signals=('EOG-L', 'EOG-R'), num_classes=5),
-    'causal_chunked': ModelConfig(signals=('ECG', 'THX'), causal=True, causal_mode='chunked',
-                                  sequence_kernel_size=4, mixer_activation='relu',
-                                  sequence_dropout=0.3, **SMALL),
-    'causal_conv_acausal_mixer': ModelConfig(signals=('THX',), causal=True, causal_mode='conv',
-                                             sequence_causal=False, activation='silu', **SMALL),
-    'acausal_causal_mixer': ModelConfig(signals=('ABD',), sequence_causal=True,
-                                        causal_mode='conv', **SMALL),
-    'batch_norms': ModelConfig(signals=('THX', 'ABD'), encoder_norm='batch',
-                               sequence_norm='batch', **SMALL),
-    'register_tokens': ModelConfig(
-        signals=('THX', 'ECG', 'ABD'), mixer_register_tokens=3, encoder_signal_embedding=True,
-        encoder_output_norm=True, encoder_norm='auto', sequence_norm='rms',
-        mixer_norm_first=False, encoder_residual=False, sequence_activation='leaky', **SMALL),
-    'group_and_none': ModelConfig(signals=('ECG',), encoder_norm='group', sequence_norm='none',
-                                  activation='linear', num_classes=3, **SMALL),
-    'layer_norms': ModelConfig(signals=('PPG',), encoder_norm='layer', sequence_norm='instance',
-                               instance_norm_eps=1e-3, dtype='bfloat16', remat=True,
-                               exact_padding=True, encoder_impl='loop', **SMALL),
+    'default':
+        ModelConfig(),
+    'eog':
+        ModelConfig(signals=('EOG-L', 'EOG-R'), num_classes=5),
+    'causal_chunked':
+        ModelConfig(
+            signals=('ECG', 'THX'),
+            causal=True,
+            causal_mode='chunked',
+            sequence_kernel_size=4,
+            mixer_activation='relu',
+            sequence_dropout=0.3,
+            **SMALL),
+    'causal_conv_acausal_mixer':
+        ModelConfig(
+            signals=('THX',),
+            causal=True,
+            causal_mode='conv',
+            sequence_causal=False,
+            activation='silu',
+            **SMALL),
+    'acausal_causal_mixer':
+        ModelConfig(signals=('ABD',), sequence_causal=True, causal_mode='conv', **SMALL),
+    'batch_norms':
+        ModelConfig(signals=('THX', 'ABD'), encoder_norm='batch', sequence_norm='batch', **SMALL),
+    'register_tokens':
+        ModelConfig(
+            signals=('THX', 'ECG', 'ABD'),
+            mixer_register_tokens=3,
+            encoder_signal_embedding=True,
+            encoder_output_norm=True,
+            encoder_norm='auto',
+            sequence_norm='rms',
+            mixer_norm_first=False,
+            encoder_residual=False,
+            sequence_activation='leaky',
+            **SMALL),
+    'group_and_none':
+        ModelConfig(
+            signals=('ECG',),
+            encoder_norm='group',
+            sequence_norm='none',
+            activation='linear',
+            num_classes=3,
+            **SMALL),
+    'layer_norms':
+        ModelConfig(
+            signals=('PPG',),
+            encoder_norm='layer',
+            sequence_norm='instance',
+            instance_norm_eps=1e-3,
+            dtype='bfloat16',
+            remat=True,
+            exact_padding=True,
+            encoder_impl='loop',
+            **SMALL),
 }
 
 
@@ -52,12 +94,15 @@ def _as_loaded(cfg: ModelConfig) -> ModelConfig:
       sequence_dropout=cfg.dropout if cfg.sequence_dropout is None else cfg.sequence_dropout,
       sequence_causal=None if seq_causal == cfg.causal else seq_causal,
       causal_mode=cfg.causal_mode if cfg.causal else default.causal_mode,
-      instance_norm_eps=(cfg.instance_norm_eps if cfg.encoder_norm in ('instance', 'auto')
-                         else default.instance_norm_eps),
+      instance_norm_eps=(cfg.instance_norm_eps if cfg.encoder_norm in ('instance', 'auto') else
+                         default.instance_norm_eps),
       group_norm_groups=(cfg.group_norm_groups if 'group' in (cfg.encoder_norm, cfg.sequence_norm)
                          else default.group_norm_groups),
-      encoder_channels=(), dtype=default.dtype, remat=default.remat,
-      exact_padding=default.exact_padding, encoder_impl=default.encoder_impl)
+      encoder_channels=(),
+      dtype=default.dtype,
+      remat=default.remat,
+      exact_padding=default.exact_padding,
+      encoder_impl=default.encoder_impl)
 
 
 def _random_params(cfg: ModelConfig, seed: int = 0) -> dict:
@@ -102,12 +147,18 @@ def test_batch_norms_use_neutral_statistics():
   assert state[prefix + 'num_batches_tracked'].shape == ()
 
 
-@pytest.mark.parametrize('folder', [
-    ('reference_predict', 'model_cardiorespiratory'), ('reference_predict', 'model_eog'),
-    ('reference_knobs', 'causal_chunked'), ('reference_knobs', 'causal_conv'),
-    ('reference_knobs', 'encoder_norm_layer'), ('reference_knobs', 'output_norm_no_residual'),
-    ('reference_knobs', 'register_tokens'), ('reference_knobs', 'relu_rms_sequence'),
-], ids=lambda f: f[1])
+@pytest.mark.parametrize(
+    'folder', [
+        ('reference_predict', 'model_cardiorespiratory'),
+        ('reference_predict', 'model_eog'),
+        ('reference_knobs', 'causal_chunked'),
+        ('reference_knobs', 'causal_conv'),
+        ('reference_knobs', 'encoder_norm_layer'),
+        ('reference_knobs', 'output_norm_no_residual'),
+        ('reference_knobs', 'register_tokens'),
+        ('reference_knobs', 'relu_rms_sequence'),
+    ],
+    ids=lambda f: f[1])
 def test_reexports_reference_checkpoints_unchanged(folder):
   """Import then export of a reference checkpoint gives back its tensors and config."""
   path = require_shared('fixtures', *folder)
@@ -128,8 +179,10 @@ def test_reexports_reference_checkpoints_unchanged(folder):
 
 def _random_nights(cfg: ModelConfig, epochs: int, absent: str) -> dict[str, np.ndarray]:
   rng = np.random.default_rng(3)
-  x = {n: rng.standard_normal((2, epochs * signals_lib.samples_per_epoch(n))).astype(np.float32)
-       for n in cfg.signals}
+  x = {
+      n: rng.standard_normal((2, epochs * signals_lib.samples_per_epoch(n))).astype(np.float32)
+      for n in cfg.signals
+  }
   x[absent][1] = -np.inf  # Signal missing in the second night.
   return x
 
@@ -139,8 +192,13 @@ def test_torch_baseline_reproduces_exported_model(tmp_path):
   torch = pytest.importorskip('torch', reason="the PyTorch baseline needs the 'torch' extra")
   from wav2sleep_jax.benchmarks import torch_baseline  # pylint: disable=g-import-not-at-top
 
-  cfg = ModelConfig(feature_dim=32, mixer_heads=4, mixer_ff_dim=64, encoder_initial_channels=4,
-                    encoder_max_channels=16, sequence_dilations=(1, 2, 4))
+  cfg = ModelConfig(
+      feature_dim=32,
+      mixer_heads=4,
+      mixer_ff_dim=64,
+      encoder_initial_channels=4,
+      encoder_max_channels=16,
+      sequence_dilations=(1, 2, 4))
   assert torch_baseline.unsupported_fields(cfg) == []
   params = _random_params(cfg, seed=5)
   reference_export.write_reference(tmp_path, cfg, params)

@@ -84,8 +84,9 @@ def test_reads_saved_parameters(tmp_path):
   torch = _torch()
   param = torch.nn.Parameter(torch.randn(3, 2))
   torch.save({'p': param}, tmp_path / 'p.pth')
-  np.testing.assert_array_equal(tsd.read_state_dict(tmp_path / 'p.pth')['p'],
-                                param.detach().numpy())
+  np.testing.assert_array_equal(
+      tsd.read_state_dict(tmp_path / 'p.pth')['p'],
+      param.detach().numpy())
 
 
 @pytest.mark.parametrize('model', FIXTURE_MODELS)
@@ -120,6 +121,7 @@ def test_reads_big_endian_archives(tmp_path):
 # Refusals
 # ----------------------------------------------------------------------------
 
+
 def _zip(path, entries: dict[str, bytes]):
   with zipfile.ZipFile(path, 'w') as archive:
     for name, data in entries.items():
@@ -130,20 +132,19 @@ def _zip(path, entries: dict[str, bytes]):
 def _malicious_pickle(module: str, name: str, argument: str) -> bytes:
   """Protocol-2 opcodes: GLOBAL module.name, then REDUCE it on (argument,)."""
   arg = argument.encode()
-  return (b'\x80\x02c' + f'{module}\n{name}\n'.encode() + b'(X' + struct.pack('<I', len(arg))
-          + arg + b'tR.')
+  return (b'\x80\x02c' + f'{module}\n{name}\n'.encode() + b'(X' + struct.pack('<I', len(arg)) +
+          arg + b'tR.')
 
 
 @pytest.mark.parametrize('module, name', [('os', 'system'), ('posix', 'system'),
                                           ('builtins', 'eval'), ('builtins', 'exec')])
 def test_malicious_pickles_are_refused_before_running(tmp_path, module, name):
   marker = tmp_path / 'pwned'
-  command = (f"open({str(marker)!r}, 'w').close()" if module == 'builtins'
-             else f'touch {marker}')
+  command = (f"open({str(marker)!r}, 'w').close()" if module == 'builtins' else f'touch {marker}')
   payload = _malicious_pickle(module, name, command)
   path = _zip(tmp_path / 'evil.pth', {'archive/data.pkl': payload, 'archive/version': b'3\n'})
-  with pytest.raises(tsd.StateDictError,
-                     match=rf'^{path}: .*refused pickle global {module}\.{name}'):
+  with pytest.raises(
+      tsd.StateDictError, match=rf'^{path}: .*refused pickle global {module}\.{name}'):
     tsd.read_state_dict(path)
   assert not marker.exists()
   with pytest.raises(reference.ConversionError, match=rf'refused pickle global {module}\.{name}'):
@@ -176,24 +177,35 @@ def _bytes(path, data: bytes):
   return path
 
 
-@pytest.mark.parametrize('make, message', [
-    (lambda d: _bytes(d / 'x.pth', b'not a torch file'), 'BadZipFile'),
-    (lambda d: _bytes(d / 'x.pth', pickle.dumps({'w': [1.0]})), 'BadZipFile'),  # Legacy format.
-    (lambda d: _bytes(d / 'x.pth', _good_file(d).read_bytes()[:300]), 'BadZipFile'),
-    (lambda d: _zip(d / 'x.pth', {'archive/version': b'3\n'}), 'no <archive>/data.pkl'),
-    (lambda d: _zip(d / 'x.pth', {'data.pkl': b'\x80\x02}.'}), 'no <archive>/data.pkl'),
-    (lambda d: _edited(d, lambda e: {k: v for k, v in e.items() if k != 'archive/data/0'}),
-     'missing storage entry archive/data/0'),
-    (lambda d: _edited(d, lambda e: {**e, 'archive/data/0': e['archive/data/0'][:12]}),
-     'has 12 bytes, 8 FloatStorage elements need 32'),
-    (lambda d: _edited(d, lambda e: {**e, 'archive/byteorder': b'middle'}),
-     "unknown byteorder 'middle'"),
-    (lambda d: _edited(d, lambda e: {**e, 'archive/data.pkl': b'\x80\x02]q\x00.'}),
-     'flat mapping of names to tensors'),
-    (lambda d: _edited(d, lambda e: {**e, 'archive/data.pkl': e['archive/data.pkl'][:40]}),
-     'UnpicklingError|EOFError'),
-], ids=['garbage', 'legacy-pickle', 'truncated', 'no-pickle', 'no-folder', 'no-storage',
-        'short-storage', 'byteorder', 'not-a-dict', 'truncated-pickle'])
+@pytest.mark.parametrize(
+    'make, message',
+    [
+        (lambda d: _bytes(d / 'x.pth', b'not a torch file'), 'BadZipFile'),
+        (lambda d: _bytes(d / 'x.pth', pickle.dumps({'w': [1.0]})), 'BadZipFile'),  # Legacy format.
+        (lambda d: _bytes(d / 'x.pth',
+                          _good_file(d).read_bytes()[:300]), 'BadZipFile'),
+        (lambda d: _zip(d / 'x.pth', {'archive/version': b'3\n'}), 'no <archive>/data.pkl'),
+        (lambda d: _zip(d / 'x.pth', {'data.pkl': b'\x80\x02}.'}), 'no <archive>/data.pkl'),
+        (lambda d: _edited(d, lambda e: {
+            k: v for k, v in e.items() if k != 'archive/data/0'
+        }), 'missing storage entry archive/data/0'),
+        (lambda d: _edited(d, lambda e: {
+            **e, 'archive/data/0': e['archive/data/0'][:12]
+        }), 'has 12 bytes, 8 FloatStorage elements need 32'),
+        (lambda d: _edited(d, lambda e: {
+            **e, 'archive/byteorder': b'middle'
+        }), "unknown byteorder 'middle'"),
+        (lambda d: _edited(d, lambda e: {
+            **e, 'archive/data.pkl': b'\x80\x02]q\x00.'
+        }), 'flat mapping of names to tensors'),
+        (lambda d: _edited(d, lambda e: {
+            **e, 'archive/data.pkl': e['archive/data.pkl'][:40]
+        }), 'UnpicklingError|EOFError'),
+    ],
+    ids=[
+        'garbage', 'legacy-pickle', 'truncated', 'no-pickle', 'no-folder', 'no-storage',
+        'short-storage', 'byteorder', 'not-a-dict', 'truncated-pickle'
+    ])
 def test_broken_files_give_one_line_errors(tmp_path, make, message):
   path = make(tmp_path)
   with pytest.raises(tsd.StateDictError) as info:
@@ -232,6 +244,7 @@ def test_crc_errors_are_refused(tmp_path):
 # ----------------------------------------------------------------------------
 # Writing
 # ----------------------------------------------------------------------------
+
 
 def _written(tmp_path) -> tuple[dict[str, np.ndarray], object]:
   rng = np.random.default_rng(0)
@@ -295,8 +308,8 @@ def test_writes_bfloat16_arrays(tmp_path):
   loaded = torch.load(tmp_path / 'bf16.pth', weights_only=True)['x']
   assert loaded.dtype == torch.bfloat16
   np.testing.assert_array_equal(loaded.float().numpy(), value.astype(np.float32))
-  np.testing.assert_array_equal(tsd.read_state_dict(tmp_path / 'bf16.pth')['x'],
-                                value.astype(np.float32))
+  np.testing.assert_array_equal(
+      tsd.read_state_dict(tmp_path / 'bf16.pth')['x'], value.astype(np.float32))
 
 
 def test_write_refuses_unknown_dtypes(tmp_path):
@@ -333,8 +346,11 @@ print('OK', cfg.num_classes, len(cfg.signals))
 
 def test_load_reference_needs_no_torch():
   folder = require_shared('fixtures', 'reference_predict', 'model_eog')
-  proc = subprocess.run([sys.executable, '-c', _NO_TORCH, str(folder)], cwd=REPO_ROOT,
-                        capture_output=True, text=True, timeout=300)
+  proc = subprocess.run(
+      [sys.executable, '-c', _NO_TORCH, str(folder)],
+      cwd=REPO_ROOT,
+      capture_output=True,
+      text=True,
+      timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert proc.stdout.split() == ['OK', '5', '2']
-

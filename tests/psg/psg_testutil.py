@@ -15,9 +15,13 @@ SHARED_DIR = pathlib.Path(__file__).resolve().parents[2] / '..' / 'shared'
 # Byte offset of each per-signal header field inside the signal header block,
 # in units of the number of signals, and its width (EDF specification).
 _FIELD_OFFSET_WIDTH = {
-    'label': (0, 16), 'transducer': (16, 80), 'unit': (96, 8),
-    'physical_min': (104, 8), 'physical_max': (112, 8),
-    'digital_min': (120, 8), 'digital_max': (128, 8),
+    'label': (0, 16),
+    'transducer': (16, 80),
+    'unit': (96, 8),
+    'physical_min': (104, 8),
+    'physical_max': (112, 8),
+    'digital_min': (120, 8),
+    'digital_max': (128, 8),
     'samples_per_record': (216, 8),
 }
 
@@ -31,14 +35,21 @@ class Sig(NamedTuple):
   physical_range: tuple[float, float] | None = None
 
 
-def write_edf(path: pathlib.Path, sigs: Sequence[Sig],
-              start: datetime.datetime = datetime.datetime(2001, 2, 3, 22, 15, 30)
-              ) -> pathlib.Path:
+def write_edf(
+    path: pathlib.Path,
+    sigs: Sequence[Sig],
+    start: datetime.datetime = datetime.datetime(2001, 2, 3, 22, 15, 30)
+) -> pathlib.Path:
   """Writes an EDF with one data record per second."""
   edf = edfio.Edf(
-      [edfio.EdfSignal(np.asarray(s.data, dtype=np.float64), s.rate_hz,
-                       label=s.label, physical_dimension=s.unit,
-                       physical_range=s.physical_range) for s in sigs],
+      [
+          edfio.EdfSignal(
+              np.asarray(s.data, dtype=np.float64),
+              s.rate_hz,
+              label=s.label,
+              physical_dimension=s.unit,
+              physical_range=s.physical_range) for s in sigs
+      ],
       recording=edfio.Recording(startdate=start.date()),
       starttime=start.time(),
       data_record_duration=1,
@@ -47,8 +58,7 @@ def write_edf(path: pathlib.Path, sigs: Sequence[Sig],
   return path
 
 
-def patch_header(path: pathlib.Path, field: str, signal_index: int,
-                 value: str) -> None:
+def patch_header(path: pathlib.Path, field: str, signal_index: int, value: str) -> None:
   """Overwrites one per-signal header field in place (to fake defects)."""
   raw = bytearray(path.read_bytes())
   num_signals = int(raw[252:256].decode())
@@ -58,7 +68,6 @@ def patch_header(path: pathlib.Path, field: str, signal_index: int,
   path.write_bytes(bytes(raw))
 
 
-def tone(freq_hz: float, rate_hz: float, seconds: float,
-         amplitude: float = 1.0) -> np.ndarray:
+def tone(freq_hz: float, rate_hz: float, seconds: float, amplitude: float = 1.0) -> np.ndarray:
   t = np.arange(int(round(seconds * rate_hz))) / rate_hz
   return amplitude * np.sin(2 * np.pi * freq_hz * t)

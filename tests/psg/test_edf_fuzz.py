@@ -15,9 +15,10 @@ SECONDS = 40
 CASES = 400
 SECONDS_PER_CASE = 5  # A case taking longer counts as a hang.
 # Replacement values for whole header fields: edge cases of the EDF number fields.
-FIELD_VALUES = ['0', '-1', '1', '-0', '2', '99999999', '-9999999', '1e39', '-1e39', '1e-30',
-                'nan', 'inf', '-inf', '', ' ', '+5', '0x10', '1.5', '12,5', 'abc', '\xff\xfe',
-                '\x00\x00', 'EDF+D', 'EDF+C']
+FIELD_VALUES = [
+    '0', '-1', '1', '-0', '2', '99999999', '-9999999', '1e39', '-1e39', '1e-30', 'nan', 'inf',
+    '-inf', '', ' ', '+5', '0x10', '1.5', '12,5', 'abc', '\xff\xfe', '\x00\x00', 'EDF+D', 'EDF+C'
+]
 
 
 def _fixed_fields():
@@ -76,6 +77,7 @@ def _mutate(raw: bytes, rng: np.random.Generator) -> bytes:
 
 @contextlib.contextmanager
 def _deadline(seconds: int, case: int):
+
   def hang(signum, frame):
     raise AssertionError(f'case {case}: reader took more than {seconds} s')
 

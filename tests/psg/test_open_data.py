@@ -70,8 +70,13 @@ def test_slpdb_fmt212_and_real_header_start(shared_dir, tmp_path):
 
 def _notes(path, notes):
   folder, name = path.parent, path.stem
-  wfdb_pkg.wrann(name, path.suffix[1:], np.array([s for s, _ in notes]), symbol=['"'] * len(notes),
-                 aux_note=[a for _, a in notes], write_dir=str(folder))
+  wfdb_pkg.wrann(
+      name,
+      path.suffix[1:],
+      np.array([s for s, _ in notes]),
+      symbol=['"'] * len(notes),
+      aux_note=[a for _, a in notes],
+      write_dir=str(folder))
 
 
 def test_cinc2018_stage_notes_hold_and_events_are_ignored(tmp_path):
@@ -79,11 +84,12 @@ def test_cinc2018_stage_notes_hold_and_events_are_ignored(tmp_path):
   path = tmp_path / 'cinc2018' / 'training' / 'tr03-0006' / 'tr03-0006.arousal'
   _notes(path, [(0, 'N2'), (100, '(arousal_rera'), (900, 'arousal_rera)'), (12000, 'R'),
                 (13000, 'resp_hypopnea'), (24000, 'W')])
-  np.testing.assert_array_equal(open_scoring.read_cinc2018_arousal(path).labels,
-                                [2, 2, 4, 4, 0, 0])  # Note at sample 0 kept (rdann drops it).
+  np.testing.assert_array_equal(
+      open_scoring.read_cinc2018_arousal(path).labels,
+      [2, 2, 4, 4, 0, 0])  # Note at sample 0 kept (rdann drops it).
   _notes(path, [(12000, 'N1'), (18000, 'undefined'), (24000, 'N3')])
-  np.testing.assert_array_equal(open_scoring.read_cinc2018_arousal(path).labels,
-                                [-1, -1, 1, -1, 3, 3])
+  np.testing.assert_array_equal(
+      open_scoring.read_cinc2018_arousal(path).labels, [-1, -1, 1, -1, 3, 3])
   hyp = open_scoring.read_cinc2018_arousal(paths['arousal'])
   assert hyp.start_time == wfdb.read_header(paths['signal']).start_time
   path.with_suffix('.hea').unlink()  # Alone: 200 Hz, the last stage scores one epoch.
@@ -116,12 +122,12 @@ def test_scoring_off_the_signal_grid_is_aligned_by_midpoints_and_reported(tmp_pa
   np.testing.assert_array_equal(hyp.labels, [0, 2, 4, 4, 4])
   assert 'off the 30-s grid' in hyp.notes[0] and '+10.000 s' in hyp.notes[0]
   night = input_files.read_input(path.with_suffix('.hea'), ('ECG',))
-  assert any('off the 30-s grid' in e.reason and e.action == night_lib.NOTE
-             for e in night.entries)
+  assert any('off the 30-s grid' in e.reason and e.action == night_lib.NOTE for e in night.entries)
 
 
 def _hmc_scoring(path, items, start=datetime.datetime(1985, 1, 1, 22, 0, 0)):
-  edfio.Edf([], annotations=[edfio.EdfAnnotation(*i) for i in items],
+  edfio.Edf([],
+            annotations=[edfio.EdfAnnotation(*i) for i in items],
             recording=edfio.Recording(startdate=start.date()),
             starttime=start.time()).write(str(path))
 
@@ -129,9 +135,9 @@ def _hmc_scoring(path, items, start=datetime.datetime(1985, 1, 1, 22, 0, 0)):
 def test_hmc_alignment_to_the_signal_start(tmp_path):
   path = tmp_path / 'SN001_sleepscoring.edf'
   signal_start = datetime.datetime(1985, 1, 1, 21, 59, 0)  # Scoring file starts 60 s later.
-  _hmc_scoring(path, [(0, None, 'Lights off'), (0, 30, 'Sleep stage W'),
-                      (30, 60, 'Sleep stage N1'), (90, 30, 'Sleep stage ?'),
-                      (120, 30, 'Sleep stage R'), (150, None, 'Lights on')])
+  _hmc_scoring(path, [(0, None, 'Lights off'), (0, 30, 'Sleep stage W'), (30, 60, 'Sleep stage N1'),
+                      (90, 30, 'Sleep stage ?'), (120, 30, 'Sleep stage R'),
+                      (150, None, 'Lights on')])
   np.testing.assert_array_equal(open_scoring.read_hmc_scoring(path).labels, [0, 1, 1, -1, 4])
   hyp = open_scoring.read_hmc_scoring(path, signal_start)
   np.testing.assert_array_equal(hyp.labels, [-1, -1, 0, 1, 1, -1, 4])
@@ -161,8 +167,8 @@ def test_ucddb_codes_and_length_mismatch_reported(tmp_path):
   night, paths = _write(tmp_path, 'ucddb')
   stage = tmp_path / 'ucddb' / 'ucddb003_stage.txt'
   stage.write_text('0\n1\n2\n3\n4\n5\n6\n7\n8\n\n')
-  np.testing.assert_array_equal(open_scoring.read_ucddb_stages(stage).labels,
-                                [0, 4, 1, 2, 3, 3, -1, -1, -1])
+  np.testing.assert_array_equal(
+      open_scoring.read_ucddb_stages(stage).labels, [0, 4, 1, 2, 3, 3, -1, -1, -1])
   n = len(night.labels)
   for lines, action in ((n + 3, night_lib.LABELS_CROPPED), (n - 2, night_lib.LABELS_PADDED)):
     stage.write_text(''.join(f'{c}\n' for c in ([3] * lines)))
@@ -213,8 +219,16 @@ def test_open_writers_layout_files(tmp_path):
 def test_wfdb_invalid_samples_are_interpolated_and_noted(tmp_path):
   rate, n = 250, 250 * 60
   ecg = np.sin(np.arange(n) / 10.0)
-  wfdb_pkg.wrsamp('gap', fs=rate, units=['mV'], sig_name=['ECG'], p_signal=ecg[:, None],
-                  fmt=['16'], adc_gain=[1000.0], baseline=[0], write_dir=str(tmp_path))
+  wfdb_pkg.wrsamp(
+      'gap',
+      fs=rate,
+      units=['mV'],
+      sig_name=['ECG'],
+      p_signal=ecg[:, None],
+      fmt=['16'],
+      adc_gain=[1000.0],
+      baseline=[0],
+      write_dir=str(tmp_path))
   raw = np.fromfile(tmp_path / 'gap.dat', '<i2')
   raw[100:110] = -32768  # The fmt 16 invalid-sample value.
   raw.tofile(tmp_path / 'gap.dat')

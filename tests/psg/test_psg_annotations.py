@@ -49,7 +49,8 @@ _AROUSAL = _event('Arousals|Arousals', 'Arousal|Arousal ()', 95.5, 4.2)
 
 def test_nsrr_unsorted_interleaved(tmp_path):
   path = _nsrr_xml(
-      tmp_path, _START,
+      tmp_path,
+      _START,
       _stage('Stage 2 sleep|2', 150, 60.0),  # epochs 5-6
       _HYPOPNEA,
       _stage('Wake|0', 0, 90.0),  # epochs 0-2
@@ -63,8 +64,7 @@ def test_nsrr_unsorted_interleaved(tmp_path):
   )
   hyp = annotations.read_nsrr_xml(path)
   assert hyp.labels.dtype == np.int8
-  np.testing.assert_array_equal(
-      hyp.labels, [0, 0, 0, 1, -1, 2, 2, 3, 3, 4, 4, -1, -1])
+  np.testing.assert_array_equal(hyp.labels, [0, 0, 0, 1, -1, 2, 2, 3, 3, 4, 4, -1, -1])
   assert hyp.start_time == datetime.time(22, 0, 0)
 
 
@@ -131,10 +131,9 @@ def test_is_sleep_wake_only(labels, expected):
 def _profusion(tmp_path, stages, epoch_length=30):
   body = ''.join(f'<SleepStage>{s}</SleepStage>\n' for s in stages)
   path = tmp_path / 'cfs-visit5-800010-profusion.xml'
-  path.write_text(
-      '<?xml version="1.0" encoding="UTF-8"?>\n<CMPStudyConfig>\n'
-      f'<EpochLength>{epoch_length}</EpochLength>\n<ScoredEvents></ScoredEvents>\n'
-      f'<SleepStages>\n{body}</SleepStages>\n</CMPStudyConfig>\n')
+  path.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<CMPStudyConfig>\n'
+                  f'<EpochLength>{epoch_length}</EpochLength>\n<ScoredEvents></ScoredEvents>\n'
+                  f'<SleepStages>\n{body}</SleepStages>\n</CMPStudyConfig>\n')
   return path
 
 
@@ -143,9 +142,8 @@ def test_profusion_xml(tmp_path):
   np.testing.assert_array_equal(hyp.labels, [0, 1, 2, 3, 3, 4, -1, 0])
 
 
-@pytest.mark.parametrize('stages, message', [
-    ([0, 8], 'unknown stage code 8'), ([0, 'x'], 'not an integer'),
-    ([], 'empty')])
+@pytest.mark.parametrize('stages, message', [([0, 8], 'unknown stage code 8'),
+                                             ([0, 'x'], 'not an integer'), ([], 'empty')])
 def test_profusion_bad_input_raises(tmp_path, stages, message):
   with pytest.raises(errors.AnnotationError, match=message):
     annotations.read_profusion_xml(_profusion(tmp_path, stages))
@@ -161,8 +159,8 @@ _LOG = ('21:58:01 0\tLights Off\n'
 @pytest.mark.parametrize('header', [True, False])
 def test_wsc_stg_with_log(tmp_path, header):
   stg = tmp_path / 'wsc-visit1-10119-nsrr.stg.txt'
-  rows = ['1\t0\t0', '2\t1\t1', '3\t2\t2', '4\t3\t3', '5\t4\t4', '6\t5\t5',
-          '7\t7\t7', '9\t2\t2']  # Epoch 8 missing.
+  rows = ['1\t0\t0', '2\t1\t1', '3\t2\t2', '4\t3\t3', '5\t4\t4', '6\t5\t5', '7\t7\t7',
+          '9\t2\t2']  # Epoch 8 missing.
   lines = (['Epoch\tUser-Defined Stage\tCAST-Defined Stage'] if header else []) + rows
   stg.write_text('\n'.join(lines) + '\n')
   (tmp_path / 'wsc-visit1-10119-nsrr.log.txt').write_text(_LOG)
@@ -202,11 +200,13 @@ def test_wsc_log_start_choice(tmp_path):
     annotations.read_wsc_log_start(log)
 
 
-@pytest.mark.parametrize('line', [
-    '22:14:53 1\tRecording Started',  # Real logs: '<time> <epoch>'.
-    '22:14:53.000\tRecording Started',  # Without the epoch, with milliseconds.
-    '22:14:53\tRecording Started',
-])
+@pytest.mark.parametrize(
+    'line',
+    [
+        '22:14:53 1\tRecording Started',  # Real logs: '<time> <epoch>'.
+        '22:14:53.000\tRecording Started',  # Without the epoch, with milliseconds.
+        '22:14:53\tRecording Started',
+    ])
 def test_wsc_log_start_formats(tmp_path, line):
   log = tmp_path / 'x.log.txt'
   log.write_text(f'22:13:18 0\tLights Off\n{line}\n22:15:05 1\tImpedance check OK\n')
@@ -220,23 +220,24 @@ def _allscore(tmp_path, lines):
 
 
 def test_wsc_allscore_forward_fill_and_midnight_rollover(tmp_path):
-  path = _allscore(tmp_path, [
-      '16:02:11.000\tSTAGE - W',  # Before START RECORDING: ignored.
-      '23:58:00.000\tSTART RECORDING',
-      '23:58:00.000\tSTAGE - W',
-      '23:59:00.120\tSTAGE - N1',  # epoch 2 (jitter rounds to the boundary)
-      '23:59:45.000\tLIGHTS OFF',
-      '00:00:30.000\tSTAGE - N2',  # after midnight: epoch 5
-      '00:01:30.000\tSTAGE - N3',  # epoch 7
-      '00:02:30.000\tSTAGE - R',  # epoch 9
-      '00:03:30.000\tSTAGE - MVT',  # epoch 11
-      '00:04:00.000\tSTAGE - NO STAGE',  # epoch 12
-      '00:04:30.000\tSTAGE - W',  # epoch 13
-      '00:05:30.000\tSTOP RECORDING',  # epoch 15 ends the night
-  ])
+  path = _allscore(
+      tmp_path,
+      [
+          '16:02:11.000\tSTAGE - W',  # Before START RECORDING: ignored.
+          '23:58:00.000\tSTART RECORDING',
+          '23:58:00.000\tSTAGE - W',
+          '23:59:00.120\tSTAGE - N1',  # epoch 2 (jitter rounds to the boundary)
+          '23:59:45.000\tLIGHTS OFF',
+          '00:00:30.000\tSTAGE - N2',  # after midnight: epoch 5
+          '00:01:30.000\tSTAGE - N3',  # epoch 7
+          '00:02:30.000\tSTAGE - R',  # epoch 9
+          '00:03:30.000\tSTAGE - MVT',  # epoch 11
+          '00:04:00.000\tSTAGE - NO STAGE',  # epoch 12
+          '00:04:30.000\tSTAGE - W',  # epoch 13
+          '00:05:30.000\tSTOP RECORDING',  # epoch 15 ends the night
+      ])
   hyp = annotations.read_wsc_allscore(path)
-  np.testing.assert_array_equal(
-      hyp.labels, [0, 0, 1, 1, 1, 2, 2, 3, 3, 4, 4, -1, -1, 0, 0])
+  np.testing.assert_array_equal(hyp.labels, [0, 0, 1, 1, 1, 2, 2, 3, 3, 4, 4, -1, -1, 0, 0])
   assert hyp.start_time == datetime.time(23, 58, 0)
   # With the EDF length the last stage is carried to the end.
   longer = annotations.read_wsc_allscore(path, n_epochs=18)
@@ -244,19 +245,17 @@ def test_wsc_allscore_forward_fill_and_midnight_rollover(tmp_path):
 
 
 @pytest.mark.parametrize('lines, message', [
-    (['22:00:00.000\tSTART RECORDING', '22:00:00.000\tSTAGE - W',
-      '01:00:00.000\tPOWER FAILURE RECOVERY', '01:00:30.000\tSTAGE - N2'],
-     'POWER FAILURE RECOVERY'),
-    (['22:00:00.000\tSTAGE - W', '22:00:30.000\tSTAGE - N1'],
-     'START RECORDING missing'),
-    (['22:00:00.000\tSTART RECORDING', '22:00:00.000\tSTAGE - W',
-      '23:00:00.000\tSTART RECORDING'], 'START RECORDING appears 2 times'),
-    (['22:00:00.000\tSTART RECORDING', '22:00:00.000\tSTAGE - N7'],
-     "unknown stage 'STAGE - N7'"),
+    ([
+        '22:00:00.000\tSTART RECORDING', '22:00:00.000\tSTAGE - W',
+        '01:00:00.000\tPOWER FAILURE RECOVERY', '01:00:30.000\tSTAGE - N2'
+    ], 'POWER FAILURE RECOVERY'),
+    (['22:00:00.000\tSTAGE - W', '22:00:30.000\tSTAGE - N1'], 'START RECORDING missing'),
+    (['22:00:00.000\tSTART RECORDING', '22:00:00.000\tSTAGE - W', '23:00:00.000\tSTART RECORDING'
+     ], 'START RECORDING appears 2 times'),
+    (['22:00:00.000\tSTART RECORDING', '22:00:00.000\tSTAGE - N7'], "unknown stage 'STAGE - N7'"),
     (['22:00:00.000\tSTART RECORDING', '22:00:30.000'], 'line 2'),
     (['22:00:00.000\tSTART RECORDING', '25:61:00.000\tSTAGE - W'], 'line 2'),
-    (['22:00:00.000\tSTART RECORDING', '22:00:10.000\tLIGHTS OFF'],
-     'no STAGE lines'),
+    (['22:00:00.000\tSTART RECORDING', '22:00:10.000\tLIGHTS OFF'], 'no STAGE lines'),
 ])
 def test_wsc_allscore_dropped_nights(tmp_path, lines, message):
   path = _allscore(tmp_path, lines)
@@ -267,12 +266,13 @@ def test_wsc_allscore_dropped_nights(tmp_path, lines, message):
 
 @pytest.mark.parametrize('scored_epochs', [13, 6])
 def test_labels_align_to_signal_epochs(make_edf, tmp_path, scored_epochs):
-  rec = edf.read_recording(make_edf([psg_testutil.Sig(
-      'ECG', np.random.default_rng(1).standard_normal(125 * 300), 125, 'mV',
-      (-5, 5))]), ['ECG'])
+  rec = edf.read_recording(
+      make_edf([
+          psg_testutil.Sig('ECG',
+                           np.random.default_rng(1).standard_normal(125 * 300), 125, 'mV', (-5, 5))
+      ]), ['ECG'])
   xml = _nsrr_xml(tmp_path, _START, _stage('Wake|0', 0, 30 * scored_epochs))
-  labels = annotations.align_labels(annotations.read_nsrr_xml(xml).labels,
-                                    rec.num_epochs)
+  labels = annotations.align_labels(annotations.read_nsrr_xml(xml).labels, rec.num_epochs)
   assert rec.num_epochs == 10 and labels.shape == (10,)
   assert (labels == 0).sum() == min(10, scored_epochs)
   assert (labels == -1).sum() == max(0, 10 - scored_epochs)

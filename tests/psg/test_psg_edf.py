@@ -27,14 +27,16 @@ def _shhs_like(ecg_label='ECG', thx_label='THOR RES'):
   ]
 
 
-@pytest.mark.parametrize('labels, aliases, expected', [
-    (['EKG', 'ECG'], ['ECG', 'EKG'], 1),  # Alias order beats file order.
-    (['ecg', 'EKG'], ['ECG', 'EKG'], 1),  # Exact match beats case-insensitive.
-    (['ecg', 'X'], ['ECG', 'EKG'], 0),  # Case-insensitive fallback.
-    (['  Thor  ', 'X'], ['THX', 'Thor'], 0),  # Padding ignored.
-    (['EEG', 'EMG'], ['ECG', 'EKG'], None),
-    (['ECG', 'ECG'], ['ECG'], 0),  # Repeated label: first wins.
-])
+@pytest.mark.parametrize(
+    'labels, aliases, expected',
+    [
+        (['EKG', 'ECG'], ['ECG', 'EKG'], 1),  # Alias order beats file order.
+        (['ecg', 'EKG'], ['ECG', 'EKG'], 1),  # Exact match beats case-insensitive.
+        (['ecg', 'X'], ['ECG', 'EKG'], 0),  # Case-insensitive fallback.
+        (['  Thor  ', 'X'], ['THX', 'Thor'], 0),  # Padding ignored.
+        (['EEG', 'EMG'], ['ECG', 'EKG'], None),
+        (['ECG', 'ECG'], ['ECG'], 0),  # Repeated label: first wins.
+    ])
 def test_find_channel(labels, aliases, expected):
   assert edf.find_channel(labels, aliases) == expected
 
@@ -50,8 +52,7 @@ def test_reads_channels_at_native_rates(make_edf):
   assert ecg.data.dtype == np.float32
   # Values survive the 16-bit round trip (one step = 2000 / 65535 uV).
   np.testing.assert_allclose(ecg.data, sigs[0].data, atol=0.05)
-  assert (ecg.label, ecg.unit, ecg.physical_range) == ('ECG', 'uV',
-                                                         (-1000.0, 1000.0))
+  assert (ecg.label, ecg.unit, ecg.physical_range) == ('ECG', 'uV', (-1000.0, 1000.0))
   assert thx.label == 'THOR RES'
   assert rec.start == datetime.datetime(2001, 2, 3, 22, 15, 30)
   assert rec.duration_s == SECONDS and rec.num_epochs == 10
@@ -159,8 +160,7 @@ def test_truncated_edf_can_be_kept_when_allowed(make_edf, tmp_path):
   assert any('truncated' in note for note in rec.notes)
 
 
-def test_partial_last_record_is_refused_even_when_truncation_is_allowed(
-    make_edf, tmp_path):
+def test_partial_last_record_is_refused_even_when_truncation_is_allowed(make_edf, tmp_path):
   raw = _good_edf_bytes(make_edf)
   path = tmp_path / 'short.edf'
   path.write_bytes(raw[:len(raw) - 10 * _RECORD_BYTES - 7])
@@ -169,8 +169,7 @@ def test_partial_last_record_is_refused_even_when_truncation_is_allowed(
 
 
 @pytest.mark.parametrize('samples', ['124', '126', '250'])
-def test_samples_per_record_not_matching_the_file_size_is_corrupt(
-    make_edf, tmp_path, samples):
+def test_samples_per_record_not_matching_the_file_size_is_corrupt(make_edf, tmp_path, samples):
   path = tmp_path / 'edited.edf'
   path.write_bytes(_good_edf_bytes(make_edf))
   psg_testutil.patch_header(path, 'samples_per_record', 0, samples)  # ECG: 125.
@@ -229,12 +228,14 @@ def test_samples_overflowing_float32_make_channel_absent(make_edf):
   assert problem.name == 'ECG' and 'samples overflow float32' in problem.reason
 
 
-@pytest.mark.parametrize('cut, reason', [
-    (0, 'shorter than the 256-byte header'),
-    (100, 'shorter than the 256-byte header'),
-    (300, 'truncated EDF header'),
-    (256 * 4, 'no data records'),  # Header only.
-])
+@pytest.mark.parametrize(
+    'cut, reason',
+    [
+        (0, 'shorter than the 256-byte header'),
+        (100, 'shorter than the 256-byte header'),
+        (300, 'truncated EDF header'),
+        (256 * 4, 'no data records'),  # Header only.
+    ])
 def test_cut_files_raise(make_edf, tmp_path, cut, reason):
   path = tmp_path / 'cut.edf'
   path.write_bytes(_good_edf_bytes(make_edf)[:cut])

@@ -9,15 +9,17 @@ from wav2sleep_jax.psg import resample
 SECONDS = 600  # 20 epochs.
 
 
-@pytest.mark.parametrize('rate, spe, expected', [
-    (125, 1024, (512, 1875)),
-    (256, 1024, (2, 15)),
-    (10, 256, (64, 75)),
-    (32, 256, (4, 15)),
-    (128, 4096, (16, 15)),
-    (250, 1024, (256, 1875)),
-    (125 * (1 + 1e-13), 1024, (512, 1875)),  # Float noise in the header rate.
-])
+@pytest.mark.parametrize(
+    'rate, spe, expected',
+    [
+        (125, 1024, (512, 1875)),
+        (256, 1024, (2, 15)),
+        (10, 256, (64, 75)),
+        (32, 256, (4, 15)),
+        (128, 4096, (16, 15)),
+        (250, 1024, (256, 1875)),
+        (125 * (1 + 1e-13), 1024, (512, 1875)),  # Float noise in the header rate.
+    ])
 def test_rational_ratio(rate, spe, expected):
   assert resample.rational_ratio(rate, spe / 30) == expected
 
@@ -45,15 +47,14 @@ def test_tone_above_new_nyquist_is_attenuated():
   x = tone(30.0, 125, SECONDS)
   y = resample.resample_to_epochs(x, 125, 1024)
   core = y[1024:-1024]
-  assert np.sqrt(np.mean(core ** 2)) < 0.01  # >40 dB below the 0.707 input RMS.
+  assert np.sqrt(np.mean(core**2)) < 0.01  # >40 dB below the 0.707 input RMS.
   # Naive decimation by interpolation keeps the full alias: the test can fail.
   t_out = np.arange(20 * 1024) / (1024 / 30)
   naive = np.interp(t_out, np.arange(x.size) / 125, x)
-  assert np.sqrt(np.mean(naive ** 2)) > 0.3
+  assert np.sqrt(np.mean(naive**2)) > 0.3
 
 
-@pytest.mark.parametrize('rate, spe, freq', [(125, 1024, 1.0), (10, 256, 0.3),
-                                             (128, 4096, 20.0)])
+@pytest.mark.parametrize('rate, spe, freq', [(125, 1024, 1.0), (10, 256, 0.3), (128, 4096, 20.0)])
 def test_low_tone_is_preserved_and_aligned_to_the_grid(rate, spe, freq):
   x = tone(freq, rate, SECONDS)
   y = resample.resample_to_epochs(x, rate, spe)
@@ -78,10 +79,8 @@ def test_nan_never_propagates():
 
 def test_fill_nonfinite():
   x = np.array([np.nan, 1.0, np.nan, 3.0, np.inf, np.nan])
-  np.testing.assert_array_equal(resample.fill_nonfinite(x),
-                                [1.0, 1.0, 2.0, 3.0, 3.0, 3.0])
-  np.testing.assert_array_equal(resample.fill_nonfinite(np.full(3, np.nan)),
-                                np.zeros(3))
+  np.testing.assert_array_equal(resample.fill_nonfinite(x), [1.0, 1.0, 2.0, 3.0, 3.0, 3.0])
+  np.testing.assert_array_equal(resample.fill_nonfinite(np.full(3, np.nan)), np.zeros(3))
 
 
 def test_fit_length():

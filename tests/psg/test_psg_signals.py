@@ -8,17 +8,23 @@ from wav2sleep_jax.psg import channels
 def test_samples_per_epoch_match_paper():
   table = channels.signal_table()
   assert channels.EPOCH_SECONDS == 30
-  assert {n: s.samples_per_epoch for n, s in table.items()} == {
-      'ECG': 1024, 'PPG': 1024, 'ABD': 256, 'THX': 256,
-      'EOG-L': 4096, 'EOG-R': 4096}
+  assert {
+      n: s.samples_per_epoch for n, s in table.items()
+  } == {
+      'ECG': 1024,
+      'PPG': 1024,
+      'ABD': 256,
+      'THX': 256,
+      'EOG-L': 4096,
+      'EOG-R': 4096
+  }
   assert list(table) == list(channels.SIGNAL_NAMES)
   assert table['ABD'].rate_hz == pytest.approx(256 / 30)
 
 
 def test_aliases_start_with_canonical_name_in_documented_order():
   table = channels.signal_table()
-  assert table['ECG'].aliases == (
-      'ECG', 'EKG', 'ECG1', 'ECG L', 'ECGL', 'ECG L-ECG R')
+  assert table['ECG'].aliases == ('ECG', 'EKG', 'ECG1', 'ECG L', 'ECGL', 'ECG L-ECG R')
   assert table['THX'].aliases[:3] == ('THX', 'Thor', 'THOR RES')
   assert table['ABD'].aliases.count('ABD') == 1  # Listed twice in the doc.
   for spec in table.values():

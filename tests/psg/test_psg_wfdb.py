@@ -17,12 +17,34 @@ from wav2sleep_jax.psg import wfdb
 _AASM = {'W': 0, 'N1': 1, 'N2': 2, 'N3': 3, 'REM': 4, 'UNK': -1}
 # Counts from SOURCES.md (AASM-mapped), an independent check of the mapping.
 _COUNTS = {
-    'slp04': {0: 162, 1: 60, 2: 442, 3: 33, 4: 23},
-    'slp41': {0: 229, 1: 230, 2: 218, 3: 13, 4: 90},
-    'slp45': {0: 119, 1: 54, 2: 399, 3: 103, 4: 81, -1: 4},
+    'slp04': {
+        0: 162,
+        1: 60,
+        2: 442,
+        3: 33,
+        4: 23
+    },
+    'slp41': {
+        0: 229,
+        1: 230,
+        2: 218,
+        3: 13,
+        4: 90
+    },
+    'slp45': {
+        0: 119,
+        1: 54,
+        2: 399,
+        3: 103,
+        4: 81,
+        -1: 4
+    },
 }
-_STARTS = {'slp04': datetime.time(0, 5, 30), 'slp41': datetime.time(23, 51, 30),
-           'slp45': datetime.time(0, 15, 0)}
+_STARTS = {
+    'slp04': datetime.time(0, 5, 30),
+    'slp41': datetime.time(23, 51, 30),
+    'slp45': datetime.time(0, 15, 0)
+}
 
 
 def _expected(csv_path):
@@ -44,8 +66,7 @@ def test_real_slpdb_stages_match_derived_csv(shared_dir, record):
   assert dict(collections.Counter(hyp.labels.tolist())) == _COUNTS[record]
   assert hyp.start_time == _STARTS[record]
   # Explicit rate: same labels, no header needed.
-  again = annotations.read_wfdb_stages(folder / f'{record}.st',
-                                       sampling_rate_hz=250)
+  again = annotations.read_wfdb_stages(folder / f'{record}.st', sampling_rate_hz=250)
   np.testing.assert_array_equal(again.labels, hyp.labels)
 
 
@@ -80,19 +101,18 @@ def _note(interval, aux):
 
 def test_synthetic_annotations_decode(tmp_path):
   path = tmp_path / 'rec.st'
-  path.write_bytes(_note(0, 'W') + _note(7500, '4 OA') + _note(15000, 'MT')
-                   + _note(7500, 'R') + _word(0, 0))
+  path.write_bytes(
+      _note(0, 'W') + _note(7500, '4 OA') + _note(15000, 'MT') + _note(7500, 'R') + _word(0, 0))
   anns = wfdb.read_annotations(path)
-  assert [(a.sample, a.aux) for a in anns] == [
-      (0, 'W'), (7500, '4 OA'), (22500, 'MT'), (30000, 'R')]
+  assert [(a.sample, a.aux) for a in anns] == [(0, 'W'), (7500, '4 OA'), (22500, 'MT'),
+                                               (30000, 'R')]
   hyp = annotations.read_wfdb_stages(path, sampling_rate_hz=250)
   np.testing.assert_array_equal(hyp.labels, [0, 3, -1, -1, 4])  # Gap -> -1.
 
 
 @pytest.mark.parametrize('content, message', [
     (_note(0, 'W') + _note(7500, 'X') + _word(0, 0), "unknown stage 'X'"),
-    (_note(0, 'W') + _note(10, '2') + _word(0, 0),
-     'two stage annotations in epoch 0'),
+    (_note(0, 'W') + _note(10, '2') + _word(0, 0), 'two stage annotations in epoch 0'),
     (b'\x01', 'odd number of bytes'),
     (_word(0, 0), 'no stage annotations'),
 ])

@@ -17,8 +17,8 @@ from wav2sleep_jax.psg import reference_grid
 def test_lookup_is_exact_skips_broken_units_and_takes_the_last_repeated_label():
   labels = ['ecg', 'EKG', 'Thor', 'THOR RES', 'Pleth', 'Pleth ', 'E1']
   units = ['mV', 'mV', 'BROKEN', '', '', '', 'uV']
-  found, problems = edf_lib.match_reference_channels(
-      labels, units, ('ECG', 'THX', 'PPG', 'ABD', 'EOG-L'))
+  found, problems = edf_lib.match_reference_channels(labels, units,
+                                                     ('ECG', 'THX', 'PPG', 'ABD', 'EOG-L'))
   assert found == {'ECG': 1, 'THX': 3, 'PPG': 5, 'EOG-L': 6}
   (missing,) = problems
   assert missing.name == 'ABD' and 'exactly' in missing.reason
@@ -30,10 +30,8 @@ def test_lookup_is_exact_skips_broken_units_and_takes_the_last_repeated_label():
                                         ('Volts', 1e3), ('', 1.0), ('µV', 1.0), ('nV', 1.0)])
 def test_voltage_signals_in_millivolts(unit, scale):
   x = np.array([1.0, -2.0, 4.0])
-  np.testing.assert_allclose(reference_grid.to_reference_units('ECG', x, unit, (-5, 5)),
-                             x * scale)
-  np.testing.assert_allclose(reference_grid.to_reference_units('EOG-R', x, unit, None),
-                             x * scale)
+  np.testing.assert_allclose(reference_grid.to_reference_units('ECG', x, unit, (-5, 5)), x * scale)
+  np.testing.assert_allclose(reference_grid.to_reference_units('EOG-R', x, unit, None), x * scale)
 
 
 def test_arbitrary_units_scaled_by_the_physical_range():
@@ -58,8 +56,8 @@ def test_grid_starts_one_step_in_interpolates_inside_and_fills_zeros():
   # Missing samples are dropped, then interpolated across.
   gappy = x.copy()
   gappy[10:20] = np.nan
-  np.testing.assert_allclose(reference_grid.to_grid(gappy, rate, spe, hours)[inside],
-                             t[inside], rtol=1e-6)
+  np.testing.assert_allclose(
+      reference_grid.to_grid(gappy, rate, spe, hours)[inside], t[inside], rtol=1e-6)
 
 
 def test_joined_order_is_identity_when_the_finest_grid_comes_first():
@@ -95,7 +93,7 @@ def _ema_loop(x, rate):
   """The reference's causal normaliser written as its plain loop."""
   p = normalize.REFERENCE_EMA
   dt = 1 / rate
-  a_b, a_v, m = dt / p['baseline_tau_s'], dt / p['variance_tau_s'], p['sigma_floor'] ** 2
+  a_b, a_v, m = dt / p['baseline_tau_s'], dt / p['variance_tau_s'], p['sigma_floor']**2
   warm = max(1, min(int(120 * rate), len(x) // 10))
   mu, var = [float(np.mean(x[:warm]))], [max(float(np.var(x[:warm])), m, 1e-6)]
   for v in x[1:].astype(np.float64):
@@ -111,10 +109,10 @@ def test_reference_causal_normaliser_matches_its_loop():
   rate = 1024 / 30
   t = np.arange(20_000) / rate
   rng = np.random.default_rng(0)
-  x = (5 * np.sin(2 * np.pi * 1.1 * t) ** 31 + 0.3 * rng.standard_normal(t.size)
-       + 0.01 * t).astype(np.float32)  # Spikes that get clipped, and a drift.
-  np.testing.assert_allclose(normalize.reference_causal_normalize(x, rate), _ema_loop(x, rate),
-                             rtol=0, atol=1e-5)
+  x = (5 * np.sin(2 * np.pi * 1.1 * t)**31 + 0.3 * rng.standard_normal(t.size) + 0.01 * t).astype(
+      np.float32)  # Spikes that get clipped, and a drift.
+  np.testing.assert_allclose(
+      normalize.reference_causal_normalize(x, rate), _ema_loop(x, rate), rtol=0, atol=1e-5)
 
 
 def test_preprocessing_values_are_validated(tmp_path):

@@ -7,7 +7,7 @@ from scipy import signal as sps
 def r_peaks(x: np.ndarray, fs: float) -> np.ndarray:
   """R-peak times (s) of an ECG of either polarity."""
   sos = sps.butter(2, [5.0, 20.0], 'bandpass', fs=fs, output='sos')
-  energy = sps.sosfiltfilt(sos, x) ** 2
+  energy = sps.sosfiltfilt(sos, x)**2
   peaks, _ = sps.find_peaks(energy, distance=int(0.33 * fs), height=0.3 * np.percentile(energy, 98))
   return peaks / fs
 
@@ -28,5 +28,5 @@ def epoch_features(times: np.ndarray, n_epochs: int) -> np.ndarray:
     v = iv[epochs == e]
     v = v[(v > 0.25) & (v < 12.0)]
     if len(v) > 2:
-      out[e] = [1.0 / v.mean(), v.std() / v.mean(), np.sqrt(np.mean(np.diff(v) ** 2)) / v.mean()]
+      out[e] = [1.0 / v.mean(), v.std() / v.mean(), np.sqrt(np.mean(np.diff(v)**2)) / v.mean()]
   return out

@@ -69,8 +69,11 @@ def test_heart_rate_lower_in_n3_than_wake_and_variability_lowest_in_n3():
     # Non-respiratory beat-to-beat irregularity: SD of RR within epochs.
     epochs = (t // 30).astype(int)
     for stage, out in ((2, sd_n2), (3, sd_n3)):
-      sds = [rr[epochs == e].std() for e in np.flatnonzero(night.labels == stage)
-             if (epochs == e).sum() > 10]
+      sds = [
+          rr[epochs == e].std()
+          for e in np.flatnonzero(night.labels == stage)
+          if (epochs == e).sum() > 10
+      ]
       out.append(np.median(sds))
   assert np.mean(hr_n3) < np.mean(hr_w) - 2.0, (hr_w, hr_n3)
   assert 40 < np.mean(hr_n3) < 100
@@ -88,8 +91,11 @@ def test_breathing_more_irregular_in_rem_than_n3():
     intervals, t = np.diff(up), up[1:]
     epochs = (t // 30).astype(int)
     for stage, out in ((4, cv_rem), (3, cv_n3)):
-      cvs = [intervals[epochs == e].std() / intervals[epochs == e].mean()
-             for e in np.flatnonzero(night.labels == stage) if (epochs == e).sum() >= 4]
+      cvs = [
+          intervals[epochs == e].std() / intervals[epochs == e].mean()
+          for e in np.flatnonzero(night.labels == stage)
+          if (epochs == e).sum() >= 4
+      ]
       out.append(np.median(cvs))
   assert np.mean(cv_rem) > 1.5 * np.mean(cv_n3), (cv_rem, cv_n3)
 
@@ -99,12 +105,14 @@ def test_eog_shows_antiphase_eye_movements_in_rem():
   left, fs = night.signals['EOG-L']
   right, _ = night.signals['EOG-R']
   per_epoch = int(30 * fs)
+
   def corr(stage):
     idx = np.flatnonzero(night.labels == stage)
     l = np.concatenate([left[i * per_epoch:(i + 1) * per_epoch] for i in idx])
     r = np.concatenate([right[i * per_epoch:(i + 1) * per_epoch] for i in idx])
     sos = sps.butter(2, [0.3, 3.0], 'bandpass', fs=fs, output='sos')
     return np.corrcoef(sps.sosfiltfilt(sos, l), sps.sosfiltfilt(sos, r))[0, 1]
+
   # Same sign of correlation as the polarity product: compare REM with N3 relative to it.
   sign = np.sign(corr(3))
   assert sign * corr(4) < sign * corr(3) - 0.3

@@ -12,8 +12,9 @@ from wav2sleep_jax.synthetic import stage_sequence
 
 from . import features
 
-REAL = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'shared', 'data', 'real',
-                    'mitbih_slpdb', 'derived')
+REAL = os.path.join(
+    os.path.dirname(__file__), '..', '..', '..', 'shared', 'data', 'real', 'mitbih_slpdb',
+    'derived')
 AASM = {'W': 0, 'N1': 1, 'N2': 2, 'N3': 3, 'REM': 4, 'R': 4}
 
 
@@ -59,8 +60,11 @@ def test_heart_and_stage_statistics_resemble_real_records():
 def test_real_and_synthetic_stage_mix_overlap():
   real = _real_records()
   real_rem = [np.mean(s[s > 0] == 4) for s, _ in real]
-  synth = [stage_sequence.sleep_statistics(stage_sequence.simulate(
-      np.random.default_rng(i), 900, population.OLDER)) for i in range(10)]
+  synth = [
+      stage_sequence.sleep_statistics(
+          stage_sequence.simulate(np.random.default_rng(i), 900, population.OLDER))
+      for i in range(10)
+  ]
   assert min(real_rem) - 0.1 < np.mean([s['rem_frac'] for s in synth]) < max(real_rem) + 0.1
 
 
@@ -68,7 +72,7 @@ def _kappa(y, p, k=4):
   cm = np.zeros((k, k))
   np.add.at(cm, (y, p), 1)
   n = cm.sum()
-  pe = (cm.sum(0) * cm.sum(1)).sum() / n ** 2
+  pe = (cm.sum(0) * cm.sum(1)).sum() / n**2
   return (np.trace(cm) / n - pe) / (1 - pe)
 
 
@@ -85,9 +89,10 @@ def test_stages_learnable_from_each_signal_but_not_trivially():
   for i in range(7):
     night = synthetic.generate_night('shhs', seed=21, night_index=i, hours=5.0)
     n = len(night.labels)
-    feats['ecg'].append(_context(features.epoch_features(features.r_peaks(*night.signals['ECG']), n)))
-    feats['thx'].append(_context(features.epoch_features(
-        features.breath_onsets(*night.signals['THOR RES']), n)))
+    feats['ecg'].append(
+        _context(features.epoch_features(features.r_peaks(*night.signals['ECG']), n)))
+    feats['thx'].append(
+        _context(features.epoch_features(features.breath_onsets(*night.signals['THOR RES']), n)))
     feats['y'].append(night.labels)
   feats['both'] = [np.concatenate(p, 1) for p in zip(feats['ecg'], feats['thx'])]
   kappas = {}
@@ -103,8 +108,8 @@ def test_stages_learnable_from_each_signal_but_not_trivially():
       xc = x_tr[y_tr == c]
       cov = np.cov(xc.T) + 1e-2 * np.eye(x_tr.shape[1])
       d = x_te - xc.mean(0)
-      scores.append(-0.5 * np.einsum('ij,jk,ik->i', d, np.linalg.inv(cov), d)
-                    - 0.5 * np.linalg.slogdet(cov)[1] + np.log(np.mean(y_tr == c)))
+      scores.append(-0.5 * np.einsum('ij,jk,ik->i', d, np.linalg.inv(cov), d) -
+                    0.5 * np.linalg.slogdet(cov)[1] + np.log(np.mean(y_tr == c)))
     kappas[key] = _kappa(y_te, np.argmax(scores, 0))
   assert 0.08 < kappas['ecg'] < 0.8, kappas
   assert 0.05 < kappas['thx'] < 0.8, kappas  # Breath timing alone is the weakest cue.

@@ -8,12 +8,14 @@ from wav2sleep_jax.synthetic import stage_sequence
 
 
 def _nights(pop, n=20, hours=8.5):
-  return [stage_sequence.simulate(np.random.default_rng(i), int(hours * 120), pop)
-          for i in range(n)]
+  return [
+      stage_sequence.simulate(np.random.default_rng(i), int(hours * 120), pop) for i in range(n)
+  ]
 
 
-@pytest.mark.parametrize('pop', [population.CHILD, population.ADOLESCENT, population.ADULT,
-                                 population.OLDER], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    'pop', [population.CHILD, population.ADOLESCENT, population.ADULT, population.OLDER],
+    ids=lambda p: p.name)
 def test_statistics_in_plausible_ranges(pop):
   stats = [stage_sequence.sleep_statistics(s) for s in _nights(pop)]
   mean = {k: float(np.mean([s[k] for s in stats])) for k in stats[0]}
@@ -28,8 +30,10 @@ def test_statistics_in_plausible_ranges(pop):
 
 
 def test_age_ordering_of_deep_sleep_and_efficiency():
+
   def mean(pop, key):
     return np.mean([stage_sequence.sleep_statistics(s)[key] for s in _nights(pop)])
+
   assert mean(population.CHILD, 'n3_frac') > mean(population.ADULT, 'n3_frac') > mean(
       population.OLDER, 'n3_frac')
   assert mean(population.CHILD, 'efficiency') > mean(population.OLDER, 'efficiency')

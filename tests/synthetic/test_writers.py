@@ -40,8 +40,15 @@ MODEL_LABELS = {  # Labels of ECG / PPG / THX / ABD per cohort (None: absent).
     'chat': ('ECG1', 'PlethMasimo|PlethNellcor|Pleth', 'Chest', 'ABD'),
     'mros': ('ECG L', None, 'Thoracic', 'Abdominal'), 'wsc': ('ECG', None, 'thorax', 'abdomen'),
 }
-NSRR_TO_LABEL = {'Wake|0': 0, 'Stage 1 sleep|1': 1, 'Stage 2 sleep|2': 2, 'Stage 3 sleep|3': 3,
-                 'Stage 4 sleep|4': 3, 'REM sleep|5': 4, 'Unscored|9': -1}
+NSRR_TO_LABEL = {
+    'Wake|0': 0,
+    'Stage 1 sleep|1': 1,
+    'Stage 2 sleep|2': 2,
+    'Stage 3 sleep|3': 3,
+    'Stage 4 sleep|4': 3,
+    'REM sleep|5': 4,
+    'Unscored|9': -1
+}
 CODE_TO_LABEL = {0: 0, 1: 1, 2: 2, 3: 3, 4: 3, 5: 4, 7: -1, 9: -1}
 
 
@@ -60,8 +67,8 @@ def _expand_xml(path, n_epochs):
   return labels, clock, root
 
 
-NSRR = sorted(c for c, s in layouts.COHORTS.items()
-              if s.annotation_format not in layouts.OPEN_FORMATS)
+NSRR = sorted(
+    c for c, s in layouts.COHORTS.items() if s.annotation_format not in layouts.OPEN_FORMATS)
 OPEN_EXPECTED = {  # Open datasets: first record's files (PhysioNet layouts).
     'cinc2018': ('training/tr03-0005/tr03-0005.hea', 'training/tr03-0005/tr03-0005.mat',
                  'training/tr03-0005/tr03-0005.arousal'),
@@ -75,8 +82,10 @@ OPEN_EXPECTED = {  # Open datasets: first record's files (PhysioNet layouts).
 def test_open_layout_files(tmp_path, name):
   ids = synthetic.write_cohort(name, 2, str(tmp_path), seed=0, hours=0.05)
   assert len(set(ids)) == 2
-  written = sorted(os.path.relpath(os.path.join(d, f), tmp_path)
-                   for d, _, files in os.walk(tmp_path) for f in files)
+  written = sorted(
+      os.path.relpath(os.path.join(d, f), tmp_path)
+      for d, _, files in os.walk(tmp_path)
+      for f in files)
   first = sorted(OPEN_EXPECTED[name])
   assert written[:len(first)] == first and len(written) == 2 * len(first)
 
@@ -98,7 +107,8 @@ def test_layout_edf_and_annotations(tmp_path, name):
   for ch in night.channels.values():
     sig = by_label[ch.label]
     assert sig.sampling_frequency == ch.rate and sig.physical_dimension == ch.unit
-    np.testing.assert_allclose(sig.data, ch.data, atol=(ch.physical_range[1] - ch.physical_range[0]) / 60000)
+    np.testing.assert_allclose(
+        sig.data, ch.data, atol=(ch.physical_range[1] - ch.physical_range[0]) / 60000)
   for wanted in MODEL_LABELS[name]:
     if wanted is not None:
       assert set(wanted.split('|')) & set(by_label), (name, wanted)
@@ -132,8 +142,11 @@ def test_events_interleaved_and_concepts_known(tmp_path):
   root = ET.parse(path).getroot()
   types = [e.findtext('EventType') for e in root.iter('ScoredEvent')]
   assert 'Respiratory|Respiratory' in types and 'Arousals|Arousals' in types
-  concepts = {e.findtext('EventConcept') for e in root.iter('ScoredEvent')
-              if e.findtext('EventType') == 'Stages|Stages'}
+  concepts = {
+      e.findtext('EventConcept')
+      for e in root.iter('ScoredEvent')
+      if e.findtext('EventType') == 'Stages|Stages'
+  }
   assert concepts <= set(NSRR_TO_LABEL)
   assert 'Stage 4 sleep|4' in concepts  # SHHS is scored with R&K.
   for e in root.iter('ScoredEvent'):
@@ -168,8 +181,10 @@ def test_mne_reads_native_rates(tmp_path):
 def test_defects(tmp_path):
   night = synthetic.generate_night('chat', seed=0, night_index=0, hours=0.1)
   path = str(tmp_path / 'defect.edf')
-  edf_writer.write_edf(path, night, edf_writer.Defects(
-      flat=('ECG2',), physical_max_zero=('SpO2',), ends_early_s=(('ECG1', 60.0),)))
+  edf_writer.write_edf(
+      path, night,
+      edf_writer.Defects(
+          flat=('ECG2',), physical_max_zero=('SpO2',), ends_early_s=(('ECG1', 60.0),)))
   with open(path, 'rb') as f:
     head = f.read(256 + 256 * len(night.channels))
   ns = int(head[252:256])
@@ -185,15 +200,20 @@ def test_defects(tmp_path):
 
 
 def test_cli_writes_files_and_summary(tmp_path):
-  out = subprocess.run(
-      [sys.executable, '-m', 'wav2sleep_jax.synthesize', '--cohort=cfs', '--nights=2',
-       f'--output={tmp_path}', '--hours=0.1', '--seed=5'],
-      capture_output=True, text=True, check=True, cwd=os.path.join(os.path.dirname(__file__), '..', '..'))
+  out = subprocess.run([
+      sys.executable, '-m', 'wav2sleep_jax.synthesize', '--cohort=cfs', '--nights=2',
+      f'--output={tmp_path}', '--hours=0.1', '--seed=5'
+  ],
+                       capture_output=True,
+                       text=True,
+                       check=True,
+                       cwd=os.path.join(os.path.dirname(__file__), '..', '..'))
   assert 'Wrote 2 cfs nights' in out.stdout
   for i in (1, 2):
     assert (tmp_path / f'polysomnography/edfs/cfs-visit5-80000{i}.edf').is_file()
   np.testing.assert_array_equal(
-      _expand_xml(tmp_path / 'polysomnography/annotations-events-nsrr/cfs-visit5-800002-nsrr.xml', 12)[0],
+      _expand_xml(tmp_path / 'polysomnography/annotations-events-nsrr/cfs-visit5-800002-nsrr.xml',
+                  12)[0],
       synthetic.generate_night('cfs', seed=5, night_index=1, hours=0.1).labels)
 
 

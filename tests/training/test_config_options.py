@@ -25,15 +25,23 @@ def _deterministic_config(**overrides):
   """Tiny model, no masking, flips, dropout or warm-up: a step depends on the batch only."""
   config = tiny_train_config(polarity_flip_prob=0.0, warmup_steps=0, **overrides)
   config.mask_probs = {}
-  config.model.update(signals=_SIGNALS, dropout=0.0, remat=False, mixer_layers=1,
-                      sequence_blocks=1, sequence_dilations=(1,))
+  config.model.update(
+      signals=_SIGNALS,
+      dropout=0.0,
+      remat=False,
+      mixer_layers=1,
+      sequence_blocks=1,
+      sequence_dilations=(1,))
   return config
 
 
 def _batch(seed: int, size: int) -> dict:
   labels = np.random.default_rng(seed).integers(0, 4, (size, _EPOCHS)).astype(np.int32)
-  return {'signals': random_signals(_SIGNALS, size, _EPOCHS, seed),
-          'present': np.ones((size, len(_SIGNALS)), bool), 'labels': labels}
+  return {
+      'signals': random_signals(_SIGNALS, size, _EPOCHS, seed),
+      'present': np.ones((size, len(_SIGNALS)), bool),
+      'labels': labels
+  }
 
 
 @functools.lru_cache(maxsize=None)
@@ -49,8 +57,7 @@ def _run(config, batches):
   tx = step_lib.make_optimizer(config)
   params = model_io.init_params(mcfg, seed=0)
   state = step_lib.create_train_state(config, params, tx)
-  train_step = jax.jit(step_lib.make_train_step(model_io.graphdef(mcfg), config, tx,
-                                                mcfg.signals))
+  train_step = jax.jit(step_lib.make_train_step(model_io.graphdef(mcfg), config, tx, mcfg.signals))
   states = [state]
   for batch in batches:
     state, _ = train_step(state, batch, jax.random.key(0))
@@ -59,15 +66,15 @@ def _run(config, batches):
 
 
 def _close(a, b) -> bool:
-  return all(jax.tree.leaves(jax.tree.map(
-      lambda x, y: np.allclose(x, y, rtol=1e-4, atol=1e-6), a, b)))
+  return all(
+      jax.tree.leaves(jax.tree.map(lambda x, y: np.allclose(x, y, rtol=1e-4, atol=1e-6), a, b)))
 
 
 def _least_squares_updates(config, batches, w):
   """`w` after each optimizer call, one per (x, y) batch (mean squared error)."""
   tx = step_lib.make_optimizer(config)
   opt_state, out = tx.init(w), []
-  loss = lambda w, x, y: jnp.mean((x @ w - y) ** 2)
+  loss = lambda w, x, y: jnp.mean((x @ w - y)**2)
   for x, y in batches:
     updates, opt_state = tx.update(jax.grad(loss)(w, x, y), opt_state, w)
     w = optax.apply_updates(w, updates)
@@ -114,8 +121,7 @@ class _Constant:
 def test_mixture_weights_set_the_sampling_proportions():
   spec = pipeline.NightSpec(('ECG',), 1, 5)
   big, small = _Constant(90, 0), _Constant(10, 3)  # Concatenated: 90% label 0.
-  ds = pipeline.train_dataset(big, spec, 50, seed=0, weights=[0.25, 0.75],
-                              extra_sources=[small])
+  ds = pipeline.train_dataset(big, spec, 50, seed=0, weights=[0.25, 0.75], extra_sources=[small])
   it = iter(ds)
   labels = np.concatenate([next(it)['labels'].ravel() for _ in range(8)])
   assert abs((labels == 3).mean() - 0.75) < 0.05

@@ -14,8 +14,10 @@ from wav2sleep_jax.training import demo_data
 from tests.train_testutil import tiny_train_config
 
 _ROOT = pathlib.Path(__file__).resolve().parents[2]
-_NAMES = {run_dir.CONFIG_FILE, run_dir.METRICS_FILE, run_dir.CHECKPOINTS_DIR, run_dir.BEST_DIR,
-          run_dir.LOCK_FILE}
+_NAMES = {
+    run_dir.CONFIG_FILE, run_dir.METRICS_FILE, run_dir.CHECKPOINTS_DIR, run_dir.BEST_DIR,
+    run_dir.LOCK_FILE
+}
 # Not yet moved to RunDir (inference/ is another change's): WORKDIR/model and metrics.json.
 _PENDING = set()
 
@@ -40,8 +42,10 @@ def test_paths_and_the_data_dir(tmp_path):
   (folder.checkpoints / '3').mkdir(parents=True)
   assert folder.has_run()
   assert folder.data_dir(ConfigDict({'data_dir': '', 'prepare': ''})) is None
-  assert folder.data_dir(ConfigDict({'data_dir': '', 'prepare': 'synthetic'})) == str(
-      tmp_path / 'data')
+  assert folder.data_dir(ConfigDict({
+      'data_dir': '',
+      'prepare': 'synthetic'
+  })) == str(tmp_path / 'data')
   assert folder.data_dir(ConfigDict({'data_dir': '/d'}), override='/o') == '/o'
   config = ConfigDict({'data_dir': '', 'prepare': 'synthetic', 'synthetic_cohorts': []})
   assert demo_data.prepare(config, tmp_path) == folder.data_dir(config)  # One derivation.
@@ -53,8 +57,7 @@ def test_config_round_trip_and_errors(tmp_path):
     folder.read_config()
   config = tiny_train_config()
   folder.write_config(config)
-  assert folder.read_config().to_json(sort_keys=True) == config.to_json_best_effort(
-      sort_keys=True)
+  assert folder.read_config().to_json(sort_keys=True) == config.to_json_best_effort(sort_keys=True)
   assert not list(tmp_path.glob('*.tmp-*'))
   folder.config_file.write_text('[1]')
   with pytest.raises(cli.InputError, match='not a valid run config'):

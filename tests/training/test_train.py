@@ -31,8 +31,19 @@ SIGNALS = ('ECG', 'THX')
 def _sources():
   mesa = synthetic_nights('mesa', 4, 0.15)
   shhs = synthetic_nights('shhs', 3, 0.15)
-  return {'train': {'mesa': mesa[:2], 'shhs': shhs[:2]}, 'validation': {'mesa': mesa[2:3]},
-          'test': {'mesa': mesa[3:], 'shhs': shhs[2:]}}
+  return {
+      'train': {
+          'mesa': mesa[:2],
+          'shhs': shhs[:2]
+      },
+      'validation': {
+          'mesa': mesa[2:3]
+      },
+      'test': {
+          'mesa': mesa[3:],
+          'shhs': shhs[2:]
+      }
+  }
 
 
 @pytest.fixture
@@ -73,13 +84,14 @@ def test_the_training_table_is_what_evaluate_prints(tmp_path, sources, capsys, m
   assert stored['test_coverage'] == evaluated['datasets']
   shhs = evaluated['datasets']['shhs']
   assert shhs['longest_night_epochs'] == 48
-  cut = sum(int((np.asarray(n['labels'])[max_epochs:] >= 0).sum())
-            for n in sources['test']['shhs']) if max_epochs else 0
+  cut = sum(
+      int((np.asarray(n['labels'])[max_epochs:] >= 0).sum())
+      for n in sources['test']['shhs']) if max_epochs else 0
   assert shhs['cropped_scored_epochs'] == cut
   assert shhs['scored_epochs'] - cut == evaluated['results']['shhs']['all available'][
       'scored_epochs']
-  assert (f'cut off by max_epochs={max_epochs}' if max_epochs else
-          'Scored epochs: ') in printed.splitlines()[-1]
+  assert (f'cut off by max_epochs={max_epochs}'
+          if max_epochs else 'Scored epochs: ') in printed.splitlines()[-1]
 
 
 @pytest.mark.slow
@@ -113,10 +125,15 @@ def _easy_batch(rng, batch, epochs):
   labels = rng.integers(0, 4, (batch, epochs))
   ecg = rng.standard_normal((batch, epochs, 1024)) * 0.1 + labels[..., None]
   thx = rng.standard_normal((batch, epochs, 256)) * 0.1 - labels[..., None]
-  return {'signals': {'ECG': ecg.reshape(batch, -1).astype(np.float32),
-                      'THX': thx.reshape(batch, -1).astype(np.float32)},
-          'present': np.ones((batch, 2), bool), 'labels': labels.astype(np.int32),
-          'is_night': np.ones(batch, bool)}
+  return {
+      'signals': {
+          'ECG': ecg.reshape(batch, -1).astype(np.float32),
+          'THX': thx.reshape(batch, -1).astype(np.float32)
+      },
+      'present': np.ones((batch, 2), bool),
+      'labels': labels.astype(np.int32),
+      'is_night': np.ones(batch, bool)
+  }
 
 
 def _step_fn_and_state(config):
@@ -147,8 +164,11 @@ def test_nan_loss_stops_without_checkpoint(tmp_path, sources):
   bad['signals'] = dict(bad['signals'], ECG=np.full_like(bad['signals']['ECG'], np.inf))
   sources['train'] = {'mesa': (bad,) * 4}
   with pytest.raises(step_lib.NonFiniteLossError, match='stopping without checkpointing'):
-    trainer.train_and_evaluate(_config(max_steps=3, eval_every_steps=1, batch_size=2,
-                                       mask_probs={'ECG': 0.0, 'THX': 0.0}), tmp_path)
+    trainer.train_and_evaluate(
+        _config(max_steps=3, eval_every_steps=1, batch_size=2, mask_probs={
+            'ECG': 0.0,
+            'THX': 0.0
+        }), tmp_path)
   assert not list(run_dir.RunDir(tmp_path).checkpoints.glob('[0-9]*'))
   assert not (tmp_path / run_dir.LOCK_FILE).exists()  # Released after the error.
 
@@ -170,9 +190,10 @@ def test_nan_at_a_quiet_step_is_found_at_the_next_check_and_never_checkpointed(
 
   monkeypatch.setattr(step_lib, 'make_train_step', nan_at_step_5)
   config = _config(max_steps=9, eval_every_steps=3, log_every_steps=3)
-  with pytest.raises(step_lib.NonFiniteLossError,
-                     match=r'at step 5 \(found at step 6\); stopping without checkpointing. '
-                           r'Last good checkpoint: step 3 in '):
+  with pytest.raises(
+      step_lib.NonFiniteLossError,
+      match=r'at step 5 \(found at step 6\); stopping without checkpointing. '
+      r'Last good checkpoint: step 3 in '):
     trainer.train_and_evaluate(config, tmp_path)
   assert sorted(p.name for p in run_dir.RunDir(tmp_path).checkpoints.glob('[0-9]*')) == ['3']
   assert sorted(p.name for p in run_dir.RunDir(tmp_path).best.glob('[0-9]*')) == ['3']
@@ -197,8 +218,12 @@ WORKER = REPO_ROOT / 'tests' / 'train_worker.py'
 
 def _run_worker(args, env_extra=None, timeout=600):
   env = dict(os.environ, **(env_extra or {}))
-  return subprocess.run([sys.executable, str(WORKER), *args], cwd=REPO_ROOT, env=env,
-                        capture_output=True, text=True, timeout=timeout)
+  return subprocess.run([sys.executable, str(WORKER), *args],
+                        cwd=REPO_ROOT,
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=timeout)
 
 
 @pytest.mark.slow
@@ -206,8 +231,8 @@ def test_eight_devices_give_the_same_loss_as_one(tmp_path):
   losses = {}
   for devices in (1, 8):
     out = tmp_path / f'{devices}.json'
-    res = _run_worker(['loss', str(out)], {
-        'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'})
+    res = _run_worker(['loss', str(out)],
+                      {'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'})
     assert res.returncode == 0, res.stderr[-3000:]
     losses[devices] = json.loads(out.read_text())
   assert losses[8]['devices'] == 8 and losses[1]['devices'] == 1
@@ -220,10 +245,18 @@ def test_two_processes_on_localhost(tmp_path):
   with socket.socket() as s:
     s.bind(('localhost', 0))
     port = s.getsockname()[1]
-  procs = [subprocess.Popen(
-      [sys.executable, str(WORKER), 'distributed', str(tmp_path / 'run'), f'localhost:{port}',
-       str(i)], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-      for i in range(2)]
+  procs = [
+      subprocess.Popen([
+          sys.executable,
+          str(WORKER), 'distributed',
+          str(tmp_path / 'run'), f'localhost:{port}',
+          str(i)
+      ],
+                       cwd=REPO_ROOT,
+                       stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE,
+                       text=True) for i in range(2)
+  ]
   outs = [p.communicate(timeout=600) for p in procs]
   for p, (_, err) in zip(procs, outs):
     assert p.returncode == 0, err[-3000:]
@@ -231,8 +264,8 @@ def test_two_processes_on_localhost(tmp_path):
   assert results[0]['process_count'] == 2 and results[0]['step'] == results[1]['step'] == 2
   assert results[0]['best_val_loss'] == pytest.approx(results[1]['best_val_loss'])
   # Evaluation sharded over the two processes = evaluation in this one process.
-  single = evaluator.evaluate_workdir(tmp_path / 'run', sources=_sources()['test'],
-                                      progress=False)['results']
+  single = evaluator.evaluate_workdir(
+      tmp_path / 'run', sources=_sources()['test'], progress=False)['results']
   for name in ('mesa', 'shhs'):
     for subset, s in single[name].items():
       for r in results:
@@ -243,17 +276,20 @@ def test_two_processes_on_localhost(tmp_path):
 @pytest.mark.slow
 def test_sigterm_checkpoints_and_resumes(tmp_path, sources):
   workdir = tmp_path / 'run'
-  proc = subprocess.Popen([sys.executable, str(WORKER), 'sigterm', str(workdir)],
-                          cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+  proc = subprocess.Popen(
+      [sys.executable, str(WORKER), 'sigterm', str(workdir)],
+      cwd=REPO_ROOT,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True)
   _, err = proc.communicate(timeout=600)
   assert proc.returncode == 0, err[-3000:]
   first = json.loads((workdir / 'first.json').read_text())
   assert first['status'] == 'preempted'
   assert (run_dir.RunDir(workdir).checkpoints / str(first['step'])).is_dir()
   assert not (workdir / run_dir.LOCK_FILE).exists()
-  result = trainer.train_and_evaluate(_config(max_steps=first['step'] + 2,
-                                              eval_every_steps=1000), workdir)
+  result = trainer.train_and_evaluate(
+      _config(max_steps=first['step'] + 2, eval_every_steps=1000), workdir)
   assert result['status'] == 'finished' and result['step'] == first['step'] + 2
 
 
@@ -264,8 +300,8 @@ def _damage(folder: pathlib.Path, truncate: bool = False):
   for path in files:
     data = bytearray(path.read_bytes())
     half = len(data) // 2
-    path.write_bytes(data[:half] if truncate else data[:half] + bytes(b ^ 0x5A for b in
-                                                                     data[half:]))
+    path.write_bytes(data[:half] if truncate else data[:half] +
+                     bytes(b ^ 0x5A for b in data[half:]))
 
 
 @pytest.mark.slow
@@ -297,9 +333,14 @@ def test_corrupt_checkpoints_fall_back_or_stop_with_one_line(tmp_path, sources):
 @pytest.mark.slow
 def test_second_trainer_is_refused_before_building_demo_data(tmp_path):
   with workdir_guard.WorkdirLock(tmp_path):
-    res = subprocess.run([sys.executable, '-m', 'wav2sleep_jax.train',
-                          '--config=wav2sleep_jax/configs/demo.py', f'--workdir={tmp_path}'],
-                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    res = subprocess.run([
+        sys.executable, '-m', 'wav2sleep_jax.train', '--config=wav2sleep_jax/configs/demo.py',
+        f'--workdir={tmp_path}'
+    ],
+                         cwd=REPO_ROOT,
+                         capture_output=True,
+                         text=True,
+                         timeout=300)
   assert res.returncode == 2, res.stderr[-3000:]
   assert res.stderr.strip().splitlines()[-1].startswith(
       f'error: {tmp_path} is in use by another trainer (pid {os.getpid()} on host ')
@@ -314,10 +355,21 @@ def test_demo_config_trains_on_a_tiny_synthetic_build(tmp_path):
   config.unlock()
   for i, cohort in enumerate(config.synthetic_cohorts):
     cohort.update(nights=6, hours=0.1, split_sizes=(0.5, 0.25, 0.25))
-  config.model.update(feature_dim=16, encoder_initial_channels=4, encoder_max_channels=8,
-                      mixer_heads=2, mixer_ff_dim=32, sequence_dilations=(1, 2))
-  config.update(train_epochs=8, eval_epochs=12, batch_size=2, eval_batch_size=2, max_steps=2,
-                eval_every_steps=2, eval_subsets=((), ('PPG',)))
+  config.model.update(
+      feature_dim=16,
+      encoder_initial_channels=4,
+      encoder_max_channels=8,
+      mixer_heads=2,
+      mixer_ff_dim=32,
+      sequence_dilations=(1, 2))
+  config.update(
+      train_epochs=8,
+      eval_epochs=12,
+      batch_size=2,
+      eval_batch_size=2,
+      max_steps=2,
+      eval_every_steps=2,
+      eval_subsets=((), ('PPG',)))
   result = trainer.train_and_evaluate(config, tmp_path)
   assert result['status'] == 'finished'
   data_dir = run_dir.RunDir(tmp_path).generated_data
@@ -341,6 +393,7 @@ def test_demo_config_trains_on_a_tiny_synthetic_build(tmp_path):
 
 
 class _Bar:
+
   def __init__(self):
     self.n = 0
 

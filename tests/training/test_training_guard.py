@@ -36,8 +36,9 @@ def test_lock_is_exclusive_and_released_on_exception(tmp_path):
     with workdir_guard.WorkdirLock(tmp_path) as lock:
       holder = json.loads(lock.path.read_text())
       assert holder['pid'] == os.getpid() and holder['host'] == socket.gethostname()
-      with pytest.raises(workdir_guard.WorkdirLockedError,
-                         match=f'in use by another trainer \\(pid {os.getpid()} on host'):
+      with pytest.raises(
+          workdir_guard.WorkdirLockedError,
+          match=f'in use by another trainer \\(pid {os.getpid()} on host'):
         workdir_guard.WorkdirLock(tmp_path).acquire()
       raise KeyError('boom')
   assert not (tmp_path / run_dir.LOCK_FILE).exists()
@@ -52,10 +53,17 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, caplog):
   assert 'stale lock' in caplog.text
 
 
-@pytest.mark.parametrize('holder', [
-    {'pid': os.getppid()},  # Alive (even without its flock: conservative).
-    {'pid': 1, 'host': 'another-host'},  # Cannot be checked from here.
-])
+@pytest.mark.parametrize(
+    'holder',
+    [
+        {
+            'pid': os.getppid()
+        },  # Alive (even without its flock: conservative).
+        {
+            'pid': 1,
+            'host': 'another-host'
+        },  # Cannot be checked from here.
+    ])
 def test_lock_of_a_live_or_remote_holder_is_refused(tmp_path, holder):
   path = _write_lock(tmp_path, **holder)
   before = path.read_text()
@@ -71,8 +79,11 @@ def test_sigterm_releases_the_lock(tmp_path):
           'with g.WorkdirLock(sys.argv[2]):\n'
           '  print("locked", flush=True)\n'
           '  time.sleep(60)\n')
-  proc = subprocess.Popen([sys.executable, '-c', code, str(REPO_ROOT), str(tmp_path)],
-                          stdout=subprocess.PIPE, text=True)
+  proc = subprocess.Popen(
+      [sys.executable, '-c', code, str(REPO_ROOT),
+       str(tmp_path)],
+      stdout=subprocess.PIPE,
+      text=True)
   assert proc.stdout.readline().strip() == 'locked'
   assert (tmp_path / run_dir.LOCK_FILE).exists()
   proc.send_signal(signal.SIGTERM)
@@ -90,8 +101,12 @@ def test_racing_trainers_on_a_stale_lock_one_wins(tmp_path):
           '    print("locked", flush=True); time.sleep(3)\n'
           'except g.WorkdirLockedError:\n'
           '  print("refused")\n')
-  procs = [subprocess.Popen([sys.executable, '-c', code, str(REPO_ROOT), str(tmp_path)],
-                            stdout=subprocess.PIPE, text=True) for _ in range(4)]
+  procs = [
+      subprocess.Popen([sys.executable, '-c', code,
+                        str(REPO_ROOT), str(tmp_path)],
+                       stdout=subprocess.PIPE,
+                       text=True) for _ in range(4)
+  ]
   outcomes = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
   assert outcomes == ['locked', 'refused', 'refused', 'refused']
   assert not (tmp_path / run_dir.LOCK_FILE).exists()
@@ -103,8 +118,7 @@ def test_config_differences_name_refused_fields_only():
   new_config.model.feature_dim = 32
   new_config.model.remat = not new_config.model.remat
   diff = workdir_guard.config_differences(old, workdir_guard.config_record(new_config))
-  assert diff == {'learning_rate': (old['learning_rate'], 1.0),
-                  'model.feature_dim': (16, 32)}
+  assert diff == {'learning_rate': (old['learning_rate'], 1.0), 'model.feature_dim': (16, 32)}
   del old['seed']  # A field the stored run does not have.
   assert workdir_guard.config_differences(old, workdir_guard.config_record(
       tiny_train_config()))['seed'] == ('<absent>', 0)
@@ -114,30 +128,33 @@ def test_model_fields_missing_from_an_older_config_mean_their_defaults():
   old = workdir_guard.config_record(tiny_train_config())
   for field in ('dropout', 'mixer_norm_first', 'sequence_causal', 'encoder_channels'):
     del old['model'][field]  # Written before the model section listed every field.
-  assert not workdir_guard.config_differences(
-      old, workdir_guard.config_record(tiny_train_config()))
+  assert not workdir_guard.config_differences(old, workdir_guard.config_record(tiny_train_config()))
   changed = tiny_train_config()
   changed.model.dropout = 0.3
   changed.model.sequence_causal = True
   assert workdir_guard.config_differences(old, workdir_guard.config_record(changed)) == {
-      'model.dropout': (0.1, 0.3), 'model.sequence_causal': (None, True)}
+      'model.dropout': (0.1, 0.3),
+      'model.sequence_causal': (None, True)
+  }
 
 
 def test_eval_max_epochs_missing_from_an_older_config_means_whole_nights():
   old = workdir_guard.config_record(tiny_train_config())
   del old['eval_max_epochs']  # Written before the crop was a config field.
-  assert not workdir_guard.config_differences(
-      old, workdir_guard.config_record(tiny_train_config()))
-  assert workdir_guard.config_differences(old, workdir_guard.config_record(
-      tiny_train_config(eval_max_epochs=1200))) == {'eval_max_epochs': (0, 1200)}
+  assert not workdir_guard.config_differences(old, workdir_guard.config_record(tiny_train_config()))
+  assert workdir_guard.config_differences(
+      old, workdir_guard.config_record(tiny_train_config(eval_max_epochs=1200))) == {
+          'eval_max_epochs': (0, 1200)
+      }
 
 
 def test_check_config_refuses_accepts_or_starts_afresh(tmp_path):
   run_dir.RunDir(tmp_path).write_config(tiny_train_config())
   stored = run_dir.RunDir(tmp_path).config_file.read_bytes()
   changed = tiny_train_config(train_epochs=4)
-  with pytest.raises(workdir_guard.ConfigChangedError,
-                     match=r'in 1 field\(s\) a resume cannot change: train_epochs: 8 -> 4'):
+  with pytest.raises(
+      workdir_guard.ConfigChangedError,
+      match=r'in 1 field\(s\) a resume cannot change: train_epochs: 8 -> 4'):
     workdir_guard.check_config(changed, tmp_path, has_run=True)
   assert run_dir.RunDir(tmp_path).config_file.read_bytes() == stored
   assert not workdir_guard.check_config(changed, tmp_path, has_run=False)
@@ -150,6 +167,7 @@ def test_check_config_refuses_accepts_or_starts_afresh(tmp_path):
 
 
 class _FakeManager:
+
   def __init__(self, folder):
     self.folder, self.reloads = folder, 0
 
@@ -169,11 +187,13 @@ def _steps(tmp_path, *steps):
 
 
 def _restore_unless_garbled(folder):
+
   def restore(step):
     text = (folder / str(step) / 'data').read_text()
     if 'garbled' in text:
       raise ValueError('outer') from OSError(f'DATA_LOSS: {text}\nmore detail')
     return text
+
   return restore
 
 
@@ -182,8 +202,8 @@ def test_restore_falls_back_and_moves_the_corrupt_step_aside(tmp_path, caplog):
   folder, manager = _steps(tmp_path, 2, 4, 6)
   for step in (4, 6):
     (folder / str(step) / 'data').write_text('garbled')
-  assert checkpoints.restore_newest(manager, _restore_unless_garbled(folder), folder) == (
-      2, 'step 2')
+  assert checkpoints.restore_newest(manager, _restore_unless_garbled(folder),
+                                    folder) == (2, 'step 2')
   assert manager.all_steps() == [2] and manager.reloads == 1
   moved = sorted((tmp_path / run_dir.CORRUPT_DIR).iterdir())
   assert [p.name.split('-')[:3] for p in moved] == [['checkpoints', '4', 'corrupt'],
@@ -197,13 +217,14 @@ def test_no_restorable_checkpoint_names_the_folder_and_moves_nothing(tmp_path):
   folder, manager = _steps(tmp_path, 1, 2)
   for step in (1, 2):
     (folder / str(step) / 'data').write_text('garbled')
-  with pytest.raises(checkpoints.NoRestorableCheckpointError,
-                     match=f'No checkpoint in {folder} can be restored \\(step 2: OSError'):
+  with pytest.raises(
+      checkpoints.NoRestorableCheckpointError,
+      match=f'No checkpoint in {folder} can be restored \\(step 2: OSError'):
     checkpoints.restore_newest(manager, _restore_unless_garbled(folder), folder)
   assert manager.all_steps() == [1, 2]
   # best/: nothing restorable is moved aside and the run goes on.
-  assert checkpoints.restore_newest(manager, _restore_unless_garbled(folder), folder,
-                                    move_if_none=True) is None
+  assert checkpoints.restore_newest(
+      manager, _restore_unless_garbled(folder), folder, move_if_none=True) is None
   assert manager.all_steps() == []
   assert checkpoints.restore_newest(manager, _restore_unless_garbled(folder), folder) is None
 

@@ -29,9 +29,9 @@ class CensusConfig(nsrr_builder.NsrrConfig):
 class Builder(nsrr_builder.NightsBuilder):
   """DatasetBuilder for the census-balanced val and test sets."""
 
-  BUILDER_CONFIGS = [CensusConfig(
-      name='default',
-      description='ECG, PPG, ABD, THX of the census val/test lists.')]
+  BUILDER_CONFIGS = [
+      CensusConfig(name='default', description='ECG, PPG, ABD, THX of the census val/test lists.')
+  ]
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       'Put the NSRR downloads of the census cohorts side by side:\n'
       '  <manual_dir>/{ccshs,cfs,chat,mesa,wsc}/polysomnography/...\n'
@@ -41,9 +41,8 @@ class Builder(nsrr_builder.NightsBuilder):
   def _split_lists(self, dl_manager) -> dict[str, tuple[str, ...]]:
     split_dir = self._split_dir(dl_manager)
     if split_dir is None:
-      raise FileNotFoundError(
-          'census needs split lists census/{val,test}.txt: pass split_dir or '
-          f'put them in {epath.Path(dl_manager.manual_dir) / "splits"}.')
+      raise FileNotFoundError('census needs split lists census/{val,test}.txt: pass split_dir or '
+                              f'put them in {epath.Path(dl_manager.manual_dir) / "splits"}.')
     return splits.read_split_lists(split_dir, 'census')
 
   def _find_nights(self, dl_manager):
@@ -51,15 +50,17 @@ class Builder(nsrr_builder.NightsBuilder):
     wanted = sorted({cohorts.cohort_of(r) for r in listed})
     found = []
     for name in wanted:
-      folder = epath.Path(dl_manager.manual_dir) / self.builder_config.cohort_dirs.get(
-          name, name)
+      folder = epath.Path(dl_manager.manual_dir) / self.builder_config.cohort_dirs.get(name, name)
       if not folder.is_dir():
         logging.warning('census: no folder %s for the %s nights.', folder, name)
         continue
-      found += [n for n in cohort_files.find_nights(str(folder), cohorts.get(name))
-                if n.record_id in listed]
+      found += [
+          n for n in cohort_files.find_nights(str(folder), cohorts.get(name))
+          if n.record_id in listed
+      ]
     return found
 
   def _plan(self, found, dl_manager):
-    return splits.plan_splits([n.record_id for n in found], 'census',
+    return splits.plan_splits([n.record_id for n in found],
+                              'census',
                               split_dir=self._split_dir(dl_manager))

@@ -41,15 +41,16 @@ def _nbytes(tree: Any) -> int:
   return np.asarray(tree).nbytes
 
 
-def benchmark_build(manual_dir: str, cohort: str, *,
+def benchmark_build(manual_dir: str,
+                    cohort: str,
+                    *,
                     signals: Sequence[str] = grid.CARDIORESPIRATORY,
                     max_nights: int | None = None) -> dict[str, float]:
   """Per-core cost of building nights from EDF + annotations."""
   spec = cohorts.get(cohort)
   options = cohort_files.NightOptions(signals=tuple(signals))
   features = records.night_features(options.signals)
-  serializer = example_serializer.ExampleSerializer(
-      features.get_serialized_info())
+  serializer = example_serializer.ExampleSerializer(features.get_serialized_info())
   found = cohort_files.find_nights(manual_dir, spec)[:max_nights]
   built = skipped = serialized_bytes = 0
   hours = 0.0
@@ -59,8 +60,7 @@ def benchmark_build(manual_dir: str, cohort: str, *,
     if result.night is None:
       skipped += 1
       continue
-    example = features.encode_example(
-        records.to_example(result.night, options.signals))
+    example = features.encode_example(records.to_example(result.night, options.signals))
     serialized_bytes += len(serializer.serialize_example(example))
     built += 1
     hours += result.night.num_epochs * grid.EPOCH_SECONDS / 3600
@@ -77,13 +77,14 @@ def benchmark_build(manual_dir: str, cohort: str, *,
   }
 
 
-def benchmark_read(dataset: str, data_dir: str, split: str = 'train',
-                   repeats: int = 3, seed: int = 0) -> dict[str, float]:
+def benchmark_read(dataset: str,
+                   data_dir: str,
+                   split: str = 'train',
+                   repeats: int = 3,
+                   seed: int = 0) -> dict[str, float]:
   """Random-access reads of whole nights through `tfds.data_source`."""
-  source = tfds.data_source(dataset, split=split, data_dir=data_dir,
-                            download=False)
-  order = np.random.default_rng(seed).permutation(
-      np.tile(np.arange(len(source)), repeats))
+  source = tfds.data_source(dataset, split=split, data_dir=data_dir, download=False)
+  order = np.random.default_rng(seed).permutation(np.tile(np.arange(len(source)), repeats))
   total_bytes = 0
   start = time.perf_counter()
   for index in order:
@@ -98,10 +99,16 @@ def benchmark_read(dataset: str, data_dir: str, split: str = 'train',
   }
 
 
-def benchmark_pipeline(dataset: str, data_dir: str, *, split: str = 'train',
-                       signals: Sequence[str] = grid.CARDIORESPIRATORY,
-                       epochs: int = 1200, batch_size: int = 8, batches: int = 12,
-                       worker_counts: Sequence[int] = (0, 1, 2)) -> dict[str, Any]:
+def benchmark_pipeline(
+    dataset: str,
+    data_dir: str,
+    *,
+    split: str = 'train',
+    signals: Sequence[str] = grid.CARDIORESPIRATORY,
+    epochs: int = 1200,
+    batch_size: int = 8,
+    batches: int = 12,
+    worker_counts: Sequence[int] = (0, 1, 2)) -> dict[str, Any]:
   """Nights/s out of the Grain training pipeline for each worker count.
 
   Each count gets a fresh pipeline; the first batches (worker start-up, file
@@ -113,8 +120,7 @@ def benchmark_pipeline(dataset: str, data_dir: str, *, split: str = 'train',
   spec = pipeline.NightSpec(signals=tuple(signals), num_epochs=epochs)
   runs = []
   for workers in worker_counts:
-    iterator = iter(pipeline.train_dataset(source, spec, batch_size, seed=0,
-                                           worker_count=workers))
+    iterator = iter(pipeline.train_dataset(source, spec, batch_size, seed=0, worker_count=workers))
     for _ in range(3):
       next(iterator)
     start = time.perf_counter()
@@ -122,12 +128,19 @@ def benchmark_pipeline(dataset: str, data_dir: str, *, split: str = 'train',
       batch = next(iterator)
     seconds = time.perf_counter() - start
     rate = batches * batch_size / max(seconds, 1e-9)
-    runs.append({'workers': workers, 'nights_per_s': rate,
-                 'nights_per_s_per_worker': rate / max(workers, 1),
-                 'mb_per_night': _nbytes(batch['signals']) / 1e6 / batch_size})
+    runs.append({
+        'workers': workers,
+        'nights_per_s': rate,
+        'nights_per_s_per_worker': rate / max(workers, 1),
+        'mb_per_night': _nbytes(batch['signals']) / 1e6 / batch_size
+    })
     del iterator  # Stops the worker processes.
-  return {'pipeline_epochs': epochs, 'pipeline_batch_size': batch_size,
-          'pipeline_batches': batches, 'pipeline': runs}
+  return {
+      'pipeline_epochs': epochs,
+      'pipeline_batch_size': batch_size,
+      'pipeline_batches': batches,
+      'pipeline': runs
+  }
 
 
 def pipeline_workers_for(nights_per_s: float, runs: Sequence[dict[str, Any]]) -> int:
@@ -136,16 +149,21 @@ def pipeline_workers_for(nights_per_s: float, runs: Sequence[dict[str, Any]]) ->
   return math.ceil(nights_per_s / per_worker)
 
 
-def run_data_benchmark(manual_dir: str, cohort: str, *,
-                       data_dir: str | None = None,
-                       dataset: str | None = None, split: str = 'train',
-                       signals: Sequence[str] = grid.CARDIORESPIRATORY,
-                       max_nights: int | None = None,
-                       read_repeats: int = 3, pipeline_epochs: int = 1200,
-                       pipeline_batches: int = 12,
-                       worker_counts: Sequence[int] = (0, 1, 2),
-                       target_nights_per_s: Sequence[float] = (100.0,)
-                       ) -> dict[str, Any]:
+def run_data_benchmark(
+    manual_dir: str,
+    cohort: str,
+    *,
+    data_dir: str | None = None,
+    dataset: str | None = None,
+    split: str = 'train',
+    signals: Sequence[str] = grid.CARDIORESPIRATORY,
+    max_nights: int | None = None,
+    read_repeats: int = 3,
+    pipeline_epochs: int = 1200,
+    pipeline_batches: int = 12,
+    worker_counts: Sequence[int] = (0, 1, 2),
+    target_nights_per_s: Sequence[float] = (100.0,)
+) -> dict[str, Any]:
   """Build and (if `dataset` is given) read benchmarks, as one flat dict.
 
   Args:
@@ -164,17 +182,22 @@ def run_data_benchmark(manual_dir: str, cohort: str, *,
     target_nights_per_s: accelerator rates to size the worker count for.
   """
   result: dict[str, Any] = {'cohort': cohort, 'cpu_count': os.cpu_count()}
-  result.update(benchmark_build(manual_dir, cohort, signals=signals,
-                                max_nights=max_nights))
+  result.update(benchmark_build(manual_dir, cohort, signals=signals, max_nights=max_nights))
   if dataset is not None:
     result['dataset'] = dataset
     data_dir = os.path.expanduser(data_dir or '')
     result.update(benchmark_read(dataset, data_dir, split, read_repeats))
-    result.update(benchmark_pipeline(dataset, data_dir, split=split, signals=signals,
-                                     epochs=pipeline_epochs, batches=pipeline_batches,
-                                     worker_counts=worker_counts))
+    result.update(
+        benchmark_pipeline(
+            dataset,
+            data_dir,
+            split=split,
+            signals=signals,
+            epochs=pipeline_epochs,
+            batches=pipeline_batches,
+            worker_counts=worker_counts))
     if any(r['workers'] > 0 for r in result['pipeline']):
       result['pipeline_workers_for'] = {
-          f'{rate:g}': pipeline_workers_for(rate, result['pipeline'])
-          for rate in target_nights_per_s}
+          f'{rate:g}': pipeline_workers_for(rate, result['pipeline']) for rate in target_nights_per_s
+      }
   return result

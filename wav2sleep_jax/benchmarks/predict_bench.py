@@ -28,8 +28,10 @@ LENGTHS = ('varied', 'fixed')
 SPREAD_HOURS = 1.5  # Varied nights span [hours, hours + SPREAD_HOURS].
 
 
-def night_hours(nights: int, hours: float, lengths: str, spread: float = SPREAD_HOURS
-                ) -> list[float]:
+def night_hours(nights: int,
+                hours: float,
+                lengths: str,
+                spread: float = SPREAD_HOURS) -> list[float]:
   """Each night's length: evenly over [hours, hours + spread] ('varied') or all of the
   middle ('fixed')."""
   if lengths not in LENGTHS:
@@ -84,40 +86,71 @@ def read_seconds(model: model_lib.StagingModel, folder: str) -> float:
 
 
 def run_predict_benchmark(model: model_lib.StagingModel, folder: str, output_dir: str, *,
-                          bucket_hours: float, batch_size: int, workers: int
-                          ) -> dict[str, Any]:
+                          bucket_hours: float, batch_size: int, workers: int) -> dict[str, Any]:
   """Times `predict_files` over `folder` (after timing the reading alone)."""
   read_s = read_seconds(model, folder)
   before = model_lib.compilations()
   with _timed_forward(model) as timed:
-    result = runner.predict_files(model, folder, output_dir, batch_size=batch_size,
-                                  bucket_hours=bucket_hours, workers=workers,
-                                  formats=('csv',), progress=False)
+    result = runner.predict_files(
+        model,
+        folder,
+        output_dir,
+        batch_size=batch_size,
+        bucket_hours=bucket_hours,
+        workers=workers,
+        formats=('csv',),
+        progress=False)
   n = len(result.predicted)
   if not n:
     raise RuntimeError(f'No night was staged: {result.report.summary_text()}')
   per_night = {'read_s': read_s / n, 'inference_s': timed.seconds / n}
   bound_s = max(read_s, timed.seconds)  # The issue's bound: the slower stage, per night.
-  return {'nights': n, 'skipped': len(result.skipped), 'seconds': result.seconds,
-          'nights_per_min': 60 * n / result.seconds,
-          'compilations': model_lib.compilations() - before, 'forward_calls': timed.calls,
-          'read_s_total': read_s, 'inference_s_total': timed.seconds,
-          'per_night': per_night, 'efficiency': bound_s / result.seconds,
-          'peak_host_rss_bytes': model_bench.peak_memory()['peak_host_rss_bytes'],
-          'bucket_hours': bucket_hours, 'batch_size': batch_size, 'workers': workers}
+  return {
+      'nights': n,
+      'skipped': len(result.skipped),
+      'seconds': result.seconds,
+      'nights_per_min': 60 * n / result.seconds,
+      'compilations': model_lib.compilations() - before,
+      'forward_calls': timed.calls,
+      'read_s_total': read_s,
+      'inference_s_total': timed.seconds,
+      'per_night': per_night,
+      'efficiency': bound_s / result.seconds,
+      'peak_host_rss_bytes': model_bench.peak_memory()['peak_host_rss_bytes'],
+      'bucket_hours': bucket_hours,
+      'batch_size': batch_size,
+      'workers': workers
+  }
 
 
-def benchmark(model: model_lib.StagingModel, tmp: str, *, cohort: str, nights: int,
-              hours: float, lengths: str, bucket_hours: float, batch_size: int,
-              workers: int, spread: float = SPREAD_HOURS) -> dict[str, Any]:
+def benchmark(model: model_lib.StagingModel,
+              tmp: str,
+              *,
+              cohort: str,
+              nights: int,
+              hours: float,
+              lengths: str,
+              bucket_hours: float,
+              batch_size: int,
+              workers: int,
+              spread: float = SPREAD_HOURS) -> dict[str, Any]:
   """Writes the synthetic folder into `tmp` and runs `run_predict_benchmark`."""
   hours_per_night = night_hours(nights, hours, lengths, spread)
   folder = os.path.join(tmp, 'edfs')
   start = time.perf_counter()
   write_folder(folder, cohort, hours_per_night)
   synthesis_s = time.perf_counter() - start
-  result = run_predict_benchmark(model, folder, os.path.join(tmp, 'out'),
-                                 bucket_hours=bucket_hours, batch_size=batch_size,
-                                 workers=workers)
-  return {'cohort': cohort, 'lengths': lengths, 'night_hours': hours_per_night,
-          'synthesis_s': synthesis_s, **result}
+  result = run_predict_benchmark(
+      model,
+      folder,
+      os.path.join(tmp, 'out'),
+      bucket_hours=bucket_hours,
+      batch_size=batch_size,
+      workers=workers)
+  return {
+      'cohort': cohort,
+      'lengths': lengths,
+      'night_hours': hours_per_night,
+      'synthesis_s': synthesis_s,
+      **result
+  }

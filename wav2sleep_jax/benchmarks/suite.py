@@ -26,8 +26,12 @@ from typing import Any
 MODEL_KINDS = ('train', 'infer', 'memory')
 
 
-def commands(out: pathlib.Path, dtypes: list[str], hours: float, batch: int | None,
-             extra: list[str], data_nights: int = 8) -> list[tuple[str, list[str]]]:
+def commands(out: pathlib.Path,
+             dtypes: list[str],
+             hours: float,
+             batch: int | None,
+             extra: list[str],
+             data_nights: int = 8) -> list[tuple[str, list[str]]]:
   """(result name, argv) of every benchmark process of the suite."""
   base = [sys.executable, '-m', 'wav2sleep_jax.benchmark']
   runs = []
@@ -39,8 +43,10 @@ def commands(out: pathlib.Path, dtypes: list[str], hours: float, batch: int | No
         argv.append(f'--batch={batch}')
       runs.append((name, argv + extra))
   if data_nights:
-    runs.append(('data', base + ['data', f'--nights={data_nights}', '--hours=8',
-                                 '--workers=0,2', f'--json={out / "data"}.json']))
+    runs.append(('data', base + [
+        'data', f'--nights={data_nights}', '--hours=8', '--workers=0,2',
+        f'--json={out / "data"}.json'
+    ]))
   return runs
 
 
@@ -49,9 +55,11 @@ def check_platform(platform: str) -> str:
   import jax
   devices = jax.devices()
   if devices[0].platform != platform:
-    print(f'error: no {platform} device visible to JAX (devices: '
-          f'{", ".join(str(d) for d in devices[:4])}); install the accelerator build of jax '
-          "(e.g. pip install -e '.[gpu]') or use --dry_run", file=sys.stderr)
+    print(
+        f'error: no {platform} device visible to JAX (devices: '
+        f'{", ".join(str(d) for d in devices[:4])}); install the accelerator build of jax '
+        "(e.g. pip install -e '.[gpu]') or use --dry_run",
+        file=sys.stderr)
     sys.exit(2)
   return devices[0].device_kind
 
@@ -70,8 +78,10 @@ def _row(name: str, r: dict[str, Any]) -> str:
 
 def table(results: dict[str, dict[str, Any]], device_kind: str) -> str:
   """Markdown table of the suite's results."""
-  lines = [f'Device: {device_kind}', '',
-           '| benchmark | dtype | result | peak memory (GB) | MFU |', '|---|---|---|---|---|']
+  lines = [
+      f'Device: {device_kind}', '', '| benchmark | dtype | result | peak memory (GB) | MFU |',
+      '|---|---|---|---|---|'
+  ]
   lines += [_row(name, r) for name, r in results.items() if name != 'data' and 'error' not in r]
   data = results.get('data')
   if data and 'error' not in data:
@@ -106,10 +116,16 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument('--platform', default='gpu', choices=('gpu', 'tpu', 'cpu'))
   parser.add_argument('--dtypes', default='float32,bfloat16')
   parser.add_argument('--hours', type=float, default=10.0)
-  parser.add_argument('--batch', type=int, default=None,
-                      help='nights per step (default: the benchmark default, 16 on GPU/TPU)')
-  parser.add_argument('--data_nights', type=int, default=8,
-                      help='synthetic nights for the data benchmark (0: skip it)')
+  parser.add_argument(
+      '--batch',
+      type=int,
+      default=None,
+      help='nights per step (default: the benchmark default, 16 on GPU/TPU)')
+  parser.add_argument(
+      '--data_nights',
+      type=int,
+      default=8,
+      help='synthetic nights for the data benchmark (0: skip it)')
   parser.add_argument('--dry_run', action='store_true', help='print the commands only')
   args, extra = parser.parse_known_args(argv)
   extra = [a for a in extra if a != '--']
@@ -125,8 +141,11 @@ def main(argv: list[str] | None = None) -> int:
   out.mkdir(parents=True, exist_ok=True)
   results = run(runs)
   text = table(results, device_kind)
-  (out / 'suite.json').write_text(json.dumps(
-      {'device_kind': device_kind, 'results': results}, indent=2, default=float))
+  (out / 'suite.json').write_text(
+      json.dumps({
+          'device_kind': device_kind,
+          'results': results
+      }, indent=2, default=float))
   (out / 'table.md').write_text(text + '\n')
   print(text)
   return 1 if any('error' in r for r in results.values()) else 0

@@ -80,8 +80,8 @@ class SignalEncoder(nn.Module):
     super().__init__()
     channels = cfg.channel_schedule(name)
     ins = (1,) + channels[:-1]
-    self.blocks = nn.Sequential(*[EncoderBlock(i, o, cfg.instance_norm_eps)
-                                  for i, o in zip(ins, channels)])
+    self.blocks = nn.Sequential(
+        *[EncoderBlock(i, o, cfg.instance_norm_eps) for i, o in zip(ins, channels)])
     self.proj = nn.Linear(4 * channels[-1], cfg.feature_dim)
     self.act = nn.GELU()
 
@@ -98,10 +98,14 @@ class EpochMixer(nn.Module):
     super().__init__()
     self.cls = nn.Parameter(torch.randn(1, 1, cfg.feature_dim))
     layer = nn.TransformerEncoderLayer(
-        cfg.feature_dim, cfg.mixer_heads, cfg.mixer_ff_dim, cfg.dropout,
-        activation='gelu', batch_first=True, norm_first=True)
-    self.transformer = nn.TransformerEncoder(layer, cfg.mixer_layers,
-                                             enable_nested_tensor=False)
+        cfg.feature_dim,
+        cfg.mixer_heads,
+        cfg.mixer_ff_dim,
+        cfg.dropout,
+        activation='gelu',
+        batch_first=True,
+        norm_first=True)
+    self.transformer = nn.TransformerEncoder(layer, cfg.mixer_layers, enable_nested_tensor=False)
 
   def forward(self, z_BSMF: torch.Tensor, absent_BM: torch.Tensor) -> torch.Tensor:
     b, s, m, f = z_BSMF.shape
@@ -120,8 +124,11 @@ class DilatedBlock(nn.Module):
     f, k = cfg.feature_dim, cfg.sequence_kernel_size
     layers = []
     for d in cfg.sequence_dilations:
-      layers += [nn.Conv1d(f, f, k, padding=d * (k - 1) // 2, dilation=d, bias=False),
-                 ChannelLayerNorm(f, cfg.layer_norm_eps), nn.GELU()]
+      layers += [
+          nn.Conv1d(f, f, k, padding=d * (k - 1) // 2, dilation=d, bias=False),
+          ChannelLayerNorm(f, cfg.layer_norm_eps),
+          nn.GELU()
+      ]
     self.convs = nn.Sequential(*layers)
     self.dropout = nn.Dropout(cfg.dropout)
     self.act = nn.GELU()
@@ -142,8 +149,7 @@ class Wav2SleepTorch(nn.Module):
     self.signals = tuple(sorted(cfg.signals))
     self.encoders = nn.ModuleDict({n: SignalEncoder(n, cfg) for n in self.signals})
     self.epoch_mixer = EpochMixer(cfg)
-    self.sequence_mixer = nn.Sequential(*[DilatedBlock(cfg)
-                                          for _ in range(cfg.sequence_blocks)])
+    self.sequence_mixer = nn.Sequential(*[DilatedBlock(cfg) for _ in range(cfg.sequence_blocks)])
     self.classifier = nn.Linear(cfg.feature_dim, cfg.num_classes)
 
   def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -164,17 +170,20 @@ class Wav2SleepTorch(nn.Module):
 # ModelConfig fields the baseline reproduces with any value; every other field must
 # keep its default (the reference's default architecture).
 SHAPE_FIELDS = frozenset({
-    'signals', 'num_classes', 'feature_dim', 'encoder_initial_channels',
-    'encoder_max_channels', 'encoder_channels', 'instance_norm_eps', 'mixer_layers',
-    'mixer_heads', 'mixer_ff_dim', 'dropout', 'sequence_blocks', 'sequence_kernel_size',
-    'sequence_dilations', 'layer_norm_eps', 'encoder_impl', 'remat'})
+    'signals', 'num_classes', 'feature_dim', 'encoder_initial_channels', 'encoder_max_channels',
+    'encoder_channels', 'instance_norm_eps', 'mixer_layers', 'mixer_heads', 'mixer_ff_dim',
+    'dropout', 'sequence_blocks', 'sequence_kernel_size', 'sequence_dilations', 'layer_norm_eps',
+    'encoder_impl', 'remat'
+})
 
 
 def unsupported_fields(cfg: ModelConfig) -> list[str]:
   """Fields of `cfg` that change the architecture away from what the baseline builds."""
   default = ModelConfig()
-  return [f'{f.name}={getattr(cfg, f.name)!r}' for f in dataclasses.fields(cfg)
-          if f.name not in SHAPE_FIELDS and getattr(cfg, f.name) != getattr(default, f.name)]
+  return [
+      f'{f.name}={getattr(cfg, f.name)!r}' for f in dataclasses.fields(cfg)
+      if f.name not in SHAPE_FIELDS and getattr(cfg, f.name) != getattr(default, f.name)
+  ]
 
 
 def num_params(model: nn.Module) -> int:
@@ -210,16 +219,17 @@ def load_reference_state(model: Wav2SleepTorch, state: dict[str, torch.Tensor]) 
     else:
       raise ValueError(f'no baseline parameter for reference tensor {key!r}')
   target = model.state_dict()
-  renamed['epoch_mixer.cls'] = renamed['epoch_mixer.cls'].reshape(
-      target['epoch_mixer.cls'].shape)
+  renamed['epoch_mixer.cls'] = renamed['epoch_mixer.cls'].reshape(target['epoch_mixer.cls'].shape)
   model.load_state_dict(renamed, strict=True)
 
 
 def random_batch(cfg: ModelConfig, batch: int, epochs: int, seed: int = 0):
   """Random nights, one random signal absent in half of them, and random labels."""
   gen = torch.Generator().manual_seed(seed)
-  x = {n: torch.randn(batch, epochs * signals_lib.samples_per_epoch(n), generator=gen)
-       for n in cfg.signals}
+  x = {
+      n: torch.randn(batch, epochs * signals_lib.samples_per_epoch(n), generator=gen)
+      for n in cfg.signals
+  }
   if len(cfg.signals) > 1:
     for b in range(0, batch, 2):
       x[cfg.signals[b % len(cfg.signals)]][b] = -math.inf
@@ -238,8 +248,13 @@ def _timed(step, repeats: int, warmup: int) -> list[float]:
   return times
 
 
-def benchmark(kind: str, cfg: ModelConfig, batch: int, epochs: int, repeats: int = 5,
-              warmup: int = 2, seed: int = 0) -> dict[str, object]:
+def benchmark(kind: str,
+              cfg: ModelConfig,
+              batch: int,
+              epochs: int,
+              repeats: int = 5,
+              warmup: int = 2,
+              seed: int = 0) -> dict[str, object]:
   """Median seconds of a training step or an inference pass on random nights."""
   torch.manual_seed(seed)
   model = Wav2SleepTorch(cfg)
@@ -265,10 +280,18 @@ def benchmark(kind: str, cfg: ModelConfig, batch: int, epochs: int, repeats: int
     raise ValueError(f'kind must be train or infer, not {kind!r}')
   times = _timed(step, repeats, warmup)
   median = statistics.median(times)
-  return {'kind': kind, 'batch': batch, 'epochs': epochs, 'signals': list(cfg.signals),
-          'num_params': num_params(model), 'torch': torch.__version__,
-          'threads': torch.get_num_threads(), 'repeats_s': times, 'median_s': median,
-          's_per_night': median / batch}
+  return {
+      'kind': kind,
+      'batch': batch,
+      'epochs': epochs,
+      'signals': list(cfg.signals),
+      'num_params': num_params(model),
+      'torch': torch.__version__,
+      'threads': torch.get_num_threads(),
+      'repeats_s': times,
+      'median_s': median,
+      's_per_night': median / batch
+  }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,8 +300,8 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument('--batch', type=int, default=2)
   parser.add_argument('--hours', type=float, default=10.0)
   parser.add_argument('--signals', default=','.join(signals_lib.CARDIORESPIRATORY))
-  parser.add_argument('--model_json', default=None,
-                      help='ModelConfig as JSON (overrides --signals)')
+  parser.add_argument(
+      '--model_json', default=None, help='ModelConfig as JSON (overrides --signals)')
   parser.add_argument('--threads', type=int, default=0, help='0: one per core')
   parser.add_argument('--repeats', type=int, default=5)
   parser.add_argument('--warmup', type=int, default=2)

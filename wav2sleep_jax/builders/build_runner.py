@@ -50,17 +50,24 @@ def resolve_argv(argv: Sequence[str], builders_dir: str) -> list[str]:
   out = [argv[0]]
   for arg in argv[1:]:
     folder = os.path.join(builders_dir, arg)
-    if (not arg.startswith('-') and os.sep not in arg and
-        os.path.isfile(os.path.join(folder, f'{arg}_dataset_builder.py'))):
+    if (not arg.startswith('-') and os.sep not in arg
+        and os.path.isfile(os.path.join(folder, f'{arg}_dataset_builder.py'))):
       arg = folder
     out.append(arg)
   return out
 
 
 # `tfds build` flags this runner does not implement (flag -> value that means unset).
-_UNSUPPORTED = {'download_only': False, 'update_metadata_only': False, 'imports': None,
-                'register_checksums': False, 'num_processes': 1, 'publish_dir': None,
-                'exclude_datasets': None, 'experimental_latest_version': False}
+_UNSUPPORTED = {
+    'download_only': False,
+    'update_metadata_only': False,
+    'imports': None,
+    'register_checksums': False,
+    'num_processes': 1,
+    'publish_dir': None,
+    'exclude_datasets': None,
+    'experimental_latest_version': False
+}
 
 
 def _check_supported(args) -> None:
@@ -131,11 +138,13 @@ def _download_config(args, name: str) -> tfds.download.DownloadConfig:
   if manual_dir is not None and paths.add_name_to_manual_dir:
     manual_dir = manual_dir / name
   return tfds.download.DownloadConfig(
-      extract_dir=paths.extract_dir, manual_dir=manual_dir,
+      extract_dir=paths.extract_dir,
+      manual_dir=manual_dir,
       download_mode=tfds.download.GenerateMode(mode),
       max_examples_per_split=args.debug.max_examples_per_split,
       force_checksums_validation=generation.force_checksums_validation,
-      nondeterministic_order=generation.nondeterministic_order, **kwargs)
+      nondeterministic_order=generation.nondeterministic_order,
+      **kwargs)
 
 
 def _check_manual_dir(builder, download_dir: pathlib.Path, manual_dir) -> None:
@@ -162,8 +171,8 @@ def _prepare(cls, config, args) -> str | None:
     builder.data_path.rmtree()
     builder = cls(**kwargs)
   download_config = _download_config(args, builder.name)
-  download_dir = pathlib.Path(args.paths.download_dir or
-                              pathlib.Path(args.paths.data_dir).expanduser() / 'downloads')
+  download_dir = pathlib.Path(
+      args.paths.download_dir or pathlib.Path(args.paths.data_dir).expanduser() / 'downloads')
   _check_manual_dir(builder, download_dir, download_config.manual_dir)
   builder.download_and_prepare(download_dir=str(download_dir), download_config=download_config)
   logging.info('Built %s in %s.', builder.info.full_name, builder.data_dir)
@@ -187,8 +196,10 @@ def execute(args) -> int:
   except INPUT_ERRORS as e:
     cli.fail(e)
   if left_out:
-    print('Built, but these splits were left out because every night was skipped '
-          f'(see skipped.csv): {"; ".join(left_out)}', file=sys.stderr)
+    print(
+        'Built, but these splits were left out because every night was skipped '
+        f'(see skipped.csv): {"; ".join(left_out)}',
+        file=sys.stderr)
     return cli.EXIT_PARTIAL
   return 0
 

@@ -72,10 +72,10 @@ class NsrrConfig(tfds.core.BuilderConfig):
 
 
 DEFAULT_CONFIG = NsrrConfig(
-    name='default',
-    description='ECG, PPG, ABD, THX at the model rates; nights up to 10 h.')
+    name='default', description='ECG, PPG, ABD, THX at the model rates; nights up to 10 h.')
 REFERENCE_CONFIG = NsrrConfig(
-    name='reference', preprocessing=prep_lib.REFERENCE,
+    name='reference',
+    preprocessing=prep_lib.REFERENCE,
     description='ECG, PPG, ABD, THX as the reference (joncarter1/wav2sleep) prepares '
     'them: its units, linear interpolation onto a zero-filled 10-h grid.')
 
@@ -90,24 +90,22 @@ def manual_instructions(cohort: cohorts_lib.Cohort) -> str:
     layout = ('  polysomnography/edfs/[<visit>/]<id>.edf\n'
               '  polysomnography/annotations-events-nsrr/[<visit>/]'
               '<id>-nsrr.xml')
-  return (
-      f'Download {cohort.name.upper()} from the NSRR ({cohort.homepage}; a '
-      'data-use agreement is required) with the NSRR download tool, e.g.\n'
-      f'  nsrr download {cohort.name}/polysomnography\n'
-      f'and pass the cohort folder (or its parent) as --manual_dir. Layout:\n'
-      f'{layout}\n'
-      'Optionally put split lists in <manual_dir>/splits/'
-      f'{cohort.name}/{{train,val,test}}.txt or pass split_dir.')
+  return (f'Download {cohort.name.upper()} from the NSRR ({cohort.homepage}; a '
+          'data-use agreement is required) with the NSRR download tool, e.g.\n'
+          f'  nsrr download {cohort.name}/polysomnography\n'
+          f'and pass the cohort folder (or its parent) as --manual_dir. Layout:\n'
+          f'{layout}\n'
+          'Optionally put split lists in <manual_dir>/splits/'
+          f'{cohort.name}/{{train,val,test}}.txt or pass split_dir.')
 
 
-def _assemble(files: cohort_files.NightFiles, options: cohort_files.NightOptions
-              ) -> tuple[str, dict[str, Any] | None,
-                         tuple[report_lib.SkipEntry, ...]]:
+def _assemble(
+    files: cohort_files.NightFiles, options: cohort_files.NightOptions
+) -> tuple[str, dict[str, Any] | None, tuple[report_lib.SkipEntry, ...]]:
   """(key, example or None, report entries) of one night (Beam-friendly)."""
-  result = cohort_files.assemble_night(files, cohorts_lib.get(files.cohort),
-                                     options)
-  example = (None if result.night is None
-             else records_lib.to_example(result.night, options.signals, options.preprocessing))
+  result = cohort_files.assemble_night(files, cohorts_lib.get(files.cohort), options)
+  example = (None if result.night is None else records_lib.to_example(result.night, options.signals,
+                                                                      options.preprocessing))
   return files.record_id, example, result.entries
 
 
@@ -116,24 +114,24 @@ def _write_report_part(entries: list[report_lib.SkipEntry], path: str) -> None:
   epath.Path(path).write_text(report_lib.SkipReport(entries).to_csv())
 
 
-def _beam_examples(nights: Sequence[cohort_files.NightFiles],
-                   options: cohort_files.NightOptions, report_path: str):
+def _beam_examples(nights: Sequence[cohort_files.NightFiles], options: cohort_files.NightOptions,
+                   report_path: str):
   """Beam PTransform: assembled examples; skip entries go to `report_path`."""
   beam = tfds.core.lazy_imports.apache_beam
 
   @beam.ptransform_fn
   def _build(pipeline):
-    results = (pipeline
-               | 'ListNights' >> beam.Create(list(nights))
-               | 'Spread' >> beam.Reshuffle()
-               | 'Assemble' >> beam.Map(_assemble, options))
-    _ = (results
-         | 'Entries' >> beam.FlatMap(lambda r: r[2])
-         | 'Collect' >> beam.combiners.ToList()
-         | 'WriteReport' >> beam.Map(_write_report_part, report_path))
-    return (results
-            | 'Examples' >> beam.FlatMap(
-                lambda r: [] if r[1] is None else [(r[0], r[1])]))
+    results = (
+        pipeline
+        | 'ListNights' >> beam.Create(list(nights))
+        | 'Spread' >> beam.Reshuffle()
+        | 'Assemble' >> beam.Map(_assemble, options))
+    _ = (
+        results
+        | 'Entries' >> beam.FlatMap(lambda r: r[2])
+        | 'Collect' >> beam.combiners.ToList()
+        | 'WriteReport' >> beam.Map(_write_report_part, report_path))
+    return (results | 'Examples' >> beam.FlatMap(lambda r: [] if r[1] is None else [(r[0], r[1])]))
 
   return _build()  # pylint: disable=no-value-for-parameter
 
@@ -159,12 +157,17 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   RELEASE_NOTES = {'1.0.0': 'Initial release.'}
   BUILDER_CONFIGS = [DEFAULT_CONFIG, REFERENCE_CONFIG]
 
-  def __init__(self, *, split_dir: str | None = None,
+  def __init__(self,
+               *,
+               split_dir: str | None = None,
                max_hours: float | None = None,
-               aliases: Mapping[str, Sequence[str]] | None = None, **kwargs):
-    self._overrides = {k: v for k, v in (('split_dir', split_dir),
-                                         ('max_hours', max_hours),
-                                         ('aliases', aliases)) if v is not None}
+               aliases: Mapping[str, Sequence[str]] | None = None,
+               **kwargs):
+    self._overrides = {
+        k: v
+        for k, v in (('split_dir', split_dir), ('max_hours', max_hours), ('aliases', aliases))
+        if v is not None
+    }
     self._use_beam = False
     self._report = report_lib.SkipReport()
     self.splits_left_out: tuple[str, ...] = ()  # Of the last build.
@@ -187,7 +190,9 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     return cohort_files.NightOptions(
         signals=tuple(self.builder_config.signals),
         max_hours=float(self._option('max_hours')),
-        extra_aliases={k: tuple(v) for k, v in self._option('aliases').items()},
+        extra_aliases={
+            k: tuple(v) for k, v in self._option('aliases').items()
+        },
         replace_aliases=self.builder_config.replace_aliases,
         exclude_sleep_wake_only=self.builder_config.exclude_sleep_wake_only,
         allow_truncated=self.builder_config.allow_truncated,
@@ -196,16 +201,15 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
-        features=records_lib.night_features(self.builder_config.signals),
-        homepage=self._homepage())
+        features=records_lib.night_features(self.builder_config.signals), homepage=self._homepage())
 
   def _homepage(self) -> str:
     return 'https://sleepdata.org'
 
   # --- Hooks ----------------------------------------------------------------
 
-  def _find_nights(self, dl_manager: tfds.download.DownloadManager
-                   ) -> list[cohort_files.NightFiles]:
+  def _find_nights(self,
+                   dl_manager: tfds.download.DownloadManager) -> list[cohort_files.NightFiles]:
     raise NotImplementedError
 
   def _split_dir(self, dl_manager: tfds.download.DownloadManager) -> str | None:
@@ -217,18 +221,17 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     return split_dir
 
   def _plan_splits(self, nights: Sequence[cohort_files.NightFiles],
-                   dl_manager: tfds.download.DownloadManager,
-                   cohort: str) -> splits_lib.SplitPlan:
-    return splits_lib.plan_splits(
-        [n.record_id for n in nights], cohort,
-        split_dir=self._split_dir(dl_manager),
-        sizes=self.builder_config.split_sizes)
+                   dl_manager: tfds.download.DownloadManager, cohort: str) -> splits_lib.SplitPlan:
+    return splits_lib.plan_splits([n.record_id for n in nights],
+                                  cohort,
+                                  split_dir=self._split_dir(dl_manager),
+                                  sizes=self.builder_config.split_sizes)
 
   # --- Generation -----------------------------------------------------------
 
   def _download_and_prepare(self, dl_manager, download_config):
-    self._use_beam = (download_config.beam_options is not None
-                      or download_config.beam_runner is not None)
+    self._use_beam = (
+        download_config.beam_options is not None or download_config.beam_runner is not None)
     self._report = report_lib.SkipReport()
     self.splits_left_out = ()
     try:
@@ -247,15 +250,12 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         self._report.add(rid, splits_lib.list_file_name(split), 'split',
                          'listed in the split list but not found in the '
                          'manual dir', report_lib.NIGHT_SKIPPED)
-    logging.info(
-        '%s: %d nights found; %s; %s; %d found nights in no split list.',
-        self.name, len(nights), plan.source,
-        ', '.join(f'{s} {len(ids)}' for s, ids in plan.splits.items()),
-        len(plan.unlisted))
+    logging.info('%s: %d nights found; %s; %s; %d found nights in no split list.', self.name,
+                 len(nights), plan.source,
+                 ', '.join(f'{s} {len(ids)}' for s, ids in plan.splits.items()), len(plan.unlisted))
     if not any(plan.splits.values()):
-      raise FileNotFoundError(
-          f'{self.name}: no nights to build in {dl_manager.manual_dir} '
-          f'({len(nights)} found; {plan.source}).')
+      raise FileNotFoundError(f'{self.name}: no nights to build in {dl_manager.manual_dir} '
+                              f'({len(nights)} found; {plan.source}).')
     generators = {}
     for split, ids in plan.splits.items():
       examples = self._split_examples(split, tuple(by_id[r] for r in ids)) if ids else None
@@ -264,9 +264,8 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       elif ids:
         self._leave_out(split, len(ids))
     if not generators:
-      raise NothingBuiltError(
-          f'{self.name}: every night of every split was skipped '
-          f'({self._report.summary_text()}); see the skip report.')
+      raise NothingBuiltError(f'{self.name}: every night of every split was skipped '
+                              f'({self._report.summary_text()}); see the skip report.')
     return generators
 
   def _split_examples(self, split: str, nights: Sequence[cohort_files.NightFiles]):
@@ -286,10 +285,10 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   def _leave_out(self, split: str, count: int) -> None:
     reason = f'every night of split {split!r} was skipped ({count} nights)'
-    logging.warning('%s: %s; the split is left out of the dataset (see %s.csv).',
-                    self.name, reason, SKIP_REPORT_NAME)
-    self._report.add(f'split:{split}', splits_lib.list_file_name(split), 'split',
-                     reason, report_lib.SPLIT_LEFT_OUT)
+    logging.warning('%s: %s; the split is left out of the dataset (see %s.csv).', self.name, reason,
+                    SKIP_REPORT_NAME)
+    self._report.add(f'split:{split}', splits_lib.list_file_name(split), 'split', reason,
+                     report_lib.SPLIT_LEFT_OUT)
     self.splits_left_out += (split,)
 
   def _plan(self, nights, dl_manager) -> splits_lib.SplitPlan:
@@ -298,8 +297,7 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       raise ValueError(f'{self.name}: expected one cohort, found {cohorts}.')
     return self._plan_splits(nights, dl_manager, cohorts[0])
 
-  def _unique(self, nights: Sequence[cohort_files.NightFiles]
-              ) -> list[cohort_files.NightFiles]:
+  def _unique(self, nights: Sequence[cohort_files.NightFiles]) -> list[cohort_files.NightFiles]:
     """Drops (and reports) repeated record ids, keeping the first."""
     kept: dict[str, cohort_files.NightFiles] = {}
     for night in nights:
@@ -311,18 +309,15 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         kept[night.record_id] = night
     return list(kept.values())
 
-  def _generate_examples(self, split: str,
-                         nights: Sequence[cohort_files.NightFiles]):
+  def _generate_examples(self, split: str, nights: Sequence[cohort_files.NightFiles]):
     options = self.night_options
     if self._use_beam:
       part = epath.Path(self.data_dir) / _REPORT_PARTS / f'{split}.csv'
       return _beam_examples(nights, options, str(part))
     return self._generate_local(split, nights, options)
 
-  def _generate_local(self, split: str,
-                      nights: Sequence[cohort_files.NightFiles],
-                      options: cohort_files.NightOptions
-                      ) -> Iterator[tuple[str, dict[str, Any]]]:
+  def _generate_local(self, split: str, nights: Sequence[cohort_files.NightFiles],
+                      options: cohort_files.NightOptions) -> Iterator[tuple[str, dict[str, Any]]]:
     del split
     skipped = report_lib.SkipReport()
     for files in nights:
@@ -344,17 +339,16 @@ class NightsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       for part in sorted(parts.glob('*.csv')):
         self._report.extend(report_lib.SkipReport.from_csv(part.read_text()))
       parts.rmtree()
-    report = report_lib.SkipReport(sorted(
-        self._report.entries, key=lambda e: (e.record_id, e.stage, e.reason)))
+    report = report_lib.SkipReport(
+        sorted(self._report.entries, key=lambda e: (e.record_id, e.stage, e.reason)))
     failed_name = f'{SKIP_REPORT_NAME}-{self.version}-failed'
-    target, name = ((data_dir.parent, failed_name) if failed
-                    else (data_dir, SKIP_REPORT_NAME))
+    target, name = ((data_dir.parent, failed_name) if failed else (data_dir, SKIP_REPORT_NAME))
     (target / f'{name}.csv').write_text(report.to_csv())
     (target / f'{name}.json').write_text(report.to_json())
     self._report = report
     if failed:
-      logging.error('%s: build failed; %s; report: %s.csv/.json', self.name,
-                    report.summary_text(), target / name)
+      logging.error('%s: build failed; %s; report: %s.csv/.json', self.name, report.summary_text(),
+                    target / name)
       return
     for suffix in ('.csv', '.json'):  # A previous failure's report is superseded.
       stale = data_dir.parent / f'{failed_name}{suffix}'

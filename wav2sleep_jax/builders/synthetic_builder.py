@@ -57,11 +57,15 @@ class SyntheticBuilder(nsrr_builder.NightsBuilder, skip_registration=True):
   name = 'synthetic'  # The TFDS name, as the template's `tfds_builders/synthetic/`.
 
   BUILDER_CONFIGS = [
-      SyntheticConfig(name='mesa_like', cohort_layout='mesa',
-                      description='MESA layout with PPG, 32 nights of ~8.6 h.'),
-      SyntheticConfig(name='shhs_like', cohort_layout='shhs',
-                      description='SHHS layout without PPG, 32 nights of '
-                      '~8.6 h.'),
+      SyntheticConfig(
+          name='mesa_like',
+          cohort_layout='mesa',
+          description='MESA layout with PPG, 32 nights of ~8.6 h.'),
+      SyntheticConfig(
+          name='shhs_like',
+          cohort_layout='shhs',
+          description='SHHS layout without PPG, 32 nights of '
+          '~8.6 h.'),
   ]
 
   def _find_nights(self, dl_manager):
@@ -69,26 +73,33 @@ class SyntheticBuilder(nsrr_builder.NightsBuilder, skip_registration=True):
     if config.num_nights < 1:
       raise cli.InputError(f'{self.name}/{config.name}: num_nights={config.num_nights} '
                            'must be at least 1.')
-    root = epath.Path(config.source_dir or dl_manager.download_dir /
-                      f'synthetic_{config.name}')
-    params = {'cohort': config.cohort_layout, 'num_nights': config.num_nights,
-              'hours': config.hours, 'seed': config.seed,
-              'visits': list(config.visits) if config.visits else None,
-              'stage_contrast': config.stage_contrast}
+    root = epath.Path(config.source_dir or dl_manager.download_dir / f'synthetic_{config.name}')
+    params = {
+        'cohort': config.cohort_layout,
+        'num_nights': config.num_nights,
+        'hours': config.hours,
+        'seed': config.seed,
+        'visits': list(config.visits) if config.visits else None,
+        'stage_contrast': config.stage_contrast
+    }
     marker = root / _MARKER
     if not (marker.exists() and json.loads(marker.read_text()) == params):
-      logging.info('Generating %d synthetic %s nights in %s.',
-                   config.num_nights, config.cohort_layout, root)
-      synthetic.write_cohort(config.cohort_layout, config.num_nights, str(root),
-                             seed=config.seed, hours=config.hours,
-                             visits=config.visits,
-                             stage_contrast=config.stage_contrast)
+      logging.info('Generating %d synthetic %s nights in %s.', config.num_nights,
+                   config.cohort_layout, root)
+      synthetic.write_cohort(
+          config.cohort_layout,
+          config.num_nights,
+          str(root),
+          seed=config.seed,
+          hours=config.hours,
+          visits=config.visits,
+          stage_contrast=config.stage_contrast)
       marker.write_text(json.dumps(params))
     return cohort_files.find_nights(str(root), cohorts.get(config.cohort_layout))
 
   def _plan(self, found, dl_manager):
     del dl_manager  # No manual dir: split lists only through split_dir.
-    return splits.plan_splits(
-        [n.record_id for n in found], self.builder_config.cohort_layout,
-        split_dir=self._option('split_dir'),
-        sizes=self.builder_config.split_sizes)
+    return splits.plan_splits([n.record_id for n in found],
+                              self.builder_config.cohort_layout,
+                              split_dir=self._option('split_dir'),
+                              sizes=self.builder_config.split_sizes)

@@ -92,6 +92,5 @@ def base_config() -> ml_collections.ConfigDict:
   c.keep_checkpoints = 2
   c.log_every_steps = 50
   # Final evaluation: signal subsets (tuples of signals; () = all available).
-  c.eval_subsets = ((), ('ECG',), ('ECG', 'THX'), ('PPG',), ('PPG', 'THX'), ('THX',),
-                    ('ABD',))
+  c.eval_subsets = ((), ('ECG',), ('ECG', 'THX'), ('PPG',), ('PPG', 'THX'), ('THX',), ('ABD',))
   return c

@@ -22,10 +22,15 @@ from wav2sleep_jax.configs import common
 
 
 def synthetic_cohort(name, layout, nights, hours, seed, stage_contrast=2.5):
-  return ml_collections.ConfigDict(dict(name=name, layout=layout, nights=nights,
-                                        hours=hours, seed=seed,
-                                        split_sizes=(0.75, 0.1, 0.15),
-                                        stage_contrast=stage_contrast))
+  return ml_collections.ConfigDict(
+      dict(
+          name=name,
+          layout=layout,
+          nights=nights,
+          hours=hours,
+          seed=seed,
+          split_sizes=(0.75, 0.1, 0.15),
+          stage_contrast=stage_contrast))
 
 
 VARIANTS = ('',)
@@ -35,14 +40,21 @@ def get_config(variant: str | None = None):
   common.check_variant(variant, VARIANTS)
   c = common.base_config()
   c.prepare = 'synthetic'
-  c.synthetic_cohorts = [synthetic_cohort('demo_mesa', 'mesa', 40, 3.0, 1),
-                         synthetic_cohort('demo_shhs', 'shhs', 40, 3.0, 2)]
+  c.synthetic_cohorts = [
+      synthetic_cohort('demo_mesa', 'mesa', 40, 3.0, 1),
+      synthetic_cohort('demo_shhs', 'shhs', 40, 3.0, 2)
+  ]
   names = tuple(f'synthetic/{s.name}' for s in c.synthetic_cohorts)
   c.train_datasets = c.val_datasets = c.test_datasets = names
   # Reduced width for CPU; the architecture is the paper's.
-  c.model.update(feature_dim=64, encoder_initial_channels=8, encoder_max_channels=32,
-                 mixer_heads=4, mixer_ff_dim=128, sequence_dilations=(1, 2, 4, 8, 16),
-                 remat=False)  # 2-h windows fit easily; remat would cost ~45% time.
+  c.model.update(
+      feature_dim=64,
+      encoder_initial_channels=8,
+      encoder_max_channels=32,
+      mixer_heads=4,
+      mixer_ff_dim=128,
+      sequence_dilations=(1, 2, 4, 8, 16),
+      remat=False)  # 2-h windows fit easily; remat would cost ~45% time.
   c.train_epochs = 240
   c.eval_epochs = 360
   c.batch_size = 4

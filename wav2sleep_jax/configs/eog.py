@@ -12,15 +12,17 @@ import ml_collections
 from wav2sleep_jax.configs import common
 from wav2sleep_jax.core import signals as signals_lib
 
-
 VARIANTS = ('', 'causal')
 
 
 def get_config(variant: str | None = None):
   variant = common.check_variant(variant, VARIANTS)
   c = common.base_config()
-  c.model = common.model_config(**common.PAPER_MODEL_OVERRIDES, signals=signals_lib.EOG,
-                                num_classes=5, causal=variant == 'causal')
+  c.model = common.model_config(
+      **common.PAPER_MODEL_OVERRIDES,
+      signals=signals_lib.EOG,
+      num_classes=5,
+      causal=variant == 'causal')
   c.mask_probs = ml_collections.ConfigDict({'EOG-L': 0.5, 'EOG-R': 0.5})
   c.backup_signals = signals_lib.EOG
   c.eval_subsets = ((), ('EOG-L',), ('EOG-R',))

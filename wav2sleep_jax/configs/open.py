@@ -43,8 +43,8 @@ def get_config(variant: str | None = None):
   variant = common.check_variant(variant, VARIANTS)
   c = common.base_config()
   if variant == 'eog':
-    c.model = common.model_config(**common.PAPER_MODEL_OVERRIDES, signals=signals_lib.EOG,
-                                  num_classes=5)
+    c.model = common.model_config(
+        **common.PAPER_MODEL_OVERRIDES, signals=signals_lib.EOG, num_classes=5)
     c.mask_probs = ml_collections.ConfigDict({'EOG-L': 0.5, 'EOG-R': 0.5})
     c.backup_signals = signals_lib.EOG
     c.eval_subsets = ((), ('EOG-L',), ('EOG-R',))

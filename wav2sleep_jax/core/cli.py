@@ -42,7 +42,8 @@ def _parse_flags(argv: Sequence[str]) -> list[str]:
 
 
 def run(main: Callable[[list[str]], int | None],
-        errors: tuple[type[BaseException], ...] = (), positional: bool = False) -> None:
+        errors: tuple[type[BaseException], ...] = (),
+        positional: bool = False) -> None:
   """`app.run(main)` with one-line usage/input errors and exit code 2.
 
 
@@ -53,8 +54,8 @@ def run(main: Callable[[list[str]], int | None],
     positional: the command takes positional arguments; otherwise they are a
       usage error.
   """
-  reported = (InputError, app.UsageError, FileNotFoundError, NotADirectoryError,
-              IsADirectoryError, PermissionError) + tuple(errors)
+  reported = (InputError, app.UsageError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
+              PermissionError) + tuple(errors)
 
   def guarded(argv):
     if len(argv) > 1 and not positional:

@@ -20,8 +20,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 
 def make_mesh() -> jax.sharding.Mesh:
-  return jax.make_mesh((jax.device_count(),), ('data',),
-                       axis_types=(jax.sharding.AxisType.Auto,))
+  return jax.make_mesh((jax.device_count(),), ('data',), axis_types=(jax.sharding.AxisType.Auto,))
 
 
 def replicated(mesh: jax.sharding.Mesh) -> NamedSharding:
@@ -35,8 +34,8 @@ def batch_sharded(mesh: jax.sharding.Mesh) -> NamedSharding:
 def global_batch(local_batch: Any, mesh: jax.sharding.Mesh) -> Any:
   """Assemble per-process numpy batches into global arrays sharded on 'data'."""
   sharding = batch_sharded(mesh)
-  return jax.tree.map(
-      lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch)
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)),
+                      local_batch)
 
 
 def check_batch_size(global_batch_size: int) -> int:
@@ -52,6 +51,7 @@ def check_batch_size(global_batch_size: int) -> int:
 # Start-up (every multi-process command) and device prefetch
 # ----------------------------------------------------------------------------
 
+
 def define_flags() -> None:
   """--distributed and its options; the same for every command that takes them."""
   if 'distributed' in flags.FLAGS:  # Already defined by another command module.
@@ -59,8 +59,7 @@ def define_flags() -> None:
   flags.DEFINE_bool(
       'distributed', False, 'Call jax.distributed.initialize() (auto-detected on Cloud TPU '
       'pod slices and SLURM; otherwise pass --coordinator_address etc.).')
-  flags.DEFINE_string('coordinator_address', None,
-                      'host:port of process 0 for multi-process runs.')
+  flags.DEFINE_string('coordinator_address', None, 'host:port of process 0 for multi-process runs.')
   flags.DEFINE_integer('num_processes', None, 'Processes (multi-host).', lower_bound=1)
   flags.DEFINE_integer('process_id', None, 'Index of this process.', lower_bound=0)
 
@@ -70,8 +69,10 @@ def initialize_from_flags() -> bool:
   fl = flags.FLAGS
   if not (fl.distributed or fl.coordinator_address):
     return False
-  jax.distributed.initialize(coordinator_address=fl.coordinator_address,
-                             num_processes=fl.num_processes, process_id=fl.process_id)
+  jax.distributed.initialize(
+      coordinator_address=fl.coordinator_address,
+      num_processes=fl.num_processes,
+      process_id=fl.process_id)
   return True
 
 

@@ -59,14 +59,13 @@ class Preprocessing:
       raise PreprocessingError(f'Unknown preprocessing {self.name!r}; known: {", ".join(NAMES)}.')
     if self.name == OURS and self.max_hours is not None:
       raise PreprocessingError(f'max_hours applies to {REFERENCE!r} preprocessing only '
-                       f'({OURS!r} never crops a night).')
+                               f'({OURS!r} never crops a night).')
     if self.name == REFERENCE:
       hours = self.max_hours
-      if (isinstance(hours, bool) or not isinstance(hours, (int, float))
-          or not math.isfinite(hours) or hours <= 0
-          or abs(hours * EPOCHS_PER_HOUR - round(hours * EPOCHS_PER_HOUR)) > 1e-9):
+      if (isinstance(hours, bool) or not isinstance(hours, (int, float)) or not math.isfinite(hours)
+          or hours <= 0 or abs(hours * EPOCHS_PER_HOUR - round(hours * EPOCHS_PER_HOUR)) > 1e-9):
         raise PreprocessingError(f'max_hours must be a positive number of whole 30-s epochs, '
-                         f'got {hours!r}.')
+                                 f'got {hours!r}.')
 
   @property
   def is_reference(self) -> bool:

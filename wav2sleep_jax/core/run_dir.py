@@ -40,8 +40,8 @@ LOCK_FILE = 'train.lock'
 PREVIOUS_DIR = 'previous'
 CORRUPT_DIR = 'corrupt'
 # What a new run moves aside (the generated data stays).
-RUN_OUTPUTS = (CHECKPOINTS_DIR, BEST_DIR, MODEL_DIR, METRICS_FILE, CONFIG_FILE,
-               TENSORBOARD_DIR, EVAL_DIR)
+RUN_OUTPUTS = (CHECKPOINTS_DIR, BEST_DIR, MODEL_DIR, METRICS_FILE, CONFIG_FILE, TENSORBOARD_DIR,
+               EVAL_DIR)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,12 +67,12 @@ class RunDir:
 
   def has_run(self) -> bool:
     """Something a restart would resume or overwrite: checkpoint steps or a model."""
-    steps = [p for folder in (self.checkpoints, self.best) for p in folder.glob('*')
-             if p.name.isdigit()]
+    steps = [
+        p for folder in (self.checkpoints, self.best) for p in folder.glob('*') if p.name.isdigit()
+    ]
     return bool(steps) or self.model.exists()
 
-  def data_dir(self, config: ml_collections.ConfigDict, override: str | None = None
-               ) -> str | None:
+  def data_dir(self, config: ml_collections.ConfigDict, override: str | None = None) -> str | None:
     """The run's TFDS data dir: `override`, config.data_dir, the demo's data/; None = TFDS's."""
     if override:
       return str(pathlib.Path(override).expanduser())

@@ -30,8 +30,7 @@ def samples_per_epoch(name: str) -> int:
     return SAMPLES_PER_EPOCH[name]
   except KeyError:
     raise ValueError(
-        f'Unknown signal {name!r}; known signals: {sorted(SAMPLES_PER_EPOCH)}'
-    ) from None
+        f'Unknown signal {name!r}; known signals: {sorted(SAMPLES_PER_EPOCH)}') from None
 
 
 def feature_key(name: str) -> str:

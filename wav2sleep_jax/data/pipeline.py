@@ -59,8 +59,9 @@ def _text(value) -> str:
   return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def prepare_night(example: Mapping[str, Any], spec: NightSpec, start_epoch: int = 0
-                  ) -> dict[str, Any]:
+def prepare_night(example: Mapping[str, Any],
+                  spec: NightSpec,
+                  start_epoch: int = 0) -> dict[str, Any]:
   """Normalise, crop/pad and relabel one stored night (numpy, no randomness).
 
   Each present signal is normalised over the whole stored night (z-score, or
@@ -83,10 +84,11 @@ def prepare_night(example: Mapping[str, Any], spec: NightSpec, start_epoch: int 
     is_present = bool(example.get('present', {}).get(key, False)) and raw is not None \
         and len(raw) > 0
     if is_present:
-      raw = np.asarray(raw, np.float32)[: total * k]
+      raw = np.asarray(raw, np.float32)[:total * k]
       if spec.preprocessing.is_reference:  # Over the whole stored grid, as the reference.
-        norm = (normalize_lib.reference_causal_normalize(raw, signals_lib.sample_rate_hz(name))
-                if spec.causal_normalization else normalize_lib.reference_zscore(raw))
+        norm = (
+            normalize_lib.reference_causal_normalize(raw, signals_lib.sample_rate_hz(name))
+            if spec.causal_normalization else normalize_lib.reference_zscore(raw))
       elif spec.causal_normalization:
         norm = normalize_lib.causal_normalize(raw, signals_lib.sample_rate_hz(name))
       else:
@@ -96,8 +98,13 @@ def prepare_night(example: Mapping[str, Any], spec: NightSpec, start_epoch: int 
     x[name] = out
     present.append(is_present)
   valid = min(max(total - start_epoch, 1), spec.num_epochs)
-  return {'signals': x, 'present': np.asarray(present, bool), 'labels': labels_S,
-          'is_night': np.asarray(True), 'valid_epochs': np.asarray(valid, np.int32)}
+  return {
+      'signals': x,
+      'present': np.asarray(present, bool),
+      'labels': labels_S,
+      'is_night': np.asarray(True),
+      'valid_epochs': np.asarray(valid, np.int32)
+  }
 
 
 class _RandomWindow(grain.transforms.RandomMap):
@@ -113,10 +120,16 @@ class _RandomWindow(grain.transforms.RandomMap):
     return prepare_night(example, self.spec, start)
 
 
-def train_dataset(source: Any, spec: NightSpec, batch_size: int, seed: int,
-                  worker_count: int = 0, process_index: int = 0, process_count: int = 1,
+def train_dataset(source: Any,
+                  spec: NightSpec,
+                  batch_size: int,
+                  seed: int,
+                  worker_count: int = 0,
+                  process_index: int = 0,
+                  process_count: int = 1,
                   weights: Sequence[float] | None = None,
-                  extra_sources: Sequence[Any] = (), read_threads: int = 2,
+                  extra_sources: Sequence[Any] = (),
+                  read_threads: int = 2,
                   prefetch_batches: int = 2) -> grain.IterDataset:
   """Shuffled, repeated, randomly cropped batches of `batch_size` nights per process.
 
@@ -141,31 +154,42 @@ def train_dataset(source: Any, spec: NightSpec, batch_size: int, seed: int,
   ds = ds[process_index::process_count]
   ds = ds.random_map(_RandomWindow(spec))
   ds = ds.batch(batch_size, drop_remainder=True)
-  it_ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=read_threads,
-                                               prefetch_buffer_size=prefetch_batches))
+  it_ds = ds.to_iter_dataset(
+      grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=prefetch_batches))
   if worker_count > 0:
     it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
   return it_ds
 
 
 def _padding_night(spec: NightSpec) -> dict[str, Any]:
-  return {'signals': {n: np.zeros(spec.num_epochs * signals_lib.samples_per_epoch(n),
-                                  np.float32) for n in spec.signals},
-          'present': np.zeros(len(spec.signals), bool),
-          'labels': np.full(spec.num_epochs, stages.UNSCORED, np.int32),
-          'is_night': np.asarray(False), 'valid_epochs': np.asarray(spec.num_epochs, np.int32)}
+  return {
+      'signals': {
+          n: np.zeros(spec.num_epochs * signals_lib.samples_per_epoch(n), np.float32)
+          for n in spec.signals
+      },
+      'present': np.zeros(len(spec.signals), bool),
+      'labels': np.full(spec.num_epochs, stages.UNSCORED, np.int32),
+      'is_night': np.asarray(False),
+      'valid_epochs': np.asarray(spec.num_epochs, np.int32)
+  }
 
 
 def _stack(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-  return {'signals': {n: np.stack([it['signals'][n] for it in items])
-                      for n in items[0]['signals']},
-          'present': np.stack([it['present'] for it in items]),
-          'labels': np.stack([it['labels'] for it in items]),
-          'is_night': np.stack([it['is_night'] for it in items]),
-          'valid_epochs': np.stack([it['valid_epochs'] for it in items])}
+  return {
+      'signals': {
+          n: np.stack([it['signals'][n] for it in items]) for n in items[0]['signals']
+      },
+      'present': np.stack([it['present'] for it in items]),
+      'labels': np.stack([it['labels'] for it in items]),
+      'is_night': np.stack([it['is_night'] for it in items]),
+      'valid_epochs': np.stack([it['valid_epochs'] for it in items])
+  }
 
 
-def eval_batches(source: Any, spec: NightSpec, batch_size: int, process_index: int = 0,
+def eval_batches(source: Any,
+                 spec: NightSpec,
+                 batch_size: int,
+                 process_index: int = 0,
                  process_count: int = 1) -> Iterator[dict[str, Any]]:
   """Every night of `source` exactly once, from its first epoch, in fixed-shape batches.
 
@@ -219,8 +243,7 @@ def check_preprocessing(expected: prep_lib.Preprocessing, sources: Mapping[str, 
           f'{name.split("/")[0]}/{expected.name if expected.is_reference else "default"}).')
 
 
-def load_eval_sources(names: Sequence[str], split: str, data_dir: str | None
-                      ) -> dict[str, Any]:
+def load_eval_sources(names: Sequence[str], split: str, data_dir: str | None) -> dict[str, Any]:
   """Sources of the evaluation datasets that are prepared; missing ones are reported."""
   sources = {}
   for name in names:

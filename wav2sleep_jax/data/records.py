@@ -28,26 +28,37 @@ def night_features(signal_names: Sequence[str]) -> tfds.features.FeaturesDict:
                                       doc=f'{doc}, per signal.')
 
   return tfds.features.FeaturesDict({
-      'record_id': tfds.features.Text(doc='The night, e.g. shhs1-200001 (the EDF stem).'),
-      'cohort': tfds.features.Text(doc='Cohort or dataset name, e.g. shhs.'),
-      'start_time': tfds.features.Text(doc="Recording start, ISO 8601 ('' if unknown)."),
-      'num_epochs': tfds.features.Scalar(dtype=np.int32, doc='Stored 30-s epochs S.'),
-      'labels': tfds.features.Tensor(
-          shape=(None,), dtype=np.int8,
-          doc='int8 [S]: 0 W, 1 N1, 2 N2, 3 N3, 4 REM, -1 unscored (core.stages).'),
-      'signals': per_signal(lambda doc: tfds.features.Tensor(
-          shape=(None,), dtype=np.float32, encoding=tfds.features.Encoding.BYTES, doc=doc),
-          'float32 [S * samples per epoch] at the model rate, physical units; empty '
-          'when absent'),
-      'present': per_signal(lambda doc: tfds.features.Scalar(dtype=np.bool_, doc=doc),
-                            'whether the signal was found and usable'),
-      'native_rate_hz': per_signal(
-          lambda doc: tfds.features.Scalar(dtype=np.float32, doc=doc),
-          'sampling rate in the source file (0 when absent)'),
-      'unit': per_signal(lambda doc: tfds.features.Text(doc=doc),
-                         "physical unit in the source file ('' when absent)"),
-      'preprocessing': tfds.features.Text(
-          doc='JSON of core.preprocessing.Preprocessing: how the night was read.'),
+      'record_id':
+          tfds.features.Text(doc='The night, e.g. shhs1-200001 (the EDF stem).'),
+      'cohort':
+          tfds.features.Text(doc='Cohort or dataset name, e.g. shhs.'),
+      'start_time':
+          tfds.features.Text(doc="Recording start, ISO 8601 ('' if unknown)."),
+      'num_epochs':
+          tfds.features.Scalar(dtype=np.int32, doc='Stored 30-s epochs S.'),
+      'labels':
+          tfds.features.Tensor(
+              shape=(None,),
+              dtype=np.int8,
+              doc='int8 [S]: 0 W, 1 N1, 2 N2, 3 N3, 4 REM, -1 unscored (core.stages).'),
+      'signals':
+          per_signal(
+              lambda doc: tfds.features.Tensor(
+                  shape=(None,), dtype=np.float32, encoding=tfds.features.Encoding.BYTES, doc=doc),
+              'float32 [S * samples per epoch] at the model rate, physical units; empty '
+              'when absent'),
+      'present':
+          per_signal(lambda doc: tfds.features.Scalar(dtype=np.bool_, doc=doc),
+                     'whether the signal was found and usable'),
+      'native_rate_hz':
+          per_signal(lambda doc: tfds.features.Scalar(dtype=np.float32, doc=doc),
+                     'sampling rate in the source file (0 when absent)'),
+      'unit':
+          per_signal(lambda doc: tfds.features.Text(doc=doc),
+                     "physical unit in the source file ('' when absent)"),
+      'preprocessing':
+          tfds.features.Text(doc='JSON of core.preprocessing.Preprocessing: how the night was read.'
+                            ),
   })
 
 
@@ -55,8 +66,11 @@ def night_features(signal_names: Sequence[str]) -> tfds.features.FeaturesDict:
 TOP_KEYS = tuple(night_features(()).keys())
 
 
-def to_example(night: Any, signal_names: Sequence[str],
-               preprocessing: prep_lib.Preprocessing = prep_lib.Preprocessing()) -> dict:
+def to_example(
+    night: Any,
+    signal_names: Sequence[str],
+    preprocessing: prep_lib.Preprocessing = prep_lib.Preprocessing()
+) -> dict:
   """The stored example of a `psg.night.Night` (numpy values), keys those of `night_features`.
 
   The night is read with `preprocessing` (stored as JSON, `prep_lib.to_json`).
@@ -66,8 +80,8 @@ def to_example(night: Any, signal_names: Sequence[str],
     key = signals.feature_key(name)
     data = night.signals.get(name)
     per_signal['present'][key] = data is not None
-    per_signal['signals'][key] = (np.zeros(0, np.float32) if data is None
-                                  else np.asarray(data, np.float32))
+    per_signal['signals'][key] = (
+        np.zeros(0, np.float32) if data is None else np.asarray(data, np.float32))
     per_signal['native_rate_hz'][key] = np.float32(night.native_rate_hz.get(name, 0.0))
     per_signal['unit'][key] = night.units.get(name, '')
   values = {

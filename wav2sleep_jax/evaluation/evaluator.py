@@ -61,7 +61,8 @@ def subset_vector(subset: Sequence[str], signals: Sequence[str]) -> np.ndarray:
   return np.array([(not subset) or (s in subset) for s in signals], bool)
 
 
-def make_eval_step(graphdef: nnx.GraphDef, num_classes: int,
+def make_eval_step(graphdef: nnx.GraphDef,
+                   num_classes: int,
                    mesh: jax.sharding.Mesh | None = None) -> Callable:
   """eval_step(params, batch, subset_M, require_all) -> summed statistics.
 
@@ -83,10 +84,14 @@ def make_eval_step(graphdef: nnx.GraphDef, num_classes: int,
     labels_BS = jnp.where(night_ok_B[:, None], batch['labels'], -1)
     loss_sum, count = losses.cross_entropy_sum(logits_BSK, labels_BS)
     pred_BS = logits_BSK.argmax(-1)
-    return {'loss_sum': loss_sum, 'count': count, 'nights': night_ok_B.sum(),
-            'cm': metrics.confusion_matrix(labels_BS, pred_BS, num_classes),
-            'night_cm': metrics.per_night_confusion(labels_BS, pred_BS, num_classes),
-            'night_ok': night_ok_B}
+    return {
+        'loss_sum': loss_sum,
+        'count': count,
+        'nights': night_ok_B.sum(),
+        'cm': metrics.confusion_matrix(labels_BS, pred_BS, num_classes),
+        'night_cm': metrics.per_night_confusion(labels_BS, pred_BS, num_classes),
+        'night_ok': night_ok_B
+    }
 
   options = wav2sleep.compiler_options()
   eval_step = cpu_fast_paths.per_platform(eval_step)
@@ -142,17 +147,28 @@ class SubsetResult:
     kappas = kappas[np.isfinite(kappas)]
     q = np.percentile(kappas, [25, 50, 75]) if kappas.size else [float('nan')] * 3
     scores = metrics.per_class_scores(self.cm) if self.cm is not None else {}
-    return {'subset': subset_name(self.subset), 'nights': self.nights,
-            'scored_epochs': self.count, 'loss': self.loss, 'kappa': self.kappa,
-            'accuracy': self.accuracy, 'night_kappa_median': float(q[1]),
-            'night_kappa_iqr': [float(q[0]), float(q[2])],
-            'confusion_matrix': None if self.cm is None else self.cm.tolist(),
-            **{k: v.tolist() for k, v in scores.items()}}
+    return {
+        'subset': subset_name(self.subset),
+        'nights': self.nights,
+        'scored_epochs': self.count,
+        'loss': self.loss,
+        'kappa': self.kappa,
+        'accuracy': self.accuracy,
+        'night_kappa_median': float(q[1]),
+        'night_kappa_iqr': [float(q[0]), float(q[2])],
+        'confusion_matrix': None if self.cm is None else self.cm.tolist(),
+        **{
+            k: v.tolist() for k, v in scores.items()
+        }
+    }
 
 
-def evaluate(eval_step: Callable, params: Any, batches: Iterable[dict], signals: Sequence[str],
-             subsets: Sequence[Sequence[str]], to_device: Callable = lambda b: b
-             ) -> dict[tuple[str, ...], SubsetResult]:
+def evaluate(eval_step: Callable,
+             params: Any,
+             batches: Iterable[dict],
+             signals: Sequence[str],
+             subsets: Sequence[Sequence[str]],
+             to_device: Callable = lambda b: b) -> dict[tuple[str, ...], SubsetResult]:
   """Run every subset over every batch (each batch is read once)."""
   results = {tuple(s): SubsetResult(tuple(s)) for s in subsets}
   vectors = {tuple(s): jnp.asarray(subset_vector(s, signals)) for s in subsets}
@@ -171,11 +187,15 @@ def pooled(results: Iterable[SubsetResult], subset: Sequence[str] = ()) -> Subse
   return total
 
 
-def summaries(results: Mapping[str, Mapping[tuple[str, ...], SubsetResult]]
-              ) -> dict[str, dict[str, dict[str, Any]]]:
+def summaries(
+    results: Mapping[str, Mapping[tuple[str, ...], SubsetResult]]
+) -> dict[str, dict[str, dict[str, Any]]]:
   """{dataset: {subset name: summary}}: the table of reports and metrics.json."""
-  return {name: {subset_name(k): r.summary() for k, r in per_subset.items()}
-          for name, per_subset in results.items()}
+  return {
+      name: {
+          subset_name(k): r.summary() for k, r in per_subset.items()
+      } for name, per_subset in results.items()
+  }
 
 
 # ----------------------------------------------------------------------------
@@ -186,11 +206,15 @@ EXACT_PADDING = 'exact'
 REFERENCE_GRID = 'reference grid'
 
 
-def eval_spec(mcfg: ModelConfig, preprocessing: prep_lib.Preprocessing, eval_epochs: int
-              ) -> pipeline.NightSpec:
+def eval_spec(mcfg: ModelConfig, preprocessing: prep_lib.Preprocessing,
+              eval_epochs: int) -> pipeline.NightSpec:
   """How evaluation prepares records of `preprocessing` (num_epochs: the padding step)."""
-  return pipeline.NightSpec(mcfg.signals, eval_epochs, mcfg.num_classes,
-                            causal_normalization=mcfg.causal, preprocessing=preprocessing)
+  return pipeline.NightSpec(
+      mcfg.signals,
+      eval_epochs,
+      mcfg.num_classes,
+      causal_normalization=mcfg.causal,
+      preprocessing=preprocessing)
 
 
 def max_epochs_of(config: ml_collections.ConfigDict, override: int | None = None) -> int:
@@ -224,8 +248,9 @@ def scan_nights(source: Any, max_epochs: int = 0) -> dict[str, np.ndarray]:
   stats_3N = np.zeros((3, n), np.int64)
   for i in range(jax.process_index(), n, jax.process_count()):
     labels = np.asarray(source[i]['labels'])
-    stats_3N[:, i] = (len(labels), (labels >= 0).sum(),
-                      (labels[max_epochs:] >= 0).sum() if max_epochs else 0)
+    stats_3N[:,
+             i] = (len(labels), (labels
+                                 >= 0).sum(), (labels[max_epochs:] >= 0).sum() if max_epochs else 0)
   stats_3N = _sum_over_processes(stats_3N)
   return {'epochs': stats_3N[0], 'scored': stats_3N[1], 'cropped': stats_3N[2]}
 
@@ -243,19 +268,20 @@ class _Selection:
     return self._source[self._indices[i]]
 
 
-def _buckets(epochs_N: np.ndarray, spec: pipeline.NightSpec, max_epochs: int
-             ) -> dict[int, list[int]]:
+def _buckets(epochs_N: np.ndarray, spec: pipeline.NightSpec,
+             max_epochs: int) -> dict[int, list[int]]:
   """{evaluated length: night indices}, shortest first (reference: the stored length)."""
   buckets: dict[int, list[int]] = {}
   for i, epochs in enumerate(epochs_N):
-    length = (int(epochs) if spec.preprocessing.is_reference
-              else eval_length(int(epochs), spec.num_epochs, max_epochs))
+    length = (
+        int(epochs) if spec.preprocessing.is_reference else eval_length(
+            int(epochs), spec.num_epochs, max_epochs))
     buckets.setdefault(length, []).append(i)
   return dict(sorted(buckets.items()))
 
 
-def _bucket_batches(source: Any, buckets: Mapping[int, Sequence[int]],
-                    spec: pipeline.NightSpec, batch_size: int, bar) -> Iterator[dict]:
+def _bucket_batches(source: Any, buckets: Mapping[int, Sequence[int]], spec: pipeline.NightSpec,
+                    batch_size: int, bar) -> Iterator[dict]:
   """Batches of nights of equal length; the bar counts nights of all processes.
 
   Our records keep 'valid_epochs' (exact padding); reference records drop it: the
@@ -266,8 +292,7 @@ def _bucket_batches(source: Any, buckets: Mapping[int, Sequence[int]],
   for length, indices in buckets.items():
     nights = _Selection(source, indices)
     bucket_spec = dataclasses.replace(spec, num_epochs=length)
-    for b, batch in enumerate(pipeline.eval_batches(nights, bucket_spec, batch_size,
-                                                    index, count)):
+    for b, batch in enumerate(pipeline.eval_batches(nights, bucket_spec, batch_size, index, count)):
       if spec.preprocessing.is_reference:
         del batch['valid_epochs']
       yield batch
@@ -282,22 +307,35 @@ def _progress_bar(total: int, name: str, enabled: bool):
   return tqdm(total=total, desc=name, unit='night', dynamic_ncols=True)
 
 
-def _coverage(scan: Mapping[str, np.ndarray], buckets: Mapping[int, Sequence[int]],
-              max_epochs: int, spec: pipeline.NightSpec) -> dict[str, Any]:
+def _coverage(scan: Mapping[str, np.ndarray], buckets: Mapping[int, Sequence[int]], max_epochs: int,
+              spec: pipeline.NightSpec) -> dict[str, Any]:
   """What a dataset's numbers cover: nights, scored epochs, lengths, what was cut."""
-  return {'nights': len(scan['epochs']), 'scored_epochs': int(scan['scored'].sum()),
-          'longest_night_epochs': int(scan['epochs'].max(initial=0)),
-          'eval_lengths': {str(k): len(v) for k, v in buckets.items()},
-          'padding': REFERENCE_GRID if spec.preprocessing.is_reference else EXACT_PADDING,
-          'max_epochs': max_epochs, 'cropped_nights': int((scan['cropped'] > 0).sum()),
-          'cropped_scored_epochs': int(scan['cropped'].sum())}
+  return {
+      'nights': len(scan['epochs']),
+      'scored_epochs': int(scan['scored'].sum()),
+      'longest_night_epochs': int(scan['epochs'].max(initial=0)),
+      'eval_lengths': {
+          str(k): len(v) for k, v in buckets.items()
+      },
+      'padding': REFERENCE_GRID if spec.preprocessing.is_reference else EXACT_PADDING,
+      'max_epochs': max_epochs,
+      'cropped_nights': int((scan['cropped'] > 0).sum()),
+      'cropped_scored_epochs': int(scan['cropped'].sum())
+  }
 
 
-def evaluate_sources(eval_step: Callable, params: Any, sources: Mapping[str, Any],
-                     spec: pipeline.NightSpec, subsets: Sequence[Sequence[str]],
-                     batch_size: int, to_device: Callable = lambda b: b, max_epochs: int = 0,
-                     progress: bool = True, scans: dict | None = None
-                     ) -> tuple[dict[str, dict[tuple[str, ...], SubsetResult]], dict[str, dict]]:
+def evaluate_sources(
+    eval_step: Callable,
+    params: Any,
+    sources: Mapping[str, Any],
+    spec: pipeline.NightSpec,
+    subsets: Sequence[Sequence[str]],
+    batch_size: int,
+    to_device: Callable = lambda b: b,
+    max_epochs: int = 0,
+    progress: bool = True,
+    scans: dict | None = None
+) -> tuple[dict[str, dict[tuple[str, ...], SubsetResult]], dict[str, dict]]:
   """Every subset on every night of every dataset -> (results, coverage per dataset).
 
   Our nights are cut after `max_epochs` (0: never) and zero-padded to
@@ -307,8 +345,9 @@ def evaluate_sources(eval_step: Callable, params: Any, sources: Mapping[str, Any
   label scans across calls (training's validation).
   """
   if spec.preprocessing.is_reference and max_epochs:
-    logging.info('Reference records are evaluated on their whole %d-epoch grid; '
-                 'max_epochs=%d does not apply.', spec.preprocessing.grid_epochs, max_epochs)
+    logging.info(
+        'Reference records are evaluated on their whole %d-epoch grid; '
+        'max_epochs=%d does not apply.', spec.preprocessing.grid_epochs, max_epochs)
     max_epochs = 0
   scans = {} if scans is None else scans
   results, coverage = {}, {}
@@ -327,15 +366,17 @@ def evaluate_sources(eval_step: Callable, params: Any, sources: Mapping[str, Any
       if bar is not None:
         bar.close()
     coverage[name] = _coverage(scan, buckets, max_epochs, spec)
-    logging.info('Evaluated %s: %d nights, lengths %s, %d scored epochs cut off, %.1f s.',
-                 name, len(source), coverage[name]['eval_lengths'],
-                 coverage[name]['cropped_scored_epochs'], time.perf_counter() - started)
+    logging.info('Evaluated %s: %d nights, lengths %s, %d scored epochs cut off, %.1f s.', name,
+                 len(source), coverage[name]['eval_lengths'],
+                 coverage[name]['cropped_scored_epochs'],
+                 time.perf_counter() - started)
   return results, coverage
 
 
 # ----------------------------------------------------------------------------
 # Signal subsets
 # ----------------------------------------------------------------------------
+
 
 def parse_subsets(text: str) -> list[tuple[str, ...]]:
   """'ECG;ECG,THX;PPG+THX;all' -> [('ECG',), ('ECG', 'THX'), ('PPG', 'THX'), ()]."""
@@ -347,8 +388,8 @@ def parse_subsets(text: str) -> list[tuple[str, ...]]:
     if part.lower() in ('all', 'all available'):
       subsets.append(())
     else:
-      subsets.append(tuple(n.strip().upper() for n in part.replace('+', ',').split(',')
-                           if n.strip()))
+      subsets.append(
+          tuple(n.strip().upper() for n in part.replace('+', ',').split(',') if n.strip()))
   return subsets
 
 
@@ -370,8 +411,8 @@ def select_subsets(configured: Iterable[Sequence[str]], extra: Iterable[Sequence
     if set(subset) <= set(signals):
       add(subset)
     else:
-      logging.info('Skipping configured subset %s: the model takes %s.',
-                   subset_name(subset), list(signals))
+      logging.info('Skipping configured subset %s: the model takes %s.', subset_name(subset),
+                   list(signals))
   for subset in extra:
     subset_vector(subset, signals)
     add(subset)
@@ -382,27 +423,26 @@ def select_subsets(configured: Iterable[Sequence[str]], extra: Iterable[Sequence
 # Run directories
 # ----------------------------------------------------------------------------
 
+
 @functools.lru_cache(maxsize=8)
 def _cached_eval_step(graphdef: nnx.GraphDef, num_classes: int, mesh: jax.sharding.Mesh):
   return make_eval_step(graphdef, num_classes, mesh)
 
 
-def _model_to_evaluate(run: run_dir_lib.RunDir, model: str | None, sharding
-                       ) -> model_files.LoadedModel:
+def _model_to_evaluate(run: run_dir_lib.RunDir, model: str | None,
+                       sharding) -> model_files.LoadedModel:
   """`model` (any model path), else the run's WORKDIR/model."""
   if model is not None:
     return model_files.read_model(model, sharding)
   if not model_io.is_model_checkpoint(run.model):
-    raise FileNotFoundError(
-        f'No trained model in {run.model} (needs {model_io.CONFIG_FILE} and '
-        f'{model_io.PARAMS_DIR}/); training writes it when it finishes.')
+    raise FileNotFoundError(f'No trained model in {run.model} (needs {model_io.CONFIG_FILE} and '
+                            f'{model_io.PARAMS_DIR}/); training writes it when it finishes.')
   return model_files.read_model(run.model, sharding)
 
 
-def _sources_to_evaluate(config: ml_collections.ConfigDict, run: run_dir_lib.RunDir,
-                         split: str, datasets: Sequence[str] | None, data_dir: str | None,
-                         sources: Mapping[str, Any] | None
-                         ) -> tuple[Mapping[str, Any], list[str]]:
+def _sources_to_evaluate(config: ml_collections.ConfigDict, run: run_dir_lib.RunDir, split: str,
+                         datasets: Sequence[str] | None, data_dir: str | None,
+                         sources: Mapping[str, Any] | None) -> tuple[Mapping[str, Any], list[str]]:
   """(sources, names of the config's datasets that are not prepared)."""
   if sources is not None:
     return ({n: sources[n] for n in datasets} if datasets else sources), []
@@ -417,12 +457,28 @@ def _sources_to_evaluate(config: ml_collections.ConfigDict, run: run_dir_lib.Run
   return sources, [n for n in names if n not in sources]
 
 
-def evaluate_workdir(workdir: str | pathlib.Path, split: str = 'test',
+def _subsets_and_batch(config, subsets: Sequence[Sequence[str]], signals: Sequence[str],
+                       batch_size: int | None) -> tuple[list[tuple[str, ...]], int]:
+  """(signal subsets to score, per-process batch); InputError naming a bad one."""
+  try:
+    chosen = select_subsets(config.eval_subsets, subsets, signals)
+    if batch_size is not None and batch_size < 1:
+      raise ValueError(f'Batch size must be >= 1, got {batch_size}.')
+    return chosen, distributed.check_batch_size(batch_size or config.eval_batch_size)
+  except ValueError as e:
+    raise cli.InputError(str(e)) from e
+
+
+def evaluate_workdir(workdir: str | pathlib.Path,
+                     split: str = 'test',
                      subsets: Sequence[Sequence[str]] = (),
-                     datasets: Sequence[str] | None = None, data_dir: str | None = None,
-                     batch_size: int | None = None, max_epochs: int | None = None,
+                     datasets: Sequence[str] | None = None,
+                     data_dir: str | None = None,
+                     batch_size: int | None = None,
+                     max_epochs: int | None = None,
                      sources: Mapping[str, Any] | None = None,
-                     progress: bool = True, model: str | None = None,
+                     progress: bool = True,
+                     model: str | None = None,
                      config: ml_collections.ConfigDict | None = None) -> dict[str, Any]:
   """Evaluates WORKDIR/model on every dataset x signal subset; writes WORKDIR/eval/<split>/.
 
@@ -452,13 +508,7 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = 'test',
   mesh = distributed.make_mesh()
   loaded = _model_to_evaluate(run, model, distributed.replicated(mesh))
   mcfg, params, model_prep = loaded.config, loaded.params, loaded.preprocessing
-  try:
-    chosen = select_subsets(config.eval_subsets, subsets, mcfg.signals)
-    if batch_size is not None and batch_size < 1:
-      raise ValueError(f'Batch size must be >= 1, got {batch_size}.')
-    local_batch = distributed.check_batch_size(batch_size or config.eval_batch_size)
-  except ValueError as e:
-    raise cli.InputError(str(e)) from e
+  chosen, local_batch = _subsets_and_batch(config, subsets, mcfg.signals, batch_size)
   crop = max_epochs_of(config, max_epochs)
   sources, missing = _sources_to_evaluate(config, run, split, datasets, data_dir, sources)
   pipeline.check_preprocessing(model_prep, sources, f'The model in {loaded.path}')
@@ -466,14 +516,35 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = 'test',
       _cached_eval_step(model_io.graphdef(mcfg), mcfg.num_classes, mesh), params, sources,
       eval_spec(mcfg, model_prep, config.eval_epochs), chosen, local_batch,
       lambda batch: distributed.global_batch(batch, mesh), crop, progress)
-  out = {'split': split, 'step': run.trained_step(), 'signals': list(mcfg.signals),
-         'num_classes': mcfg.num_classes,
-         'stage_names': list(stages.stage_names(mcfg.num_classes)),
-         'eval_epochs': config.eval_epochs, 'eval_max_epochs': crop,
-         'subsets': [subset_name(s) for s in chosen],
-         'preprocessing': model_prep.to_dict(), 'model': model or str(run.model),
-         **({'model_commit': loaded.hub.model_commit} if loaded.hub else {}),
-         'missing_datasets': missing, 'datasets': coverage, 'results': summaries(raw)}
+  out = {
+      'split':
+          split,
+      'step':
+          run.trained_step(),
+      'signals':
+          list(mcfg.signals),
+      'num_classes':
+          mcfg.num_classes,
+      'stage_names':
+          list(stages.stage_names(mcfg.num_classes)),
+      'eval_epochs':
+          config.eval_epochs,
+      'eval_max_epochs':
+          crop,
+      'subsets': [subset_name(s) for s in chosen],
+      'preprocessing':
+          model_prep.to_dict(),
+      'model':
+          model or str(run.model),
+      **({
+          'model_commit': loaded.hub.model_commit
+      } if loaded.hub else {}), 'missing_datasets':
+          missing,
+      'datasets':
+          coverage,
+      'results':
+          summaries(raw)
+  }
   if jax.process_index() == 0:
     tables.write_report(run.eval_dir(split), out)
   return out

@@ -47,8 +47,10 @@ def read_stages(path: str | os.PathLike[str]) -> np.ndarray:
 def _hypnograms(folder: pathlib.Path) -> dict[str, pathlib.Path]:
   if not folder.is_dir():
     raise FileNotFoundError(f'{folder} is not a folder.')
-  return {p.relative_to(folder).as_posix()[:-len(SUFFIX)]: p
-          for p in sorted(folder.rglob(f'*{SUFFIX}'))}
+  return {
+      p.relative_to(folder).as_posix()[:-len(SUFFIX)]: p
+      for p in sorted(folder.rglob(f'*{SUFFIX}'))
+  }
 
 
 def compare(reference_S: np.ndarray, ours_S: np.ndarray, name: str = '') -> NightAgreement:
@@ -60,15 +62,17 @@ def compare(reference_S: np.ndarray, ours_S: np.ndarray, name: str = '') -> Nigh
   return NightAgreement(name, epochs, float(np.mean(ref == ours)), metrics.cohen_kappa(cm))
 
 
-def compare_folders(reference_dir: str | os.PathLike[str], ours_dir: str | os.PathLike[str]
-                    ) -> tuple[list[NightAgreement], list[str]]:
+def compare_folders(reference_dir: str | os.PathLike[str],
+                    ours_dir: str | os.PathLike[str]) -> tuple[list[NightAgreement], list[str]]:
   """(agreement per night found in both, names found in only one of them)."""
   reference = _hypnograms(pathlib.Path(reference_dir))
   ours = _hypnograms(pathlib.Path(ours_dir))
   if not reference.keys() & ours.keys():
     raise FileNotFoundError(f'No night has a {SUFFIX} in both {reference_dir} and {ours_dir}.')
-  nights = [compare(read_stages(reference[n]), read_stages(ours[n]), n)
-            for n in sorted(reference.keys() & ours.keys())]
+  nights = [
+      compare(read_stages(reference[n]), read_stages(ours[n]), n)
+      for n in sorted(reference.keys() & ours.keys())
+  ]
   return nights, sorted(reference.keys() ^ ours.keys())
 
 

@@ -15,26 +15,22 @@ def confusion_matrix(labels_BS: jax.Array, pred_BS: jax.Array, num_classes: int)
   """[K, K] counts (rows = true, cols = predicted) over epochs with label >= 0."""
   valid = labels_BS >= 0
   idx = jnp.where(valid, labels_BS * num_classes + pred_BS, 0)
-  counts = jnp.zeros(num_classes * num_classes, jnp.int32).at[idx.ravel()].add(
-      valid.ravel().astype(jnp.int32))
+  counts = jnp.zeros(num_classes * num_classes,
+                     jnp.int32).at[idx.ravel()].add(valid.ravel().astype(jnp.int32))
   return counts.reshape(num_classes, num_classes)
 
 
-def host_confusion_matrix(labels_S: np.ndarray, pred_S: np.ndarray, num_classes: int
-                          ) -> np.ndarray:
+def host_confusion_matrix(labels_S: np.ndarray, pred_S: np.ndarray, num_classes: int) -> np.ndarray:
   """NumPy `confusion_matrix`: [K, K] int64 counts over epochs with label >= 0."""
   labels_S, pred_S = np.asarray(labels_S), np.asarray(pred_S)
   scored = labels_S >= 0
   flat = labels_S[scored].astype(np.int64) * num_classes + pred_S[scored]
-  return np.bincount(flat, minlength=num_classes * num_classes).reshape(
-      num_classes, num_classes)
+  return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def per_night_confusion(labels_BS: jax.Array, pred_BS: jax.Array, num_classes: int
-                        ) -> jax.Array:
+def per_night_confusion(labels_BS: jax.Array, pred_BS: jax.Array, num_classes: int) -> jax.Array:
   """[B, K, K] confusion matrix of every night."""
-  return jax.vmap(lambda l, p: confusion_matrix(l[None], p[None], num_classes))(
-      labels_BS, pred_BS)
+  return jax.vmap(lambda l, p: confusion_matrix(l[None], p[None], num_classes))(labels_BS, pred_BS)
 
 
 def cohen_kappa(cm: np.ndarray) -> float:

@@ -21,8 +21,16 @@ from wav2sleep_jax.core import run_dir as run_dir_lib
 
 Results = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
-_COHORT_LABELS = {'shhs': 'SHHS', 'mesa': 'MESA', 'wsc': 'WSC', 'chat': 'CHAT', 'cfs': 'CFS',
-                  'ccshs': 'CCSHS', 'mros': 'MROS', 'census': 'Census'}
+_COHORT_LABELS = {
+    'shhs': 'SHHS',
+    'mesa': 'MESA',
+    'wsc': 'WSC',
+    'chat': 'CHAT',
+    'cfs': 'CFS',
+    'ccshs': 'CCSHS',
+    'mros': 'MROS',
+    'census': 'Census'
+}
 MISSING = '–'
 
 
@@ -66,14 +74,20 @@ def _subset_rows(results: Results, subsets: Sequence[str] | None) -> list[str]:
   return rows
 
 
-def _grid(results: Results, subsets: Sequence[str] | None, cell, corner: str = 'test inputs'
-          ) -> str:
+def _grid(results: Results,
+          subsets: Sequence[str] | None,
+          cell,
+          corner: str = 'test inputs') -> str:
   datasets = list(results)
-  lines = [f'| {corner} | ' + ' | '.join(dataset_label(d) for d in datasets) + ' |',
-           '|---|' + '---|' * len(datasets)]
+  lines = [
+      f'| {corner} | ' + ' | '.join(dataset_label(d) for d in datasets) + ' |',
+      '|---|' + '---|' * len(datasets)
+  ]
   for subset in _subset_rows(results, subsets):
-    cells = [cell(results[d].get(subset)) if _evaluated(results[d].get(subset)) else MISSING
-             for d in datasets]
+    cells = [
+        cell(results[d].get(subset)) if _evaluated(results[d].get(subset)) else MISSING
+        for d in datasets
+    ]
     lines.append(f'| {subset_label(subset)} | ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)
 
@@ -89,23 +103,28 @@ def accuracy_table(results: Results, subsets: Sequence[str] | None = None) -> st
 
 def night_kappa_table(results: Results, subsets: Sequence[str] | None = None) -> str:
   """Per-night kappa: median [25th, 75th percentile]."""
+
   def cell(s):
     lo, hi = s['night_kappa_iqr']
     return f"{_fmt(s['night_kappa_median'])} [{_fmt(lo)}, {_fmt(hi)}]"
+
   return _grid(results, subsets, cell)
 
 
-def per_class_table(per_subset: Mapping[str, Mapping[str, Any]], stage_names: Sequence[str],
+def per_class_table(per_subset: Mapping[str, Mapping[str, Any]],
+                    stage_names: Sequence[str],
                     subsets: Sequence[str] | None = None) -> str:
   """One dataset: rows = subsets, columns = stages, cells 'precision / recall / F1'."""
-  lines = ['| test inputs | ' + ' | '.join(stage_names) + ' |',
-           '|---|' + '---|' * len(stage_names)]
+  lines = ['| test inputs | ' + ' | '.join(stage_names) + ' |', '|---|' + '---|' * len(stage_names)]
   for subset in (list(per_subset) if subsets is None else subsets):
     s = per_subset.get(subset)
     if not _evaluated(s):
       continue
-    cells = [' / '.join(_fmt(s[k][i], 2) for k in ('precision', 'recall', 'f1'))
-             for i in range(len(stage_names))]
+    cells = [
+        ' / '.join(_fmt(s[k][i], 2)
+                   for k in ('precision', 'recall', 'f1'))
+        for i in range(len(stage_names))
+    ]
     lines.append(f'| {subset_label(subset)} | ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)
 
@@ -118,17 +137,18 @@ def scored_epochs_line(coverage: Mapping[str, Mapping[str, Any]]) -> str:
   if not cut:
     how = f'max_epochs={limit}' if limit else 'whole nights'
     return f'Scored epochs: {total:,} ({how}), none cut off.'
-  per_dataset = '; '.join(
-      f"{dataset_label(d)}: {c['cropped_scored_epochs']:,} of "
-      f"{_count(c['cropped_nights'], 'night')}" for d, c in coverage.items()
-      if c['cropped_scored_epochs'])
+  per_dataset = '; '.join(f"{dataset_label(d)}: {c['cropped_scored_epochs']:,} of "
+                          f"{_count(c['cropped_nights'], 'night')}"
+                          for d, c in coverage.items()
+                          if c['cropped_scored_epochs'])
   return (f'Scored epochs: {total - cut:,} of {total:,}; {cut:,} ({100 * cut / total:.1f}%) '
           f'cut off by max_epochs={limit} and not scored ({per_dataset}).')
 
 
-def summary_tables(results: Results, subsets: Sequence[str] | None = None,
-                   split: str = 'test', coverage: Mapping[str, Mapping[str, Any]] | None = None
-                   ) -> str:
+def summary_tables(results: Results,
+                   subsets: Sequence[str] | None = None,
+                   split: str = 'test',
+                   coverage: Mapping[str, Mapping[str, Any]] | None = None) -> str:
   """Total kappa and accuracy tables, and the scored epochs cut off (what training and
   `evaluate` print)."""
   text = (f"Total Cohen's kappa on the {split} split (n = nights that have the inputs):\n"
@@ -136,33 +156,37 @@ def summary_tables(results: Results, subsets: Sequence[str] | None = None,
   return f'{text}\n\n{scored_epochs_line(coverage)}' if coverage else text
 
 
-def markdown_report(results: Results, subsets: Sequence[str] | None, stage_names: Sequence[str],
-                    split: str = 'test', coverage: Mapping[str, Mapping[str, Any]] | None = None,
+def markdown_report(results: Results,
+                    subsets: Sequence[str] | None,
+                    stage_names: Sequence[str],
+                    split: str = 'test',
+                    coverage: Mapping[str, Mapping[str, Any]] | None = None,
                     header: str = '') -> str:
   """The whole report: kappa, accuracy, per-night kappa, per-class scores, coverage."""
   parts = [f'# Evaluation on the {split} split', '']
   if header:
     parts += [header, '']
   parts += [
-      "## Total Cohen's kappa",
-      '',
+      "## Total Cohen's kappa", '',
       'One confusion matrix pooled over all scored epochs of a dataset (the paper\'s Table 6 '
       'metric). A subset is evaluated only on the nights that have all of its signals; '
-      'n = those nights. "all available" uses every signal a night has.',
-      '', kappa_table(results, subsets), '',
-      '## Accuracy', '', accuracy_table(results, subsets), '',
-      '## Per-night kappa: median [IQR]', '', night_kappa_table(results, subsets), '',
-      '## Per-class precision / recall / F1', '']
+      'n = those nights. "all available" uses every signal a night has.', '',
+      kappa_table(results, subsets), '', '## Accuracy', '',
+      accuracy_table(results, subsets), '', '## Per-night kappa: median [IQR]', '',
+      night_kappa_table(results, subsets), '', '## Per-class precision / recall / F1', ''
+  ]
   for dataset, per_subset in results.items():
-    parts += [f'### {dataset_label(dataset)}', '',
-              per_class_table(per_subset, stage_names, subsets), '']
+    parts += [
+        f'### {dataset_label(dataset)}', '',
+        per_class_table(per_subset, stage_names, subsets), ''
+    ]
   if coverage:
     parts += ['## Nights', '']
     for dataset, c in coverage.items():
-      lengths = ', '.join(f"{_count(n, 'night')} at {k} epochs"
-                          for k, n in c['eval_lengths'].items()) or 'none'
-      how = ('on the stored reference grid (unpadded)' if c.get('padding') == 'reference grid'
-             else 'zero-padded (exact padding)')
+      lengths = ', '.join(
+          f"{_count(n, 'night')} at {k} epochs" for k, n in c['eval_lengths'].items()) or 'none'
+      how = ('on the stored reference grid (unpadded)'
+             if c.get('padding') == 'reference grid' else 'zero-padded (exact padding)')
       line = (f"- {dataset_label(dataset)} (`{dataset}`): {_count(c['nights'], 'night')}, "
               f"{c['scored_epochs']:,} scored epochs, longest night "
               f"{c['longest_night_epochs']:,} epochs; evaluated {how}: {lengths}; ")
@@ -181,6 +205,7 @@ def markdown_report(results: Results, subsets: Sequence[str] | None, stage_names
 # Figures
 # ----------------------------------------------------------------------------
 
+
 def confusion_figure(cm: np.ndarray, stage_names: Sequence[str], title: str, ax=None):
   """Confusion matrix coloured by row fraction (rows = scored stage), with % and counts.
 
@@ -196,14 +221,20 @@ def confusion_figure(cm: np.ndarray, stage_names: Sequence[str], title: str, ax=
 
     width, height = k + 1.3, k + 1.5  # Inches: the square matrix plus fixed margins.
     fig = Figure(figsize=(width, height), dpi=110)
-    fig.subplots_adjust(left=1.05 / width, right=1 - 0.2 / width, bottom=0.8 / height,
-                        top=1 - 0.65 / height)
+    fig.subplots_adjust(
+        left=1.05 / width, right=1 - 0.2 / width, bottom=0.8 / height, top=1 - 0.65 / height)
     ax = fig.subplots()
   ax.imshow(frac, vmin=0.0, vmax=1.0, cmap='Blues')
   for i in range(k):
     for j in range(k):
-      ax.text(j, i, f'{100 * frac[i, j]:.0f}%\n({cm[i, j]:,})', ha='center', va='center',
-              fontsize=8, color='white' if frac[i, j] > 0.6 else 'black')
+      ax.text(
+          j,
+          i,
+          f'{100 * frac[i, j]:.0f}%\n({cm[i, j]:,})',
+          ha='center',
+          va='center',
+          fontsize=8,
+          color='white' if frac[i, j] > 0.6 else 'black')
   ax.set_xticks(range(k), stage_names)
   ax.set_yticks(range(k), stage_names)
   ax.set_xlabel('Predicted stage')
@@ -212,8 +243,8 @@ def confusion_figure(cm: np.ndarray, stage_names: Sequence[str], title: str, ax=
   return ax.figure
 
 
-def confusion_images(results: Results, stage_names: Sequence[str]
-                     ) -> dict[tuple[str, str], np.ndarray]:
+def confusion_images(results: Results,
+                     stage_names: Sequence[str]) -> dict[tuple[str, str], np.ndarray]:
   """(dataset, subset) -> RGB uint8 [H, W, 3] of its confusion figure (evaluated pairs)."""
   from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -251,8 +282,12 @@ def tag(name: str) -> str:
   return re.sub(r'[^A-Za-z0-9_./-]', '_', name)
 
 
-def write_tensorboard(logdir: str | pathlib.Path, results: Results, stage_names: Sequence[str],
-                      split: str = 'test', step: int = 0, text: str = '',
+def write_tensorboard(logdir: str | pathlib.Path,
+                      results: Results,
+                      stage_names: Sequence[str],
+                      split: str = 'test',
+                      step: int = 0,
+                      text: str = '',
                       images: Mapping[tuple[str, str], np.ndarray] | None = None) -> None:
   """Scalars <split>/<dataset>/<subset>/{kappa, accuracy, ...}, the report, the matrices."""
   from tensorboardX import SummaryWriter
@@ -263,15 +298,18 @@ def write_tensorboard(logdir: str | pathlib.Path, results: Results, stage_names:
         if not _evaluated(s):
           continue
         prefix = f'{split}/{tag(dataset)}/{tag(subset)}'
-        values = {'kappa': s['kappa'], 'accuracy': s['accuracy'], 'nights': s['nights'],
-                  'night_kappa_median': s['night_kappa_median']}
+        values = {
+            'kappa': s['kappa'],
+            'accuracy': s['accuracy'],
+            'nights': s['nights'],
+            'night_kappa_median': s['night_kappa_median']
+        }
         values.update({f'f1/{name}': f for name, f in zip(stage_names, s['f1'])})
         for key, value in values.items():
           if value is not None and np.isfinite(value):
             tb.add_scalar(f'{prefix}/{key}', float(value), step)
         if images and (dataset, subset) in images:
-          tb.add_image(f'{prefix}/confusion', images[(dataset, subset)], step,
-                       dataformats='HWC')
+          tb.add_image(f'{prefix}/confusion', images[(dataset, subset)], step, dataformats='HWC')
     if text:
       tb.add_text(f'{split}/report', text, step)
 
@@ -279,6 +317,7 @@ def write_tensorboard(logdir: str | pathlib.Path, results: Results, stage_names:
 # ----------------------------------------------------------------------------
 # Everything of one evaluation
 # ----------------------------------------------------------------------------
+
 
 def strict_json(value):
   """NaN/inf -> None and numpy scalars -> Python, so the file is standard JSON."""

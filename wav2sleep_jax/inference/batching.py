@@ -130,8 +130,11 @@ class Batcher:
   largest group runs as it is.
   """
 
-  def __init__(self, model: model_lib.StagingModel, batch_size: int,
-               max_pending: int | None = None, bucket_epochs: int = 0):
+  def __init__(self,
+               model: model_lib.StagingModel,
+               batch_size: int,
+               max_pending: int | None = None,
+               bucket_epochs: int = 0):
     if batch_size < 1:
       raise ValueError(f'batch_size must be >= 1, got {batch_size}.')
     self._model = model
@@ -142,10 +145,10 @@ class Batcher:
     self._compiled: set[tuple[int, tuple[str, ...], int]] = set()  # (epochs, names, rows).
     self.budget = CompileBudget()
 
-  def add(self, key: Any, x: Mapping[str, np.ndarray], num_epochs: int
-          ) -> list[tuple[Any, np.ndarray | Exception]]:
-    group = (bucket_length(num_epochs, self._bucket_epochs),
-             tuple(n for n in self._model.signals if n in x))
+  def add(self, key: Any, x: Mapping[str, np.ndarray],
+          num_epochs: int) -> list[tuple[Any, np.ndarray | Exception]]:
+    group = (bucket_length(num_epochs,
+                           self._bucket_epochs), tuple(n for n in self._model.signals if n in x))
     self._pending.setdefault(group, []).append((key, dict(x), num_epochs))
     if len(self._pending[group]) >= self._batch_size:
       return self._run(group)
@@ -167,8 +170,8 @@ class Batcher:
                       sorted(r for e, nm, r in self._compiled if (e, nm) == group))
     if (epochs, names, rows) in self._compiled:
       return epochs, rows
-    longer = [(e * r, e, r) for e, nm, r in self._compiled
-              if nm == names and e >= epochs and r >= n]
+    longer = [(e * r, e, r) for e, nm, r in self._compiled if nm == names and e >= epochs and r >= n
+             ]
     if longer:
       size, longer_epochs, longer_rows = min(longer)
       if self.budget.borrow(group, size - epochs * rows):
@@ -187,8 +190,8 @@ class Batcher:
     start, compile_start = time.perf_counter(), compile_seconds()
     logits_BSK = self._model.logits({n: np.stack([p[n] for p in padded]) for n in names},
                                     valid_epochs=np.array([s for _, _, s in rows]))
-    self.budget.observe(time.perf_counter() - start, compile_seconds() - compile_start,
-                        epochs * num_rows)
+    self.budget.observe(time.perf_counter() - start,
+                        compile_seconds() - compile_start, epochs * num_rows)
     self._compiled.add((epochs, names, num_rows))
     return [logits_BSK[j, :s] for j, (_, _, s) in enumerate(chunk)]
 
@@ -208,8 +211,8 @@ class Batcher:
       done += [(key, logits_SK) for (key, _, _), logits_SK in zip(chunk, logits)]
     return done
 
-  def _run_one(self, member: tuple[Any, dict, int], group: tuple
-               ) -> tuple[Any, np.ndarray | Exception]:
+  def _run_one(self, member: tuple[Any, dict, int],
+               group: tuple) -> tuple[Any, np.ndarray | Exception]:
     try:
       return member[0], self._logits([member], group)[0]
     except Exception as e:  # pylint: disable=broad-except  # Reported per night.

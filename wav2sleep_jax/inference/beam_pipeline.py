@@ -66,16 +66,15 @@ class _StageNights(beam.DoFn):
   def setup(self):
     self._model = model_lib.load_model(self._model_path, dtype=self._dtype)
     # One Batcher per worker: it remembers the batch sizes compiled (flushed every bundle).
-    self._batcher = batching.Batcher(self._model, self._batch_size,
-                                     bucket_epochs=self._bucket_epochs)
+    self._batcher = batching.Batcher(
+        self._model, self._batch_size, bucket_epochs=self._bucket_epochs)
 
   def start_bundle(self):
     # The local run's reader and writer, shared.
     args = self._run_args
-    self._run = runner.FilesRun(
-        self._model, runner.wanted_signals(self._model, args['signals']), args['output_dir'],
-        args['root'], args['read_options'],
-        output_files.RunOutputs(args['output_dir'], args['formats']))
+    self._run = runner.FilesRun(self._model, runner.wanted_signals(self._model, args['signals']),
+                                args['output_dir'], args['root'], args['read_options'],
+                                output_files.RunOutputs(args['output_dir'], args['formats']))
     self._run.bar = _NoBar()
 
   def process(self, item: tuple[str, str]):
@@ -87,7 +86,8 @@ class _StageNights(beam.DoFn):
   def finish_bundle(self):
     self._run.finish(self._batcher.flush())
     for value in self._drain():
-      yield windowed_value.WindowedValue(value, window.GlobalWindow().max_timestamp(),
+      yield windowed_value.WindowedValue(value,
+                                         window.GlobalWindow().max_timestamp(),
                                          [window.GlobalWindow()])
 
   def _drain(self) -> list[tuple[str, Any]]:
@@ -106,18 +106,23 @@ def _save(results: list, path: str) -> None:
     pickle.dump(results, f)
 
 
-def predict_files_beam(model_path: str | os.PathLike[str], input_path: str | os.PathLike[str],
-                       output_dir: str | os.PathLike[str], options: str | Sequence[str], *,
+def predict_files_beam(model_path: str | os.PathLike[str],
+                       input_path: str | os.PathLike[str],
+                       output_dir: str | os.PathLike[str],
+                       options: str | Sequence[str],
+                       *,
                        dtype: str | None = None,
                        signals: Sequence[str] | None = None,
                        channel_map: Mapping[str, Sequence[str]] | None = None,
                        kinds: Sequence[str] = tuple(night_lib.EXTENSIONS.values()),
                        batch_size: int = 8,
                        formats: Sequence[str] = output_files.FORMATS,
-                       run_info: Mapping[str, str] | None = None, with_labels: bool = True,
-                       allow_truncated: bool = False, bucket_hours: float = 1.0,
-                       preprocessing: str | None = None, max_hours: float | None = None
-                       ) -> runner.RunResult:
+                       run_info: Mapping[str, str] | None = None,
+                       with_labels: bool = True,
+                       allow_truncated: bool = False,
+                       bucket_hours: float = 1.0,
+                       preprocessing: str | None = None,
+                       max_hours: float | None = None) -> runner.RunResult:
   """`runner.predict_files` on Beam; `options` as `parse_options` takes them.
 
   The model is a checkpoint path (each worker loads it); other arguments as
@@ -130,32 +135,39 @@ def predict_files_beam(model_path: str | os.PathLike[str], input_path: str | os.
   runner.wanted_signals(model, signals)
   prep = runner.run_preprocessing(model, preprocessing, max_hours)
   files, root = runner.find_run_inputs(input_path, kinds, output_dir)
-  run_args = dict(signals=signals, output_dir=output_dir, root=root, formats=formats,
-                  read_options=runner.read_options(
-                      prep, signals, channel_map=channel_map, with_labels=with_labels,
-                      allow_truncated=allow_truncated))
+  run_args = dict(
+      signals=signals,
+      output_dir=output_dir,
+      root=root,
+      formats=formats,
+      read_options=runner.read_options(
+          prep,
+          signals,
+          channel_map=channel_map,
+          with_labels=with_labels,
+          allow_truncated=allow_truncated))
   results_path = os.path.join(output_dir, f'.predict-beam-{uuid.uuid4().hex}.pkl')
   bucket_epochs = runner.run_bucket_epochs(prep, bucket_hours)
   stage = _StageNights(os.fspath(model_path), dtype, run_args, batch_size, bucket_epochs)
   with beam.Pipeline(options=beam_options) as p:
-    _ = (p
-         | 'ListNights' >> beam.Create([list(f) for f in files])
-         | 'Spread' >> beam.Reshuffle()
-         | 'Stage' >> beam.ParDo(stage)
-         | 'Collect' >> beam.combiners.ToList()
-         | 'Save' >> beam.Map(_save, results_path))
+    _ = (
+        p
+        | 'ListNights' >> beam.Create([list(f) for f in files])
+        | 'Spread' >> beam.Reshuffle()
+        | 'Stage' >> beam.ParDo(stage)
+        | 'Collect' >> beam.combiners.ToList()
+        | 'Save' >> beam.Map(_save, results_path))
   with open(results_path, 'rb') as f:
     results = pickle.load(f)
   os.remove(results_path)
   return _write_run(model, root, output_dir, run_args, results, run_info, start_time)
 
 
-def _write_run(model, root, output_dir, run_args, results, run_info, start_time
-               ) -> runner.RunResult:
+def _write_run(model, root, output_dir, run_args, results, run_info,
+               start_time) -> runner.RunResult:
   """The run files from the workers' results, as `predict_files` writes them."""
-  run = runner.FilesRun(
-      model, (), output_dir, root, run_args['read_options'],
-      output_files.RunOutputs(output_dir, run_args['formats']))
+  run = runner.FilesRun(model, (), output_dir, root, run_args['read_options'],
+                        output_files.RunOutputs(output_dir, run_args['formats']))
   for kind, value in results:
     if kind == 'row':
       run.summary.append(value)

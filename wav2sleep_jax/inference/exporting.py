@@ -19,11 +19,14 @@ from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.inference import model as model_lib
 
 
-def input_specs(signals: Sequence[str], epochs: int, batch_size: int = 1
-                ) -> dict[str, jax.ShapeDtypeStruct]:
+def input_specs(signals: Sequence[str],
+                epochs: int,
+                batch_size: int = 1) -> dict[str, jax.ShapeDtypeStruct]:
   """{signal: ShapeDtypeStruct([batch_size, epochs * samples_per_epoch], float32)}."""
-  return {n: jax.ShapeDtypeStruct((batch_size, epochs * signals_lib.samples_per_epoch(n)),
-                                  jnp.float32) for n in signals}
+  return {
+      n: jax.ShapeDtypeStruct((batch_size, epochs * signals_lib.samples_per_epoch(n)), jnp.float32)
+      for n in signals
+  }
 
 
 def export_model(model: model_lib.StagingModel,
@@ -55,28 +58,39 @@ def export_model(model: model_lib.StagingModel,
   def logits_fn(x):
     return model.forward(x, jnp.broadcast_to(present_M, (batch_size, len(present_M))))
 
-  return jax.export.export(jax.jit(logits_fn), platforms=platforms)(
-      input_specs(signals, epochs, batch_size))
+  return jax.export.export(
+      jax.jit(logits_fn), platforms=platforms)(
+          input_specs(signals, epochs, batch_size))
 
 
 def metadata(model: model_lib.StagingModel, exported: jax.export.Exported) -> dict:
   """What a consumer needs to feed the export (written as `<output>.json`)."""
   (x_tree,), _ = jax.tree.unflatten(exported.in_tree, exported.in_avals)
   return {
-      'signals': {n: {'shape': list(a.shape), 'dtype': str(a.dtype),
-                      'samples_per_epoch': signals_lib.samples_per_epoch(n)}
-                  for n, a in x_tree.items()},
-      'output': {'shape': list(exported.out_avals[0].shape), 'dtype': 'float32'},
+      'signals': {
+          n: {
+              'shape': list(a.shape),
+              'dtype': str(a.dtype),
+              'samples_per_epoch': signals_lib.samples_per_epoch(n)
+          } for n, a in x_tree.items()
+      },
+      'output': {
+          'shape': list(exported.out_avals[0].shape),
+          'dtype': 'float32'
+      },
       'stage_names': list(model.stage_names),
       'platforms': list(exported.platforms),
       'inputs': ('each signal prepared with the preprocessing below and z-scored over the '
                  'night (reference: over its whole grid); all signals present'),
       'preprocessing': model.preprocessing.to_dict(),
-      **({'model_commit': model.hub.model_commit} if model.hub else {}),
+      **({
+          'model_commit': model.hub.model_commit
+      } if model.hub else {}),
   }
 
 
-def save(exported: jax.export.Exported, path: str | os.PathLike[str],
+def save(exported: jax.export.Exported,
+         path: str | os.PathLike[str],
          meta: dict | None = None) -> str:
   """Writes the serialised export (and `<path>.json` with `meta`)."""
   path = os.fspath(path)
@@ -95,10 +109,12 @@ def load(path: str | os.PathLike[str]) -> jax.export.Exported:
     return jax.export.deserialize(bytearray(f.read()))
 
 
-def export_to_file(model_path: str | os.PathLike[str], output: str | os.PathLike[str],
-                   signals: Sequence[str] | None = None, epochs: int = 1200,
-                   batch_size: int = 1, platforms: Sequence[str] | None = None
-                   ) -> jax.export.Exported:
+def export_to_file(model_path: str | os.PathLike[str],
+                   output: str | os.PathLike[str],
+                   signals: Sequence[str] | None = None,
+                   epochs: int = 1200,
+                   batch_size: int = 1,
+                   platforms: Sequence[str] | None = None) -> jax.export.Exported:
   """Loads a checkpoint, exports it and writes `output` and `output.json`."""
   output_paths.check_output_file(output)
   model = model_lib.load_model(model_path)

@@ -26,17 +26,23 @@ if TYPE_CHECKING:
   from wav2sleep_jax.psg.skip_report import SkipReport
 
 REPORT_FILE = 'index.html'
-COLORS = {'Wake': '#f4a261', 'N1': '#8ecae6', 'N2': '#219ebc', 'N3': '#023047',
-          'Light': '#5fa8d3', 'Deep': '#023047', 'REM': '#e63946'}
+COLORS = {
+    'Wake': '#f4a261',
+    'N1': '#8ecae6',
+    'N2': '#219ebc',
+    'N3': '#023047',
+    'Light': '#5fa8d3',
+    'Deep': '#023047',
+    'REM': '#e63946'
+}
 # (summary.csv column, table header), shown when present.
-COLUMNS = (
-    ('night', 'night'), ('hours', 'hours'), ('signals', 'signals'), ('kappa', 'kappa'),
-    ('accuracy', 'accuracy'), ('tst_min', 'TST min'), ('sleep_efficiency_pct', 'SE %'),
-    ('waso_min', 'WASO min'), ('sleep_onset_latency_min', 'SOL min'),
-    ('rem_latency_from_sleep_onset_min', 'REM lat. min'),
-    ('sleep_fragmentation_index_per_h', 'SFI /h'), ('wake_min', 'Wake min'),
-    ('n1_pct', 'N1 %'), ('n2_pct', 'N2 %'), ('n3_pct', 'N3 %'), ('light_pct', 'Light %'),
-    ('deep_pct', 'Deep %'), ('rem_pct', 'REM %'))
+COLUMNS = (('night', 'night'), ('hours', 'hours'), ('signals', 'signals'), ('kappa', 'kappa'),
+           ('accuracy', 'accuracy'), ('tst_min', 'TST min'), ('sleep_efficiency_pct', 'SE %'),
+           ('waso_min', 'WASO min'), ('sleep_onset_latency_min', 'SOL min'),
+           ('rem_latency_from_sleep_onset_min', 'REM lat. min'), ('sleep_fragmentation_index_per_h',
+                                                                  'SFI /h'),
+           ('wake_min', 'Wake min'), ('n1_pct', 'N1 %'), ('n2_pct', 'N2 %'), ('n3_pct', 'N3 %'),
+           ('light_pct', 'Light %'), ('deep_pct', 'Deep %'), ('rem_pct', 'REM %'))
 _WIDTH, _LEFT, _ROW, _BAND, _BINS = 900, 48, 14, 46, 300
 
 
@@ -114,8 +120,7 @@ def night_svg(prediction: NightPrediction) -> str:
   height = axis + 4
   return (f'<svg xmlns="http://www.w3.org/2000/svg" class="hypnogram" width="{_WIDTH}" '
           f'height="{height:.0f}" viewBox="0 0 {_WIDTH} {height:.0f}" role="img" '
-          f'aria-label="hypnogram of {html.escape(prediction.name)}">'
-          + ''.join(parts) + '</svg>')
+          f'aria-label="hypnogram of {html.escape(prediction.name)}">' + ''.join(parts) + '</svg>')
 
 
 def _cell(value: Any) -> str:
@@ -135,8 +140,8 @@ def _nights_table(rows: Sequence[Mapping[str, Any]]) -> str:
   body = []
   for i, row in enumerate(rows):
     name = html.escape(str(row['night']))
-    cells = ''.join(f'<td data-v="{name}"><a href="#night-{i}">{name}</a></td>'
-                    if key == 'night' else _cell(row.get(key, '')) for key, _ in columns)
+    cells = ''.join(f'<td data-v="{name}"><a href="#night-{i}">{name}</a></td>' if key ==
+                    'night' else _cell(row.get(key, '')) for key, _ in columns)
     body.append(f'<tr>{cells}</tr>')
   return (f'<table id="nights"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}'
           '</tbody></table>')
@@ -146,8 +151,10 @@ def _skip_table(report: SkipReport | None) -> str:
   if report is None or not len(report):
     return '<p id="skipped-none">Nothing was skipped.</p>'
   head = ''.join(f'<th>{c}</th>' for c in ('record', 'file', 'stage', 'reason', 'action'))
-  body = ''.join('<tr>' + ''.join(f'<td>{html.escape(str(v))}</td>' for v in (
-      e.record_id, e.path, e.stage, e.reason, e.action)) + '</tr>' for e in report.entries)
+  body = ''.join('<tr>' + ''.join(f'<td>{html.escape(str(v))}</td>'
+                                  for v in (e.record_id, e.path, e.stage, e.reason, e.action)) +
+                 '</tr>'
+                 for e in report.entries)
   return (f'<p>{html.escape(report.summary_text())}</p><table id="skipped"><thead><tr>{head}'
           f'</tr></thead><tbody>{body}</tbody></table>')
 
@@ -193,12 +200,14 @@ def _legend(names: Sequence[str]) -> str:
       for n in names) + '</p>'
 
 
-def render(rows: Sequence[Mapping[str, Any]], report: SkipReport | None,
-           figures: Mapping[str, str], info: Mapping[str, str],
+def render(rows: Sequence[Mapping[str, Any]],
+           report: SkipReport | None,
+           figures: Mapping[str, str],
+           info: Mapping[str, str],
            stage_names: Sequence[str] = ()) -> str:
   """The page as text (see `write_report`)."""
-  meta = ''.join(f'<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>'
-                 for k, v in info.items())
+  meta = ''.join(
+      f'<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>' for k, v in info.items())
   sections = []
   for i, row in enumerate(rows):
     title = html.escape(row['night'])
@@ -207,8 +216,8 @@ def render(rows: Sequence[Mapping[str, Any]], report: SkipReport | None,
       title += f' <small>(kappa {kappa:.3f})</small>'
     sections.append(f'<section id="night-{i}"><h3>{title}</h3>'
                     f'{figures.get(row["night"], "<p>No figure.</p>")}</section>')
-  skipped = len({e.record_id for e in report.entries if e.action == 'night skipped'}
-                ) if report is not None else 0
+  skipped = len({e.record_id for e in report.entries if e.action == 'night skipped'
+                }) if report is not None else 0
   return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
           '<title>wav2sleep predictions</title>'
           f'<style>{_STYLE}</style></head><body><h1>wav2sleep predictions</h1>'
@@ -218,8 +227,10 @@ def render(rows: Sequence[Mapping[str, Any]], report: SkipReport | None,
           f'<h2>Skipped</h2>{_skip_table(report)}<script>{_SCRIPT}</script></body></html>')
 
 
-def write_report(output_dir: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]],
-                 report: SkipReport | None, figures: Mapping[str, str],
+def write_report(output_dir: str | os.PathLike[str],
+                 rows: Sequence[Mapping[str, Any]],
+                 report: SkipReport | None,
+                 figures: Mapping[str, str],
                  info: Mapping[str, str] | None = None,
                  stage_names: Sequence[str] = ()) -> str:
   """Writes `index.html` into `output_dir`; returns its path.
@@ -231,8 +242,10 @@ def write_report(output_dir: str | os.PathLike[str], rows: Sequence[Mapping[str,
     info: lines about the run (model, command, ...), shown in order.
     stage_names: the model's classes (legend).
   """
-  info = {'generated': datetime.datetime.now().isoformat(sep=' ', timespec='seconds'),
-          **(info or {})}
+  info = {
+      'generated': datetime.datetime.now().isoformat(sep=' ', timespec='seconds'),
+      **(info or {})
+  }
   path = os.path.join(os.fspath(output_dir), REPORT_FILE)
   with open(path, 'w', encoding='utf-8') as f:
     f.write(render(rows, report, figures, info, stage_names))

@@ -42,8 +42,8 @@ STAGE_CODES = {
     'N2': ('N2', 'NREM stage 2', 'Sleep stage N2', 'Stage 2 sleep|2'),
     'N3': ('N3', 'NREM stage 3 (slow-wave sleep)', 'Sleep stage N3', 'Stage 3 sleep|3'),
     'REM': ('R', 'REM sleep', 'Sleep stage R', 'REM sleep|5'),
-    'Light': ('L', 'Light sleep (N1 or N2; no AASM code)', 'Sleep stage L',
-              'Light sleep (N1 or N2)|L'),
+    'Light':
+        ('L', 'Light sleep (N1 or N2; no AASM code)', 'Sleep stage L', 'Light sleep (N1 or N2)|L'),
     'Deep': ('N3', 'Deep sleep (N3)', 'Sleep stage N3', 'Stage 3 sleep|3'),
 }
 UNSCORED_CODE, UNSCORED_EDF_TEXT = 'n/a', 'Sleep stage ?'
@@ -75,8 +75,8 @@ def csv_table(prediction: NightPrediction) -> tuple[list[str], list[list[Any]]]:
   labels = labels_S is not None
   names = prediction.stage_names
   header = ['Timestamp', 'Pred'] + (['Stage'] if labels else []) + [
-      'onset_s', 'duration_s', 'pred_stage'] + (['scored_stage'] if labels else []) + [
-          f'prob_{n}' for n in names]
+      'onset_s', 'duration_s', 'pred_stage'
+  ] + (['scored_stage'] if labels else []) + [f'prob_{n}' for n in names]
   probs_SK, stages_S = prediction.probabilities_SK, prediction.stages_S
   rows = []
   for i, stamp in enumerate(prediction.timestamps):
@@ -119,8 +119,8 @@ def write_tsv(prediction: NightPrediction, path: str | os.PathLike[str]) -> tupl
   path = _open_for_writing(path)
   codes = stage_codes(prediction.stage_names)
   probs_SK = prediction.probabilities_SK
-  header = ['onset', 'duration', 'stage'] + (
-      ['scored_stage'] if prediction.labels_S is not None else []) + [f'prob_{c}' for c in codes]
+  header = ['onset', 'duration', 'stage'] + (['scored_stage'] if prediction.labels_S is not None
+                                             else []) + [f'prob_{c}' for c in codes]
   lines = ['\t'.join(header)]
   for i, stage in enumerate(prediction.stages_S):
     row = [str(EPOCH_SECONDS * i), str(EPOCH_SECONDS), codes[stage]]
@@ -145,27 +145,46 @@ def tsv_sidecar(prediction: NightPrediction) -> dict[str, Any]:
   codes = stage_codes(prediction.stage_names)
   levels = {c: STAGE_CODES[n][1] for c, n in zip(codes, prediction.stage_names)}
   out = {
-      'onset': {'Description': 'Start of the 30-s epoch, from the recording start.',
-                'Units': 's'},
-      'duration': {'Description': 'Length of the epoch.', 'Units': 's'},
-      'stage': {'Description': 'Predicted sleep stage (most probable class).',
-                'Levels': levels},
+      'onset': {
+          'Description': 'Start of the 30-s epoch, from the recording start.',
+          'Units': 's'
+      },
+      'duration': {
+          'Description': 'Length of the epoch.',
+          'Units': 's'
+      },
+      'stage': {
+          'Description': 'Predicted sleep stage (most probable class).',
+          'Levels': levels
+      },
   }
   if prediction.labels_S is not None:
-    out['scored_stage'] = {'Description': 'Sleep stage scored by an expert, from the '
-                           "input's annotation file.",
-                           'Levels': {**levels, UNSCORED_CODE: 'Unscored'}}
+    out['scored_stage'] = {
+        'Description': 'Sleep stage scored by an expert, from the '
+                       "input's annotation file.",
+        'Levels': {
+            **levels, UNSCORED_CODE: 'Unscored'
+        }
+    }
   for code, name in zip(codes, prediction.stage_names):
-    out[f'prob_{code}'] = {'Description': f'Predicted probability of {name}.',
-                           'Units': 'probability (0 to 1)'}
+    out[f'prob_{code}'] = {
+        'Description': f'Predicted probability of {name}.',
+        'Units': 'probability (0 to 1)'
+    }
   out.update(
       RowsAre='one row per 30-s epoch, in time order',
       EpochLength=EPOCH_SECONDS,
       RecordingStart=prediction.start.isoformat() if prediction.start else None,
       StagingMethod='automatic',
-      Model={'Name': 'wav2sleep', 'Classes': list(prediction.stage_names),
-             'Signals': list(prediction.signals)},
-      GeneratedBy=[{'Name': 'wav2sleep_jax', 'Version': __version__}])
+      Model={
+          'Name': 'wav2sleep',
+          'Classes': list(prediction.stage_names),
+          'Signals': list(prediction.signals)
+      },
+      GeneratedBy=[{
+          'Name': 'wav2sleep_jax',
+          'Version': __version__
+      }])
   return out
 
 
@@ -183,12 +202,16 @@ def write_edf_annotations(prediction: NightPrediction, path: str | os.PathLike[s
 
   path = _open_for_writing(path)
   texts = [STAGE_CODES[n][2] for n in prediction.stage_names]
-  annotations = [edfio.EdfAnnotation(float(EPOCH_SECONDS * i), float(EPOCH_SECONDS), texts[s])
-                 for i, s in enumerate(prediction.stages_S)]
+  annotations = [
+      edfio.EdfAnnotation(float(EPOCH_SECONDS * i), float(EPOCH_SECONDS), texts[s])
+      for i, s in enumerate(prediction.stages_S)
+  ]
   start = prediction.start
   known_date = start is not None and 1985 <= start.year <= 2084
   recording = edfio.Recording(startdate=start.date() if known_date else None)
-  edf = edfio.Edf([], recording=recording, annotations=annotations,
+  edf = edfio.Edf([],
+                  recording=recording,
+                  annotations=annotations,
                   starttime=start.time().replace(microsecond=0) if start else None)
   edf.write(path)
   return path
@@ -223,7 +246,11 @@ def write_edf_with_stages(prediction: NightPrediction, source_edf: str | os.Path
 # --- NSRR XML -----------------------------------------------------------------
 
 
-def _event(parent, event_type: str, concept: str, start: float, duration: float,
+def _event(parent,
+           event_type: str,
+           concept: str,
+           start: float,
+           duration: float,
            clock: str | None = None) -> None:
   event = ElementTree.SubElement(parent, 'ScoredEvent')
   ElementTree.SubElement(event, 'EventType').text = event_type
@@ -248,8 +275,7 @@ def write_nsrr_xml(prediction: NightPrediction, path: str | os.PathLike[str]) ->
   _event(events, '', 'Recording Start Time', 0.0, EPOCH_SECONDS * prediction.num_epochs, clock)
   concepts = [STAGE_CODES[n][3] for n in prediction.stage_names]
   for first, length, stage in stages_lib.runs(prediction.stages_S):
-    _event(events, 'Stages|Stages', concepts[stage], EPOCH_SECONDS * first,
-           EPOCH_SECONDS * length)
+    _event(events, 'Stages|Stages', concepts[stage], EPOCH_SECONDS * first, EPOCH_SECONDS * length)
   ElementTree.indent(root, space='')
   ElementTree.ElementTree(root).write(path, encoding='UTF-8', xml_declaration=True)
   return path

@@ -15,12 +15,14 @@ import numpy as np
 from wav2sleep_jax.core import signals as signals_lib
 
 # Rows from top to bottom (clinical convention): Wake, REM, then deepening sleep.
-_ROW_ORDER = {('Wake', 'N1', 'N2', 'N3', 'REM'): ('Wake', 'REM', 'N1', 'N2', 'N3'),
-              ('Wake', 'Light', 'Deep', 'REM'): ('Wake', 'REM', 'Light', 'Deep')}
+_ROW_ORDER = {
+    ('Wake', 'N1', 'N2', 'N3', 'REM'): ('Wake', 'REM', 'N1', 'N2', 'N3'),
+    ('Wake', 'Light', 'Deep', 'REM'): ('Wake', 'REM', 'Light', 'Deep')
+}
 
 
-def stage_levels(stages_S: np.ndarray, stage_names: Sequence[str]
-            ) -> tuple[np.ndarray, tuple[str, ...]]:
+def stage_levels(stages_S: np.ndarray,
+                 stage_names: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...]]:
   """(y value per epoch, top row highest, NaN if unscored; row names top down)."""
   order = _ROW_ORDER.get(tuple(stage_names), tuple(stage_names))
   height = {name: len(order) - 1 - i for i, name in enumerate(order)}
@@ -33,8 +35,13 @@ def _step(ax, stages_S, stage_names, color, label):
   y, order = stage_levels(stages_S, stage_names)
   hours = np.arange(len(y) + 1) * signals_lib.EPOCH_SECONDS / 3600.0
   # Repeat the last value so the final epoch is drawn to its end.
-  ax.step(hours, np.append(y, y[-1] if len(y) else np.nan), where='post', color=color,
-          linewidth=0.9, label=label)
+  ax.step(
+      hours,
+      np.append(y, y[-1] if len(y) else np.nan),
+      where='post',
+      color=color,
+      linewidth=0.9,
+      label=label)
   ax.set_yticks(range(len(order)), list(reversed(order)))
   ax.set_ylim(-0.5, len(order) - 0.5)
   ax.set_xlim(0, hours[-1])

@@ -33,7 +33,8 @@ def _as_labels(value: str | Sequence[str]) -> tuple[str, ...]:
   return (value,) if isinstance(value, str) else tuple(value)
 
 
-def pick_channels(raw, signals: Sequence[str],
+def pick_channels(raw,
+                  signals: Sequence[str],
                   channels: Mapping[str, str | Sequence[str]] | None = None) -> dict[str, str]:
   """{signal: channel name of `raw`} for every signal found; bad channels are left out.
 
@@ -82,16 +83,16 @@ def _edf_header(raw, index: int) -> dict[str, Any] | None:
   extras = (getattr(raw, '_raw_extras', None) or [{}])[0]
   unit = (getattr(raw, '_orig_units', None) or {}).get(raw.ch_names[index], '')
   try:
-    return dict(scale=float(extras['units'][index]), unit='' if unit == 'n/a' else unit,
-                physical=(float(extras['physical_min'][index]),
-                          float(extras['physical_max'][index])),
-                rate=float(extras['n_samps'][index]) / float(extras['record_length'][0]))
+    return dict(
+        scale=float(extras['units'][index]),
+        unit='' if unit == 'n/a' else unit,
+        physical=(float(extras['physical_min'][index]), float(extras['physical_max'][index])),
+        rate=float(extras['n_samps'][index]) / float(extras['record_length'][0]))
   except (KeyError, IndexError, TypeError, ZeroDivisionError):
     return None
 
 
-def reference_channel(raw, index: int, signal: str, data_T: np.ndarray
-                      ) -> tuple[np.ndarray, float]:
+def reference_channel(raw, index: int, signal: str, data_T: np.ndarray) -> tuple[np.ndarray, float]:
   """(samples, rate) of a channel of `raw` as the reference reads it from the EDF
   (`psg.reference_grid`): the header's unit and physical range, and its native samples
   (MNE upsamples a slower channel to the Raw's rate keeping every native sample); from
@@ -146,8 +147,10 @@ def predict_raw(model: model_lib.StagingModel | str | os.PathLike[str],
   data_CT = raw.get_data(picks=list(picked.values()))
   night = {signal: (data_CT[i], rate) for i, signal in enumerate(picked)}
   if prep.is_reference:
-    night = {signal: reference_channel(raw, raw.ch_names.index(picked[signal]), signal, x)
-             for signal, (x, _) in night.items()}
+    night = {
+        signal: reference_channel(raw, raw.ch_names.index(picked[signal]), signal, x)
+        for signal, (x, _) in night.items()
+    }
   prediction = runner.predict_signals(model, night, preprocessing=prep)
   if not name and raw.filenames and raw.filenames[0]:
     name = os.path.splitext(os.path.basename(os.fspath(raw.filenames[0])))[0]

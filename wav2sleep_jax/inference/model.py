@@ -64,7 +64,9 @@ class StagingModel:
 
   hub: hub_lib.HubModel | None = None  # Set by `load_model` for an hf:// model.
 
-  def __init__(self, cfg: ModelConfig, params: Mapping,
+  def __init__(self,
+               cfg: ModelConfig,
+               params: Mapping,
                preprocessing: prep_lib.Preprocessing = prep_lib.Preprocessing()):
     self.config = cfg
     self.preprocessing = preprocessing  # What the weights expect (`core.preprocessing`).
@@ -83,13 +85,16 @@ class StagingModel:
   def params(self) -> dict:
     return self._state.filter(nnx.Param).to_pure_dict()
 
-  def forward(self, x: Mapping[str, jax.Array], mask_BM: jax.Array,
+  def forward(self,
+              x: Mapping[str, jax.Array],
+              mask_BM: jax.Array,
               valid_epochs_B: jax.Array | None = None) -> jax.Array:
     """Traceable eval-mode forward pass, no input checks (for jax.jit / jax.export)."""
     return _forward(self._graphdef, self._state, x, mask_BM, valid_epochs_B)
 
-  def prepare(self, signals: Mapping[str, np.ndarray], normalize: bool = False
-              ) -> tuple[dict[str, np.ndarray], np.ndarray, int]:
+  def prepare(self,
+              signals: Mapping[str, np.ndarray],
+              normalize: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray, int]:
     """Validate inputs -> (finite arrays, mask [B, M] over self.signals, epochs)."""
     if not isinstance(signals, Mapping) or not signals:
       raise ValueError('signals must be a non-empty dict {signal name: [B, T] array}; '
@@ -132,7 +137,9 @@ class StagingModel:
                        f'(every given signal is absent there).')
     return x, mask_BM, epochs
 
-  def logits(self, signals: Mapping[str, np.ndarray], normalize: bool = False,
+  def logits(self,
+             signals: Mapping[str, np.ndarray],
+             normalize: bool = False,
              valid_epochs: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
     """Logits [B, S, K] (float32). `normalize=True` z-scores each night first.
 
@@ -156,8 +163,7 @@ class StagingModel:
     x = {n: jnp.asarray(v) for n, v in x.items() if mask_BM[:, self.signals.index(n)].any()}
     return np.asarray(_apply(self._graphdef, self._state, x, jnp.asarray(mask_BM), valid_B))
 
-  def probabilities(self, signals: Mapping[str, np.ndarray], normalize: bool = False
-                    ) -> np.ndarray:
+  def probabilities(self, signals: Mapping[str, np.ndarray], normalize: bool = False) -> np.ndarray:
     """Softmax class probabilities [B, S, K]."""
     return softmax(self.logits(signals, normalize))
 

@@ -119,26 +119,34 @@ class NightPrediction:
       proba = pd.DataFrame(self.probabilities_SK.astype(np.float64), columns=labels)
       proba = proba.div(proba.sum(axis=1), axis=0)  # Exact sums for yasa's check.
       scorer = 'wav2sleep'
-    return yasa.Hypnogram(values, n_stages=len(labels), freq=f'{EPOCH_SECONDS}s',
-                          start=self.start, scorer=scorer, proba=proba)
+    return yasa.Hypnogram(
+        values,
+        n_stages=len(labels),
+        freq=f'{EPOCH_SECONDS}s',
+        start=self.start,
+        scorer=scorer,
+        proba=proba)
 
   def hypnogram(self, ax=None):
     """Hypnogram `Figure` (predicted, and scored when labels exist); see `plot_hypnogram`."""
     title = self.name or 'night'
     if self.scored_epochs:
       title += f'  (kappa {self.kappa:.3f} over {self.scored_epochs} scored epochs)'
-    return hypnogram_plot.plot_hypnogram(self.stages_S, self.stage_names,
-                                         scored_S=self.labels_S, title=title, ax=ax)
+    return hypnogram_plot.plot_hypnogram(
+        self.stages_S, self.stage_names, scored_S=self.labels_S, title=title, ax=ax)
 
   def summary_row(self) -> dict[str, Any]:
     """One `summary.csv` row: length, signals, sleep statistics, kappa."""
-    row = {'night': self.name,
-           'start_time': self.start.isoformat(sep=' ') if self.start else '',
-           'epochs': self.num_epochs,
-           'hours': self.num_epochs * EPOCH_SECONDS / 3600.0,
-           'signals': '+'.join(self.signals)}
+    row = {
+        'night': self.name,
+        'start_time': self.start.isoformat(sep=' ') if self.start else '',
+        'epochs': self.num_epochs,
+        'hours': self.num_epochs * EPOCH_SECONDS / 3600.0,
+        'signals': '+'.join(self.signals)
+    }
     row.update(self.stats().as_row())
-    row.update(scored_epochs=self.scored_epochs,
-               kappa=self.kappa if self.scored_epochs else math.nan,
-               accuracy=self.accuracy if self.scored_epochs else math.nan)
+    row.update(
+        scored_epochs=self.scored_epochs,
+        kappa=self.kappa if self.scored_epochs else math.nan,
+        accuracy=self.accuracy if self.scored_epochs else math.nan)
     return row

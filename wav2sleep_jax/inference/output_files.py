@@ -34,7 +34,8 @@ def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
   return chosen
 
 
-def write_outputs(prediction: NightPrediction, output_dir: str | os.PathLike[str],
+def write_outputs(prediction: NightPrediction,
+                  output_dir: str | os.PathLike[str],
                   formats: Sequence[str] = FORMATS) -> list[str]:
   """Writes the per-night files of `formats` under `output_dir`; returns their paths."""
   formats = check_formats(formats)
@@ -69,10 +70,12 @@ def model_info(model) -> dict[str, str]:
 
   cfg = model.config
   params = sum(int(x.size) for x in jax.tree.leaves(model.params))
-  return {'model signals': '+'.join(model.signals),
-          'model classes': ', '.join(model.stage_names),
-          'model': f'{params:,} parameters, feature_dim {cfg.feature_dim}, '
-                   f'{"causal" if cfg.causal else "non-causal"}'}
+  return {
+      'model signals': '+'.join(model.signals),
+      'model classes': ', '.join(model.stage_names),
+      'model': f'{params:,} parameters, feature_dim {cfg.feature_dim}, '
+               f'{"causal" if cfg.causal else "non-causal"}'
+  }
 
 
 class RunOutputs:
@@ -89,7 +92,10 @@ class RunOutputs:
       self.figures[prediction.name] = html_report.night_svg(prediction)
     return write_outputs(prediction, self.output_dir, self.formats)
 
-  def write_report(self, rows: Sequence[Mapping[str, Any]], report, model=None,
+  def write_report(self,
+                   rows: Sequence[Mapping[str, Any]],
+                   report,
+                   model=None,
                    info: Mapping[str, str] | None = None) -> str | None:
     """Writes index.html when 'html' is a chosen format; returns its path."""
     if REPORT_FORMAT not in self.formats:

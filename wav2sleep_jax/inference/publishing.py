@@ -81,7 +81,8 @@ def read_test_table(metrics: pathlib.Path | None) -> dict | None:
     return None
   ok = isinstance(table, dict) and all(
       isinstance(subsets, dict) and all(
-          isinstance(s, dict) and {'kappa', 'nights'} <= set(s) for s in subsets.values())
+          isinstance(s, dict) and {'kappa', 'nights'} <= set(s)
+          for s in subsets.values())
       for subsets in table.values())
   if not ok:
     raise cli.InputError(f"{metrics}: 'test' is not a {{dataset: {{subset: {{'kappa', "
@@ -90,13 +91,19 @@ def read_test_table(metrics: pathlib.Path | None) -> dict | None:
 
 
 def _tested_datasets(test_table: Mapping | None) -> list[str]:
-  return [d for d, subsets in (test_table or {}).items()
-          if any(s.get('nights') for s in subsets.values())]
+  return [
+      d for d, subsets in (test_table or {}).items() if any(
+          s.get('nights') for s in subsets.values())
+  ]
 
 
 def _front_matter(test_table: Mapping | None) -> str:
-  meta: dict[str, Any] = {'license': 'mit', 'library_name': 'wav2sleep_jax', 'tags': list(TAGS),
-                          'pipeline_tag': PIPELINE_TAG}
+  meta: dict[str, Any] = {
+      'license': 'mit',
+      'library_name': 'wav2sleep_jax',
+      'tags': list(TAGS),
+      'pipeline_tag': PIPELINE_TAG
+  }
   datasets = _tested_datasets(test_table)
   if datasets:
     meta['datasets'] = datasets
@@ -104,10 +111,12 @@ def _front_matter(test_table: Mapping | None) -> str:
 
 
 def _signals_section(cfg: ModelConfig) -> list[str]:
-  lines = ['## Signals', '',
-           'A night may have any subset of these signals; each is resampled to a fixed number '
-           'of samples per 30-s epoch.', '',
-           '| signal | samples per 30-s epoch | sample rate (Hz) |', '|---|---|---|']
+  lines = [
+      '## Signals', '',
+      'A night may have any subset of these signals; each is resampled to a fixed number '
+      'of samples per 30-s epoch.', '', '| signal | samples per 30-s epoch | sample rate (Hz) |',
+      '|---|---|---|'
+  ]
   for name in cfg.signals:
     lines.append(f'| {name} | {signals_lib.samples_per_epoch(name)} | '
                  f'{signals_lib.sample_rate_hz(name):.2f} |')
@@ -124,25 +133,32 @@ def _preprocessing_meaning(prep: prep_lib.Preprocessing) -> str:
           'are never cropped.')
 
 
-def _usage_section(repo_id: str, prep: prep_lib.Preprocessing, reference_format: bool
-                   ) -> list[str]:
+def _usage_section(repo_id: str, prep: prep_lib.Preprocessing, reference_format: bool) -> list[str]:
   uri = f'{hub.PREFIX}{repo_id}'
-  lines = ['## Use', '', 'With wav2sleep_jax (add `@revision` for a branch, tag or commit):',
-           '', '```python', 'import wav2sleep_jax', f"model = wav2sleep_jax.load_model('{uri}')", '```', '',
-           '```bash', f'python -m wav2sleep_jax.predict --model={uri} --input=NIGHT.edf '
-           '--output=OUT', '```', '']
+  lines = [
+      '## Use', '', 'With wav2sleep_jax (add `@revision` for a branch, tag or commit):', '',
+      '```python', 'import wav2sleep_jax', f"model = wav2sleep_jax.load_model('{uri}')", '```', '',
+      '```bash', f'python -m wav2sleep_jax.predict --model={uri} --input=NIGHT.edf '
+      '--output=OUT', '```', ''
+  ]
   if reference_format:
-    lines += ["With the reference's own code (reads `config.yaml` + `state_dict.pth`):", '',
-              '```python', 'from wav2sleep import load_model', f"model = load_model('{uri}')",
-              '```', '']
+    lines += [
+        "With the reference's own code (reads `config.yaml` + `state_dict.pth`):", '', '```python',
+        'from wav2sleep import load_model', f"model = load_model('{uri}')", '```', ''
+    ]
     if not prep.is_reference:
-      lines += ["The reference prepares nights with its own pipeline, not the "
-                f'`{prep.describe()}` preprocessing these weights were trained with.', '']
+      lines += [
+          "The reference prepares nights with its own pipeline, not the "
+          f'`{prep.describe()}` preprocessing these weights were trained with.', ''
+      ]
   return lines
 
 
-def model_card(cfg: ModelConfig, preprocessing: prep_lib.Preprocessing,
-               test_table: Mapping | None, repo_id: str, source: str,
+def model_card(cfg: ModelConfig,
+               preprocessing: prep_lib.Preprocessing,
+               test_table: Mapping | None,
+               repo_id: str,
+               source: str,
                reference_format: bool = False) -> str:
   """README.md of a pushed model: Hub metadata, signals, classes, preprocessing, test kappa
   (when `test_table` is given), and how to load it."""
@@ -150,18 +166,25 @@ def model_card(cfg: ModelConfig, preprocessing: prep_lib.Preprocessing,
   formats = "wav2sleep_jax's format (`model_config.json` + `params/`)" + (
       ", and the same weights in the reference's (`config.yaml` + `state_dict.pth`)"
       if reference_format else '')
-  parts = [_front_matter(test_table), f'# {repo_id}', '',
-           f'A [wav2sleep](https://github.com/joncarter1/wav2sleep) sleep-staging model: one of '
-           f'{cfg.num_classes} stages for every 30-s epoch of a night. Files: {formats}. '
-           f'Source: {source}.', '']
+  parts = [
+      _front_matter(test_table), f'# {repo_id}', '',
+      f'A [wav2sleep](https://github.com/joncarter1/wav2sleep) sleep-staging model: one of '
+      f'{cfg.num_classes} stages for every 30-s epoch of a night. Files: {formats}. '
+      f'Source: {source}.', ''
+  ]
   parts += _signals_section(cfg)
-  parts += ['## Classes', '', ', '.join(f'{i} {n}' for i, n in enumerate(names)) + '.', '',
-            '## Preprocessing', '', f'`{preprocessing.describe()}`: '
-            f'{_preprocessing_meaning(preprocessing)} wav2sleep_jax reads it from '
-            '`preprocessing.json` and prepares nights this way unless told otherwise.', '']
+  parts += [
+      '## Classes', '', ', '.join(f'{i} {n}' for i, n in enumerate(names)) + '.', '',
+      '## Preprocessing', '', f'`{preprocessing.describe()}`: '
+      f'{_preprocessing_meaning(preprocessing)} wav2sleep_jax reads it from '
+      '`preprocessing.json` and prepares nights this way unless told otherwise.', ''
+  ]
   if test_table:
-    parts += ['## Test results', '', "Total Cohen's kappa on the test split (n = nights that "
-              'have the inputs):', '', tables.kappa_table(test_table), '']
+    parts += [
+        '## Test results', '', "Total Cohen's kappa on the test split (n = nights that "
+        'have the inputs):', '',
+        tables.kappa_table(test_table), ''
+    ]
   parts += _usage_section(repo_id, preprocessing, reference_format)
   return '\n'.join(parts)
 
@@ -175,8 +198,11 @@ def _check_repo_id(repo_id: str) -> None:
     raise cli.InputError(f'{repo_id!r} is not a Hub repo: expected namespace/name.')
 
 
-def stage(model_dir: pathlib.Path, metrics: pathlib.Path | None, repo_id: str,
-          folder: pathlib.Path, reference_format: bool = False) -> None:
+def stage(model_dir: pathlib.Path,
+          metrics: pathlib.Path | None,
+          repo_id: str,
+          folder: pathlib.Path,
+          reference_format: bool = False) -> None:
   """Writes into `folder` everything a push uploads; refuses (by name) what it cannot write."""
   cfg, params = model_io.load_model_checkpoint(model_dir)  # Loads: no broken model goes up.
   prep = prep_lib.load(model_dir)
@@ -186,13 +212,17 @@ def stage(model_dir: pathlib.Path, metrics: pathlib.Path | None, repo_id: str,
   (folder / model_io.CONFIG_FILE).write_bytes((model_dir / model_io.CONFIG_FILE).read_bytes())
   shutil.copytree(model_dir / model_io.PARAMS_DIR, folder / model_io.PARAMS_DIR)
   prep_lib.save(folder, prep)
-  source = (f'training run `{metrics.parent.name}`' if metrics is not None
-            else f'model folder `{model_dir.name}`')
+  source = (f'training run `{metrics.parent.name}`'
+            if metrics is not None else f'model folder `{model_dir.name}`')
   (folder / CARD_FILE).write_text(model_card(cfg, prep, table, repo_id, source, reference_format))
 
 
-def push(run_or_model: str | pathlib.Path, repo_id: str, *, reference_format: bool = False,
-         private: bool = False, revision: str | None = None,
+def push(run_or_model: str | pathlib.Path,
+         repo_id: str,
+         *,
+         reference_format: bool = False,
+         private: bool = False,
+         revision: str | None = None,
          commit_message: str | None = None) -> str:
   """Pushes a run's model (or a model folder) to the Hub repo `repo_id`; returns the commit.
 
@@ -213,8 +243,8 @@ def push(run_or_model: str | pathlib.Path, repo_id: str, *, reference_format: bo
   with tempfile.TemporaryDirectory(prefix='wav2sleep_push_') as tmp:
     folder = pathlib.Path(tmp)
     stage(model_dir, metrics, repo_id, folder, reference_format)
-    return _upload(folder, repo_id, private, revision,
-                   commit_message or 'Upload wav2sleep_jax model')
+    return _upload(folder, repo_id, private, revision, commit_message
+                   or 'Upload wav2sleep_jax model')
 
 
 def repo_url(repo_id: str) -> str:
@@ -233,8 +263,12 @@ def _upload(folder: pathlib.Path, repo_id: str, private: bool, revision: str | N
     api.create_repo(repo_id, exist_ok=True, private=private)
     if revision is not None:
       api.create_branch(repo_id, branch=revision, exist_ok=True)
-    info = api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision,
-                             commit_message=message, delete_patterns=list(hub.ALLOW_PATTERNS))
+    info = api.upload_folder(
+        repo_id=repo_id,
+        folder_path=folder,
+        revision=revision,
+        commit_message=message,
+        delete_patterns=list(hub.ALLOW_PATTERNS))
   except Exception as e:  # pylint: disable=broad-except  # Known ones become one line.
     error = _push_error(e, repo_id if revision is None else f'{repo_id}@{revision}')
     if error is None:

@@ -54,7 +54,6 @@ EPOCH_SECONDS = signals_lib.EPOCH_SECONDS
 SKIPPED_NAME = 'skipped'
 SUMMARY_FILE = output_files.SUMMARY_FILE
 
-
 # --- Preparing model inputs -------------------------------------------------
 
 
@@ -64,8 +63,7 @@ def _as_model(model: model_lib.StagingModel | str | os.PathLike[str]) -> model_l
   return model_lib.load_model(model)
 
 
-def wanted_signals(model: model_lib.StagingModel,
-                   signals: Sequence[str] | None) -> tuple[str, ...]:
+def wanted_signals(model: model_lib.StagingModel, signals: Sequence[str] | None) -> tuple[str, ...]:
   """The signals to use: `signals` (a subset of the model's) or all of them."""
   if not signals:
     return model.signals
@@ -98,26 +96,29 @@ def run_preprocessing(model: model_lib.StagingModel,
   if prep.name != model.preprocessing.name:
     logging.getLogger('wav2sleep_jax').warning(
         'Running the model with %s preprocessing, but its weights were trained with %s '
-        'preprocessing: predictions will not be those of the model as trained.',
-        prep.describe(), model.preprocessing.describe())
+        'preprocessing: predictions will not be those of the model as trained.', prep.describe(),
+        model.preprocessing.describe())
   return prep
 
 
-def normalize_night(model: model_lib.StagingModel, x: Mapping[str, np.ndarray],
-                    preprocessing: prep_lib.Preprocessing | None = None
-                    ) -> dict[str, np.ndarray]:
+def normalize_night(model: model_lib.StagingModel,
+                    x: Mapping[str, np.ndarray],
+                    preprocessing: prep_lib.Preprocessing | None = None) -> dict[str, np.ndarray]:
   """Per-night normalisation of each signal, as in training (`preprocessing`, default the
   model's: `reference` z-scores over its whole grid, or its EMA normaliser for causal
   models)."""
   prep = preprocessing or model.preprocessing
   if prep.is_reference:
     if model.config.causal:
-      return {n: normalize_lib.reference_causal_normalize(v, signals_lib.sample_rate_hz(n))
-              for n, v in x.items()}
+      return {
+          n: normalize_lib.reference_causal_normalize(v, signals_lib.sample_rate_hz(n))
+          for n, v in x.items()
+      }
     return {n: normalize_lib.reference_zscore(v) for n, v in x.items()}
   if model.config.causal:
-    return {n: normalize_lib.causal_normalize(v, signals_lib.sample_rate_hz(n))
-            for n, v in x.items()}
+    return {
+        n: normalize_lib.causal_normalize(v, signals_lib.sample_rate_hz(n)) for n, v in x.items()
+    }
   return {n: normalize_lib.zscore(np.asarray(v, np.float32)[None])[0] for n, v in x.items()}
 
 
@@ -139,17 +140,20 @@ def signal_problem(x: np.ndarray) -> str | None:
   return None
 
 
-def checked_night(model: model_lib.StagingModel, x: Mapping[str, np.ndarray],
-                  preprocessing: prep_lib.Preprocessing | None = None
-                  ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def checked_night(
+    model: model_lib.StagingModel,
+    x: Mapping[str, np.ndarray],
+    preprocessing: prep_lib.Preprocessing | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
   """Normalised usable signals of a night, and {signal: reason} for dropped ones.
 
   A signal is dropped if `signal_problem` finds one, or if its normalised
   samples are not all finite, so that one bad night never reaches a batch.
   """
   problems = {n: r for n, v in x.items() if (r := signal_problem(v)) is not None}
-  normalized = normalize_night(model, {n: v for n, v in x.items() if n not in problems},
-                               preprocessing)
+  normalized = normalize_night(model, {
+      n: v for n, v in x.items() if n not in problems
+  }, preprocessing)
   for name, v in list(normalized.items()):
     if not np.isfinite(v).all():
       problems[name] = 'non-finite values after normalisation'
@@ -157,8 +161,8 @@ def checked_night(model: model_lib.StagingModel, x: Mapping[str, np.ndarray],
   return normalized, problems
 
 
-def _model_rate_signals(model: model_lib.StagingModel, signals: Mapping[str, Any]
-                        ) -> tuple[dict[str, np.ndarray], int]:
+def _model_rate_signals(model: model_lib.StagingModel,
+                        signals: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], int]:
   """{name: array at the model rate or (array, rate_hz)} -> (present signals, epochs)."""
   if not isinstance(signals, Mapping) or not signals:
     raise ValueError('A night is a non-empty dict {signal name: samples or (samples, rate_hz)}.')
@@ -168,8 +172,8 @@ def _model_rate_signals(model: model_lib.StagingModel, signals: Mapping[str, Any
     k = signals_lib.samples_per_epoch(name)
     if isinstance(value, tuple):
       data, rate = value
-      data = resample.resample_signal(np.asarray(data, np.float64), float(rate),
-                                      signals_lib.sample_rate_hz(name))
+      data = resample.resample_signal(
+          np.asarray(data, np.float64), float(rate), signals_lib.sample_rate_hz(name))
     else:
       data = np.asarray(value, np.float32)
     if data.ndim != 1:
@@ -283,8 +287,10 @@ def predict_signals(model: model_lib.StagingModel | str | os.PathLike[str],
   for value in logits.values():
     if isinstance(value, Exception):
       raise value
-  out = [NightPrediction(logits[i][:kept[i]], model.stage_names, signals=used[i])
-         for i in range(len(nights))]
+  out = [
+      NightPrediction(logits[i][:kept[i]], model.stage_names, signals=used[i])
+      for i in range(len(nights))
+  ]
   return out[0] if single else out
 
 
@@ -292,7 +298,8 @@ def _reasons(problems: Mapping[str, str]) -> str:
   return '; '.join(f'{n}: {r}' for n, r in problems.items())
 
 
-def predict_night(model: model_lib.StagingModel, night: night_lib.Night,
+def predict_night(model: model_lib.StagingModel,
+                  night: night_lib.Night,
                   normalize: bool = True,
                   preprocessing: prep_lib.Preprocessing | None = None) -> NightPrediction:
   """Stages a night read by `input_files.read_input` (or `night.read_night`) with
@@ -305,19 +312,21 @@ def predict_night(model: model_lib.StagingModel, night: night_lib.Night,
   if normalize:
     x, problems = checked_night(model, x, preprocessing)
     if not x:
-      raise night_lib.unusable(night.kind, night.path,
-                               f'no usable signal ({_reasons(problems)})', stage='channel')
+      raise night_lib.unusable(
+          night.kind, night.path, f'no usable signal ({_reasons(problems)})', stage='channel')
   logits_BSK = model.logits({n: v[None] for n, v in x.items()})
   return _night_prediction(model, night, logits_BSK[0, :night.night_epochs], tuple(x))
 
 
-def _night_prediction(model: model_lib.StagingModel, night: night_lib.Night,
-                      logits_SK: np.ndarray, used: Sequence[str]) -> NightPrediction:
+def _night_prediction(model: model_lib.StagingModel, night: night_lib.Night, logits_SK: np.ndarray,
+                      used: Sequence[str]) -> NightPrediction:
   return NightPrediction(
-      logits_SK, model.stage_names,
-      labels_S=(None if night.labels is None
-                else _labels_for(model, night.labels[:night.night_epochs])),
-      start=night.start, name=night.name,
+      logits_SK,
+      model.stage_names,
+      labels_S=(None
+                if night.labels is None else _labels_for(model, night.labels[:night.night_epochs])),
+      start=night.start,
+      name=night.name,
       signals=tuple(n for n in model.signals if n in used))
 
 
@@ -349,8 +358,12 @@ def predict_edf(model: model_lib.StagingModel | str | os.PathLike[str],
   prep = run_preprocessing(model, preprocessing, max_hours)
   night = input_files.read_input(
       path, wanted_signals(model, signals),
-      **read_options(prep, signals, channel_map=channel_map, with_labels=with_labels,
-                     allow_truncated=allow_truncated))
+      **read_options(
+          prep,
+          signals,
+          channel_map=channel_map,
+          with_labels=with_labels,
+          allow_truncated=allow_truncated))
   return predict_night(model, night, preprocessing=prep)
 
 
@@ -465,10 +478,14 @@ def predict_files(model: model_lib.StagingModel | str | os.PathLike[str],
   model = _as_model(model)
   prep = run_preprocessing(model, preprocessing, max_hours)
   files, root = find_run_inputs(input_path, kinds, output_dir)
-  run = FilesRun(model, wanted_signals(model, signals), output_dir, root,
-                  read_options(prep, signals, channel_map=channel_map, with_labels=with_labels,
-                               allow_truncated=allow_truncated),
-                  output_files.RunOutputs(output_dir, formats))
+  run = FilesRun(
+      model, wanted_signals(model, signals), output_dir, root,
+      read_options(
+          prep,
+          signals,
+          channel_map=channel_map,
+          with_labels=with_labels,
+          allow_truncated=allow_truncated), output_files.RunOutputs(output_dir, formats))
   bucket_epochs = run_bucket_epochs(prep, bucket_hours)
   batcher = batching.Batcher(model, batch_size, bucket_epochs=bucket_epochs)
   run.bar = tqdm.tqdm(total=len(files), unit='night', desc='predict', disable=not progress)
@@ -520,8 +537,8 @@ class FilesRun:
       night = input_files.read_input(path, self.wanted, name=name, **self.read_options)
       x, problems = checked_night(self.model, night.signals, self.preprocessing)
       if not x:
-        raise night_lib.unusable(night.kind, path, f'no usable signal ({_reasons(problems)})',
-                                 stage='channel')
+        raise night_lib.unusable(
+            night.kind, path, f'no usable signal ({_reasons(problems)})', stage='channel')
       entries = night.entries + tuple(
           report_lib.SkipEntry(name, path, 'channel', f'{n}: {r}', report_lib.CHANNEL_ABSENT)
           for n, r in problems.items())
@@ -543,8 +560,8 @@ class FilesRun:
         self.skip(name, path, 'error', f'{type(night).__name__}: {night}')
       self.bar.update()
       return False
-    self.report.extend(dataclasses.replace(e, path=_relative(e.path, self.root))
-                       for e in night.entries)
+    self.report.extend(
+        dataclasses.replace(e, path=_relative(e.path, self.root)) for e in night.entries)
     self.nights[name] = night, tuple(x)
     return True
 
@@ -560,8 +577,12 @@ class FilesRun:
           self.outputs.write(prediction)
         else:
           self.writes.append(self.writer.submit(self.outputs.write, prediction))
-        row = {'night': name, 'file': _relative(night.path, self.root),
-               'format': night.kind, **prediction.summary_row()}
+        row = {
+            'night': name,
+            'file': _relative(night.path, self.root),
+            'format': night.kind,
+            **prediction.summary_row()
+        }
         if self.preprocessing.is_reference:
           row['hours_not_staged'] = night.epochs_left_out * EPOCH_SECONDS / 3600
         self.summary.append(row)
@@ -570,8 +591,9 @@ class FilesRun:
 
   def result(self, start_time: float) -> RunResult:
     """What the run did, `start_time` being its `time.perf_counter()` start."""
-    return RunResult(tuple(row['night'] for row in self.summary), tuple(sorted(self.skipped)),
-                     self.report, time.perf_counter() - start_time)
+    return RunResult(
+        tuple(row['night'] for row in self.summary), tuple(sorted(self.skipped)), self.report,
+        time.perf_counter() - start_time)
 
   def write_run_files(self, run_info: Mapping[str, str] | None = None) -> None:
     """After every night: summary.csv, skipped.csv/.json (entries grouped by night, in
@@ -584,10 +606,17 @@ class FilesRun:
     self.report = report_lib.SkipReport(sorted(self.report.entries, key=lambda e: e.record_id))
     hub_model = getattr(self.model, 'hub', None)  # An hf:// model: record the commit used.
     commit = {'model_commit': hub_model.model_commit} if hub_model else {}
-    output_files.write_summary([{**row, **commit} for row in self.summary],
-                               os.path.join(self.output_dir, SUMMARY_FILE))
-    self.report.write(self.output_dir, SKIPPED_NAME,
-                      run_info={**commit, 'preprocessing': self.preprocessing.describe()})
-    self.outputs.write_report(self.summary, self.report, self.model,
-                              {**(run_info or {}), **commit,
-                               'preprocessing': self.preprocessing.describe()})
+    output_files.write_summary([{
+        **row,
+        **commit
+    } for row in self.summary], os.path.join(self.output_dir, SUMMARY_FILE))
+    self.report.write(
+        self.output_dir,
+        SKIPPED_NAME,
+        run_info={
+            **commit, 'preprocessing': self.preprocessing.describe()
+        })
+    self.outputs.write_report(self.summary, self.report, self.model, {
+        **(run_info or {}),
+        **commit, 'preprocessing': self.preprocessing.describe()
+    })

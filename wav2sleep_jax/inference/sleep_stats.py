@@ -43,9 +43,14 @@ _NREM_5 = ('N1', 'N2', 'N3')
 
 # summary.csv column -> YASA key, for the scalar statistics.
 YASA_KEYS = {
-    'tib_min': 'TIB', 'spt_min': 'SPT', 'tst_min': 'TST', 'waso_min': 'WASO',
-    'sleep_efficiency_pct': 'SE', 'sleep_maintenance_efficiency_pct': 'SME',
-    'sleep_fragmentation_index_per_h': 'SFI', 'sleep_onset_latency_min': 'SOL',
+    'tib_min': 'TIB',
+    'spt_min': 'SPT',
+    'tst_min': 'TST',
+    'waso_min': 'WASO',
+    'sleep_efficiency_pct': 'SE',
+    'sleep_maintenance_efficiency_pct': 'SME',
+    'sleep_fragmentation_index_per_h': 'SFI',
+    'sleep_onset_latency_min': 'SOL',
     'persistent_sleep_latency_min': 'SOL_5min',
 }
 
@@ -186,9 +191,18 @@ def sleep_statistics(stages_S: np.ndarray,
     rem_aasm = latency[names[rem]] - sol
     awakenings = sum(1 for _, n in _true_runs(period == wake) if n >= min_awakening_epochs)
   return SleepStats(
-      tib_min=tib, spt_min=spt if sleep_idx.size else 0.0, tst_min=tst, waso_min=waso,
-      sleep_efficiency_pct=_pct(tst, tib), sleep_maintenance_efficiency_pct=sme,
-      sleep_fragmentation_index_per_h=sfi, sleep_onset_latency_min=sol,
-      persistent_sleep_latency_min=sol_5, rem_latency_from_sleep_onset_min=rem_aasm,
-      awakenings=int(awakenings), stage_min=stage_min, stage_pct=stage_pct,
-      latency_min=latency, unscored_min=int((window < 0).sum()) * EPOCH_MINUTES)
+      tib_min=tib,
+      spt_min=spt if sleep_idx.size else 0.0,
+      tst_min=tst,
+      waso_min=waso,
+      sleep_efficiency_pct=_pct(tst, tib),
+      sleep_maintenance_efficiency_pct=sme,
+      sleep_fragmentation_index_per_h=sfi,
+      sleep_onset_latency_min=sol,
+      persistent_sleep_latency_min=sol_5,
+      rem_latency_from_sleep_onset_min=rem_aasm,
+      awakenings=int(awakenings),
+      stage_min=stage_min,
+      stage_pct=stage_pct,
+      latency_min=latency,
+      unscored_min=int((window < 0).sum()) * EPOCH_MINUTES)

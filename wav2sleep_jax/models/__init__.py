@@ -2,8 +2,10 @@
 
 import importlib
 
-_LAZY = {'ModelConfig': 'wav2sleep_jax.models.config',
-         'Wav2Sleep': 'wav2sleep_jax.models.wav2sleep'}
+_LAZY = {
+    'ModelConfig': 'wav2sleep_jax.models.config',
+    'Wav2Sleep': 'wav2sleep_jax.models.wav2sleep'
+}
 __all__ = sorted(_LAZY)
 
 

@@ -127,18 +127,17 @@ class ModelConfig:
 
   def __post_init__(self):
     # Stored as sorted (name, schedule) pairs so the config stays hashable.
-    pairs = (self.encoder_channels.items()
-             if isinstance(self.encoder_channels, Mapping) else self.encoder_channels)
-    object.__setattr__(self, 'encoder_channels', tuple(
-        sorted((str(k), tuple(int(c) for c in v)) for k, v in pairs)))
+    pairs = (
+        self.encoder_channels.items()
+        if isinstance(self.encoder_channels, Mapping) else self.encoder_channels)
+    object.__setattr__(self, 'encoder_channels',
+                       tuple(sorted((str(k), tuple(int(c) for c in v)) for k, v in pairs)))
     object.__setattr__(self, 'signals', tuple(self.signals))
     object.__setattr__(self, 'sequence_dilations', tuple(self.sequence_dilations))
     self._check_choices()
     self._check_signals()
     if self.feature_dim % self.mixer_heads:
-      raise ValueError(
-          f'feature_dim {self.feature_dim} not divisible by {self.mixer_heads} heads.'
-      )
+      raise ValueError(f'feature_dim {self.feature_dim} not divisible by {self.mixer_heads} heads.')
     if self.sequence_kernel_size % 2 != 1 and not self.sequence_is_causal:
       raise ValueError('sequence_kernel_size must be odd for same padding '
                        '(even kernels need a causal sequence mixer).')
@@ -153,17 +152,21 @@ class ModelConfig:
 
   def _check_choices(self):
     """Enum fields hold a known value, counts are positive integers."""
-    choices = dict(activation=ACTIVATIONS, mixer_activation=ACTIVATIONS + (None,),
-                   sequence_activation=ACTIVATIONS + (None,), encoder_norm=ENCODER_NORMS,
-                   sequence_norm=NORMS, causal_mode=CAUSAL_MODES)
+    choices = dict(
+        activation=ACTIVATIONS,
+        mixer_activation=ACTIVATIONS + (None,),
+        sequence_activation=ACTIVATIONS + (None,),
+        encoder_norm=ENCODER_NORMS,
+        sequence_norm=NORMS,
+        causal_mode=CAUSAL_MODES)
     for field, allowed in choices.items():
       value = getattr(self, field)
       if value not in allowed:
         raise ValueError(f'{field}={value!r} is not supported (expected one of '
                          f'{", ".join(map(repr, allowed))}).')
-    positive = ('num_classes', 'feature_dim', 'encoder_initial_channels',
-                'encoder_max_channels', 'group_norm_groups', 'mixer_layers', 'mixer_heads',
-                'mixer_ff_dim', 'sequence_kernel_size')
+    positive = ('num_classes', 'feature_dim', 'encoder_initial_channels', 'encoder_max_channels',
+                'group_norm_groups', 'mixer_layers', 'mixer_heads', 'mixer_ff_dim',
+                'sequence_kernel_size')
     for field in positive:
       value = getattr(self, field)
       if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -189,10 +192,8 @@ class ModelConfig:
       expected = self.num_encoder_blocks(name)
       got = len(self.channel_schedule(name))
       if got != expected:
-        raise ValueError(
-            f'{name}: {signals_lib.samples_per_epoch(name)} samples per epoch need '
-            f'{expected} encoder blocks (4 outputs per epoch), schedule has {got}.'
-        )
+        raise ValueError(f'{name}: {signals_lib.samples_per_epoch(name)} samples per epoch need '
+                         f'{expected} encoder blocks (4 outputs per epoch), schedule has {got}.')
 
   @property
   def sequence_is_causal(self) -> bool:
@@ -200,8 +201,11 @@ class ModelConfig:
 
   def part_activation(self, part: Literal['encoder', 'mixer', 'sequence']) -> str:
     """Activation name of one part of the model."""
-    own = {'encoder': self.activation, 'mixer': self.mixer_activation,
-           'sequence': self.sequence_activation}[part]
+    own = {
+        'encoder': self.activation,
+        'mixer': self.mixer_activation,
+        'sequence': self.sequence_activation
+    }[part]
     return self.activation if own is None else own
 
   def block_norm(self, block: int) -> str:
@@ -225,9 +229,8 @@ class ModelConfig:
     if name in overrides:
       return overrides[name]
     return tuple(
-        min(self.encoder_initial_channels * 2 ** (i // 2), self.encoder_max_channels)
-        for i in range(self.num_encoder_blocks(name))
-    )
+        min(self.encoder_initial_channels * 2**(i // 2), self.encoder_max_channels)
+        for i in range(self.num_encoder_blocks(name)))
 
   def replace(self, **changes) -> 'ModelConfig':
     return dataclasses.replace(self, **changes)

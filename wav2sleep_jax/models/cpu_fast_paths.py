@@ -77,9 +77,11 @@ def per_platform(fn: _F) -> _F:
   """
 
   def branch(on: bool):
+
     def run(*args):
       with _tracing(on):
         return fn(*args)
+
     return run
 
   @functools.wraps(fn)

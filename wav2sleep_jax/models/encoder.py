@@ -23,17 +23,23 @@ def _conv_padding(cfg: ModelConfig, k: int, s: int) -> tuple[int, int]:
 class EncoderBlock(nnx.Module):
   """Three conv->norm->act layers halving the length, plus a 1x1 shortcut."""
 
-  def __init__(self, in_channels: int, out_channels: int, cfg: ModelConfig,
-               norm: str, *, rngs: nnx.Rngs):
+  def __init__(self, in_channels: int, out_channels: int, cfg: ModelConfig, norm: str, *,
+               rngs: nnx.Rngs):
     self.cfg = cfg
     self.norm = norm
     maxpool = cfg.encoder_downsample == 'maxpool'
 
     def conv(i, o, k, s, bias):
-      return nnx.Conv(i, o, kernel_size=(k,), strides=(s,),
-                      padding=(_conv_padding(cfg, k, s),), use_bias=bias,
-                      dtype=jnp.dtype(cfg.dtype), rngs=rngs,
-                      conv_general_dilated=layers.conv_general_dilated)
+      return nnx.Conv(
+          i,
+          o,
+          kernel_size=(k,),
+          strides=(s,),
+          padding=(_conv_padding(cfg, k, s),),
+          use_bias=bias,
+          dtype=jnp.dtype(cfg.dtype),
+          rngs=rngs,
+          conv_general_dilated=layers.conv_general_dilated)
 
     bias = norm == 'none'  # The reference's convs have a bias only without a norm.
     self.conv1 = conv(in_channels, out_channels, 3, 1, bias)
@@ -49,8 +55,11 @@ class EncoderBlock(nnx.Module):
       make = lambda: layers.ChannelNorm(norm, out_channels, cfg.layer_norm_eps, groups)
       self.norm1, self.norm2, self.norm3 = make(), make(), make()
 
-  def _norm(self, norm: layers.ChannelNorm | None, x_BLC: jax.Array,
-            samples_per_epoch: int, mask_BL1: jax.Array | None = None) -> jax.Array:
+  def _norm(self,
+            norm: layers.ChannelNorm | None,
+            x_BLC: jax.Array,
+            samples_per_epoch: int,
+            mask_BL1: jax.Array | None = None) -> jax.Array:
     cfg = self.cfg
     epoch_local = cfg.causal and cfg.causal_mode == 'streaming'
     if self.norm == 'instance':
@@ -62,11 +71,13 @@ class EncoderBlock(nnx.Module):
       return norm(x_BLC, mask_BL1)
     if self.norm == 'group' and epoch_local:
       b, l, c = x_BLC.shape
-      return norm(x_BLC.reshape(b, l // samples_per_epoch, samples_per_epoch, c)
-                  ).reshape(x_BLC.shape)
+      return norm(x_BLC.reshape(b, l // samples_per_epoch, samples_per_epoch,
+                                c)).reshape(x_BLC.shape)
     return norm(x_BLC)
 
-  def __call__(self, x_BLC: jax.Array, samples_per_epoch: int,
+  def __call__(self,
+               x_BLC: jax.Array,
+               samples_per_epoch: int,
                valid_B: jax.Array | None = None) -> jax.Array:
     """x_BLC with L = S * samples_per_epoch -> [B, L/2, C_out].
 
@@ -79,8 +90,7 @@ class EncoderBlock(nnx.Module):
     m1 = m3 = None
     if valid_B is not None:
       m1 = layers.time_mask(valid_B, x_BLC.shape[1], samples_per_epoch)
-      m3 = m1 if maxpool else layers.time_mask(
-          valid_B, x_BLC.shape[1] // 2, samples_per_epoch // 2)
+      m3 = m1 if maxpool else layers.time_mask(valid_B, x_BLC.shape[1] // 2, samples_per_epoch // 2)
       x_BLC = jnp.where(m1, x_BLC, 0)
     keep = lambda y, m: y if m is None else jnp.where(m, y, 0)
     y = keep(act(self._norm(self.norm1, self.conv1(x_BLC), samples_per_epoch, m1)), m1)
@@ -94,8 +104,11 @@ class EncoderBlock(nnx.Module):
     return y
 
 
-def _apply_block(block: EncoderBlock, x_BLC: jax.Array, samples_per_epoch: int,
-                 remat: bool, valid_B: jax.Array | None = None) -> jax.Array:
+def _apply_block(block: EncoderBlock,
+                 x_BLC: jax.Array,
+                 samples_per_epoch: int,
+                 remat: bool,
+                 valid_B: jax.Array | None = None) -> jax.Array:
   """block(x_BLC); with `remat`, keep only its input and norm statistics for backward."""
   if not remat:
     return block(x_BLC, samples_per_epoch, valid_B)
@@ -115,12 +128,13 @@ class SignalEncoder(nnx.Module):
     ins = (1,) + channels[:-1]
     self.blocks = nnx.List([
         EncoderBlock(i, o, cfg, cfg.block_norm(n), rngs=rngs)
-        for n, (i, o) in enumerate(zip(ins, channels))])
-    self.proj = nnx.Linear(4 * channels[-1], cfg.feature_dim,
-                           dtype=jnp.dtype(cfg.dtype), rngs=rngs)
-    self.out_norm = (nnx.LayerNorm(cfg.feature_dim, epsilon=cfg.layer_norm_eps,
-                                   dtype=jnp.dtype(cfg.dtype), rngs=rngs)
-                     if cfg.encoder_output_norm else None)
+        for n, (i, o) in enumerate(zip(ins, channels))
+    ])
+    self.proj = nnx.Linear(4 * channels[-1], cfg.feature_dim, dtype=jnp.dtype(cfg.dtype), rngs=rngs)
+    self.out_norm = (
+        nnx.LayerNorm(
+            cfg.feature_dim, epsilon=cfg.layer_norm_eps, dtype=jnp.dtype(cfg.dtype), rngs=rngs)
+        if cfg.encoder_output_norm else None)
 
   def __call__(self, x_BT: jax.Array, valid_epochs_B: jax.Array | None = None) -> jax.Array:
     """[B, S*k] -> [B, S, F]; `valid_epochs_B` makes padded epochs exact (see EncoderBlock).

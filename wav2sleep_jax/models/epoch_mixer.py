@@ -22,16 +22,17 @@ class SelfAttention(nnx.Module):
     self.out = nnx.Linear(f, f, dtype=dtype, rngs=rngs)
     self.attn_dropout = nnx.Dropout(cfg.dropout)
 
-  def __call__(self, x_BNF: jax.Array, valid_BN: jax.Array,
+  def __call__(self,
+               x_BNF: jax.Array,
+               valid_BN: jax.Array,
                rngs: nnx.Rngs | None = None) -> jax.Array:
     b, n, f = x_BNF.shape
     h = self.num_heads
     q, k, v = jnp.split(self.qkv(x_BNF).reshape(b, n, 3, h, f // h), 3, axis=2)
     q, k, v = (t[:, :, 0] for t in (q, k, v))  # [B, N, H, D]
     logits_BHNN = jnp.einsum('bqhd,bkhd->bhqk', q, k).astype(jnp.float32)
-    logits_BHNN *= (f // h) ** -0.5
-    logits_BHNN = jnp.where(valid_BN[:, None, None, :], logits_BHNN,
-                            jnp.finfo(jnp.float32).min)
+    logits_BHNN *= (f // h)**-0.5
+    logits_BHNN = jnp.where(valid_BN[:, None, None, :], logits_BHNN, jnp.finfo(jnp.float32).min)
     weights = jax.nn.softmax(logits_BHNN, axis=-1).astype(v.dtype)
     weights = self.attn_dropout(weights, deterministic=rngs is None, rngs=rngs)
     y_BNHD = jnp.einsum('bhqk,bkhd->bqhd', weights, v)
@@ -55,7 +56,9 @@ class TransformerLayer(nnx.Module):
     self.dropout_ff_hidden = nnx.Dropout(cfg.dropout)
     self.dropout_ff = nnx.Dropout(cfg.dropout)
 
-  def __call__(self, x_BNF: jax.Array, valid_BN: jax.Array,
+  def __call__(self,
+               x_BNF: jax.Array,
+               valid_BN: jax.Array,
                rngs: nnx.Rngs | None = None) -> jax.Array:
     act = layers.activation_fn(self.activation)
     drop = dict(deterministic=rngs is None, rngs=rngs)
@@ -80,15 +83,15 @@ class EpochMixer(nnx.Module):
   """
 
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
-    self.cls_token = nnx.Param(
-        jax.random.normal(rngs.params(), (cfg.feature_dim,)) * 0.02)
+    self.cls_token = nnx.Param(jax.random.normal(rngs.params(), (cfg.feature_dim,)) * 0.02)
     r = cfg.mixer_register_tokens
-    self.register_tokens = nnx.Param(
-        jax.random.normal(rngs.params(), (r, cfg.feature_dim)) * 0.02) if r else None
-    self.layers = nnx.List([TransformerLayer(cfg, rngs=rngs)
-                            for _ in range(cfg.mixer_layers)])
+    self.register_tokens = nnx.Param(jax.random.normal(rngs.params(),
+                                                       (r, cfg.feature_dim)) * 0.02) if r else None
+    self.layers = nnx.List([TransformerLayer(cfg, rngs=rngs) for _ in range(cfg.mixer_layers)])
 
-  def __call__(self, z_BSMF: jax.Array, mask_BM: jax.Array,
+  def __call__(self,
+               z_BSMF: jax.Array,
+               mask_BM: jax.Array,
                rngs: nnx.Rngs | None = None) -> jax.Array:
     b, s, m, f = z_BSMF.shape
     chex.assert_shape(mask_BM, (b, m))

@@ -32,10 +32,9 @@ SETTINGS = {
 OPT_OUT = 'WAV2SLEEP_SYSTEM_MALLOC'
 _MARKER = 'WAV2SLEEP_REUSABLE_HEAP'
 
-
 # JAX plugins whose presence means the step runs on an accelerator, not XLA:CPU.
-_ACCELERATOR_PLUGINS = ('jax_cuda12_plugin', 'jax_cuda13_plugin', 'jax_rocm60_plugin',
-                        'libtpu', 'jax_plugins.xla_cuda12', 'jax_plugins.xla_cuda13')
+_ACCELERATOR_PLUGINS = ('jax_cuda12_plugin', 'jax_cuda13_plugin', 'jax_rocm60_plugin', 'libtpu',
+                        'jax_plugins.xla_cuda12', 'jax_plugins.xla_cuda13')
 
 
 def accelerator_expected() -> bool:
@@ -60,8 +59,7 @@ def accelerator_expected() -> bool:
 def applies() -> bool:
   """Whether this process runs XLA:CPU on glibc and has not opted out (either switch)."""
   return (sys.platform.startswith('linux') and platform.libc_ver()[0] == 'glibc'
-          and os.environ.get(OPT_OUT, '') in ('', '0')
-          and cpu_fast_paths.enabled()
+          and os.environ.get(OPT_OUT, '') in ('', '0') and cpu_fast_paths.enabled()
           and not accelerator_expected())
 
 

@@ -111,7 +111,9 @@ def _snapshot(repo_id: str, revision: str | None, where: str) -> pathlib.Path:
   logging.getLogger('huggingface_hub._snapshot_download').addFilter(_no_files_matched)
   try:
     path = huggingface_hub.snapshot_download(
-        repo_id, revision=revision, allow_patterns=list(ALLOW_PATTERNS),
+        repo_id,
+        revision=revision,
+        allow_patterns=list(ALLOW_PATTERNS),
         tqdm_class=None if sys.stderr.isatty() else _silent_progress())
   except Exception as e:  # pylint: disable=broad-except  # Known ones become one line.
     error = _input_error(e, repo_id, revision, where)
@@ -139,8 +141,8 @@ def _no_files_matched(record: logging.LogRecord) -> bool:
   return not record.getMessage().startswith('No files matched')
 
 
-def _input_error(e: Exception, repo_id: str, revision: str | None, where: str
-                 ) -> cli.InputError | None:
+def _input_error(e: Exception, repo_id: str, revision: str | None,
+                 where: str) -> cli.InputError | None:
   """The one-line InputError for a Hub or cache failure, None for anything else."""
   from huggingface_hub import constants  # pylint: disable=import-outside-toplevel
   from huggingface_hub import errors  # pylint: disable=import-outside-toplevel
@@ -191,8 +193,8 @@ def _is_unreachable(e: BaseException | None) -> bool:
   import httpx2  # pylint: disable=import-outside-toplevel
   from huggingface_hub import errors  # pylint: disable=import-outside-toplevel
 
-  return isinstance(e, (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled,
-                        httpx2.TransportError))
+  return isinstance(
+      e, (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled, httpx2.TransportError))
 
 
 def _first_line(e: BaseException) -> str:

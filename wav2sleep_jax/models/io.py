@@ -65,8 +65,11 @@ def abstract_params(cfg: ModelConfig) -> dict:
   return _abstract_model(cfg)[1].filter(nnx.Param).to_pure_dict()
 
 
-def save_model(directory: str | pathlib.Path, cfg: ModelConfig, params: Mapping,
-               preprocessing: prep_lib.Preprocessing = prep_lib.Preprocessing()) -> None:
+def save_model(
+    directory: str | pathlib.Path,
+    cfg: ModelConfig,
+    params: Mapping,
+    preprocessing: prep_lib.Preprocessing = prep_lib.Preprocessing()) -> None:
   """Write a model checkpoint (overwrites an existing one at `directory`), with the
   preprocessing its weights expect.
 
@@ -85,9 +88,9 @@ def save_model(directory: str | pathlib.Path, cfg: ModelConfig, params: Mapping,
     ckptr.save(directory / PARAMS_DIR, params, force=True)
 
 
-def load_model_checkpoint(directory: str | pathlib.Path,
-                          sharding: jax.sharding.Sharding | None = None
-                          ) -> tuple[ModelConfig, dict]:
+def load_model_checkpoint(
+    directory: str | pathlib.Path,
+    sharding: jax.sharding.Sharding | None = None) -> tuple[ModelConfig, dict]:
   """Read (ModelConfig, pure parameter dict) written by `save_model`.
 
   The parameters land with `sharding` (default: this process's first device),
@@ -121,11 +124,17 @@ def init_params(cfg: ModelConfig, seed: int = 0) -> dict:
   """
   rng = np.random.default_rng(seed)
   leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(abstract_params(cfg))
-  paths = ['/'.join(str(getattr(k, 'key', getattr(k, 'idx', k))) for k in path)
-           for path, _ in leaves_with_path]
+  paths = [
+      '/'.join(str(getattr(k, 'key', getattr(k, 'idx', k)))
+               for k in path)
+      for path, _ in leaves_with_path
+  ]
   shapes = [tuple(leaf.shape) for _, leaf in leaves_with_path]
-  kernel_fan_in = {p.rsplit('/', 1)[0]: int(np.prod(shape[:-1]))
-                   for p, shape in zip(paths, shapes) if p.endswith('/kernel')}
+  kernel_fan_in = {
+      p.rsplit('/', 1)[0]: int(np.prod(shape[:-1]))
+      for p, shape in zip(paths, shapes)
+      if p.endswith('/kernel')
+  }
   leaves = []
   for path, shape in zip(paths, shapes):
     parent, _, leaf_name = path.rpartition('/')

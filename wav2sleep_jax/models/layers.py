@@ -15,7 +15,6 @@ from jax.ad_checkpoint import checkpoint_name
 
 from wav2sleep_jax.models import cpu_fast_paths
 
-
 _SQRT_HALF = 0.7071067811865476
 
 
@@ -36,8 +35,13 @@ def leaky_relu(x: jax.Array) -> jax.Array:
   return jnp.where(x >= 0, x, x * jnp.asarray(0.01, x.dtype))
 
 
-_ACTIVATIONS = {'gelu': gelu_exact, 'relu': jax.nn.relu, 'leaky': leaky_relu,
-                'silu': jax.nn.silu, 'linear': lambda x: x}
+_ACTIVATIONS = {
+    'gelu': gelu_exact,
+    'relu': jax.nn.relu,
+    'leaky': leaky_relu,
+    'silu': jax.nn.silu,
+    'linear': lambda x: x
+}
 
 
 def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:
@@ -99,8 +103,8 @@ def time_mask(valid_B: jax.Array, length: int, steps_per_epoch: int) -> jax.Arra
   return (jnp.arange(length, dtype=jnp.int32)[None, :] < steps_B[:, None])[..., None]
 
 
-def masked_moments(x: jax.Array, mask: jax.Array, axes: tuple[int, ...] = (-2,)
-                   ) -> tuple[jax.Array, jax.Array]:
+def masked_moments(x: jax.Array, mask: jax.Array,
+                   axes: tuple[int, ...] = (-2,)) -> tuple[jax.Array, jax.Array]:
   """Mean and centred variance of x over `axes`, valid (mask True) entries only."""
   count = jnp.maximum(jnp.sum(mask, axis=axes, keepdims=True, dtype=jnp.float32), 1.0)
   mean = jnp.sum(jnp.where(mask, x, 0), axis=axes, keepdims=True) / count
@@ -109,7 +113,9 @@ def masked_moments(x: jax.Array, mask: jax.Array, axes: tuple[int, ...] = (-2,)
   return mean, checkpoint_name(var, NORM_STATS)
 
 
-def instance_norm(x_BLC: jax.Array, eps: float, chunk: int | None = None,
+def instance_norm(x_BLC: jax.Array,
+                  eps: float,
+                  chunk: int | None = None,
                   mask_BL1: jax.Array | None = None) -> jax.Array:
   """Normalise each channel over time (no affine), like torch InstanceNorm1d.
 
@@ -139,10 +145,10 @@ def instance_norm(x_BLC: jax.Array, eps: float, chunk: int | None = None,
 _NWC = ('NWC', 'WIO', 'NWC')
 
 
-def _conv1d(x_BLC: jax.Array, kernel_WIO: jax.Array, stride: int,
-            padding: tuple[int, int]) -> jax.Array:
-  return jax.lax.conv_general_dilated(x_BLC, kernel_WIO, (stride,), (padding,),
-                                      dimension_numbers=_NWC)
+def _conv1d(x_BLC: jax.Array, kernel_WIO: jax.Array, stride: int, padding: tuple[int,
+                                                                                 int]) -> jax.Array:
+  return jax.lax.conv_general_dilated(
+      x_BLC, kernel_WIO, (stride,), (padding,), dimension_numbers=_NWC)
 
 
 def _shift_time(g_BLC: jax.Array, q: int) -> jax.Array:
@@ -177,8 +183,10 @@ def conv1d_weight_grad(x_BLC: jax.Array, g_BLO: jax.Array, kernel_size: int, str
   contract_rows = (((0,), (0,)), ((), ()))
   if kernel_size * c < len(shifts) * out_channels:
     x_pad = jnp.pad(x_BLC, ((0, 0), padding, (0, 0)))
-    taps = [jax.lax.slice_in_dim(x_pad, k, k + stride * (steps - 1) + 1, stride, axis=1)
-            for k in range(kernel_size)]
+    taps = [
+        jax.lax.slice_in_dim(x_pad, k, k + stride * (steps - 1) + 1, stride, axis=1)
+        for k in range(kernel_size)
+    ]
     cols = jnp.concatenate(taps, axis=-1).reshape(b * steps, kernel_size * c)
     grad = jax.lax.dot_general(cols, g_BLO.reshape(b * steps, out_channels), contract_rows)
     return grad.reshape(kernel_size, c, out_channels)
@@ -202,12 +210,12 @@ def _conv1d_cpu(x_BLC: jax.Array, kernel_WIO: jax.Array, stride: int,
   steps = (x_BLC.shape[1] + sum(padding) - width) // stride + 1
   if channels == 1:
     x_pad = jnp.pad(x_BLC[..., 0], ((0, 0), padding))
-    return sum(jax.lax.slice_in_dim(x_pad, k, k + stride * (steps - 1) + 1, stride, axis=1
-                                    )[..., None] * kernel_WIO[k, 0] for k in range(width))
+    return sum(
+        jax.lax.slice_in_dim(x_pad, k, k + stride * (steps - 1) + 1, stride, axis=1)[..., None] *
+        kernel_WIO[k, 0] for k in range(width))
   if width == 1 and padding == (0, 0):
     x_BSC = jax.lax.slice_in_dim(x_BLC, 0, stride * (steps - 1) + 1, stride, axis=1)
-    return jnp.einsum('bsc,co->bso', x_BSC, kernel_WIO[0],
-                      precision=jax.lax.Precision.HIGHEST)
+    return jnp.einsum('bsc,co->bso', x_BSC, kernel_WIO[0], precision=jax.lax.Precision.HIGHEST)
   return _conv1d(x_BLC, kernel_WIO, stride, padding)
 
 
@@ -233,8 +241,9 @@ def conv1d_input_grad(g_BSO: jax.Array, kernel_WIO: jax.Array, stride: int,
   for (e, r), k in taps.items():
     w_EOrC = w_EOrC.at[e - lo, :, r, :].set(kernel_WIO[k].T)
   dx = jax.lax.conv_general_dilated(
-      g_BSO, w_EOrC.reshape(hi - lo + 1, out_channels, stride * channels), (1,),
-      ((-lo, hi),), dimension_numbers=_NWC)
+      g_BSO,
+      w_EOrC.reshape(hi - lo + 1, out_channels, stride * channels), (1,), ((-lo, hi),),
+      dimension_numbers=_NWC)
   b, steps, _ = dx.shape
   return dx.reshape(b, steps * stride, channels)[:, :length]
 
@@ -261,8 +270,15 @@ def _conv1d_cpu_grads_bwd(stride, padding, residuals, g_BLO):
 _conv1d_cpu_grads.defvjp(_conv1d_cpu_grads_fwd, _conv1d_cpu_grads_bwd)
 
 
-def conv_general_dilated(inputs, kernel, window_strides, padding, *, lhs_dilation=None,
-                         rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
+def conv_general_dilated(inputs,
+                         kernel,
+                         window_strides,
+                         padding,
+                         *,
+                         lhs_dilation=None,
+                         rhs_dilation=None,
+                         dimension_numbers=None,
+                         feature_group_count=1,
                          **kwargs):
   """`lax.conv_general_dilated` for `nnx.Conv`, with XLA:CPU's slow cases avoided.
 
@@ -275,15 +291,20 @@ def conv_general_dilated(inputs, kernel, window_strides, padding, *, lhs_dilatio
   gradients are the same either way (to float32 rounding).
   """
   plain = functools.partial(
-      jax.lax.conv_general_dilated, inputs, kernel, window_strides, padding,
-      lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
-      dimension_numbers=dimension_numbers, feature_group_count=feature_group_count,
+      jax.lax.conv_general_dilated,
+      inputs,
+      kernel,
+      window_strides,
+      padding,
+      lhs_dilation=lhs_dilation,
+      rhs_dilation=rhs_dilation,
+      dimension_numbers=dimension_numbers,
+      feature_group_count=feature_group_count,
       **kwargs)
   stride = tuple(window_strides)
   undilated = all(d in (None, 1) for d in (*(lhs_dilation or ()), *(rhs_dilation or ())))
-  if (not cpu_fast_paths.active() or inputs.ndim != 3 or len(stride) != 1
-      or not undilated or feature_group_count != 1
-      or any(v is not None for v in kwargs.values())
+  if (not cpu_fast_paths.active() or inputs.ndim != 3 or len(stride) != 1 or not undilated
+      or feature_group_count != 1 or any(v is not None for v in kwargs.values())
       or isinstance(padding, str) or inputs.shape[1] % stride[0]):
     return plain()
   if jax.lax.conv_dimension_numbers(inputs.shape, kernel.shape, dimension_numbers) != \
@@ -308,8 +329,13 @@ class ChannelNorm(nnx.Module):
   Statistics in float32, output in the input dtype.
   """
 
-  def __init__(self, kind: str, channels: int, eps: float, groups: int = 1,
-               *, rngs: nnx.Rngs | None = None):
+  def __init__(self,
+               kind: str,
+               channels: int,
+               eps: float,
+               groups: int = 1,
+               *,
+               rngs: nnx.Rngs | None = None):
     del rngs  # Deterministic initialisation (scale 1, bias 0).
     if kind not in ('layer', 'rms', 'group', 'batch'):
       raise ValueError(f'ChannelNorm kind {kind!r} unknown.')

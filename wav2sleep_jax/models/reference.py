@@ -44,13 +44,29 @@ def is_reference_checkpoint(path: str | pathlib.Path) -> bool:
 
 _REQUIRED = object()
 # Reference spelling -> ours. 'swish' is the reference's alias of 'silu'.
-_ACTIVATIONS = {'gelu': 'gelu', 'relu': 'relu', 'leaky': 'leaky', 'silu': 'silu',
-                'swish': 'silu', 'linear': 'linear'}
+_ACTIVATIONS = {
+    'gelu': 'gelu',
+    'relu': 'relu',
+    'leaky': 'leaky',
+    'silu': 'silu',
+    'swish': 'silu',
+    'linear': 'linear'
+}
 # YAML null is the reference's "no norm" (its convs then get a bias).
-_NORMS = {'instance': 'instance', 'layer': 'layer', 'rms': 'rms', 'group': 'group',
-          'batch': 'batch', None: 'none'}
-_SECTIONS = {'model': 'Wav2Sleep', 'signal_encoders': 'SignalEncoders',
-             'epoch_mixer': 'MultiModalAttentionEmbedder', 'sequence_mixer': 'SequenceCNN'}
+_NORMS = {
+    'instance': 'instance',
+    'layer': 'layer',
+    'rms': 'rms',
+    'group': 'group',
+    'batch': 'batch',
+    None: 'none'
+}
+_SECTIONS = {
+    'model': 'Wav2Sleep',
+    'signal_encoders': 'SignalEncoders',
+    'epoch_mixer': 'MultiModalAttentionEmbedder',
+    'sequence_mixer': 'SequenceCNN'
+}
 
 
 class _Section:
@@ -221,6 +237,7 @@ def config_from_reference(raw: Any) -> ModelConfig:
 # state_dict.pth -> parameter tree
 # ----------------------------------------------------------------------------
 
+
 @dataclasses.dataclass(frozen=True)
 class _Source:
   """Reference tensors one of our parameters is computed from, and how."""
@@ -230,7 +247,7 @@ class _Source:
 
 
 _conv = lambda w: np.transpose(w, (2, 1, 0))  # [out, in, k] -> [k, in, out]
-_dense = lambda w: np.transpose(w)             # [out, in] -> [in, out]
+_dense = lambda w: np.transpose(w)  # [out, in] -> [in, out]
 
 
 def _flat(w: np.ndarray) -> np.ndarray:
@@ -242,10 +259,12 @@ def _flat(w: np.ndarray) -> np.ndarray:
 
 def _exact_len(size: int, axis: int, fn: Callable[[np.ndarray], np.ndarray]):
   """fn, refusing a tensor whose `axis` is not `size` long (nothing dropped)."""
+
   def checked(t):
     if t.shape[axis] != size:
       raise ValueError(f'{t.shape[axis]} != {size}')
     return fn(t)
+
   return checked
 
 
@@ -261,8 +280,7 @@ def _norm(prefix: str, kind: str, leaf: str, eps: float) -> _Source:
   if kind != 'batch':
     return _one(f'{prefix}.{torch_leaf}')
   # Eval-mode BatchNorm1d folded: y = x * w / sqrt(var + eps) + (b - mean * scale).
-  w, b, mean, var = (f'{prefix}.{n}' for n in ('weight', 'bias', 'running_mean',
-                                                'running_var'))
+  w, b, mean, var = (f'{prefix}.{n}' for n in ('weight', 'bias', 'running_mean', 'running_var'))
   scale = lambda w_, v_: w_ / np.sqrt(v_.astype(np.float64) + eps)
   tracked = (f'{prefix}.num_batches_tracked',)
   if leaf == 'scale':
@@ -301,8 +319,12 @@ def _mixer_source(m: re.Match, cfg: ModelConfig, names: Mapping[str, str]) -> _S
   r = re.fullmatch(r'layers/(\d+)/(attn/qkv|attn/out|ff1|ff2|norm1|norm2)/(\w+)', rest)
   if r is None:
     raise KeyError(rest)
-  module = {'attn/qkv': 'self_attn.in_proj_', 'attn/out': 'self_attn.out_proj.',
-            'ff1': 'linear1.', 'ff2': 'linear2.'}.get(r[2], f'{r[2]}.')
+  module = {
+      'attn/qkv': 'self_attn.in_proj_',
+      'attn/out': 'self_attn.out_proj.',
+      'ff1': 'linear1.',
+      'ff2': 'linear2.'
+  }.get(r[2], f'{r[2]}.')
   leaf = 'weight' if r[3] in ('kernel', 'scale') else 'bias'
   return _one(f'epoch_mixer.transformer_encoder.layers.{r[1]}.{module}{leaf}',
               _dense if r[3] == 'kernel' else _flat)
@@ -325,18 +347,16 @@ def _top_source(m: re.Match, cfg: ModelConfig, names: Mapping[str, str]) -> _Sou
   rest = m['rest']
   if rest == 'signal_embedding':  # nn.Embedding rows follow the sorted signal names.
     order = [sorted(cfg.signals).index(s) for s in cfg.signals]
-    return _one('signal_encoders.embedder.weight',
-                _exact_len(len(order), 0, lambda w: w[order]))
+    return _one('signal_encoders.embedder.weight', _exact_len(len(order), 0, lambda w: w[order]))
   if r := re.fullmatch(r'classifier/(kernel|bias)', rest):
     return _one(f'classifier.{"weight" if r[1] == "kernel" else "bias"}',
                 _dense if r[1] == 'kernel' else _flat)
   raise KeyError(rest)
 
 
-_RULES = ((r'encoders/(?P<s>[^/]+)/(?P<rest>.+)', _encoder_source),
-          (r'epoch_mixer/(?P<rest>.+)', _mixer_source),
-          (r'sequence_mixer/(?P<rest>.+)', _sequence_source),
-          (r'(?P<rest>.+)', _top_source))
+_RULES = ((r'encoders/(?P<s>[^/]+)/(?P<rest>.+)', _encoder_source), (r'epoch_mixer/(?P<rest>.+)',
+                                                                     _mixer_source),
+          (r'sequence_mixer/(?P<rest>.+)', _sequence_source), (r'(?P<rest>.+)', _top_source))
 
 
 def _source(path: str, cfg: ModelConfig, names: Mapping[str, str] | None = None) -> _Source:
@@ -362,25 +382,32 @@ def _flatten(tree: Mapping, prefix: str = '') -> dict[str, Any]:
 
 
 def _unflatten(flat: Mapping[str, Any], like: Mapping, prefix: str = '') -> dict:
-  return {k: (_unflatten(flat, v, f'{prefix}{k}/') if isinstance(v, Mapping)
-              else flat[f'{prefix}{k}']) for k, v in like.items()}
+  return {
+      k: (_unflatten(flat, v, f'{prefix}{k}/') if isinstance(v, Mapping) else flat[f'{prefix}{k}'])
+      for k, v in like.items()
+  }
 
 
 def _mismatch_error(missing, unused, mismatched) -> ConversionError:
   """One summary line (what the CLI prints), then every problem."""
-  counts = [f'{len(v)} {n}' for v, n in ((missing, 'missing'), (unused, 'unused'),
-                                          (mismatched, 'mis-shaped')) if v]
+  counts = [
+      f'{len(v)} {n}' for v, n in ((missing, 'missing'), (unused, 'unused'), (mismatched,
+                                                                              'mis-shaped')) if v
+  ]
   first = (missing or unused or mismatched)[0]
-  lines = [f'state dict does not match config.yaml ({", ".join(counts)} tensors; '
-           f'first: {first})']
-  for items, title in ((missing, 'missing reference tensors'),
-                       (unused, 'unused reference tensors'), (mismatched, 'shape mismatches')):
+  lines = [
+      f'state dict does not match config.yaml ({", ".join(counts)} tensors; '
+      f'first: {first})'
+  ]
+  for items, title in ((missing, 'missing reference tensors'), (unused, 'unused reference tensors'),
+                       (mismatched, 'shape mismatches')):
     if items:
       lines.append(f'{title}:\n  ' + '\n  '.join(items))
   return ConversionError('\n'.join(lines))
 
 
-def params_from_state_dict(state_dict: Mapping[str, np.ndarray], cfg: ModelConfig,
+def params_from_state_dict(state_dict: Mapping[str, np.ndarray],
+                           cfg: ModelConfig,
                            encoder_names: Mapping[str, str] | None = None) -> dict:
   """Map reference tensors (float32 numpy) onto the parameter dict of `cfg`.
 
@@ -456,8 +483,10 @@ def _check_probe(cfg: ModelConfig, params: Mapping, where: pathlib.Path) -> None
   from flax import nnx
 
   rng = np.random.default_rng(0)
-  x = {n: rng.standard_normal((1, 2 * signals_lib.samples_per_epoch(n))).astype(np.float32)
-       for n in cfg.signals}
+  x = {
+      n: rng.standard_normal((1, 2 * signals_lib.samples_per_epoch(n))).astype(np.float32)
+      for n in cfg.signals
+  }
   mask_BM = np.ones((1, len(cfg.signals)), bool)
   graphdef, state = nnx.split(model_io.build_model(cfg.replace(remat=False), params))
   forward = jax.jit(lambda st, x: nnx.merge(graphdef, st)(x, mask_BM))
@@ -477,14 +506,14 @@ def load_reference(folder: str | pathlib.Path):
   try:
     params = params_from_state_dict(_read_state_dict(state_path), cfg, encoder_names)
   except ConversionError as e:
-    raise ConversionError(e if str(e).startswith(str(state_path)) else f'{state_path}: {e}'
-                          ) from None
+    raise ConversionError(
+        e if str(e).startswith(str(state_path)) else f'{state_path}: {e}') from None
   _check_probe(cfg, params, state_path)
   return cfg, params
 
 
-def convert_reference(reference: str | pathlib.Path, output: str | pathlib.Path
-                      ) -> tuple[ModelConfig, int]:
+def convert_reference(reference: str | pathlib.Path,
+                      output: str | pathlib.Path) -> tuple[ModelConfig, int]:
   """Convert a reference folder into a wav2sleep_jax checkpoint at `output`.
 
   Returns the model config and its number of parameters.

@@ -33,13 +33,13 @@ _TARGETS = {
 }
 # Constants of the reference's modules (ModelConfig makes them settable).
 _INSTANCE_EPS = 1e-2  # Encoder instance norms.
-_NORM_EPS = 1e-5      # torch's default: LayerNorm, BatchNorm1d, GroupNorm, ConvLayerNorm...
-_NORM_GROUPS = 8      # ConvGroupNorm.
+_NORM_EPS = 1e-5  # torch's default: LayerNorm, BatchNorm1d, GroupNorm, ConvLayerNorm...
+_NORM_GROUPS = 8  # ConvGroupNorm.
 # The mapping of reference.py, inverted here.
-_source = reference._source    # pylint: disable=protected-access
+_source = reference._source  # pylint: disable=protected-access
 _flatten = reference._flatten  # pylint: disable=protected-access
-_conv = reference._conv        # pylint: disable=protected-access
-_dense = reference._dense      # pylint: disable=protected-access
+_conv = reference._conv  # pylint: disable=protected-access
+_dense = reference._dense  # pylint: disable=protected-access
 
 
 def _refuse(field: str, value: Any, why: str) -> reference.ConversionError:
@@ -50,8 +50,9 @@ def _refuse(field: str, value: Any, why: str) -> reference.ConversionError:
 def _check_expressible(cfg: ModelConfig) -> None:
   """Refuse, by field, every setting the reference's model classes lack."""
   for name, schedule in cfg.encoder_channels:
-    if schedule != tuple(min(cfg.encoder_initial_channels * 2**(i // 2), cfg.encoder_max_channels)
-                         for i in range(cfg.num_encoder_blocks(name))):
+    if schedule != tuple(
+        min(cfg.encoder_initial_channels * 2**(i // 2), cfg.encoder_max_channels)
+        for i in range(cfg.num_encoder_blocks(name))):
       raise _refuse('encoder_channels', dict(cfg.encoder_channels),
                     'the reference derives every schedule from initial/max channels')
   if cfg.encoder_downsample != 'stride':
@@ -87,26 +88,42 @@ def reference_config(cfg: ModelConfig) -> dict[str, Any]:
       'num_classes': cfg.num_classes,
       'signal_encoders': {
           '_target_': _TARGETS['signal_encoders'],
-          'signal_map': {s: s for s in cfg.signals},  # One encoder per signal, own name.
-          'feature_dim': f, 'activation': cfg.activation,
-          'norm': _norm_name(cfg.encoder_norm), 'causal': cfg.causal,
+          'signal_map': {
+              s: s for s in cfg.signals
+          },  # One encoder per signal, own name.
+          'feature_dim': f,
+          'activation': cfg.activation,
+          'norm': _norm_name(cfg.encoder_norm),
+          'causal': cfg.causal,
           'chunk_causal': cfg.causal and cfg.causal_mode == 'chunked',
           'embed_signals': cfg.encoder_signal_embedding,
           'initial_channels': cfg.encoder_initial_channels,
           'max_channels': cfg.encoder_max_channels,
-          'output_norm': cfg.encoder_output_norm, 'use_residual': cfg.encoder_residual},
+          'output_norm': cfg.encoder_output_norm,
+          'use_residual': cfg.encoder_residual
+      },
       'epoch_mixer': {
-          '_target_': _TARGETS['epoch_mixer'], 'feature_dim': f, 'layers': cfg.mixer_layers,
-          'dropout': float(cfg.dropout), 'dim_ff': cfg.mixer_ff_dim,
-          'activation': cfg.part_activation('mixer'), 'norm_first': cfg.mixer_norm_first,
-          'nhead': cfg.mixer_heads, 'register_tokens': cfg.mixer_register_tokens},
+          '_target_': _TARGETS['epoch_mixer'],
+          'feature_dim': f,
+          'layers': cfg.mixer_layers,
+          'dropout': float(cfg.dropout),
+          'dim_ff': cfg.mixer_ff_dim,
+          'activation': cfg.part_activation('mixer'),
+          'norm_first': cfg.mixer_norm_first,
+          'nhead': cfg.mixer_heads,
+          'register_tokens': cfg.mixer_register_tokens
+      },
       'sequence_mixer': {
-          '_target_': _TARGETS['sequence_mixer'], 'feature_dim': f,
-          'dropout': float(sequence_dropout), 'num_layers': cfg.sequence_blocks,
+          '_target_': _TARGETS['sequence_mixer'],
+          'feature_dim': f,
+          'dropout': float(sequence_dropout),
+          'num_layers': cfg.sequence_blocks,
           'activation': cfg.part_activation('sequence'),
-          'norm': _norm_name(cfg.sequence_norm), 'causal': cfg.sequence_is_causal,
+          'norm': _norm_name(cfg.sequence_norm),
+          'causal': cfg.sequence_is_causal,
           'num_dilations': len(cfg.sequence_dilations),
-          'kernel_size': cfg.sequence_kernel_size},
+          'kernel_size': cfg.sequence_kernel_size
+      },
   }
 
 
@@ -136,10 +153,12 @@ def _tensors_of(path: str, value: np.ndarray, cfg: ModelConfig,
     if path.endswith('/bias'):
       return {f'{prefix}.bias': value}
     channels = value.shape[0]
-    return {f'{prefix}.weight': value,
-            f'{prefix}.running_mean': np.zeros(channels, np.float32),
-            f'{prefix}.running_var': np.full(channels, _batch_norm_var(cfg.layer_norm_eps)),
-            f'{prefix}.num_batches_tracked': np.zeros((), np.int64)}
+    return {
+        f'{prefix}.weight': value,
+        f'{prefix}.running_mean': np.zeros(channels, np.float32),
+        f'{prefix}.running_var': np.full(channels, _batch_norm_var(cfg.layer_norm_eps)),
+        f'{prefix}.num_batches_tracked': np.zeros((), np.int64)
+    }
   (key,) = src.keys
   if path == 'signal_embedding':  # nn.Embedding rows follow the sorted signal names.
     return {key: value[[cfg.signals.index(s) for s in sorted(cfg.signals)]]}
@@ -156,8 +175,8 @@ def _check_params(cfg: ModelConfig, flat: Mapping[str, np.ndarray]) -> None:
   expected = _flatten(model_io.abstract_params(cfg))
   missing = sorted(set(expected) - set(flat))
   extra = sorted(set(flat) - set(expected))
-  shaped = sorted(p for p in set(flat) & set(expected)
-                  if np.shape(flat[p]) != tuple(expected[p].shape))
+  shaped = sorted(
+      p for p in set(flat) & set(expected) if np.shape(flat[p]) != tuple(expected[p].shape))
   if missing or extra or shaped:
     first = (missing or extra or shaped)[0]
     raise reference.ConversionError(
@@ -169,19 +188,23 @@ def _check_params(cfg: ModelConfig, flat: Mapping[str, np.ndarray]) -> None:
 
 
 # Module and tensor names in the order the reference's modules register them.
-_REGISTRATION_ORDER = {name: i for i, name in enumerate((
-    'signal_encoders', 'encoders', 'cnn', 'conv1', 'conv2', 'conv3', 'downsample', 'conv',
-    'norm', 'linear', 'output_norm', 'embedder', 'epoch_mixer', 'register_tokens',
-    'transformer_encoder', 'layers', 'self_attn', 'in_proj_weight', 'in_proj_bias', 'out_proj',
-    'linear1', 'linear2', 'norm1', 'norm2', 'sequence_mixer', 'dilated_convs', 'conv_layers',
-    'classifier', 'weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'))}
+_REGISTRATION_ORDER = {
+    name: i
+    for i, name in enumerate(('signal_encoders', 'encoders', 'cnn', 'conv1', 'conv2', 'conv3',
+                              'downsample', 'conv', 'norm', 'linear', 'output_norm', 'embedder',
+                              'epoch_mixer', 'register_tokens', 'transformer_encoder', 'layers',
+                              'self_attn', 'in_proj_weight', 'in_proj_bias', 'out_proj', 'linear1',
+                              'linear2', 'norm1', 'norm2', 'sequence_mixer', 'dilated_convs',
+                              'conv_layers', 'classifier', 'weight', 'bias', 'running_mean',
+                              'running_var', 'num_batches_tracked'))
+}
 
 
 def _registration_rank(key: str, signals: tuple[str, ...]) -> tuple:
   """Sort key giving torch's state_dict order (encoders in signal_map order)."""
-  return tuple((0, int(part)) if part.isdigit() else
-               (1, signals.index(part)) if part in signals else
-               (2, _REGISTRATION_ORDER[part]) for part in key.split('.'))
+  return tuple((0, int(part)) if part.isdigit() else (
+      1, signals.index(part)) if part in signals else (2, _REGISTRATION_ORDER[part])
+               for part in key.split('.'))
 
 
 def to_reference(cfg: ModelConfig, params: Mapping) -> tuple[dict, dict[str, np.ndarray]]:
@@ -196,10 +219,11 @@ def to_reference(cfg: ModelConfig, params: Mapping) -> tuple[dict, dict[str, np.
       continue
     state.update(_tensors_of(path, value, cfg, names))
   # [1, 1, F, 1 + R]: the CLS token first, then the register tokens.
-  tokens_FD = np.concatenate(
-      [flat['epoch_mixer/cls_token'][:, None],
-       flat.get('epoch_mixer/register_tokens', np.zeros((0, cfg.feature_dim), np.float32)).T],
-      axis=1)
+  tokens_FD = np.concatenate([
+      flat['epoch_mixer/cls_token'][:, None],
+      flat.get('epoch_mixer/register_tokens', np.zeros((0, cfg.feature_dim), np.float32)).T
+  ],
+                             axis=1)
   state['epoch_mixer.register_tokens'] = tokens_FD[None, None]
   ordered = sorted(state, key=lambda k: _registration_rank(k, cfg.signals))
   return config, {k: np.array(state[k], order='C') for k in ordered}

@@ -18,15 +18,21 @@ class DilatedBlock(nnx.Module):
     self.cfg = cfg
     norm = cfg.sequence_norm
     self.convs = nnx.List([
-        nnx.Conv(f, f, kernel_size=(cfg.sequence_kernel_size,),
-                 kernel_dilation=(d,), padding='VALID', use_bias=norm == 'none',
-                 dtype=dtype, rngs=rngs)
-        for d in cfg.sequence_dilations])
+        nnx.Conv(
+            f,
+            f,
+            kernel_size=(cfg.sequence_kernel_size,),
+            kernel_dilation=(d,),
+            padding='VALID',
+            use_bias=norm == 'none',
+            dtype=dtype,
+            rngs=rngs) for d in cfg.sequence_dilations
+    ])
     parametric = norm not in ('instance', 'none')
     self.norms = nnx.List([
-        layers.ChannelNorm(norm, f, cfg.layer_norm_eps, cfg.norm_groups(f))
-        if parametric else None
-        for _ in cfg.sequence_dilations])
+        layers.ChannelNorm(norm, f, cfg.layer_norm_eps, cfg.norm_groups(f)) if parametric else None
+        for _ in cfg.sequence_dilations
+    ])
     rate = cfg.dropout if cfg.sequence_dropout is None else cfg.sequence_dropout
     self.dropout = nnx.Dropout(rate)
 
@@ -38,7 +44,9 @@ class DilatedBlock(nnx.Module):
       return y_BSF
     return norm(y_BSF) if mask_BS1 is None else norm(y_BSF, mask_BS1)
 
-  def __call__(self, x_BSF: jax.Array, rngs: nnx.Rngs | None = None,
+  def __call__(self,
+               x_BSF: jax.Array,
+               rngs: nnx.Rngs | None = None,
                mask_BS1: jax.Array | None = None) -> jax.Array:
     """`mask_BS1` (valid epochs): padded epochs are zeroed before every conv and
     left out of norm statistics, so valid epochs equal the unpadded night's."""
@@ -59,13 +67,14 @@ class SequenceMixer(nnx.Module):
   """[B, S, F] -> [B, S, F] through residual dilated-conv blocks."""
 
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
-    self.blocks = nnx.List([DilatedBlock(cfg, rngs=rngs)
-                            for _ in range(cfg.sequence_blocks)])
+    self.blocks = nnx.List([DilatedBlock(cfg, rngs=rngs) for _ in range(cfg.sequence_blocks)])
 
-  def __call__(self, x_BSF: jax.Array, rngs: nnx.Rngs | None = None,
+  def __call__(self,
+               x_BSF: jax.Array,
+               rngs: nnx.Rngs | None = None,
                valid_epochs_B: jax.Array | None = None) -> jax.Array:
-    mask_BS1 = (None if valid_epochs_B is None
-                else layers.time_mask(valid_epochs_B, x_BSF.shape[1], 1))
+    mask_BS1 = (None
+                if valid_epochs_B is None else layers.time_mask(valid_epochs_B, x_BSF.shape[1], 1))
     for block in self.blocks:
       x_BSF = block(x_BSF, rngs, mask_BS1)
     return x_BSF

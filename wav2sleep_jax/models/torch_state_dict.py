@@ -34,11 +34,19 @@ from wav2sleep_jax.core import cli
 
 # torch storage class -> numpy dtype of its elements ('bfloat16' is read as uint16).
 _STORAGE_DTYPES = {
-    'DoubleStorage': 'float64', 'FloatStorage': 'float32', 'HalfStorage': 'float16',
-    'BFloat16Storage': 'bfloat16', 'LongStorage': 'int64', 'IntStorage': 'int32',
-    'ShortStorage': 'int16', 'CharStorage': 'int8', 'ByteStorage': 'uint8',
-    'BoolStorage': 'bool', 'ComplexFloatStorage': 'complex64',
-    'ComplexDoubleStorage': 'complex128', 'UntypedStorage': 'uint8',
+    'DoubleStorage': 'float64',
+    'FloatStorage': 'float32',
+    'HalfStorage': 'float16',
+    'BFloat16Storage': 'bfloat16',
+    'LongStorage': 'int64',
+    'IntStorage': 'int32',
+    'ShortStorage': 'int16',
+    'CharStorage': 'int8',
+    'ByteStorage': 'uint8',
+    'BoolStorage': 'bool',
+    'ComplexFloatStorage': 'complex64',
+    'ComplexDoubleStorage': 'complex128',
+    'UntypedStorage': 'uint8',
 }
 _WRITE_STORAGES = {v: k for k, v in _STORAGE_DTYPES.items() if k != 'UntypedStorage'}
 
@@ -76,14 +84,19 @@ def _is_index_tuple(value: Any) -> bool:
       isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
-                       backward_hooks=None, metadata=None) -> np.ndarray:
+def _rebuild_tensor_v2(storage,
+                       storage_offset,
+                       size,
+                       stride,
+                       requires_grad=False,
+                       backward_hooks=None,
+                       metadata=None) -> np.ndarray:
   """torch._utils._rebuild_tensor_v2 -> a contiguous numpy copy of the tensor."""
   del requires_grad, backward_hooks, metadata
   if not isinstance(storage, _Storage):
     raise _Invalid(f'tensor storage is a {type(storage).__name__}, not a storage')
-  if not (_is_index_tuple((storage_offset,)) and _is_index_tuple(size)
-          and _is_index_tuple(stride) and len(size) == len(stride)):
+  if not (_is_index_tuple((storage_offset,)) and _is_index_tuple(size) and _is_index_tuple(stride)
+          and len(size) == len(stride)):
     raise _Invalid(f'bad tensor layout offset={storage_offset!r} size={size!r} '
                    f'stride={stride!r}')
   data = storage.data
@@ -95,7 +108,9 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
       raise _Invalid(f'storage data/{storage.key} has {data.size} elements, a tensor '
                      f'needs {extent}')
     view = np.lib.stride_tricks.as_strided(
-        data[storage_offset:], shape=size, strides=[s * data.itemsize for s in stride],
+        data[storage_offset:],
+        shape=size,
+        strides=[s * data.itemsize for s in stride],
         writeable=False)
     out = np.array(view, order='C')
   return _bfloat16_to_float32(out) if storage.bfloat16 else out
@@ -120,7 +135,9 @@ _GLOBALS = {
     ('torch._utils', '_rebuild_tensor_v2'): _rebuild_tensor_v2,
     ('torch._utils', '_rebuild_parameter'): _rebuild_parameter,
     ('torch._utils', '_rebuild_parameter_with_state'): _rebuild_parameter_with_state,
-    **{('torch', name): _StorageType(name, dtype) for name, dtype in _STORAGE_DTYPES.items()},
+    **{
+        ('torch', name): _StorageType(name, dtype) for name, dtype in _STORAGE_DTYPES.items()
+    },
 }
 
 
@@ -142,8 +159,8 @@ class _Unpickler(pickle.Unpickler):
 
   def persistent_load(self, pid: Any) -> _Storage:
     if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == 'storage'
-            and isinstance(pid[1], _StorageType) and isinstance(pid[2], str)
-            and _is_index_tuple((pid[4],))):
+            and isinstance(pid[1], _StorageType) and isinstance(pid[2], str) and _is_index_tuple(
+                (pid[4],))):
       raise _Invalid(f'unsupported persistent id {str(pid)[:80]}')
     _, storage_type, key, _, numel = pid
     if key in self._storages:
@@ -241,12 +258,21 @@ _P_EMPTY_ORDERED_DICT = _p_global('collections', 'OrderedDict') + b')R'  # EMPTY
 def _tensor_pickle(key: int, storage: str, shape: tuple[int, ...]) -> bytes:
   """Opcodes of _rebuild_tensor_v2(storage `key`, 0, shape, C strides, False, {})."""
   strides = [math.prod(shape[i + 1:]) for i in range(len(shape))]
-  pid = _p_tuple([_p_str('storage'), _p_global('torch', storage), _p_str(str(key)),
-                  _p_str('cpu'), _p_int(math.prod(shape))])
-  args = _p_tuple([pid + b'Q',  # BINPERSID
-                   _p_int(0), _p_tuple([_p_int(n) for n in shape]),
-                   _p_tuple([_p_int(s) for s in strides]), b'\x89',  # NEWFALSE
-                   _P_EMPTY_ORDERED_DICT])
+  pid = _p_tuple([
+      _p_str('storage'),
+      _p_global('torch', storage),
+      _p_str(str(key)),
+      _p_str('cpu'),
+      _p_int(math.prod(shape))
+  ])
+  args = _p_tuple([
+      pid + b'Q',  # BINPERSID
+      _p_int(0),
+      _p_tuple([_p_int(n) for n in shape]),
+      _p_tuple([_p_int(s) for s in strides]),
+      b'\x89',  # NEWFALSE
+      _P_EMPTY_ORDERED_DICT
+  ])
   return _p_global('torch._utils', '_rebuild_tensor_v2') + args + b'R'
 
 

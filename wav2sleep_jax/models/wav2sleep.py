@@ -48,18 +48,19 @@ class Wav2Sleep(nnx.Module):
 
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
     self.cfg = cfg
-    self.encoders = nnx.Dict({
-        name: SignalEncoder(name, cfg, rngs=rngs) for name in cfg.signals})
-    self.signal_embedding = nnx.Param(jax.random.normal(
-        rngs.params(), (len(cfg.signals), cfg.feature_dim))
-    ) if cfg.encoder_signal_embedding else None
+    self.encoders = nnx.Dict({name: SignalEncoder(name, cfg, rngs=rngs) for name in cfg.signals})
+    self.signal_embedding = nnx.Param(
+        jax.random.normal(rngs.params(),
+                          (len(cfg.signals),
+                           cfg.feature_dim))) if cfg.encoder_signal_embedding else None
     self.epoch_mixer = EpochMixer(cfg, rngs=rngs)
     self.sequence_mixer = SequenceMixer(cfg, rngs=rngs)
-    self.classifier = nnx.Linear(cfg.feature_dim, cfg.num_classes,
-                                 dtype=jnp.dtype(cfg.dtype), rngs=rngs)
+    self.classifier = nnx.Linear(
+        cfg.feature_dim, cfg.num_classes, dtype=jnp.dtype(cfg.dtype), rngs=rngs)
 
-  def encode(self, x: Mapping[str, jax.Array], valid_epochs_B: jax.Array | None = None
-             ) -> dict[str, jax.Array]:
+  def encode(self,
+             x: Mapping[str, jax.Array],
+             valid_epochs_B: jax.Array | None = None) -> dict[str, jax.Array]:
     """Per-signal epoch vectors {name: [B, S, F]} for the signals in `x`."""
     v = valid_epochs_B
     if resolve_encoder_impl(self.cfg) == 'loop':
@@ -69,8 +70,8 @@ class Wav2Sleep(nnx.Module):
       return {name: self.encoders[name](x[name], v) for name in x}
     return self._encode_vmapped(x, v)
 
-  def _encode_vmapped(self, x: Mapping[str, jax.Array], valid_epochs_B: jax.Array | None
-                      ) -> dict[str, jax.Array]:
+  def _encode_vmapped(self, x: Mapping[str, jax.Array],
+                      valid_epochs_B: jax.Array | None) -> dict[str, jax.Array]:
     """Stack encoders of identical structure and run each group with vmap."""
     groups: dict[object, list[str]] = {}
     graphdefs, states = {}, {}
@@ -84,14 +85,15 @@ class Wav2Sleep(nnx.Module):
         continue
       state_G = jax.tree.map(lambda *a: jnp.stack(a), *(states[n] for n in names))
       x_GBT = jnp.stack([x[n] for n in names])
-      z_GBSF = jax.vmap(lambda st, xi: nnx.merge(graphdef, st)(xi, valid_epochs_B)
-                        )(state_G, x_GBT)
+      z_GBSF = jax.vmap(lambda st, xi: nnx.merge(graphdef, st)(xi, valid_epochs_B))(state_G, x_GBT)
       z.update({n: z_GBSF[i] for i, n in enumerate(names)})
     return z
 
-  def __call__(self, x: Mapping[str, jax.Array], mask_BM: jax.Array,
-               rngs: nnx.Rngs | None = None, valid_epochs_B: jax.Array | None = None
-               ) -> jax.Array:
+  def __call__(self,
+               x: Mapping[str, jax.Array],
+               mask_BM: jax.Array,
+               rngs: nnx.Rngs | None = None,
+               valid_epochs_B: jax.Array | None = None) -> jax.Array:
     """Logits [B, S, K]; dropout is active only when `rngs` (a 'dropout' stream) is given.
 
     `valid_epochs_B` (int32 [B]): each night's length in epochs when it is
@@ -111,19 +113,20 @@ class Wav2Sleep(nnx.Module):
       chex.assert_shape(valid_epochs_B, (b,))
     z = self.encode(x, valid_epochs_B)
     if self.signal_embedding is not None:  # Rows follow cfg.signals.
-      z = {n: v + self.signal_embedding[cfg.signals.index(n)].astype(v.dtype)
-           for n, v in z.items()}
+      z = {n: v + self.signal_embedding[cfg.signals.index(n)].astype(v.dtype) for n, v in z.items()}
     s = next(iter(z.values())).shape[1]
     dtype = jnp.dtype(cfg.dtype)
     zeros_BSF = jnp.zeros((b, s, cfg.feature_dim), dtype)
     # Absent signals get zero vectors (never NaN) and are masked in attention.
     z_BSMF = jnp.stack([
-        jnp.where(mask_BM[:, i, None, None], z[name].astype(dtype), 0)
-        if name in z else zeros_BSF
-        for i, name in enumerate(cfg.signals)], axis=2)
+        jnp.where(mask_BM[:, i, None, None], z[name].astype(dtype), 0) if name in z else zeros_BSF
+        for i, name in enumerate(cfg.signals)
+    ],
+                       axis=2)
     present_BM = jnp.stack([
-        mask_BM[:, i] if name in z else jnp.zeros((b,), bool)
-        for i, name in enumerate(cfg.signals)], axis=1)
+        mask_BM[:, i] if name in z else jnp.zeros((b,), bool) for i, name in enumerate(cfg.signals)
+    ],
+                           axis=1)
     fused_BSF = self.epoch_mixer(z_BSMF, present_BM, rngs)
     mixed_BSF = self.sequence_mixer(fused_BSF, rngs, valid_epochs_B)
     logits_BSK = self.classifier(mixed_BSF).astype(jnp.float32)

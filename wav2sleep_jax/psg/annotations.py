@@ -33,15 +33,39 @@ MAX_EPOCHS = 48 * 3600 // _EPOCH
 
 # Numeric stage codes shared by NSRR XML concepts, Profusion XML and WSC .stg.
 _NUMERIC_CODES: Mapping[int, int] = {
-    0: 0, 1: 1, 2: 2, 3: 3, 4: 3, 5: 4, 6: UNSCORED, 7: UNSCORED, 9: UNSCORED}
+    0: 0,
+    1: 1,
+    2: 2,
+    3: 3,
+    4: 3,
+    5: 4,
+    6: UNSCORED,
+    7: UNSCORED,
+    9: UNSCORED
+}
 # WSC .allscore.txt 'STAGE - <x>' texts.
 _ALLSCORE_STAGES: Mapping[str, int] = {
-    'W': 0, 'N1': 1, 'N2': 2, 'N3': 3, 'N4': 3, 'R': 4, 'REM': 4,
-    'NO STAGE': UNSCORED, 'MVT': UNSCORED}
+    'W': 0,
+    'N1': 1,
+    'N2': 2,
+    'N3': 3,
+    'N4': 3,
+    'R': 4,
+    'REM': 4,
+    'NO STAGE': UNSCORED,
+    'MVT': UNSCORED
+}
 # WFDB slpdb aux notes (first token), R&K.
 _RK_STAGES: Mapping[str, int] = {
-    'W': 0, '1': 1, '2': 2, '3': 3, '4': 3, 'R': 4, 'MT': UNSCORED,
-    'M': UNSCORED}
+    'W': 0,
+    '1': 1,
+    '2': 2,
+    '3': 3,
+    '4': 3,
+    'R': 4,
+    'MT': UNSCORED,
+    'M': UNSCORED
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,8 +101,8 @@ def is_sleep_wake_only(labels: np.ndarray) -> bool:
 def _new_labels(n_epochs: int, path: str) -> np.ndarray:
   """All-unscored int8 labels; AnnotationError beyond `MAX_EPOCHS`."""
   if n_epochs > MAX_EPOCHS:
-    raise errors.AnnotationError(
-        path, f'scoring spans {n_epochs} epochs, more than {MAX_EPOCHS} (48 h)')
+    raise errors.AnnotationError(path,
+                                 f'scoring spans {n_epochs} epochs, more than {MAX_EPOCHS} (48 h)')
   return np.full(n_epochs, UNSCORED, dtype=np.int8)
 
 
@@ -86,8 +110,7 @@ def _epoch_index(seconds: float, what: str, path: str) -> int:
   """`seconds` / 30 as an int; AnnotationError if off the 30-s grid."""
   epochs = seconds / _EPOCH
   if not math.isfinite(epochs) or abs(epochs - round(epochs)) > 1e-6:
-    raise errors.AnnotationError(
-        path, f'{what} {seconds:g} s is not a multiple of {_EPOCH} s')
+    raise errors.AnnotationError(path, f'{what} {seconds:g} s is not a multiple of {_EPOCH} s')
   return round(epochs)
 
 
@@ -149,8 +172,7 @@ def runs_to_labels(runs: Iterable[tuple[int, int, int]], path: str) -> np.ndarra
   for start, length, label in runs:
     span = slice(start, start + length)
     if (scored[span] & (labels[span] != label)).any():
-      raise errors.AnnotationError(
-          path, f'overlapping stage events disagree at {start * _EPOCH} s')
+      raise errors.AnnotationError(path, f'overlapping stage events disagree at {start * _EPOCH} s')
     labels[span] = label
     scored[span] = True
   return labels
@@ -182,8 +204,7 @@ def read_nsrr_xml(path: str | os.PathLike[str]) -> Hypnogram:
       continue
     label = _nsrr_stage(concept, path)
     start = _epoch_index(_float_field(event, 'Start', path), 'stage Start', path)
-    length = _epoch_index(_float_field(event, 'Duration', path),
-                          'stage Duration', path)
+    length = _epoch_index(_float_field(event, 'Duration', path), 'stage Duration', path)
     if start < 0 or length <= 0:
       raise errors.AnnotationError(
           path, f'stage event with Start {start * _EPOCH} s, '
@@ -222,8 +243,10 @@ def read_profusion_xml(path: str | os.PathLike[str]) -> Hypnogram:
   """
   path = os.fspath(path)
   stages = _xml_element(path, './/SleepStages')
-  labels = [_numeric_stage(s.text or '', f'epoch {i}', path)
-            for i, s in enumerate(stages.iter('SleepStage'))]
+  labels = [
+      _numeric_stage(s.text or '', f'epoch {i}', path)
+      for i, s in enumerate(stages.iter('SleepStage'))
+  ]
   if not labels:
     raise errors.AnnotationError(path, '<SleepStages> is empty')
   return Hypnogram(np.asarray(labels, dtype=np.int8))
@@ -237,8 +260,7 @@ def _read_lines(path: str) -> list[str]:
     raise errors.AnnotationError(path, f'cannot read file: {e}') from e
 
 
-_CLOCK = re.compile(
-    r'(\d{1,2}):(\d{2}):(\d{2})(\.\d+)?(?:\s*([AaPp][Mm])\b)?')
+_CLOCK = re.compile(r'(\d{1,2}):(\d{2}):(\d{2})(\.\d+)?(?:\s*([AaPp][Mm])\b)?')
 
 
 def _clock_seconds(text: str, prefix: bool = False) -> float | None:
@@ -290,8 +312,7 @@ def read_wsc_log_start(path: str | os.PathLike[str],
       continue
     seconds = _clock_seconds(fields[0], prefix=True)
     if seconds is None:
-      raise errors.AnnotationError(
-          path, f'line {number}: cannot parse time {fields[0]!r}')
+      raise errors.AnnotationError(path, f'line {number}: cannot parse time {fields[0]!r}')
     starts.append(_seconds_to_time(seconds))
   if not starts:
     raise errors.AnnotationError(path, "no 'Recording Started' line")
@@ -335,8 +356,7 @@ def read_wsc_stg(path: str | os.PathLike[str],
   path = os.fspath(path)
   entries: dict[int, int] = {}
   for number, line in enumerate(_read_lines(path), 1):
-    fields = [f.strip() for f in (line.split('\t') if '\t' in line
-                                   else line.split())]
+    fields = [f.strip() for f in (line.split('\t') if '\t' in line else line.split())]
     if not any(fields):
       continue
     if number == 1 and not fields[0].lstrip('-').isdigit():
@@ -375,8 +395,7 @@ def _allscore_events(path: str) -> list[tuple[float, str]]:
   return events
 
 
-def read_wsc_allscore(path: str | os.PathLike[str],
-                      n_epochs: int | None = None) -> Hypnogram:
+def read_wsc_allscore(path: str | os.PathLike[str], n_epochs: int | None = None) -> Hypnogram:
   """Reads stages from a WSC `.allscore.txt` (stage changes only).
 
   Lines before 'START RECORDING' are ignored; clock times after it are made
@@ -400,12 +419,11 @@ def read_wsc_allscore(path: str | os.PathLike[str],
   events = _allscore_events(path)
   if any('POWER FAILURE RECOVERY' in text.upper() for _, text in events):
     raise errors.AnnotationError(path, 'POWER FAILURE RECOVERY: night dropped')
-  starts = [i for i, (_, text) in enumerate(events)
-            if text.upper() == 'START RECORDING']
+  starts = [i for i, (_, text) in enumerate(events) if text.upper() == 'START RECORDING']
   if len(starts) != 1:
     raise errors.AnnotationError(
-        path, 'START RECORDING missing' if not starts else
-        f'START RECORDING appears {len(starts)} times')
+        path,
+        'START RECORDING missing' if not starts else f'START RECORDING appears {len(starts)} times')
   start_clock = events[starts[0]][0]
   changes = []  # (epoch, label) in file order.
   day, previous, last_elapsed = 0, start_clock, 0.0
@@ -426,8 +444,7 @@ def read_wsc_allscore(path: str | os.PathLike[str],
   if not changes:
     raise errors.AnnotationError(path, 'no STAGE lines after START RECORDING')
   if n_epochs is None:
-    n_epochs = max(max(e for e, _ in changes) + 1,
-                   int(math.floor(last_elapsed / _EPOCH)))
+    n_epochs = max(max(e for e, _ in changes) + 1, int(math.floor(last_elapsed / _EPOCH)))
   labels = _new_labels(n_epochs, path)
   for epoch, label in sorted(changes, key=lambda c: c[0]):  # Stable sort.
     labels[epoch:] = label
@@ -468,12 +485,11 @@ def read_wfdb_stages(path: str | os.PathLike[str],
       continue
     token = ann.aux.split()[0]
     if token not in _RK_STAGES:
-      raise errors.AnnotationError(
-          path, f'unknown stage {token!r} at sample {ann.sample}')
+      raise errors.AnnotationError(path, f'unknown stage {token!r} at sample {ann.sample}')
     epoch = round(ann.sample / epoch_samples)
     if epoch in stages:
-      raise errors.AnnotationError(
-          path, f'two stage annotations in epoch {epoch} (sample {ann.sample})')
+      raise errors.AnnotationError(path,
+                                   f'two stage annotations in epoch {epoch} (sample {ann.sample})')
     stages[epoch] = _RK_STAGES[token]
   if not stages:
     raise errors.AnnotationError(path, 'no stage annotations')

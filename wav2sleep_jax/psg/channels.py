@@ -15,19 +15,16 @@ from typing import Mapping, Sequence
 from wav2sleep_jax.core import signals as _grid
 
 EPOCH_SECONDS: int = _grid.EPOCH_SECONDS
-SAMPLES_PER_EPOCH: Mapping[str, int] = types.MappingProxyType(
-    dict(_grid.SAMPLES_PER_EPOCH))
+SAMPLES_PER_EPOCH: Mapping[str, int] = types.MappingProxyType(dict(_grid.SAMPLES_PER_EPOCH))
 SIGNAL_NAMES: tuple[str, ...] = ('ECG', 'PPG', 'ABD', 'THX', 'EOG-L', 'EOG-R')
 
 # Aliases after the canonical name, in lookup order.
 DEFAULT_ALIASES: Mapping[str, tuple[str, ...]] = types.MappingProxyType({
     'ECG': ('EKG', 'ECG1', 'ECG L', 'ECGL', 'ECG L-ECG R'),
-    'PPG': ('Pleth', 'PlethWV', 'PWF', 'PlethMasimo', 'PletMasimo',
-            'PlethMasino', 'PLETHMASIMO', 'plethmasimo', 'Plethmasimo',
-            'PlethNellcor'),
+    'PPG': ('Pleth', 'PlethWV', 'PWF', 'PlethMasimo', 'PletMasimo', 'PlethMasino', 'PLETHMASIMO',
+            'plethmasimo', 'Plethmasimo', 'PlethNellcor'),
     'ABD': ('Abdo', 'ABDO RES', 'ABDO EFFORT', 'Abdominal', 'abdomen'),
-    'THX': ('Thor', 'THOR RES', 'THOR EFFORT', 'Thoracic', 'Chest', 'CHEST',
-            'thorax'),
+    'THX': ('Thor', 'THOR RES', 'THOR EFFORT', 'Thoracic', 'Chest', 'CHEST', 'thorax'),
     'EOG-L': ('EOG(L)', 'E1', 'LOC', 'EOGl'),
     'EOG-R': ('EOG(R)', 'E2', 'ROC', 'EOGr'),
 })
@@ -36,8 +33,8 @@ DEFAULT_ALIASES: Mapping[str, tuple[str, ...]] = types.MappingProxyType({
 # preprocessing: matched exactly (case-sensitive), canonical name first.
 REFERENCE_ALIASES: Mapping[str, tuple[str, ...]] = types.MappingProxyType({
     'ECG': ('EKG', 'ECG1', 'ECG L', 'ECGL', 'ECG L-ECG R'),
-    'PPG': ('Pleth', 'PlethWV', 'PWF', 'PlethMasimo', 'PletMasimo', 'PlethMasino',
-            'PLETHMASIMO', 'plethmasimo', 'Plethmasimo'),
+    'PPG': ('Pleth', 'PlethWV', 'PWF', 'PlethMasimo', 'PletMasimo', 'PlethMasino', 'PLETHMASIMO',
+            'plethmasimo', 'Plethmasimo'),
     'ABD': ('Abdo', 'ABDO RES', 'ABDO EFFORT', 'Abdominal', 'abdomen'),
     'THX': ('Thor', 'THOR RES', 'THOR EFFORT', 'Thoracic', 'Chest', 'thorax', 'CHEST'),
     'EOG-L': ('EOG-L', 'EOG(L)', 'E1', 'LOC', 'EOGl'),
@@ -48,13 +45,29 @@ REFERENCE_ALIASES: Mapping[str, tuple[str, ...]] = types.MappingProxyType({
 # The open PhysioNet datasets' labels (their documentation and headers).
 COHORT_EXTRA_ALIASES: Mapping[str, Mapping[str, tuple[str, ...]]] = (
     types.MappingProxyType({
-        'chat': {'ECG': ('ECG2', 'ECG3')},
-        'cinc2018': {'THX': ('CHEST',), 'EOG-L': ('E1-M2',)},
-        'hmc': {'EOG-L': ('EOG E1-M2',), 'EOG-R': ('EOG E2-M2',)},
-        'ucddb': {'THX': ('ribcage',), 'ABD': ('abdo',), 'EOG-L': ('Lefteye',),
-                  'EOG-R': ('RightEye',)},
-        'slpdb': {'THX': ('Resp (chest)',), 'ABD': ('Resp (abdomen)', 'Resp (abdominal)'),
-                  'EOG-L': ('EOG (left)',), 'EOG-R': ('EOG (right)',)},
+        'chat': {
+            'ECG': ('ECG2', 'ECG3')
+        },
+        'cinc2018': {
+            'THX': ('CHEST',),
+            'EOG-L': ('E1-M2',)
+        },
+        'hmc': {
+            'EOG-L': ('EOG E1-M2',),
+            'EOG-R': ('EOG E2-M2',)
+        },
+        'ucddb': {
+            'THX': ('ribcage',),
+            'ABD': ('abdo',),
+            'EOG-L': ('Lefteye',),
+            'EOG-R': ('RightEye',)
+        },
+        'slpdb': {
+            'THX': ('Resp (chest)',),
+            'ABD': ('Resp (abdomen)', 'Resp (abdominal)'),
+            'EOG-L': ('EOG (left)',),
+            'EOG-R': ('EOG (right)',)
+        },
     }))
 
 

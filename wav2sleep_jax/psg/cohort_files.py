@@ -26,7 +26,6 @@ from wav2sleep_jax.psg import skip_report as report_lib
 
 NightOptions = night_lib.NightOptions  # Builder config values (re-exported).
 
-
 # --- Finding the files of each night ---------------------------------------
 
 
@@ -69,14 +68,12 @@ def _edfs(folder: str) -> list[str]:
   found = []
   for parent, dirs, files in os.walk(folder):
     dirs.sort()
-    found += [os.path.join(parent, f) for f in files
-              if f.lower().endswith('.edf')]
+    found += [os.path.join(parent, f) for f in files if f.lower().endswith('.edf')]
   return sorted(found)
 
 
 def _existing(root: str, *candidates: tuple[str, str]) -> tuple[tuple[str, str], ...]:
-  return tuple((kind, rel) for kind, rel in candidates
-               if os.path.isfile(os.path.join(root, rel)))
+  return tuple((kind, rel) for kind, rel in candidates if os.path.isfile(os.path.join(root, rel)))
 
 
 # Open layouts: (signal file suffix, scoring kind, scoring file suffix) after the record name.
@@ -100,8 +97,8 @@ def nsrr_annotations(sub: str, stem: str) -> tuple[tuple[str, str], ...]:
   psg = 'polysomnography'
   return ((night_lib.NSRR_XML, os.path.join(psg, 'annotations-events-nsrr', sub,
                                             f'{stem}-nsrr.xml')),
-          (night_lib.PROFUSION_XML, os.path.join(psg, 'annotations-events-profusion', sub,
-                                                 f'{stem}-profusion.xml')))
+          (night_lib.PROFUSION_XML,
+           os.path.join(psg, 'annotations-events-profusion', sub, f'{stem}-profusion.xml')))
 
 
 def find_annotation(edf_path: str | os.PathLike[str]) -> tuple[str, str] | None:
@@ -155,13 +152,14 @@ def _find_open_nights(root: str, cohort: cohorts_lib.Cohort) -> list[NightFiles]
   nights = []
   for name, folder in sorted(names.items()):
     base = os.path.normpath(os.path.join(folder, name))
-    nights.append(NightFiles(open_record_id(cohort.name, name), cohort.name, root,
-                             base + signal_suffix, _existing(root, (kind, base + scoring_suffix))))
+    nights.append(
+        NightFiles(
+            open_record_id(cohort.name, name), cohort.name, root, base + signal_suffix,
+            _existing(root, (kind, base + scoring_suffix))))
   return nights
 
 
-def find_nights(manual_dir: str | os.PathLike[str],
-                cohort: cohorts_lib.Cohort) -> list[NightFiles]:
+def find_nights(manual_dir: str | os.PathLike[str], cohort: cohorts_lib.Cohort) -> list[NightFiles]:
   """Lists the nights of a cohort download, sorted by record id.
 
   NSRR layout: every `polysomnography/edfs/[<sub>/]<id>.edf`, with
@@ -183,9 +181,8 @@ def find_nights(manual_dir: str | os.PathLike[str],
   if cohort.layout == cohorts_lib.NSRR_LAYOUT:
     edf_dir = os.path.join(psg, 'edfs')
     if not os.path.isdir(edf_dir):
-      raise FileNotFoundError(
-          f'{edf_dir} not found: expected the NSRR download of {cohort.name} '
-          '(polysomnography/edfs/, polysomnography/annotations-events-nsrr/).')
+      raise FileNotFoundError(f'{edf_dir} not found: expected the NSRR download of {cohort.name} '
+                              '(polysomnography/edfs/, polysomnography/annotations-events-nsrr/).')
   else:
     edf_dir = root
     if not os.path.isdir(edf_dir):
@@ -231,16 +228,20 @@ def assemble_night(files: NightFiles, cohort: cohorts_lib.Cohort,
     if not wanted:
       raise errors.RecordingError(
           files.path(files.edf), f'{cohort.name} has none of the signals '
-          f'{list(options.signals)}', stage='channel')
+          f'{list(options.signals)}',
+          stage='channel')
     night = night_lib.read_night(
-        files.path(files.edf), dataclasses.replace(options, signals=wanted),
-        record_id=files.record_id, cohort=cohort,
-        annotation=(files.annotations[0][0], files.path(files.annotations[0][1]))
-        if files.annotations else None)
+        files.path(files.edf),
+        dataclasses.replace(options, signals=wanted),
+        record_id=files.record_id,
+        cohort=cohort,
+        annotation=(files.annotations[0][0],
+                    files.path(files.annotations[0][1])) if files.annotations else None)
     entries, skipped = night.entries, ()
   except errors.PsgError as e:
     night, entries = None, e.entries
     skipped = (report_lib.SkipEntry(files.record_id, e.path, e.stage, e.reason,
                                     report_lib.NIGHT_SKIPPED),)
-  return NightResult(night, tuple(dataclasses.replace(e, path=_relative(e.path, files))
-                                  for e in entries + skipped))
+  return NightResult(
+      night,
+      tuple(dataclasses.replace(e, path=_relative(e.path, files)) for e in entries + skipped))

@@ -51,8 +51,7 @@ class Cohort:
   layout: str
   signals: tuple[str, ...]
   split_sizes: tuple[int, int, int]
-  extra_aliases: Mapping[str, tuple[str, ...]] = dataclasses.field(
-      default_factory=dict)
+  extra_aliases: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
   homepage: str = ''
   participant_pattern: str = ''
 
@@ -65,36 +64,52 @@ def _physionet(name: str) -> str:
   return f'https://physionet.org/content/{name}/'
 
 
-COHORTS: Mapping[str, Cohort] = types.MappingProxyType({c.name: c for c in (
-    Cohort('shhs', NSRR_LAYOUT, _NO_PPG, (6441, 500, 1000),
-           homepage=_nsrr('shhs')),
-    Cohort('mesa', NSRR_LAYOUT, _ALL, (1541, 100, 200), homepage=_nsrr('mesa')),
-    Cohort('wsc', WSC_LAYOUT, _NO_PPG, (1380, 250, 500), homepage=_nsrr('wsc')),
-    Cohort('chat', NSRR_LAYOUT, _ALL, (1132, 100, 200),
-           extra_aliases=channels_lib.COHORT_EXTRA_ALIASES['chat'],
-           homepage=_nsrr('chat')),
-    Cohort('cfs', NSRR_LAYOUT, _ALL, (452, 50, 100), homepage=_nsrr('cfs')),
-    Cohort('ccshs', NSRR_LAYOUT, _ALL, (272, 50, 100), homepage=_nsrr('ccshs')),
-    Cohort('mros', NSRR_LAYOUT, _NO_PPG, (0, 0, 1000), homepage=_nsrr('mros')),
-    # Open data: split sizes are proportions (~80/10/10) of the records.
-    Cohort('cinc2018', CINC2018_LAYOUT, ('ECG', 'ABD', 'THX', 'EOG-L'), (794, 100, 100),
-           extra_aliases=channels_lib.COHORT_EXTRA_ALIASES['cinc2018'],
-           homepage=_physionet('challenge-2018/1.0.0'), participant_pattern=r'cinc2018-(.+)'),
-    Cohort('hmc', HMC_LAYOUT, ('ECG', 'EOG-L', 'EOG-R'), (121, 15, 15),
-           extra_aliases=channels_lib.COHORT_EXTRA_ALIASES['hmc'],
-           homepage=_physionet('hmc-sleep-staging/1.1'), participant_pattern=r'hmc-(.+)'),
-    Cohort('ucddb', UCDDB_LAYOUT, ('ECG', 'ABD', 'THX', 'EOG-L', 'EOG-R'), (19, 3, 3),
-           extra_aliases=channels_lib.COHORT_EXTRA_ALIASES['ucddb'],
-           homepage=_physionet('ucddb/1.0.0'), participant_pattern=r'(ucddb\d+)'),
-    # slpXXa and slpXXb are one subject's night in two records.
-    Cohort('slpdb', SLPDB_LAYOUT, ('ECG', 'ABD', 'THX', 'EOG-L', 'EOG-R'), (12, 2, 2),
-           extra_aliases=channels_lib.COHORT_EXTRA_ALIASES['slpdb'],
-           homepage=_physionet('slpdb/1.0.0'), participant_pattern=r'slpdb-(slp\d+)[a-z]?'),
-)})
+COHORTS: Mapping[str, Cohort] = types.MappingProxyType({
+    c.name: c for c in (
+        Cohort('shhs', NSRR_LAYOUT, _NO_PPG, (6441, 500, 1000), homepage=_nsrr('shhs')),
+        Cohort('mesa', NSRR_LAYOUT, _ALL, (1541, 100, 200), homepage=_nsrr('mesa')),
+        Cohort('wsc', WSC_LAYOUT, _NO_PPG, (1380, 250, 500), homepage=_nsrr('wsc')),
+        Cohort(
+            'chat',
+            NSRR_LAYOUT,
+            _ALL, (1132, 100, 200),
+            extra_aliases=channels_lib.COHORT_EXTRA_ALIASES['chat'],
+            homepage=_nsrr('chat')),
+        Cohort('cfs', NSRR_LAYOUT, _ALL, (452, 50, 100), homepage=_nsrr('cfs')),
+        Cohort('ccshs', NSRR_LAYOUT, _ALL, (272, 50, 100), homepage=_nsrr('ccshs')),
+        Cohort('mros', NSRR_LAYOUT, _NO_PPG, (0, 0, 1000), homepage=_nsrr('mros')),
+        # Open data: split sizes are proportions (~80/10/10) of the records.
+        Cohort(
+            'cinc2018',
+            CINC2018_LAYOUT, ('ECG', 'ABD', 'THX', 'EOG-L'), (794, 100, 100),
+            extra_aliases=channels_lib.COHORT_EXTRA_ALIASES['cinc2018'],
+            homepage=_physionet('challenge-2018/1.0.0'),
+            participant_pattern=r'cinc2018-(.+)'),
+        Cohort(
+            'hmc',
+            HMC_LAYOUT, ('ECG', 'EOG-L', 'EOG-R'), (121, 15, 15),
+            extra_aliases=channels_lib.COHORT_EXTRA_ALIASES['hmc'],
+            homepage=_physionet('hmc-sleep-staging/1.1'),
+            participant_pattern=r'hmc-(.+)'),
+        Cohort(
+            'ucddb',
+            UCDDB_LAYOUT, ('ECG', 'ABD', 'THX', 'EOG-L', 'EOG-R'), (19, 3, 3),
+            extra_aliases=channels_lib.COHORT_EXTRA_ALIASES['ucddb'],
+            homepage=_physionet('ucddb/1.0.0'),
+            participant_pattern=r'(ucddb\d+)'),
+        # slpXXa and slpXXb are one subject's night in two records.
+        Cohort(
+            'slpdb',
+            SLPDB_LAYOUT, ('ECG', 'ABD', 'THX', 'EOG-L', 'EOG-R'), (12, 2, 2),
+            extra_aliases=channels_lib.COHORT_EXTRA_ALIASES['slpdb'],
+            homepage=_physionet('slpdb/1.0.0'),
+            participant_pattern=r'slpdb-(slp\d+)[a-z]?'),
+    )
+})
 OPEN_COHORTS = ('cinc2018', 'hmc', 'ucddb', 'slpdb')
 # Record names of the open datasets' files (predict: which cohort a file belongs to).
-_OPEN_NAMES = (('cinc2018', r't[re]\d{2}-\d{4}'), ('hmc', r'SN\d{3}'),
-               ('ucddb', r'ucddb\d{3}'), ('slpdb', r'slp\d{2}[a-z]?'))
+_OPEN_NAMES = (('cinc2018', r't[re]\d{2}-\d{4}'), ('hmc', r'SN\d{3}'), ('ucddb', r'ucddb\d{3}'),
+               ('slpdb', r'slp\d{2}[a-z]?'))
 
 # Cohorts the census-balanced val/test sets draw from (Jones et al. 2024).
 CENSUS_COHORTS = ('ccshs', 'cfs', 'chat', 'mesa', 'wsc')
@@ -105,8 +120,7 @@ def get(name: str) -> Cohort:
   try:
     return COHORTS[name]
   except KeyError:
-    raise ValueError(
-        f'Unknown cohort {name!r}; known: {sorted(COHORTS)}') from None
+    raise ValueError(f'Unknown cohort {name!r}; known: {sorted(COHORTS)}') from None
 
 
 def cohort_of(record_id: str) -> str:

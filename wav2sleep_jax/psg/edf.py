@@ -162,9 +162,10 @@ def find_channel(labels: Sequence[str], aliases: Sequence[str]) -> int | None:
   return None
 
 
-def match_channels(labels: Sequence[str], names: Sequence[str],
-                   table: Mapping[str, channels_lib.SignalSpec], noun: str = 'channel labelled'
-                   ) -> tuple[dict[str, int], list[ChannelProblem]]:
+def match_channels(labels: Sequence[str],
+                   names: Sequence[str],
+                   table: Mapping[str, channels_lib.SignalSpec],
+                   noun: str = 'channel labelled') -> tuple[dict[str, int], list[ChannelProblem]]:
   """({signal: label index}, problems for signals found under no label).
 
   Each signal takes the first free label matching its aliases (`find_channel`),
@@ -177,8 +178,7 @@ def match_channels(labels: Sequence[str], names: Sequence[str],
     free = [label if i not in taken else '\0' for i, label in enumerate(labels)]
     index = find_channel(free, table[name].aliases)
     if index is None:
-      problems.append(ChannelProblem(
-          name, None, f'no {noun} any of {list(table[name].aliases)}'))
+      problems.append(ChannelProblem(name, None, f'no {noun} any of {list(table[name].aliases)}'))
     else:
       found[name] = index
   return found, problems
@@ -187,8 +187,8 @@ def match_channels(labels: Sequence[str], names: Sequence[str],
 BROKEN_UNIT = 'BROKEN'
 
 
-def match_reference_channels(labels: Sequence[str], units: Sequence[str], names: Sequence[str]
-                             ) -> tuple[dict[str, int], list[ChannelProblem]]:
+def match_reference_channels(labels: Sequence[str], units: Sequence[str],
+                             names: Sequence[str]) -> tuple[dict[str, int], list[ChannelProblem]]:
   """The reference's channel lookup ('reference' preprocessing): {signal: label index}.
 
   Each signal takes the first of its name and `channels.REFERENCE_ALIASES` that is a
@@ -200,16 +200,17 @@ def match_reference_channels(labels: Sequence[str], units: Sequence[str], names:
   problems: list[ChannelProblem] = []
   for name in names:
     candidates = tuple(dict.fromkeys((name, *channels_lib.REFERENCE_ALIASES[name])))
-    usable = [c for c in candidates
-              if c in index and units[index[c]].strip().upper() != BROKEN_UNIT]
+    usable = [
+        c for c in candidates if c in index and units[index[c]].strip().upper() != BROKEN_UNIT
+    ]
     if usable:
       found[name] = index[usable[0]]
     else:
       broken = [c for c in candidates if c in index]
       why = f' (unit {BROKEN_UNIT})' if broken else ''
-      problems.append(ChannelProblem(
-          name, broken[0] if broken else None,
-          f'no channel labelled exactly any of {list(candidates)}{why}'))
+      problems.append(
+          ChannelProblem(name, broken[0] if broken else None,
+                         f'no channel labelled exactly any of {list(candidates)}{why}'))
   return found, problems
 
 
@@ -263,11 +264,9 @@ def check_samples(data: np.ndarray, lsb: float | None = None) -> str | None:
   return None
 
 
-def _lsb(physical_range: tuple[float, float],
-         digital_range: tuple[int, int]) -> float:
+def _lsb(physical_range: tuple[float, float], digital_range: tuple[int, int]) -> float:
   """Physical size of one digital step."""
-  return abs(physical_range[1] - physical_range[0]) / abs(
-      digital_range[1] - digital_range[0])
+  return abs(physical_range[1] - physical_range[0]) / abs(digital_range[1] - digital_range[0])
 
 
 def _raw_int(field: bytes, name: str, path: str) -> int:
@@ -276,8 +275,7 @@ def _raw_int(field: bytes, name: str, path: str) -> int:
     return int(field.decode('ascii').strip())
   except (UnicodeDecodeError, ValueError):
     raise errors.RecordingError(
-        path, f'corrupt EDF header: {name} field {field!r} is not an integer'
-    ) from None
+        path, f'corrupt EDF header: {name} field {field!r} is not an integer') from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -307,8 +305,7 @@ def _raw_float(field: bytes, name: str, path: str) -> float:
   except (UnicodeDecodeError, ValueError):
     value = math.nan
   if not math.isfinite(value):
-    raise errors.RecordingError(
-        path, f'corrupt EDF header: {name} field {field!r} is not a number')
+    raise errors.RecordingError(path, f'corrupt EDF header: {name} field {field!r} is not a number')
   return value
 
 
@@ -319,11 +316,11 @@ def _read_raw_header(path: str) -> tuple[bytes, bytes, int]:
     with open(path, 'rb') as f:
       fixed = f.read(_FIXED_HEADER_BYTES)
       if len(fixed) < _FIXED_HEADER_BYTES:
-        raise errors.RecordingError(
-            path, f'not an EDF: {size} bytes, shorter than the 256-byte header')
+        raise errors.RecordingError(path,
+                                    f'not an EDF: {size} bytes, shorter than the 256-byte header')
       if fixed[:8].strip() != b'0':
-        raise errors.RecordingError(
-            path, f'not an EDF: version field is {fixed[:8]!r}, expected b"0"')
+        raise errors.RecordingError(path,
+                                    f'not an EDF: version field is {fixed[:8]!r}, expected b"0"')
       num_signals = _raw_int(fixed[252:256], 'number of signals', path)
       header_bytes = _raw_int(fixed[184:192], 'header size', path)
       if num_signals <= 0 or header_bytes != _FIXED_HEADER_BYTES * (1 + num_signals):
@@ -334,8 +331,8 @@ def _read_raw_header(path: str) -> tuple[bytes, bytes, int]:
   except OSError as e:
     raise errors.RecordingError(path, f'cannot read file: {e}') from e
   if len(signal_headers) < _SIGNAL_HEADER_BYTES * num_signals:
-    raise errors.RecordingError(
-        path, f'truncated EDF header: {size} bytes, header needs {header_bytes}')
+    raise errors.RecordingError(path,
+                                f'truncated EDF header: {size} bytes, header needs {header_bytes}')
   return fixed, signal_headers, size
 
 
@@ -350,8 +347,7 @@ def _check_layout(path: str) -> _Layout:
   num_signals = len(signal_headers) // _SIGNAL_HEADER_BYTES
   declared = _raw_int(fixed[236:244], 'number of data records', path)
   if declared == 0 or declared < -1:
-    raise errors.RecordingError(
-        path, f'corrupt EDF header: {declared} data records declared')
+    raise errors.RecordingError(path, f'corrupt EDF header: {declared} data records declared')
   duration = _raw_float(fixed[244:252], 'data record duration', path)
   if duration <= 0:
     raise errors.RecordingError(
@@ -359,8 +355,8 @@ def _check_layout(path: str) -> _Layout:
         '(must be > 0)')
   offset = 216 * num_signals  # Start of the samples-per-record fields.
   samples_per_record = [
-      _raw_int(signal_headers[offset + 8 * i:offset + 8 * (i + 1)],
-               'samples per data record', path) for i in range(num_signals)
+      _raw_int(signal_headers[offset + 8 * i:offset + 8 * (i + 1)], 'samples per data record', path)
+      for i in range(num_signals)
   ]
   bad = [(i, n) for i, n in enumerate(samples_per_record) if n <= 0]
   if bad:
@@ -438,8 +434,7 @@ def _signal_header(signal: edfio.EdfSignal) -> SignalHeader:
   )
 
 
-def _open(path: str,
-          allow_truncated: bool) -> tuple[edfio.Edf, _Layout, list[str]]:
+def _open(path: str, allow_truncated: bool) -> tuple[edfio.Edf, _Layout, list[str]]:
   """Checks the layout and size, then opens the EDF with edfio (lazy data)."""
   layout = _check_layout(path)
   notes = []
@@ -453,19 +448,15 @@ def _open(path: str,
     with warnings.catch_warnings():
       warnings.simplefilter('ignore')  # Truncation is handled above.
       edf = edfio.read_edf(path)
-      discontinuous = (edf.reserved.startswith('EDF+D')
-                       and not edf.is_continuous)
+      discontinuous = (edf.reserved.startswith('EDF+D') and not edf.is_continuous)
   except Exception as e:  # edfio raises assorted types on corrupt headers.
-    raise errors.RecordingError(
-        path, f'corrupt EDF header: {type(e).__name__}: {e}') from e
+    raise errors.RecordingError(path, f'corrupt EDF header: {type(e).__name__}: {e}') from e
   if discontinuous:
-    raise errors.RecordingError(
-        path, 'EDF+D with gaps between data records is not supported')
+    raise errors.RecordingError(path, 'EDF+D with gaps between data records is not supported')
   return edf, layout, notes
 
 
-def _signals_and_labels(
-    path: str, edf: edfio.Edf) -> tuple[list[edfio.EdfSignal], tuple[str, ...]]:
+def _signals_and_labels(path: str, edf: edfio.Edf) -> tuple[list[edfio.EdfSignal], tuple[str, ...]]:
   """Ordinary signals and their labels (RecordingError if undecodable)."""
   try:
     edf_signals = list(edf.signals)
@@ -474,8 +465,7 @@ def _signals_and_labels(
     raise errors.RecordingError(path, f'corrupt EDF header: {e}') from e
 
 
-def read_header(path: str | os.PathLike[str], *,
-                allow_truncated: bool = False) -> EdfHeader:
+def read_header(path: str | os.PathLike[str], *, allow_truncated: bool = False) -> EdfHeader:
   """Reads the header of an EDF (no signal data).
 
   Raises:
@@ -507,9 +497,7 @@ def _kept_records(layout: _Layout) -> int:
   return min(layout.declared_records, layout.present_records)
 
 
-def _read_channel(
-    name: str, signal: edfio.EdfSignal, num_records: int
-) -> Channel | ChannelProblem:
+def _read_channel(name: str, signal: edfio.EdfSignal, num_records: int) -> Channel | ChannelProblem:
   """Reads and checks one signal; a problem if it must be treated as absent."""
   header = _signal_header(signal)
   reason = check_ranges(header.physical_range, header.digital_range)
@@ -590,8 +578,9 @@ def read_recording(
   )
 
 
-def read_edf_annotations(path: str | os.PathLike[str]
-                         ) -> tuple[datetime.datetime | None, tuple[edfio.EdfAnnotation, ...]]:
+def read_edf_annotations(
+    path: str | os.PathLike[str]
+) -> tuple[datetime.datetime | None, tuple[edfio.EdfAnnotation, ...]]:
   """(start, annotations) of an EDF+ file, e.g. an annotation-only scoring file.
 
   Raises:
@@ -606,5 +595,4 @@ def read_edf_annotations(path: str | os.PathLike[str]
       edf = edfio.read_edf(path)
       return _start_datetime(edf), tuple(edf.annotations)
   except Exception as e:  # edfio raises assorted types on corrupt files.
-    raise errors.RecordingError(
-        path, f'corrupt EDF+ file: {type(e).__name__}: {e}') from e
+    raise errors.RecordingError(path, f'corrupt EDF+ file: {type(e).__name__}: {e}') from e

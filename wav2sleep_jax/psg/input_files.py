@@ -62,8 +62,8 @@ def find_inputs(root: str | os.PathLike[str],
     raise FileNotFoundError(f'Input {root} does not exist.')
   suffixes = {s for s, k in night_lib.EXTENSIONS.items() if k in kinds}
   if root_path.is_file():
-    return ([(os.fspath(root_path), root_path.stem)]
-            if root_path.suffix.lower() in suffixes else [])
+    return ([(os.fspath(root_path),
+              root_path.stem)] if root_path.suffix.lower() in suffixes else [])
   skip = pathlib.Path(exclude).resolve() if exclude is not None else None
   found = []
   for path in sorted(root_path.rglob('*')):
@@ -83,7 +83,9 @@ def find_inputs(root: str | os.PathLike[str],
   return sorted(out, key=lambda item: item[1])
 
 
-def read_input(path: str | os.PathLike[str], signals: Sequence[str], *,
+def read_input(path: str | os.PathLike[str],
+               signals: Sequence[str],
+               *,
                name: str | None = None,
                channel_map: Mapping[str, Sequence[str]] | None = None,
                with_labels: bool = True,
@@ -110,8 +112,12 @@ def read_input(path: str | os.PathLike[str], signals: Sequence[str], *,
     ValueError: on an unknown signal name or file extension.
   """
   options = night_lib.NightOptions(
-      signals=tuple(signals), max_hours=None, channel_map=dict(channel_map or {}),
-      require_labels=False, exclude_sleep_wake_only=False, allow_truncated=allow_truncated,
+      signals=tuple(signals),
+      max_hours=None,
+      channel_map=dict(channel_map or {}),
+      require_labels=False,
+      exclude_sleep_wake_only=False,
+      allow_truncated=allow_truncated,
       preprocessing=preprocessing,
       reference_join_order=tuple(reference_join_order) if reference_join_order else None)
   kind = night_lib.EXTENSIONS.get(os.path.splitext(os.fspath(path))[1].lower())

@@ -121,8 +121,7 @@ class NightOptions:
       return None
     return int(round(self.max_hours * 3600)) // channels_lib.EPOCH_SECONDS
 
-  def table(self, cohort: cohorts_lib.Cohort | None
-            ) -> dict[str, channels_lib.SignalSpec]:
+  def table(self, cohort: cohorts_lib.Cohort | None) -> dict[str, channels_lib.SignalSpec]:
     """Signal table: cohort aliases, then `extra_aliases`, then `channel_map`."""
     table = channels_lib.signal_table(cohort.extra_aliases if cohort else None)
     for name, labels in self.extra_aliases.items():
@@ -131,8 +130,7 @@ class NightOptions:
       if isinstance(labels, str):
         raise ValueError(f'Aliases for {name} must be a list of labels.')
       kept = (name,) if self.replace_aliases else table[name].aliases
-      table[name] = dataclasses.replace(
-          table[name], aliases=tuple(dict.fromkeys((*kept, *labels))))
+      table[name] = dataclasses.replace(table[name], aliases=tuple(dict.fromkeys((*kept, *labels))))
     for name, labels in self.channel_map.items():
       table[name] = dataclasses.replace(table[name], aliases=tuple(labels))
     return table
@@ -215,14 +213,15 @@ def read_annotation(kind: str, path: str | os.PathLike[str],
   raise ValueError(f'Unknown annotation kind {kind!r}')
 
 
-def unusable(kind: str, path: str, reason: str, stage: str | None = None
-             ) -> errors.RecordingError:
+def unusable(kind: str, path: str, reason: str, stage: str | None = None) -> errors.RecordingError:
   """The error for a night of this kind that cannot be used."""
   cls = errors.RecordingError if kind in SIGNAL_KINDS else table_files.TableError
   return cls(path, reason, stage=stage)
 
 
-def read_night(path: str | os.PathLike[str], options: NightOptions, *,
+def read_night(path: str | os.PathLike[str],
+               options: NightOptions,
+               *,
                record_id: str | None = None,
                cohort: cohorts_lib.Cohort | None = None,
                annotation: tuple[str, str] | None = None) -> Night:
@@ -250,8 +249,9 @@ def read_night(path: str | os.PathLike[str], options: NightOptions, *,
     if kind in SIGNAL_KINDS:
       if cohort is None:
         stem = pathlib.Path(path).stem
-        cohort = (cohorts_lib.COHORTS.get(cohorts_lib.cohort_of(stem))
-                  or cohorts_lib.guess_open_cohort(stem))
+        cohort = (
+            cohorts_lib.COHORTS.get(cohorts_lib.cohort_of(stem))
+            or cohorts_lib.guess_open_cohort(stem))
       return _read_signals(path, kind, record_id, options, cohort, annotation, report)
     return _read_table(path, record_id, kind, options, report)
   except errors.PsgError as e:
@@ -267,7 +267,9 @@ def _read_signals(path: str, kind: str, record_id: str, options: NightOptions,
     recording = wfdb.read_recording(path, options.signals, table=options.table(cohort))
   else:
     recording = edf_lib.read_recording(
-        path, options.signals, table=options.table(cohort),
+        path,
+        options.signals,
+        table=options.table(cohort),
         allow_truncated=options.allow_truncated,
         reference_lookup=options.preprocessing.is_reference)
   for note in recording.notes:
@@ -275,34 +277,52 @@ def _read_signals(path: str, kind: str, record_id: str, options: NightOptions,
   num_epochs = _num_epochs(path, kind, recording.duration_s, options)
   labels, start = _labels(record_id, path, recording, annotation, num_epochs, options, report)
   report.add_channel_problems(record_id, recording)
-  channels = {n: _Samples(c.data, c.rate_hz, c.unit, c.physical_range)
-              for n, c in recording.channels.items()}
+  channels = {
+      n: _Samples(c.data, c.rate_hz, c.unit, c.physical_range)
+      for n, c in recording.channels.items()
+  }
   return Night(
-      record_id, path, kind, cohort.name if cohort else '',
-      _on_grid(path, kind, channels, recording.problems, num_epochs, options), num_epochs,
-      labels=labels, start=recording.start or start,
-      native_rate_hz={n: c.rate_hz for n, c in recording.channels.items()},
-      units={n: c.unit for n, c in recording.channels.items()},
+      record_id,
+      path,
+      kind,
+      cohort.name if cohort else '',
+      _on_grid(path, kind, channels, recording.problems, num_epochs, options),
+      num_epochs,
+      labels=labels,
+      start=recording.start or start,
+      native_rate_hz={
+          n: c.rate_hz for n, c in recording.channels.items()
+      },
+      units={
+          n: c.unit for n, c in recording.channels.items()
+      },
       **_grid_extent(record_id, path, kind, recording.duration_s, options, report),
       entries=report.entries)
 
 
 def _read_table(path: str, record_id: str, kind: str, options: NightOptions,
                 report: report_lib.SkipReport) -> Night:
-  samples, problems, duration_s = table_files.read_channels(
-      path, options.signals, options.table(None))
+  samples, problems, duration_s = table_files.read_channels(path, options.signals,
+                                                            options.table(None))
   for p in problems:
     column = f' (column {p.label!r})' if p.label else ''
     report.add(record_id, path, 'channel', f'{p.name}{column}: {p.reason}',
                report_lib.CHANNEL_ABSENT)
   num_epochs = _num_epochs(path, kind, duration_s, options)
   channels = {n: _Samples(x, r, '', None) for n, (x, r) in samples.items()}
-  return Night(record_id, path, kind, '',
-               _on_grid(path, kind, channels, problems, num_epochs, options), num_epochs,
-               native_rate_hz={n: r for n, (_, r) in samples.items()},
-               units={n: '' for n in samples},
-               **_grid_extent(record_id, path, kind, duration_s, options, report),
-               entries=report.entries)
+  return Night(
+      record_id,
+      path,
+      kind,
+      '',
+      _on_grid(path, kind, channels, problems, num_epochs, options),
+      num_epochs,
+      native_rate_hz={
+          n: r for n, (_, r) in samples.items()
+      },
+      units={n: '' for n in samples},
+      **_grid_extent(record_id, path, kind, duration_s, options, report),
+      entries=report.entries)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -315,8 +335,8 @@ class _Samples:
   physical_range: tuple[float, float] | None
 
 
-def _grid_extent(record_id: str, path: str, kind: str, duration_s: float,
-                 options: NightOptions, report: report_lib.SkipReport) -> dict[str, int]:
+def _grid_extent(record_id: str, path: str, kind: str, duration_s: float, options: NightOptions,
+                 report: report_lib.SkipReport) -> dict[str, int]:
   """`reference`: {recorded_epochs, epochs_left_out}, noting a night longer than the grid."""
   if not options.preprocessing.is_reference:
     return {}
@@ -324,11 +344,11 @@ def _grid_extent(record_id: str, path: str, kind: str, duration_s: float,
   grid_epochs = options.preprocessing.grid_epochs
   left_out = max(complete - grid_epochs, 0)
   if left_out:
-    report.add(record_id, path, kind,
-               f'night of {complete / 120:.2f} h is longer than the '
-               f'{options.preprocessing.max_hours:g}-h grid of reference preprocessing: '
-               f'its last {left_out / 120:.2f} h ({left_out} epochs) are not staged '
-               '(raise --max_hours to stage them)', NOT_STAGED)
+    report.add(
+        record_id, path, kind, f'night of {complete / 120:.2f} h is longer than the '
+        f'{options.preprocessing.max_hours:g}-h grid of reference preprocessing: '
+        f'its last {left_out / 120:.2f} h ({left_out} epochs) are not staged '
+        '(raise --max_hours to stage them)', NOT_STAGED)
   return dict(recorded_epochs=min(complete, grid_epochs), epochs_left_out=left_out)
 
 
@@ -337,8 +357,9 @@ def _num_epochs(path: str, kind: str, duration_s: float, options: NightOptions) 
   the recording is shorter than one epoch)."""
   num_epochs = int(np.floor(duration_s / channels_lib.EPOCH_SECONDS + 1e-9))
   if num_epochs < 1:
-    raise unusable(kind, path, f'recording lasts {duration_s:g} s, less than one '
-                   f'{channels_lib.EPOCH_SECONDS}-s epoch')
+    raise unusable(
+        kind, path, f'recording lasts {duration_s:g} s, less than one '
+        f'{channels_lib.EPOCH_SECONDS}-s epoch')
   if options.preprocessing.is_reference:
     return options.preprocessing.grid_epochs
   return num_epochs if options.max_epochs is None else min(num_epochs, options.max_epochs)
@@ -353,15 +374,19 @@ def _on_grid(path: str, kind: str, channels: Mapping[str, _Samples],
     raise unusable(kind, path, f'no usable signal ({reasons})', stage='channel')
   prep = options.preprocessing
   if prep.is_reference:
-    on_grid = {name: reference_grid.channel_on_grid(name, c.data, c.rate_hz, c.unit,
-                                                    c.physical_range, prep.max_hours)
-               for name, c in channels.items()}
-    return reference_grid.in_joined_order(
-        on_grid, options.reference_join_order or options.signals, prep.grid_epochs)
-  return {name: resample.resample_to_epochs(c.data, c.rate_hz,
-                                            channels_lib.SAMPLES_PER_EPOCH[name],
-                                            max_epochs=num_epochs)
-          for name, c in channels.items()}
+    on_grid = {
+        name:
+            reference_grid.channel_on_grid(name, c.data, c.rate_hz, c.unit, c.physical_range,
+                                           prep.max_hours) for name, c in channels.items()
+    }
+    return reference_grid.in_joined_order(on_grid, options.reference_join_order or options.signals,
+                                          prep.grid_epochs)
+  return {
+      name:
+          resample.resample_to_epochs(
+              c.data, c.rate_hz, channels_lib.SAMPLES_PER_EPOCH[name], max_epochs=num_epochs)
+      for name, c in channels.items()
+  }
 
 
 def _excluded(path: str, reason: str) -> errors.AnnotationError:
@@ -381,10 +406,10 @@ def _labels(record_id: str, path: str, recording: edf_lib.Recording,
     return None, None
 
 
-def _aligned_labels(record_id: str, path: str, recording: edf_lib.Recording,
-                    annotation: tuple[str, str] | None, num_epochs: int,
-                    options: NightOptions, report: report_lib.SkipReport
-                    ) -> tuple[np.ndarray | None, datetime.datetime | None]:
+def _aligned_labels(
+    record_id: str, path: str, recording: edf_lib.Recording, annotation: tuple[str, str] | None,
+    num_epochs: int, options: NightOptions,
+    report: report_lib.SkipReport) -> tuple[np.ndarray | None, datetime.datetime | None]:
   """Reads and aligns the labels (AnnotationError on a label problem)."""
   if annotation is None:
     if options.require_labels:
@@ -401,10 +426,11 @@ def _aligned_labels(record_id: str, path: str, recording: edf_lib.Recording,
     raise _excluded(ann_path, 'sleep/wake-only scoring (no N1, N3 or REM epoch)')
   if len(labels) != recording.num_epochs:
     longer = len(labels) > recording.num_epochs
-    report.add(record_id, ann_path, 'alignment',
-               f'annotation {"longer" if longer else "shorter"} than signals: '
-               f'{len(labels)} epochs scored, EDF has {recording.num_epochs}',
-               LABELS_CROPPED if longer else LABELS_PADDED)
+    report.add(
+        record_id, ann_path, 'alignment',
+        f'annotation {"longer" if longer else "shorter"} than signals: '
+        f'{len(labels)} epochs scored, EDF has {recording.num_epochs}',
+        LABELS_CROPPED if longer else LABELS_PADDED)
   labels = annotations.align_labels(labels, num_epochs)
   if not (labels >= 0).any():
     raise _excluded(ann_path, f'no scored epoch within the first {num_epochs} epochs')

@@ -37,15 +37,20 @@ MAX_START_DIFFERENCE_S = 12 * 3600.0
 CINC2018_STAGES = {'W': 0, 'N1': 1, 'N2': 2, 'N3': 3, 'R': 4, 'undefined': UNSCORED}
 # The challenge's event classes (arousals, respiratory events), with or without parentheses.
 CINC2018_EVENTS = ('arousal_', 'resp_')
-HMC_STAGES = {'Sleep stage W': 0, 'Sleep stage N1': 1, 'Sleep stage N2': 2,
-              'Sleep stage N3': 3, 'Sleep stage R': 4, 'Sleep stage ?': UNSCORED}
+HMC_STAGES = {
+    'Sleep stage W': 0,
+    'Sleep stage N1': 1,
+    'Sleep stage N2': 2,
+    'Sleep stage N3': 3,
+    'Sleep stage R': 4,
+    'Sleep stage ?': UNSCORED
+}
 HMC_OTHER = ('Lights off', 'Lights on')
 # UCDDB `_stage.txt` codes (R&K; 6 artifact, 7 indeterminate and any other code: unscored).
 UCDDB_STAGES = {0: 0, 1: 4, 2: 1, 3: 2, 4: 3, 5: 3}
 
 
-def _on_signal_grid(runs: Sequence[tuple[float, int, int]], path: str
-                    ) -> annotations.Hypnogram:
+def _on_signal_grid(runs: Sequence[tuple[float, int, int]], path: str) -> annotations.Hypnogram:
   """(onset s, epochs, label) runs -> labels on the signal's 30-s grid (module docstring)."""
   if not runs:
     raise errors.AnnotationError(path, 'no stage annotations')
@@ -72,9 +77,10 @@ def _on_signal_grid(runs: Sequence[tuple[float, int, int]], path: str
   j = np.floor((mid - first) / _EPOCH).astype(int)
   ok = (j >= 0) & (j < len(scored))
   labels = np.where(ok, scored[np.clip(j, 0, len(scored) - 1)], UNSCORED).astype(np.int8)
-  return annotations.Hypnogram(labels, notes=(
-      f'stage epochs start {offset:+.3f} s off the 30-s grid of the signal file; each '
-      'signal epoch takes the stage scored at its midpoint',))
+  return annotations.Hypnogram(
+      labels,
+      notes=(f'stage epochs start {offset:+.3f} s off the 30-s grid of the signal file; each '
+             'signal epoch takes the stage scored at its midpoint',))
 
 
 def read_cinc2018_arousal(path: str | os.PathLike[str]) -> annotations.Hypnogram:
@@ -103,8 +109,7 @@ def read_cinc2018_arousal(path: str | os.PathLike[str]) -> annotations.Hypnogram
     if not text or text.startswith('(') or text.endswith(')') or text.startswith(CINC2018_EVENTS):
       continue
     if text not in CINC2018_STAGES:
-      raise errors.AnnotationError(
-          path, f'unknown annotation {text!r} at sample {ann.sample}')
+      raise errors.AnnotationError(path, f'unknown annotation {text!r} at sample {ann.sample}')
     notes.append((ann.sample, CINC2018_STAGES[text]))
   if not notes:
     raise errors.AnnotationError(path, 'no stage notes (W, N1, N2, N3, R)')
@@ -125,8 +130,7 @@ def read_cinc2018_arousal(path: str | os.PathLike[str]) -> annotations.Hypnogram
   return annotations.Hypnogram(hypnogram.labels, header.start_time, hypnogram.notes + extra)
 
 
-def read_hmc_scoring(path: str | os.PathLike[str],
-                     signal_start=None) -> annotations.Hypnogram:
+def read_hmc_scoring(path: str | os.PathLike[str], signal_start=None) -> annotations.Hypnogram:
   """Stages of an HMC `SNxxx_sleepscoring.edf` (EDF+ annotations).
 
   Onsets count from the scoring file's start; with `signal_start` (the

@@ -29,8 +29,7 @@ from wav2sleep_jax.psg import channels as channels_lib
 
 VOLTAGE_SIGNALS = ('ECG', 'EOG-L', 'EOG-R')
 ARBITRARY_UNIT_SIGNALS = ('PPG', 'ABD', 'THX')
-TO_MILLIVOLTS = {'uV': 1e-3, 'uv': 1e-3, 'mV': 1.0, 'mv': 1.0, 'V': 1e3, 'v': 1e3,
-                 'Volts': 1e3}
+TO_MILLIVOLTS = {'uV': 1e-3, 'uv': 1e-3, 'mV': 1.0, 'mv': 1.0, 'V': 1e3, 'v': 1e3, 'Volts': 1e3}
 
 
 def millivolt_scale(unit: str) -> float:
@@ -69,13 +68,13 @@ def to_grid(x_T: np.ndarray, rate_hz: float, samples_per_epoch: int,
   finite = np.isfinite(x_T)
   if not finite.all():  # The reference drops missing samples before interpolating.
     t_source, x_T = t_source[finite], x_T[finite]
-  return np.interp(grid_times(samples_per_epoch, max_hours), t_source, x_T,
-                   left=0.0, right=0.0).astype(np.float32)
+  return np.interp(
+      grid_times(samples_per_epoch, max_hours), t_source, x_T, left=0.0,
+      right=0.0).astype(np.float32)
 
 
 def channel_on_grid(name: str, x_T: np.ndarray, rate_hz: float, unit: str,
-                    physical_range: tuple[float, float] | None,
-                    max_hours: float) -> np.ndarray:
+                    physical_range: tuple[float, float] | None, max_hours: float) -> np.ndarray:
   """One channel as the reference prepares it, before normalisation (float32)."""
   scaled = to_reference_units(name, x_T, unit, physical_range)
   return to_grid(scaled, rate_hz, channels_lib.SAMPLES_PER_EPOCH[name], max_hours)
@@ -101,8 +100,7 @@ def joined_sample_order(names: Sequence[str], grid_epochs: int) -> dict[str, np.
     ticks = np.arange(1, grid_epochs * channels_lib.SAMPLES_PER_EPOCH[name] + 1) * step[name]
     blocks.append(ticks[~covered[ticks]])
     covered[ticks] = True
-  return {n: np.concatenate([b[b % step[n] == 0] // step[n] - 1 for b in blocks])
-          for n in names}
+  return {n: np.concatenate([b[b % step[n] == 0] // step[n] - 1 for b in blocks]) for n in names}
 
 
 def in_joined_order(signals: Mapping[str, np.ndarray], names: Sequence[str],
@@ -110,5 +108,7 @@ def in_joined_order(signals: Mapping[str, np.ndarray], names: Sequence[str],
   """`signals` (on the grid) reordered as the reference's join of `names` leaves them."""
   present = [n for n in names if n in signals]
   order = joined_sample_order(present, grid_epochs)
-  return {n: (signals[n] if np.array_equal(order[n], np.arange(order[n].size))
-              else signals[n][order[n]]) for n in present}
+  return {
+      n: (signals[n] if np.array_equal(order[n], np.arange(order[n].size)) else signals[n][order[n]]
+         ) for n in present
+  }

@@ -27,7 +27,8 @@ from wav2sleep_jax.psg import channels as channels_lib
 MAX_DENOMINATOR = 10_000
 
 
-def rational_ratio(rate_hz: float, target_rate_hz: float,
+def rational_ratio(rate_hz: float,
+                   target_rate_hz: float,
                    max_denominator: int = MAX_DENOMINATOR) -> tuple[int, int]:
   """(up, down) with up / down ~= target_rate_hz / rate_hz, in lowest terms.
 
@@ -112,8 +113,7 @@ def resample_to_epochs(
   Returns:
     float32 [num_epochs * samples_per_epoch], finite.
   """
-  num_epochs = (complete_epochs(len(x), rate_hz)
-                if max_epochs is None else max_epochs)
+  num_epochs = (complete_epochs(len(x), rate_hz) if max_epochs is None else max_epochs)
   if num_epochs < 0:
     raise ValueError(f'max_epochs must be >= 0, got {max_epochs}.')
   target_rate = samples_per_epoch / channels_lib.EPOCH_SECONDS

@@ -51,33 +51,29 @@ class SkipReport:
   def __init__(self, entries: Iterable[SkipEntry] = ()):
     self._entries: list[SkipEntry] = list(entries)
 
-  def add(self, record_id: str, path: str | os.PathLike[str], stage: str,
-          reason: str, action: str) -> None:
+  def add(self, record_id: str, path: str | os.PathLike[str], stage: str, reason: str,
+          action: str) -> None:
     """Records one skipped night or absent channel."""
-    for name, value in (('record_id', record_id), ('stage', stage),
-                        ('reason', reason), ('action', action)):
+    for name, value in (('record_id', record_id), ('stage', stage), ('reason', reason), ('action',
+                                                                                         action)):
       if not value:
         raise ValueError(f'SkipReport.add: {name} must be non-empty.')
-    self._entries.append(
-        SkipEntry(record_id, os.fspath(path), stage, reason, action))
+    self._entries.append(SkipEntry(record_id, os.fspath(path), stage, reason, action))
 
-  def add_error(self, record_id: str, error: errors.PsgError,
-                action: str = NIGHT_SKIPPED) -> None:
+  def add_error(self, record_id: str, error: errors.PsgError, action: str = NIGHT_SKIPPED) -> None:
     """Records a parsing error; the stage comes from the error type."""
     self.add(record_id, error.path, error.stage, error.reason, action)
 
-  def add_channel_problems(self, record_id: str,
-                           recording: edf_lib.Recording) -> None:
+  def add_channel_problems(self, record_id: str, recording: edf_lib.Recording) -> None:
     """Records every absent channel of a recording ('channel absent')."""
     for problem in recording.problems:
       label = f' (label {problem.label!r})' if problem.label else ''
-      self.add(record_id, recording.path, 'channel',
-               f'{problem.name}{label}: {problem.reason}', CHANNEL_ABSENT)
+      self.add(record_id, recording.path, 'channel', f'{problem.name}{label}: {problem.reason}',
+               CHANNEL_ABSENT)
 
   def extend(self, other: SkipReport | Iterable[SkipEntry]) -> None:
     """Appends entries of another report (e.g. from a worker process)."""
-    self._entries.extend(other.entries if isinstance(other, SkipReport)
-                         else other)
+    self._entries.extend(other.entries if isinstance(other, SkipReport) else other)
 
   @property
   def entries(self) -> tuple[SkipEntry, ...]:
@@ -91,16 +87,14 @@ class SkipReport:
     any, 'splits left out'."""
     counts = collections.Counter(f'{e.stage}: {e.action}' for e in self._entries)
     out = dict(sorted(counts.items()))
-    out['nights skipped'] = len({e.record_id for e in self._entries
-                                 if e.action == NIGHT_SKIPPED})
+    out['nights skipped'] = len({e.record_id for e in self._entries if e.action == NIGHT_SKIPPED})
     if self.splits_left_out():
       out['splits left out'] = len(self.splits_left_out())
     return out
 
   def splits_left_out(self) -> list[str]:
     """Splits without any kept night (entries 'split:<name>', 'split left out')."""
-    return [e.record_id.removeprefix('split:') for e in self._entries
-            if e.action == SPLIT_LEFT_OUT]
+    return [e.record_id.removeprefix('split:') for e in self._entries if e.action == SPLIT_LEFT_OUT]
 
   def summary_text(self) -> str:
     """One line for a build log, e.g. '3 nights skipped (annotation: ...)'."""
@@ -108,10 +102,9 @@ class SkipReport:
     nights = summary.pop('nights skipped')
     left_out = summary.pop('splits left out', 0)
     details = ', '.join(f'{key} x{count}' for key, count in summary.items())
-    splits = (f'; splits left out: {", ".join(self.splits_left_out())}'
-              if left_out else '')
-    return f'{nights} nights skipped{splits}; {len(self)} entries' + (
-        f' ({details})' if details else '')
+    splits = (f'; splits left out: {", ".join(self.splits_left_out())}' if left_out else '')
+    return f'{nights} nights skipped{splits}; {len(self)} entries' + (f' ({details})'
+                                                                      if details else '')
 
   def to_csv(self) -> str:
     """The entries as CSV text (header record_id,path,stage,reason,action)."""
@@ -124,11 +117,16 @@ class SkipReport:
   def to_json(self, run_info: Mapping[str, str] | None = None) -> str:
     """The summary and the entries (after `run_info` as 'run', if given) as JSON text."""
     run = {'run': dict(run_info)} if run_info else {}
-    return json.dumps({**run, 'summary': self.summary(),
-                       'entries': [dataclasses.asdict(e) for e in self._entries]},
-                      indent=1) + '\n'
+    return json.dumps(
+        {
+            **run, 'summary': self.summary(),
+            'entries': [dataclasses.asdict(e) for e in self._entries]
+        },
+        indent=1) + '\n'
 
-  def write(self, directory: str | os.PathLike[str], name: str = 'skipped',
+  def write(self,
+            directory: str | os.PathLike[str],
+            name: str = 'skipped',
             run_info: Mapping[str, str] | None = None) -> tuple[str, str]:
     """Writes `<name>.csv` and `<name>.json` (with `run_info`) into `directory`; returns
     both paths."""

@@ -19,8 +19,11 @@ from wav2sleep_jax.psg import cohorts as cohorts_lib
 
 SPLITS = ('train', 'validation', 'test')
 # Split-list file names, preferred first.
-_FILES = {'train': ('train.txt',), 'validation': ('val.txt', 'validation.txt'),
-          'test': ('test.txt',)}
+_FILES = {
+    'train': ('train.txt',),
+    'validation': ('val.txt', 'validation.txt'),
+    'test': ('test.txt',)
+}
 
 
 def list_file_name(split: str) -> str:
@@ -63,12 +66,10 @@ def cohort_split_dir(split_dir: str | os.PathLike[str], cohort: str) -> str:
     return nested
   if any(_list_file(split_dir, s) for s in SPLITS):
     return split_dir
-  raise FileNotFoundError(
-      f'No split lists for {cohort}: expected {nested}/{{train,val,test}}.txt')
+  raise FileNotFoundError(f'No split lists for {cohort}: expected {nested}/{{train,val,test}}.txt')
 
 
-def read_split_lists(split_dir: str | os.PathLike[str],
-                     cohort: str) -> dict[str, tuple[str, ...]]:
+def read_split_lists(split_dir: str | os.PathLike[str], cohort: str) -> dict[str, tuple[str, ...]]:
   """Reads `<split_dir>/<cohort>/{train,val,test}.txt` (those that exist).
 
   Blank lines and lines starting with '#' are ignored.
@@ -125,7 +126,8 @@ def _rank(participant: str, salt: str) -> str:
   return hashlib.sha256(f'{salt}:{participant}'.encode()).hexdigest()
 
 
-def assign_splits(record_ids: Iterable[str], sizes: Sequence[float],
+def assign_splits(record_ids: Iterable[str],
+                  sizes: Sequence[float],
                   salt: str = '') -> dict[str, tuple[str, ...]]:
   """Deterministic split by participant in proportion to `sizes`.
 
@@ -174,7 +176,9 @@ class SplitPlan:
   source: str
 
 
-def plan_splits(record_ids: Iterable[str], cohort: str, *,
+def plan_splits(record_ids: Iterable[str],
+                cohort: str,
+                *,
                 split_dir: str | os.PathLike[str] | None = None,
                 sizes: Sequence[float] | None = None) -> SplitPlan:
   """Assigns found nights to splits, from lists in `split_dir` or by participant.
@@ -191,14 +195,18 @@ def plan_splits(record_ids: Iterable[str], cohort: str, *,
     present = set(found)
     listed = {rid for ids in lists.values() for rid in ids}
     return SplitPlan(
-        splits={s: tuple(sorted(present.intersection(ids)))
-                for s, ids in lists.items()},
-        missing={s: tuple(sorted(set(ids) - present))
-                 for s, ids in lists.items()},
+        splits={
+            s: tuple(sorted(present.intersection(ids))) for s, ids in lists.items()
+        },
+        missing={
+            s: tuple(sorted(set(ids) - present)) for s, ids in lists.items()
+        },
         unlisted=tuple(r for r in found if r not in listed),
         source=f'split lists in {cohort_split_dir(split_dir, cohort)}')
   sizes = sizes or cohorts_lib.get(cohort).split_sizes
   return SplitPlan(
-      splits=assign_splits(found, sizes, salt=cohort), missing={},
-      unlisted=(), source=f'deterministic split by participant, '
+      splits=assign_splits(found, sizes, salt=cohort),
+      missing={},
+      unlisted=(),
+      source=f'deterministic split by participant, '
       f'proportions {tuple(sizes)}')

@@ -27,10 +27,9 @@ class TableError(errors.RecordingError):
   stage = 'table'
 
 
-def read_channels(path: str, signals: Sequence[str],
-                  table: Mapping[str, channels_lib.SignalSpec]
-                  ) -> tuple[dict[str, tuple[np.ndarray, float]],
-                             list[edf_lib.ChannelProblem], float]:
+def read_channels(
+    path: str, signals: Sequence[str], table: Mapping[str, channels_lib.SignalSpec]
+) -> tuple[dict[str, tuple[np.ndarray, float]], list[edf_lib.ChannelProblem], float]:
   """({signal: (samples, rate_hz)}, absent signals, duration in s) of a table.
 
   Raises:

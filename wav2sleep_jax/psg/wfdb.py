@@ -35,8 +35,18 @@ from wav2sleep_jax.psg import errors
 
 _NOTE = 22  # WFDB NOTE annotation code ('"').
 # Bytes per sample of the signal formats, for the file-size check.
-_BYTES_PER_SAMPLE = {'8': 1, '16': 2, '24': 3, '32': 4, '61': 2, '80': 1, '160': 2,
-                     '212': 1.5, '310': 4 / 3, '311': 4 / 3}
+_BYTES_PER_SAMPLE = {
+    '8': 1,
+    '16': 2,
+    '24': 3,
+    '32': 4,
+    '61': 2,
+    '80': 1,
+    '160': 2,
+    '212': 1.5,
+    '310': 4 / 3,
+    '311': 4 / 3
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,8 +111,7 @@ def _rdheader(path: str) -> wfdb_pkg.Record:
   try:
     return wfdb_pkg.rdheader(_base(path, '.hea'))
   except Exception as e:  # The package raises assorted types on bad headers.
-    raise _error(
-        path, f'malformed WFDB header: {type(e).__name__}: {e}') from e
+    raise _error(path, f'malformed WFDB header: {type(e).__name__}: {e}') from e
 
 
 def read_header(path: str | os.PathLike[str]) -> WfdbHeader:
@@ -114,8 +123,8 @@ def read_header(path: str | os.PathLike[str]) -> WfdbHeader:
   start = None
   if record.base_time is not None and record.base_date is not None:
     start = datetime.datetime.combine(record.base_date, record.base_time)
-  return WfdbHeader(record.record_name, float(record.fs), record.sig_len,
-                    record.base_time, start, tuple(record.sig_name or ()))
+  return WfdbHeader(record.record_name, float(record.fs), record.sig_len, record.base_time, start,
+                    tuple(record.sig_name or ()))
 
 
 def _check_sizes(path: str, record: wfdb_pkg.Record) -> list[str]:
@@ -147,11 +156,11 @@ def _check_sizes(path: str, record: wfdb_pkg.Record) -> list[str]:
 
 def _read_signal(path: str, index: int, record: wfdb_pkg.Record) -> np.ndarray:
   try:
-    read = wfdb_pkg.rdrecord(_base(path, '.hea'), channels=[index], physical=True,
-                             smooth_frames=False)
+    read = wfdb_pkg.rdrecord(
+        _base(path, '.hea'), channels=[index], physical=True, smooth_frames=False)
   except Exception as e:  # Short, corrupt or unsupported signal files.
-    raise _error(
-        path, f'cannot read signal {record.sig_name[index]!r}: {type(e).__name__}: {e}') from e
+    raise _error(path,
+                 f'cannot read signal {record.sig_name[index]!r}: {type(e).__name__}: {e}') from e
   return np.asarray(read.e_p_signal[0], dtype=np.float64)
 
 
@@ -180,15 +189,18 @@ def _channel(path: str, name: str, index: int, record: wfdb_pkg.Record,
     notes.append(f'{name} ({label!r}): {invalid} invalid samples (WFDB gap value) '
                  'linearly interpolated')
   spf = (record.samps_per_frame or [1] * record.n_sig)[index]
-  return edf_lib.Channel(data=data.astype(np.float32), rate_hz=float(record.fs) * spf,
-                         label=label, unit=(record.units or [''] * record.n_sig)[index],
-                         physical_range=(float(np.min(data)), float(np.max(data))))
+  return edf_lib.Channel(
+      data=data.astype(np.float32),
+      rate_hz=float(record.fs) * spf,
+      label=label,
+      unit=(record.units or [''] * record.n_sig)[index],
+      physical_range=(float(np.min(data)), float(np.max(data))))
 
 
 def read_recording(path: str | os.PathLike[str],
-                   names: Sequence[str] = channels_lib.SIGNAL_NAMES, *,
-                   table: Mapping[str, channels_lib.SignalSpec] | None = None
-                   ) -> edf_lib.Recording:
+                   names: Sequence[str] = channels_lib.SIGNAL_NAMES,
+                   *,
+                   table: Mapping[str, channels_lib.SignalSpec] | None = None) -> edf_lib.Recording:
   """Reads the wanted signals of a WFDB record (its `.hea` path) like `edf.read_recording`.
 
   Raises:
@@ -207,11 +219,16 @@ def read_recording(path: str | os.PathLike[str],
   found, problems = edf_lib.match_channels(labels, names, table, noun='signal named')
   for name, index in found.items():
     result = _channel(path, name, index, record, notes)
-    (problems.append(result) if isinstance(result, edf_lib.ChannelProblem)
-     else channels.__setitem__(name, result))
-  return edf_lib.Recording(path=path, start=header.start, duration_s=record.sig_len / record.fs,
-                           channels=channels, problems=tuple(problems), labels=labels,
-                           notes=tuple(notes))
+    (problems.append(result)
+     if isinstance(result, edf_lib.ChannelProblem) else channels.__setitem__(name, result))
+  return edf_lib.Recording(
+      path=path,
+      start=header.start,
+      duration_s=record.sig_len / record.fs,
+      channels=channels,
+      problems=tuple(problems),
+      labels=labels,
+      notes=tuple(notes))
 
 
 def _definition_indices(sample: Sequence[int], code: Sequence[int],
@@ -253,8 +270,8 @@ def read_annotations(path: str | os.PathLike[str]) -> list[WfdbAnnotation]:
     pairs = np.frombuffer(raw, dtype='<u1').reshape(-1, 2)
     sample, code, _, _, _, aux = wfdb_annotation.proc_ann_bytes(pairs, None)
   except Exception as e:  # The decoder raises assorted types on corrupt bytes.
-    raise errors.AnnotationError(
-        path, f'undecodable WFDB annotations: {type(e).__name__}: {e}') from e
+    raise errors.AnnotationError(path,
+                                 f'undecodable WFDB annotations: {type(e).__name__}: {e}') from e
   drop = _definition_indices(sample, code, aux)
   symbols = wfdb_annotation.ann_label_table.set_index('label_store')['symbol']
   out = []

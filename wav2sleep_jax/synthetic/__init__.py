@@ -23,5 +23,7 @@ from wav2sleep_jax.synthetic.writers import iter_write_cohort
 from wav2sleep_jax.synthetic.writers import write_cohort
 from wav2sleep_jax.synthetic.writers import write_night
 
-__all__ = ['COHORTS', 'Channel', 'ChannelSpec', 'CohortSpec', 'Defects', 'Night', 'generate_night',
-           'iter_write_cohort', 'write_cohort', 'write_night']
+__all__ = [
+    'COHORTS', 'Channel', 'ChannelSpec', 'CohortSpec', 'Defects', 'Night', 'generate_night',
+    'iter_write_cohort', 'write_cohort', 'write_night'
+]

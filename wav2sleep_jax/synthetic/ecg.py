@@ -36,11 +36,9 @@ def render(rng: np.random.Generator, d: Drivers, fs: float, n: int) -> np.ndarra
   p_a = np.where(pvc, 0.0, p_amp).astype(np.float32)
 
   def beat(dt, sel):
-    return (noise.gaussian(dt, -0.16, 0.022, p_a[sel])
-            + noise.gaussian(dt, -0.028, 0.009, q_amp)
-            + noise.gaussian(dt, 0.0, r_w[sel], r_a[sel])
-            + noise.gaussian(dt, 0.03, 0.011, s_amp)
-            + noise.gaussian(dt, 0.24 * qt[sel], 0.05 * qt[sel], t_a[sel]))
+    return (noise.gaussian(dt, -0.16, 0.022, p_a[sel]) + noise.gaussian(dt, -0.028, 0.009, q_amp) +
+            noise.gaussian(dt, 0.0, r_w[sel], r_a[sel]) + noise.gaussian(dt, 0.03, 0.011, s_amp) +
+            noise.gaussian(dt, 0.24 * qt[sel], 0.05 * qt[sel], t_a[sel]))
 
   x = noise.render_pulses(beats, n, fs, (-0.25, 0.6), beat)
   x *= gain

@@ -28,11 +28,19 @@ def write_edf(path: str, night: Night, defects: Defects = Defects()) -> None:
     for early_label, seconds in defects.ends_early_s:
       if early_label == label:
         data[int(seconds * ch.rate):] = data[int(seconds * ch.rate) - 1] if seconds > 0 else 0.0
-    signals.append(edfio.EdfSignal(data, ch.rate, label=label, physical_dimension=ch.unit,
-                                   physical_range=ch.physical_range))
-  edf = edfio.Edf(signals, patient=edfio.Patient(),
-                  recording=edfio.Recording(startdate=night.start_time.date()),
-                  starttime=night.start_time.time(), data_record_duration=1.0)
+    signals.append(
+        edfio.EdfSignal(
+            data,
+            ch.rate,
+            label=label,
+            physical_dimension=ch.unit,
+            physical_range=ch.physical_range))
+  edf = edfio.Edf(
+      signals,
+      patient=edfio.Patient(),
+      recording=edfio.Recording(startdate=night.start_time.date()),
+      starttime=night.start_time.time(),
+      data_record_duration=1.0)
   os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
   edf.write(path)
   for label in defects.physical_max_zero:

@@ -64,12 +64,17 @@ def simulate(rng: np.random.Generator, stages: np.ndarray, population: Populatio
     severity = {OBSTRUCTIVE_APNEA: 1.0, CENTRAL_APNEA: 0.8, HYPOPNEA: 0.55}[kind]
     if rng.random() < 0.5 + 0.4 * severity:
       drop = float(np.clip(rng.gamma(2.0, 2.2) * severity * (length / 20.0) + 3.0, 3.0, 30.0))
-      events.append(Event(DESATURATION, round(onset + length * 0.6, 1),
-                          round(float(rng.uniform(15.0, 35.0)), 1),
-                          nadir=round(spo2_baseline - drop, 0), baseline=round(spo2_baseline, 0)))
+      events.append(
+          Event(
+              DESATURATION,
+              round(onset + length * 0.6, 1),
+              round(float(rng.uniform(15.0, 35.0)), 1),
+              nadir=round(spo2_baseline - drop, 0),
+              baseline=round(spo2_baseline, 0)))
     if rng.random() < 0.35 + 0.5 * severity:
-      events.append(Event(AROUSAL, round(onset + length - rng.uniform(0.0, 3.0), 1),
-                          round(float(rng.uniform(3.0, 15.0)), 1)))
+      events.append(
+          Event(AROUSAL, round(onset + length - rng.uniform(0.0, 3.0), 1),
+                round(float(rng.uniform(3.0, 15.0)), 1)))
   for onset in _place(rng, stages, _AROUSAL_STAGE_RATE, 7.0 * rng.lognormal(0.0, 0.4)):
     if onset + 20 < duration:
       events.append(Event(AROUSAL, round(onset, 1), round(float(rng.uniform(3.0, 15.0)), 1)))
@@ -83,5 +88,5 @@ def simulate(rng: np.random.Generator, stages: np.ndarray, population: Populatio
 def times(events: list[Event], *kinds: str) -> tuple[np.ndarray, np.ndarray]:
   """(starts, durations) of the events of the given kinds."""
   sel = [e for e in events if e.kind in kinds]
-  return (np.array([e.start for e in sel], dtype=np.float64),
-          np.array([e.duration for e in sel], dtype=np.float64))
+  return (np.array([e.start for e in sel],
+                   dtype=np.float64), np.array([e.duration for e in sel], dtype=np.float64))

@@ -37,8 +37,9 @@ def render(rng: np.random.Generator, d: Drivers, brain: np.ndarray, fs: float,
     return amp_sac[s] / (1.0 + np.exp(-dt / 0.012)) * np.exp(-np.clip(dt, 0, None) / tau)
 
   eyes = noise.render_pulses(t_sac, n, fs, (-0.1, 5 * tau), saccade)
-  sem = noise.stage_profile(st, rng.lognormal(0.0, 0.3) * np.array([8.0, 55.0, 8.0, 0.0, 6.0]),
-                            FS, 30.0)
+  sem = noise.stage_profile(st,
+                            rng.lognormal(0.0, 0.3) * np.array([8.0, 55.0, 8.0, 0.0, 6.0]), FS,
+                            30.0)
   eyes += noise.on_grid(sem, FS, n, fs) * noise.slow_noise(rng, n, fs, 0.4)
 
   # Blinks while awake (eyes open part of the time).
@@ -51,8 +52,9 @@ def render(rng: np.random.Generator, d: Drivers, brain: np.ndarray, fs: float,
   frontal = 0.6 * noise.on_grid(brain, FS_EEG, n, fs)
   fs_low = noise.divisor_rate(fs, min(fs, 16.0))
   m = int(np.ceil(n * fs_low / fs)) + 1
-  emg_level = noise.stage_profile(st, rng.lognormal(0.0, 0.4) * np.array([9.0, 5.0, 3.5, 3.0, 1.5]),
-                                  FS, 5.0)
+  emg_level = noise.stage_profile(st,
+                                  rng.lognormal(0.0, 0.4) * np.array([9.0, 5.0, 3.5, 3.0, 1.5]), FS,
+                                  5.0)
   emg_level = noise.on_grid(emg_level + 40.0 * d.movement, FS, n, fs)
   movement = noise.on_grid(d.movement, FS, m, fs_low)
   out = []

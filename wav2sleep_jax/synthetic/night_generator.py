@@ -60,8 +60,9 @@ class Night:
 
 def night_seed(cohort: str, seed: int, night_index: int, visit: str) -> np.random.SeedSequence:
   """Stable seed for (cohort, seed, night index, visit), independent of Python's hash()."""
-  return np.random.SeedSequence([seed, zlib.crc32(cohort.encode()), night_index,
-                                 zlib.crc32(visit.encode())])
+  return np.random.SeedSequence(
+      [seed, zlib.crc32(cohort.encode()), night_index,
+       zlib.crc32(visit.encode())])
 
 
 def to_stage_codes(labels: np.ndarray, rk_stage4: bool, rng: np.random.Generator) -> np.ndarray:
@@ -75,8 +76,11 @@ def to_stage_codes(labels: np.ndarray, rk_stage4: bool, rng: np.random.Generator
   return codes
 
 
-def generate_night(cohort: 'str | layouts.CohortSpec', seed: int = 0, night_index: int = 0,
-                   hours: float | None = None, visit: str | None = None,
+def generate_night(cohort: 'str | layouts.CohortSpec',
+                   seed: int = 0,
+                   night_index: int = 0,
+                   hours: float | None = None,
+                   visit: str | None = None,
                    stage_contrast: float = 1.0) -> Night:
   """Generates night `night_index` of `cohort` (deterministic in all arguments).
 
@@ -95,26 +99,30 @@ def generate_night(cohort: 'str | layouts.CohortSpec', seed: int = 0, night_inde
   spec = layouts.get(cohort)
   visit = visit or spec.visits[0]
   seeds = night_seed(spec.name, seed, night_index, visit).spawn(8)
-  r_meta, r_hyp, r_ev, r_phys, r_eeg, _, r_codes, r_extra = [np.random.default_rng(s) for s in seeds]
+  r_meta, r_hyp, r_ev, r_phys, r_eeg, _, r_codes, r_extra = [
+      np.random.default_rng(s) for s in seeds
+  ]
   population = spec.population
   if hours is None:
     hours = float(np.clip(r_meta.normal(population.hours_in_bed, 0.6), 6.0, 11.0))
   n_epochs = max(int(round(hours * 120)), 1)
-  start = datetime.datetime(1985, 1, 1, 21, 0, 0) + datetime.timedelta(
-      seconds=int(r_meta.integers(0, 150 * 60)))
+  start = datetime.datetime(1985, 1, 1, 21, 0,
+                            0) + datetime.timedelta(seconds=int(r_meta.integers(0, 150 * 60)))
   spo2_baseline = float(np.round(r_meta.normal(96.5 if population.name != 'older' else 95.0, 1.0)))
 
   labels = stage_sequence.simulate(r_hyp, n_epochs, population)
   events = events_lib.simulate(r_ev, labels, population, spo2_baseline)
-  drivers = physiology.simulate(r_phys, labels, events, population, spo2_baseline,
-                               stage_contrast)
+  drivers = physiology.simulate(r_phys, labels, events, population, spo2_baseline, stage_contrast)
   specs = spec.channels_for(visit)
-  brain = eeg.simulate(r_eeg, drivers) if any(c.source in ('EEG', 'EOG-L', 'EOG-R') for c in specs) else None
+  brain = eeg.simulate(r_eeg, drivers) if any(
+      c.source in ('EEG', 'EOG-L', 'EOG-R') for c in specs) else None
 
   duration = int(n_epochs * grid.EPOCH_SECONDS)
   # One independent stream per channel source so that adding a channel changes nothing else.
   sources = sorted(layouts.SOURCE_UNITS)
-  chan_rngs = {src: np.random.default_rng(s) for src, s in zip(sources, seeds[5].spawn(len(sources)))}
+  chan_rngs = {
+      src: np.random.default_rng(s) for src, s in zip(sources, seeds[5].spawn(len(sources)))
+  }
   rendered: dict[str, np.ndarray] = {}
   channels: dict[str, Channel] = {}
   for c in specs:
@@ -130,11 +138,12 @@ def generate_night(cohort: 'str | layouts.CohortSpec', seed: int = 0, night_inde
     label = c.label
     if c.alt_labels:
       label = ((c.label,) + c.alt_labels)[int(r_extra.integers(0, len(c.alt_labels) + 1))]
-    channels[label] = Channel(label, c.source, np.clip(x, lo, hi).astype(np.float32), c.rate,
-                              c.unit, c.physical_range)
+    channels[label] = Channel(label, c.source,
+                              np.clip(x, lo, hi).astype(np.float32), c.rate, c.unit,
+                              c.physical_range)
   codes = to_stage_codes(labels, spec.rk_stage4, r_codes)
-  return Night(spec.name, spec.record_id(night_index, visit), visit, start, channels, labels,
-               codes, events)
+  return Night(spec.name, spec.record_id(night_index, visit), visit, start, channels, labels, codes,
+               events)
 
 
 def _render(source, rng, drivers, events, brain, fs, n):

@@ -26,8 +26,12 @@ def ou(rng: np.random.Generator, n: int, fs: float, tau_s: float) -> np.ndarray:
   return (sps.lfilter([np.sqrt(1 - a * a)], [1.0, -a], w)).astype(np.float32)
 
 
-def band_noise(rng: np.random.Generator, n: int, fs: float, lo: float | None,
-               hi: float | None, order: int = 2) -> np.ndarray:
+def band_noise(rng: np.random.Generator,
+               n: int,
+               fs: float,
+               lo: float | None,
+               hi: float | None,
+               order: int = 2) -> np.ndarray:
   """Unit-variance Gaussian noise, Butterworth-filtered to [lo, hi] Hz (either may be None)."""
   w = rng.standard_normal(n).astype(np.float32)
   if lo and hi:
@@ -56,7 +60,8 @@ def stage_profile(stages: np.ndarray, values_per_stage: np.ndarray, fs: float,
   `stages` holds 0..4 per epoch; `values_per_stage` has 5 entries, or one row per epoch
   (shape [n_epochs]) when the caller already jittered them per epoch.
   """
-  per_epoch = values_per_stage[stages] if values_per_stage.shape == (STAGE_COUNT,) else values_per_stage
+  per_epoch = values_per_stage[stages] if values_per_stage.shape == (
+      STAGE_COUNT,) else values_per_stage
   held = np.repeat(per_epoch.astype(np.float32), int(round(grid.EPOCH_SECONDS * fs)))
   return smooth(held, fs, tau_s)
 
@@ -100,7 +105,10 @@ def on_grid(x: np.ndarray, fs_from: float, n_to: int, fs_to: float) -> np.ndarra
   return np.interp(t_to, t_from, x).astype(np.float32)
 
 
-def event_mask(starts: np.ndarray, durations: np.ndarray, n: int, fs: float,
+def event_mask(starts: np.ndarray,
+               durations: np.ndarray,
+               n: int,
+               fs: float,
                ramp_s: float = 0.0) -> np.ndarray:
   """0..1 envelope that is 1 inside the given intervals, optionally with smooth ramps."""
   mask = np.zeros(n + 1, dtype=np.float32)
@@ -115,8 +123,8 @@ def event_mask(starts: np.ndarray, durations: np.ndarray, n: int, fs: float,
   return mask
 
 
-def transients(times_s: np.ndarray, amplitudes: np.ndarray,
-               tau_s: np.ndarray | float, n: int, fs: float) -> np.ndarray:
+def transients(times_s: np.ndarray, amplitudes: np.ndarray, tau_s: np.ndarray | float, n: int,
+               fs: float) -> np.ndarray:
   """Sum of step-then-exponential-decay transients (electrode pops, movement jolts)."""
   out = np.zeros(n, dtype=np.float32)
   times_s = np.asarray(times_s, dtype=np.float64)
@@ -148,8 +156,12 @@ def mains(rng: np.random.Generator, n: int, fs: float, amplitude: float) -> np.n
   return np.tile((amplitude * second).astype(np.float32), -(-n // int(fs)))[:n]
 
 
-def render_pulses(times_s: np.ndarray, n: int, fs: float, window_s: tuple[float, float],
-                  shape_fn, chunk_elements: int = 6_000_000) -> np.ndarray:
+def render_pulses(times_s: np.ndarray,
+                  n: int,
+                  fs: float,
+                  window_s: tuple[float, float],
+                  shape_fn,
+                  chunk_elements: int = 6_000_000) -> np.ndarray:
   """Adds one waveform per event time into an `n`-sample signal (vectorised over events).
 
   `shape_fn(dt, sel)` gets the time offsets dt [events, window] (seconds, relative to each event's
@@ -173,8 +185,8 @@ def render_pulses(times_s: np.ndarray, n: int, fs: float, window_s: tuple[float,
   return out[pre:pre + n].astype(np.float32)
 
 
-def pops(rng: np.random.Generator, duration_s: float, per_hour: float, amplitude: float,
-         n: int, fs: float) -> np.ndarray:
+def pops(rng: np.random.Generator, duration_s: float, per_hour: float, amplitude: float, n: int,
+         fs: float) -> np.ndarray:
   """Electrode pops: sudden offsets of random sign decaying over 0.2-2 s."""
   count = rng.poisson(per_hour * duration_s / 3600.0)
   times = rng.uniform(0.0, duration_s, count)
@@ -187,4 +199,4 @@ def polarity(rng: np.random.Generator, p_flip: float) -> float:
 
 
 def gaussian(dt, mu, sigma, amp):
-  return amp * np.exp(-0.5 * ((dt - mu) / sigma) ** 2)
+  return amp * np.exp(-0.5 * ((dt - mu) / sigma)**2)

@@ -34,12 +34,20 @@ from wav2sleep_jax.synthetic.night_generator import Night
 
 EPOCH_SECONDS = grid.EPOCH_SECONDS
 _CINC_STAGES = codes_lib.aasm_texts('undefined')
-_CINC_EVENTS = {ev.OBSTRUCTIVE_APNEA: 'resp_obstructiveapnea',
-                ev.CENTRAL_APNEA: 'resp_centralapnea', ev.HYPOPNEA: 'resp_hypopnea',
-                ev.AROUSAL: 'arousal_rera'}
+_CINC_EVENTS = {
+    ev.OBSTRUCTIVE_APNEA: 'resp_obstructiveapnea',
+    ev.CENTRAL_APNEA: 'resp_centralapnea',
+    ev.HYPOPNEA: 'resp_hypopnea',
+    ev.AROUSAL: 'arousal_rera'
+}
 _SLPDB_STAGES = {0: 'W', 1: '1', 2: '2', 3: '3', 4: '4', 5: 'R', 9: 'MT'}
-_SLPDB_EVENTS = {ev.OBSTRUCTIVE_APNEA: 'OA', ev.CENTRAL_APNEA: 'CA', ev.HYPOPNEA: 'H',
-                 ev.AROUSAL: 'A', ev.LIMB_MOVEMENT: 'L'}
+_SLPDB_EVENTS = {
+    ev.OBSTRUCTIVE_APNEA: 'OA',
+    ev.CENTRAL_APNEA: 'CA',
+    ev.HYPOPNEA: 'H',
+    ev.AROUSAL: 'A',
+    ev.LIMB_MOVEMENT: 'L'
+}
 _HMC_STAGES = codes_lib.aasm_texts('?')
 _UCDDB_CODES = {0: 0, 1: 2, 2: 3, 3: 4, 4: 5, 5: 1, 9: 7}
 _MAT_HEADER_BYTES = 24  # MAT v4: five int32 (type, rows, cols, imag, name length) + 'val\0'.
@@ -58,10 +66,16 @@ def write_wfdb(hea_path: str, night: Night, fmt: str = '212') -> None:
   name = name[:-len('.hea')]
   os.makedirs(folder or '.', exist_ok=True)
   signal_BC = np.stack([c.data for c in night.channels.values()], axis=1).astype(np.float64)
-  wfdb.wrsamp(name, fs=_one_rate(night), units=[c.unit or 'NU' for c in night.channels.values()],
-              sig_name=list(night.channels), p_signal=signal_BC,
-              fmt=['16' if fmt == 'mat' else fmt] * signal_BC.shape[1], write_dir=folder or '.',
-              base_time=night.start_time.time(), base_date=night.start_time.date())
+  wfdb.wrsamp(
+      name,
+      fs=_one_rate(night),
+      units=[c.unit or 'NU' for c in night.channels.values()],
+      sig_name=list(night.channels),
+      p_signal=signal_BC,
+      fmt=['16' if fmt == 'mat' else fmt] * signal_BC.shape[1],
+      write_dir=folder or '.',
+      base_time=night.start_time.time(),
+      base_date=night.start_time.date())
   if fmt == 'mat':
     _dat_to_mat(os.path.join(folder, name), signal_BC.shape)
 
@@ -88,8 +102,13 @@ def _write_notes(path: str, notes: list[tuple[int, str]], rate: int) -> None:
   folder, file_name = os.path.split(path)
   name, extension = os.path.splitext(file_name)
   notes = sorted(notes, key=lambda n: n[0])
-  wfdb.wrann(name, extension[1:], np.array([s for s, _ in notes], dtype=np.int64),
-             symbol=['"'] * len(notes), aux_note=[a for _, a in notes], write_dir=folder or '.')
+  wfdb.wrann(
+      name,
+      extension[1:],
+      np.array([s for s, _ in notes], dtype=np.int64),
+      symbol=['"'] * len(notes),
+      aux_note=[a for _, a in notes],
+      write_dir=folder or '.')
 
 
 def cinc2018_notes(night: Night, rate: int) -> list[tuple[int, str]]:
@@ -124,11 +143,14 @@ def hmc_scoring(path: str, night: Night, offset_s: float = 0.0) -> None:
   """The EDF+ scoring file; stage onsets `offset_s` after the signal's 30-s grid."""
   items = [edfio.EdfAnnotation(0.0, None, 'Lights off')]
   epoch_s = float(EPOCH_SECONDS)
-  items += [edfio.EdfAnnotation(i * epoch_s + offset_s, epoch_s,
-                                f'Sleep stage {_HMC_STAGES[int(c)]}')
-            for i, c in enumerate(night.stage_codes)]
+  items += [
+      edfio.EdfAnnotation(i * epoch_s + offset_s, epoch_s, f'Sleep stage {_HMC_STAGES[int(c)]}')
+      for i, c in enumerate(night.stage_codes)
+  ]
   items.append(edfio.EdfAnnotation(night.duration_s - 1.0, None, 'Lights on'))
-  edf = edfio.Edf([], annotations=items, patient=edfio.Patient(),
+  edf = edfio.Edf([],
+                  annotations=items,
+                  patient=edfio.Patient(),
                   recording=edfio.Recording(startdate=night.start_time.date()),
                   starttime=night.start_time.time())
   os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
@@ -142,8 +164,7 @@ def ucddb_stage_text(night: Night) -> str:
 def write_open_night(night: Night, output_dir: str, hmc_offset_s: float = 0.0) -> dict[str, str]:
   """Writes one night of an open dataset; returns {kind: path}, 'signal' the file to read."""
   spec = layouts.get(night.cohort)
-  paths = {'signal': spec.edf_path(night.record_id),
-           **spec.annotation_paths(night.record_id)}
+  paths = {'signal': spec.edf_path(night.record_id), **spec.annotation_paths(night.record_id)}
   paths = {k: os.path.join(output_dir, v) for k, v in paths.items()}
   fmt = spec.annotation_format
   if fmt in (layouts.CINC2018, layouts.SLPDB):

@@ -7,7 +7,8 @@ from wav2sleep_jax.synthetic import noise
 from wav2sleep_jax.synthetic.physiology import Drivers
 
 
-def spo2(rng: np.random.Generator, d: Drivers, events: list[ev.Event], fs: float, n: int) -> np.ndarray:
+def spo2(rng: np.random.Generator, d: Drivers, events: list[ev.Event], fs: float,
+         n: int) -> np.ndarray:
   t = np.arange(n) / fs
   x = d.spo2_baseline + 0.5 * noise.ou(rng, n, fs, 120.0)
   for e in events:

@@ -57,7 +57,7 @@ def _contrast_ratio(values, contrast: float):
   if contrast == 1.0:
     return values
   v = np.asarray(values, np.float64)
-  return (v[2] * (v / v[2]) ** contrast).tolist()
+  return (v[2] * (v / v[2])**contrast).tolist()
 
 
 def _epoch_values(rng: np.random.Generator, table: np.ndarray, stages: np.ndarray,
@@ -65,7 +65,11 @@ def _epoch_values(rng: np.random.Generator, table: np.ndarray, stages: np.ndarra
   return (table[stages] + rng.normal(0.0, sd, stages.shape)).astype(np.float32)
 
 
-def _bumps(times: np.ndarray, amps: np.ndarray, n: int, rise_s: float, decay_s: float,
+def _bumps(times: np.ndarray,
+           amps: np.ndarray,
+           n: int,
+           rise_s: float,
+           decay_s: float,
            delay_s: float = 0.0) -> np.ndarray:
   """Transient responses (rise, then exponential decay; peak = amplitude) at event times."""
   if len(times) == 0:
@@ -102,9 +106,12 @@ class _Night:
     return _contrast_ratio(values, self.contrast)
 
 
-def simulate(rng: np.random.Generator, stages: np.ndarray, events: list[ev.Event],
-             population: Population, spo2_baseline: float, stage_contrast: float = 1.0
-             ) -> Drivers:
+def simulate(rng: np.random.Generator,
+             stages: np.ndarray,
+             events: list[ev.Event],
+             population: Population,
+             spo2_baseline: float,
+             stage_contrast: float = 1.0) -> Drivers:
   """Draws the night's latent physiology. `stages` is the 5-class hypnogram (-1 allowed).
 
   `stage_contrast` scales how far each stage's autonomic and breathing targets sit from N2's
@@ -120,23 +127,35 @@ def simulate(rng: np.random.Generator, stages: np.ndarray, events: list[ev.Event
   hr = _heart_rate(rng, night, events, population, movement, amp, resp_phase)
   beat_times, ectopic = _beats(rng, night, hr)
   tone = _vascular_tone(rng, night, events)
-  return Drivers(duration_s=night.duration, stages=st, heart_rate=hr, beat_times=beat_times,
-                 ectopic=ectopic, resp_phase=resp_phase, resp_amplitude=amp.astype(np.float32),
-                 thx_share=thx_share, paradox=paradox, vascular_tone=tone.astype(np.float32),
-                 movement=movement, posture_changes=posture_changes, spo2_baseline=spo2_baseline)
+  return Drivers(
+      duration_s=night.duration,
+      stages=st,
+      heart_rate=hr,
+      beat_times=beat_times,
+      ectopic=ectopic,
+      resp_phase=resp_phase,
+      resp_amplitude=amp.astype(np.float32),
+      thx_share=thx_share,
+      paradox=paradox,
+      vascular_tone=tone.astype(np.float32),
+      movement=movement,
+      posture_changes=posture_changes,
+      spo2_baseline=spo2_baseline)
 
 
 def _movement(rng: np.random.Generator, night: _Night, events: list[ev.Event]):
   """Body movement: bursts in wake, some at arousals and limb movements."""
   st, n = night.st, night.n
-  mv_epochs = np.flatnonzero(rng.random(night.n_ep) < np.array([0.35, 0.06, 0.015, 0.005, 0.01])[st])
+  mv_epochs = np.flatnonzero(
+      rng.random(night.n_ep) < np.array([0.35, 0.06, 0.015, 0.005, 0.01])[st])
   mv_start = grid.EPOCH_SECONDS * (mv_epochs + rng.random(mv_epochs.size))
   ar_start, _ = ev.times(events, ev.AROUSAL)
   ar_move = ar_start[rng.random(ar_start.size) < 0.25]
   lm_start, lm_dur = ev.times(events, ev.LIMB_MOVEMENT)
   mv_start_all = np.concatenate([mv_start, ar_move, lm_start])
-  mv_dur = np.concatenate([rng.uniform(2.0, 12.0, mv_start.size), rng.uniform(1.0, 5.0, ar_move.size),
-                           lm_dur])
+  mv_dur = np.concatenate(
+      [rng.uniform(2.0, 12.0, mv_start.size),
+       rng.uniform(1.0, 5.0, ar_move.size), lm_dur])
   movement = noise.event_mask(mv_start_all, mv_dur, n, FS, ramp_s=0.5)
   posture_changes = np.sort(mv_start[rng.random(mv_start.size) < 0.12])
   return movement, posture_changes
@@ -160,7 +179,8 @@ def _breathing(rng: np.random.Generator, night: _Night, events: list[ev.Event],
   freq = np.clip(freq, 0.05, 1.2)
   resp_phase = np.cumsum(freq, dtype=np.float64) / FS + rng.random()
   amp, paradox = _tidal_amplitude(rng, night, events, recovery)
-  thx_share = noise.stage_profile(st, _per_stage(rng, ra([1.0, 1.0, 1.0, 1.0, 0.6]), 0.0, 0.05), FS, 60.0)
+  thx_share = noise.stage_profile(st, _per_stage(rng, ra([1.0, 1.0, 1.0, 1.0, 0.6]), 0.0, 0.05), FS,
+                                  60.0)
   return resp_phase, amp, thx_share, paradox
 
 
@@ -209,7 +229,8 @@ def _heart_rate(rng: np.random.Generator, night: _Night, events: list[ev.Event],
   lf_table = _per_stage(rng, ra([0.035, 0.028, 0.022, 0.008, 0.035]), 0.3)
   vlf_table = _per_stage(rng, ra([0.03, 0.02, 0.012, 0.004, 0.035]), 0.3)
   hr *= 1.0 + noise.stage_profile(st, lf_table, FS, 20.0) * noise.band_noise(rng, n, FS, 0.04, 0.15)
-  hr *= 1.0 + noise.stage_profile(st, vlf_table, FS, 20.0) * noise.band_noise(rng, n, FS, 0.008, 0.04)
+  hr *= 1.0 + noise.stage_profile(st, vlf_table, FS, 20.0) * noise.band_noise(
+      rng, n, FS, 0.008, 0.04)
   rsa_table = population.rsa_scale * _per_stage(rng, ra([0.018, 0.028, 0.035, 0.045, 0.022]), 0.4)
   rsa = noise.stage_profile(st, rsa_table, FS, 20.0) * np.minimum(amp, 2.0)
   hr *= 1.0 + rsa * np.sin(2 * np.pi * (resp_phase - 0.1)).astype(np.float32)
@@ -238,7 +259,7 @@ def _vascular_tone(rng: np.random.Generator, night: _Night, events: list[ev.Even
   tone *= np.exp(0.2 * noise.ou(rng, n, FS, 300.0))
   dips = rng.random(night.n_ep) < np.array([0.25, 0.12, 0.06, 0.02, 0.3])[st]
   ar_start, _ = ev.times(events, ev.AROUSAL)
-  dip_t = np.concatenate([grid.EPOCH_SECONDS * (np.flatnonzero(dips) + rng.random(dips.sum())),
-                          ar_start])
+  dip_t = np.concatenate(
+      [grid.EPOCH_SECONDS * (np.flatnonzero(dips) + rng.random(dips.sum())), ar_start])
   dip_depth = rng.uniform(0.2, 0.6, dip_t.size)
   return tone * np.clip(1.0 - _bumps(dip_t, dip_depth, n, 3.0, 10.0, delay_s=2.0), 0.15, 1.0)

@@ -21,7 +21,9 @@ def _minutes(x: float, scale: float) -> int:
   return max(int(round(x * scale * EPOCHS_PER_MIN)), 0)
 
 
-def simulate(rng: np.random.Generator, n_epochs: int, population: Population,
+def simulate(rng: np.random.Generator,
+             n_epochs: int,
+             population: Population,
              time_scale: float | None = None) -> np.ndarray:
   """Returns int8 stages [n_epochs] for one night in bed.
 
@@ -56,8 +58,9 @@ def simulate(rng: np.random.Generator, n_epochs: int, population: Population,
       rem = 0  # Skipped first REM period.
     rem = min(rem, length // 2)
     nrem = length - rem
-    n3 = _minutes(_N3_MIN_PER_CYCLE[min(cycle, len(_N3_MIN_PER_CYCLE) - 1)] * n3_night
-                  * rng.lognormal(0.0, 0.3), s)
+    n3 = _minutes(
+        _N3_MIN_PER_CYCLE[min(cycle,
+                              len(_N3_MIN_PER_CYCLE) - 1)] * n3_night * rng.lognormal(0.0, 0.3), s)
     n3 = min(n3, int(0.65 * nrem))
     n1 = max(_minutes(rng.uniform(1.0, 5.0) if cycle == 0 else rng.uniform(0.0, 2.0), s), 1)
     descent = _minutes(rng.uniform(6.0, 15.0), s) if n3 else 0
@@ -129,8 +132,16 @@ def sleep_statistics(stages: np.ndarray) -> dict[str, float]:
   scored = stages >= 0
   asleep = np.isin(stages, (N1, N2, N3, REM))
   if not asleep.any():
-    return {'efficiency': 0.0, 'tst_min': 0.0, 'sol_min': float('nan'), 'rem_frac': 0.0,
-            'n3_frac': 0.0, 'n1_frac': 0.0, 'n2_frac': 0.0, 'waso_min': 0.0}
+    return {
+        'efficiency': 0.0,
+        'tst_min': 0.0,
+        'sol_min': float('nan'),
+        'rem_frac': 0.0,
+        'n3_frac': 0.0,
+        'n1_frac': 0.0,
+        'n2_frac': 0.0,
+        'waso_min': 0.0
+    }
   first = int(np.argmax(asleep))
   last = len(stages) - int(np.argmax(asleep[::-1])) - 1
   tst = asleep.sum()

@@ -41,11 +41,17 @@ _EVENT_XML = {
     ev.HYPOPNEA: ('Respiratory|Respiratory', 'Hypopnea|Hypopnea', 'ABD'),
     ev.DESATURATION: ('Respiratory|Respiratory', 'SpO2 desaturation|SpO2 desaturation', 'SpO2'),
     ev.AROUSAL: ('Arousals|Arousals', 'Arousal|Arousal ()', None),
-    ev.LIMB_MOVEMENT: ('Limb Movement|Limb Movement', 'Limb movement - left|Limb Movement (Left)', None),
+    ev.LIMB_MOVEMENT:
+        ('Limb Movement|Limb Movement', 'Limb movement - left|Limb Movement (Left)', None),
 }
-_EVENT_TEXT = {ev.OBSTRUCTIVE_APNEA: 'OBS APNEA', ev.CENTRAL_APNEA: 'CNT APNEA',
-               ev.HYPOPNEA: 'HYPOPNEA', ev.DESATURATION: 'DESATURATION', ev.AROUSAL: 'AROUSAL',
-               ev.LIMB_MOVEMENT: 'LM'}
+_EVENT_TEXT = {
+    ev.OBSTRUCTIVE_APNEA: 'OBS APNEA',
+    ev.CENTRAL_APNEA: 'CNT APNEA',
+    ev.HYPOPNEA: 'HYPOPNEA',
+    ev.DESATURATION: 'DESATURATION',
+    ev.AROUSAL: 'AROUSAL',
+    ev.LIMB_MOVEMENT: 'LM'
+}
 _WSC_STAGE_TEXT = codes_lib.aasm_texts('NO STAGE')
 _WSC_UNSCORED = 7  # The .stg.txt code of unscored epochs.
 
@@ -59,29 +65,36 @@ def nsrr_xml(night: Night) -> str:
   """The NSRR XML text of a night."""
   label_of = {c.source: label for label, c in night.channels.items()}
   clock = night.start_time.strftime('%H.%M.%S')
-  lines = ['<?xml version="1.0" encoding="UTF-8" standalone="no"?>', '<PSGAnnotation>',
-           '<SoftwareVersion>Compumedics</SoftwareVersion>',
-           f'<EpochLength>{EPOCH_SECONDS}</EpochLength>',
-           '<ScoredEvents>', '<ScoredEvent>', '<EventType/>',
-           '<EventConcept>Recording Start Time</EventConcept>', '<Start>0</Start>',
-           f'<Duration>{night.duration_s:.1f}</Duration>', f'<ClockTime>00.00.00 {clock}</ClockTime>',
-           '</ScoredEvent>']
+  lines = [
+      '<?xml version="1.0" encoding="UTF-8" standalone="no"?>', '<PSGAnnotation>',
+      '<SoftwareVersion>Compumedics</SoftwareVersion>',
+      f'<EpochLength>{EPOCH_SECONDS}</EpochLength>', '<ScoredEvents>', '<ScoredEvent>',
+      '<EventType/>', '<EventConcept>Recording Start Time</EventConcept>', '<Start>0</Start>',
+      f'<Duration>{night.duration_s:.1f}</Duration>', f'<ClockTime>00.00.00 {clock}</ClockTime>',
+      '</ScoredEvent>'
+  ]
   items = []
   for first, count, code in stages.runs(night.stage_codes):
     start = first * float(EPOCH_SECONDS)
-    items.append((start, 0, ['<ScoredEvent>', '<EventType>Stages|Stages</EventType>',
-                             f'<EventConcept>{codes_lib.NSRR_CONCEPTS[code]}</EventConcept>',
-                             f'<Start>{start:.1f}</Start>',
-                             f'<Duration>{count * float(EPOCH_SECONDS):.1f}</Duration>',
-                             '</ScoredEvent>']))
+    items.append((start, 0, [
+        '<ScoredEvent>', '<EventType>Stages|Stages</EventType>',
+        f'<EventConcept>{codes_lib.NSRR_CONCEPTS[code]}</EventConcept>',
+        f'<Start>{start:.1f}</Start>', f'<Duration>{count * float(EPOCH_SECONDS):.1f}</Duration>',
+        '</ScoredEvent>'
+    ]))
   for e in night.events:
     etype, concept, where = _EVENT_XML[e.kind]
-    body = ['<ScoredEvent>', f'<EventType>{etype}</EventType>', f'<EventConcept>{concept}</EventConcept>',
-            f'<Start>{e.start:.1f}</Start>', f'<Duration>{e.duration:.1f}</Duration>']
+    body = [
+        '<ScoredEvent>', f'<EventType>{etype}</EventType>',
+        f'<EventConcept>{concept}</EventConcept>', f'<Start>{e.start:.1f}</Start>',
+        f'<Duration>{e.duration:.1f}</Duration>'
+    ]
     if where is not None and where in label_of:
       body.append(f'<SignalLocation>{label_of[where]}</SignalLocation>')
     if e.kind == ev.DESATURATION:
-      body += [f'<SpO2Nadir>{e.nadir:.0f}</SpO2Nadir>', f'<SpO2Baseline>{e.baseline:.0f}</SpO2Baseline>']
+      body += [
+          f'<SpO2Nadir>{e.nadir:.0f}</SpO2Nadir>', f'<SpO2Baseline>{e.baseline:.0f}</SpO2Baseline>'
+      ]
     items.append((e.start, 1, body + ['</ScoredEvent>']))
   if _variant(night.record_id, 5):
     items.sort(key=lambda it: (it[1] == 0, it[0]))  # Stage events after all others.
@@ -99,8 +112,7 @@ def _clock(start: datetime.datetime, seconds: float) -> str:
 
 
 def wsc_stg(night: Night) -> str:
-  codes = np.where(night.stage_codes == codes_lib.UNSCORED_CODE, _WSC_UNSCORED,
-                   night.stage_codes)
+  codes = np.where(night.stage_codes == codes_lib.UNSCORED_CODE, _WSC_UNSCORED, night.stage_codes)
   lines = [] if _variant(night.record_id, 4) else ['Epoch\tUser-Defined Stage']
   lines += [f'{i + 1}\t{c}' for i, c in enumerate(codes)]
   return '\n'.join(lines) + '\n'
@@ -134,8 +146,9 @@ def wsc_allscore(night: Night) -> str:
   return ''.join(f'{_clock(night.start_time, t)}\t{text}\n' for t, _, text in rows)
 
 
-def write_night(night: Night, output_dir: str,
-                defects: edf_writer.Defects = edf_writer.Defects()) -> dict[str, str]:
+def write_night(
+    night: Night, output_dir: str,
+    defects: edf_writer.Defects = edf_writer.Defects()) -> dict[str, str]:
   """Writes the EDF and annotation files of `night`; returns {kind: absolute path}.
 
   Open datasets (`layouts.OPEN_FORMATS`) are written by `open_writers.write_open_night`
@@ -144,8 +157,10 @@ def write_night(night: Night, output_dir: str,
   spec = layouts.get(night.cohort)
   if spec.annotation_format in layouts.OPEN_FORMATS:
     return open_writers.write_open_night(night, output_dir)
-  paths = {'edf': spec.edf_path(night.record_id, night.visit),
-           **spec.annotation_paths(night.record_id, night.visit)}
+  paths = {
+      'edf': spec.edf_path(night.record_id, night.visit),
+      **spec.annotation_paths(night.record_id, night.visit)
+  }
   paths = {k: os.path.join(output_dir, v) for k, v in paths.items()}
   edf_writer.write_edf(paths['edf'], night, defects)
   texts = {}
@@ -160,8 +175,11 @@ def write_night(night: Night, output_dir: str,
   return paths
 
 
-def iter_write_cohort(cohort: 'str | layouts.CohortSpec', n_nights: int, output_dir: str,
-                      seed: int = 0, hours: float | None = None,
+def iter_write_cohort(cohort: 'str | layouts.CohortSpec',
+                      n_nights: int,
+                      output_dir: str,
+                      seed: int = 0,
+                      hours: float | None = None,
                       visits: Sequence[str] | None = None,
                       stage_contrast: float = 1.0) -> Iterator[Night]:
   """Generates and writes nights one at a time, yielding each written night.
@@ -175,16 +193,26 @@ def iter_write_cohort(cohort: 'str | layouts.CohortSpec', n_nights: int, output_
       raise ValueError(f'{spec.name} has visits {spec.visits}, not {visit!r}.')
   for index in range(n_nights):
     for visit in visits or spec.visits[:1]:
-      night = generate_night(spec, seed=seed, night_index=index, hours=hours, visit=visit,
-                             stage_contrast=stage_contrast)
+      night = generate_night(
+          spec,
+          seed=seed,
+          night_index=index,
+          hours=hours,
+          visit=visit,
+          stage_contrast=stage_contrast)
       write_night(night, output_dir)
       yield night
 
 
-def write_cohort(cohort: 'str | layouts.CohortSpec', n_nights: int, output_dir: str,
-                 seed: int = 0, hours: float | None = None,
+def write_cohort(cohort: 'str | layouts.CohortSpec',
+                 n_nights: int,
+                 output_dir: str,
+                 seed: int = 0,
+                 hours: float | None = None,
                  visits: Sequence[str] | None = None,
                  stage_contrast: float = 1.0) -> list[str]:
   """Writes `n_nights` nights of `cohort` under `output_dir`; returns the record ids."""
-  return [n.record_id for n in iter_write_cohort(cohort, n_nights, output_dir, seed, hours, visits,
-                                                 stage_contrast)]
+  return [
+      n.record_id
+      for n in iter_write_cohort(cohort, n_nights, output_dir, seed, hours, visits, stage_contrast)
+  ]

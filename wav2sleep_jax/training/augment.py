@@ -38,7 +38,9 @@ def sample_signal_mask(rng: jax.Array, present_BM: jax.Array, drop_prob_M: jax.A
   return jnp.where(emptied_B[:, None], pick_BM, keep_BM)
 
 
-def flip_polarity(rng: jax.Array, x: Mapping[str, jax.Array], prob: float,
+def flip_polarity(rng: jax.Array,
+                  x: Mapping[str, jax.Array],
+                  prob: float,
                   names: Sequence[str] | None = None) -> dict[str, jax.Array]:
   """Multiply each signal of each night by -1 with probability `prob`."""
   names = list(x) if names is None else list(names)

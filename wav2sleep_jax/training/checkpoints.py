@@ -81,8 +81,7 @@ class _CountingSink(io.TextIOBase):
     return len(text)
 
 
-def _wait_until_quiet(sink: _CountingSink, quiet_s: float = 0.25, limit_s: float = 10.0
-                      ) -> None:
+def _wait_until_quiet(sink: _CountingSink, quiet_s: float = 0.25, limit_s: float = 10.0) -> None:
   """Waits until nothing was written to `sink` for `quiet_s` (at most `limit_s`)."""
   deadline = time.monotonic() + limit_s
   while time.monotonic() < deadline:
@@ -133,8 +132,10 @@ def _try_restore(restore: Callable[[int], T], step: int) -> tuple[T | None, str 
   return None, error
 
 
-def move_aside(folder: pathlib.Path, step: int, reason: str, kind: str = 'corrupt'
-               ) -> pathlib.Path | None:
+def move_aside(folder: pathlib.Path,
+               step: int,
+               reason: str,
+               kind: str = 'corrupt') -> pathlib.Path | None:
   """Moves FOLDER/<step> to WORKDIR/corrupt/ with a REASON.txt (process 0 only)."""
   if jax.process_index() != 0:
     return None
@@ -148,7 +149,9 @@ def move_aside(folder: pathlib.Path, step: int, reason: str, kind: str = 'corrup
   return target
 
 
-def restore_newest(manager, restore: Callable[[int], T], folder: pathlib.Path,
+def restore_newest(manager,
+                   restore: Callable[[int], T],
+                   folder: pathlib.Path,
                    move_if_none: bool = False) -> tuple[int, T] | None:
   """(step, restored) of the newest step that restores; None if there are none.
 
@@ -183,6 +186,6 @@ def restore_newest(manager, restore: Callable[[int], T], folder: pathlib.Path,
         f'No checkpoint in {folder} can be restored ({reasons}). Nothing was moved or '
         'deleted; move the folder away to start afresh.')
   if failed and result is not None:
-    logging.warning('Resuming from step %d of %s instead of the corrupt step(s) %s.',
-                    result[0], folder, ', '.join(str(s) for s, _ in failed))
+    logging.warning('Resuming from step %d of %s instead of the corrupt step(s) %s.', result[0],
+                    folder, ', '.join(str(s) for s, _ in failed))
   return result

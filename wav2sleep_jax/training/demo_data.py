@@ -24,8 +24,12 @@ def _build_cohort(cohort, data_dir: pathlib.Path) -> None:
   from wav2sleep_jax.builders import build_runner  # Imports TFDS: only when building.
   from wav2sleep_jax.builders import synthetic_builder
   config = synthetic_builder.SyntheticConfig(
-      name=cohort.name, cohort_layout=cohort.layout, num_nights=cohort.nights,
-      hours=cohort.hours, seed=cohort.seed, split_sizes=tuple(cohort.split_sizes),
+      name=cohort.name,
+      cohort_layout=cohort.layout,
+      num_nights=cohort.nights,
+      hours=cohort.hours,
+      seed=cohort.seed,
+      split_sizes=tuple(cohort.split_sizes),
       stage_contrast=cohort.get('stage_contrast', 1.0))
   try:
     builder = synthetic_builder.SyntheticBuilder(
@@ -53,11 +57,12 @@ def prepare(config, workdir: str | pathlib.Path) -> str:
     if built(data_dir, cohort.name):
       logging.info('Synthetic cohort %s already built in %s.', cohort.name, data_dir)
       continue
-    print(f'Generating + building synthetic cohort {cohort.name} ({cohort.nights} '
-          f'{cohort.layout}-like nights of {cohort.hours} h) -> {data_dir}', flush=True)
+    print(
+        f'Generating + building synthetic cohort {cohort.name} ({cohort.nights} '
+        f'{cohort.layout}-like nights of {cohort.hours} h) -> {data_dir}',
+        flush=True)
     _build_cohort(cohort, data_dir)
     count += 1
   if count:
-    print(f'Built {count} synthetic cohort(s) in {time.perf_counter() - start:.0f} s.',
-          flush=True)
+    print(f'Built {count} synthetic cohort(s) in {time.perf_counter() - start:.0f} s.', flush=True)
   return str(data_dir)

@@ -40,20 +40,24 @@ def learning_rate_schedule(config) -> optax.Schedule:
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
-  tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm),
-                   optax.adamw(learning_rate_schedule(config),
-                               weight_decay=config.weight_decay))
+  tx = optax.chain(
+      optax.clip_by_global_norm(config.grad_clip_norm),
+      optax.adamw(learning_rate_schedule(config), weight_decay=config.weight_decay))
   if config.grad_accum_steps > 1:
     tx = optax.MultiSteps(tx, every_k_schedule=config.grad_accum_steps)
   return tx
 
 
-def create_train_state(config, params: Any,
+def create_train_state(config,
+                       params: Any,
                        tx: optax.GradientTransformation | None = None) -> TrainState:
   """Step 0: `params`, the optimizer's state for them, the EMA copy if config.ema_decay."""
   tx = make_optimizer(config) if tx is None else tx
-  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                    ema_params=params if config.ema_decay else {})
+  return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      params=params,
+      opt_state=tx.init(params),
+      ema_params=params if config.ema_decay else {})
 
 
 def make_train_step(graphdef, config, tx, signals):
@@ -75,8 +79,7 @@ def make_train_step(graphdef, config, tx, signals):
       loss_sum, count = losses.cross_entropy_sum(logits_BSK, batch['labels'])
       return loss_sum / jnp.maximum(count, 1), (logits_BSK, count)
 
-    (loss, (logits_BSK, count)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params)
+    (loss, (logits_BSK, count)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     ema = state.ema_params
@@ -84,14 +87,18 @@ def make_train_step(graphdef, config, tx, signals):
       ema = optax.incremental_update(params, ema, 1.0 - config.ema_decay)
     valid = batch['labels'] >= 0
     metrics = {
-        'loss': loss,
-        'accuracy': ((logits_BSK.argmax(-1) == batch['labels']) & valid).sum()
-                    / jnp.maximum(count, 1),
-        'grad_norm': optax.global_norm(grads),
-        'learning_rate': schedule(state.step // config.grad_accum_steps),
-        'signals_kept': mask_BM.sum() / jnp.maximum(batch['present'].sum(), 1),
+        'loss':
+            loss,
+        'accuracy':
+            ((logits_BSK.argmax(-1) == batch['labels']) & valid).sum() / jnp.maximum(count, 1),
+        'grad_norm':
+            optax.global_norm(grads),
+        'learning_rate':
+            schedule(state.step // config.grad_accum_steps),
+        'signals_kept':
+            mask_BM.sum() / jnp.maximum(batch['present'].sum(), 1),
     }
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                         ema_params=ema), metrics
+    return state.replace(
+        step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema), metrics
 
   return cpu_fast_paths.per_platform(train_step)

@@ -50,6 +50,7 @@ def model_config_from(config: ml_collections.ConfigDict) -> ModelConfig:
 # Checkpoints and logging
 # ----------------------------------------------------------------------------
 
+
 class _Preemption:
   """Turns SIGTERM into a flag the loop polls on logging/evaluation steps (save, exit)."""
 
@@ -93,15 +94,16 @@ class _Writer:
 
 
 def _abstract(tree):
-  return jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), tree)
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), tree)
 
 
 # ----------------------------------------------------------------------------
 # The job, stage by stage
 # ----------------------------------------------------------------------------
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+
+def train_and_evaluate(config: ml_collections.ConfigDict,
+                       workdir: str,
                        on_config_change: str = 'refuse') -> dict[str, Any]:
   """Trains (resuming from `workdir`), then evaluates the best checkpoint.
 
@@ -135,8 +137,12 @@ def _run(config, folder: run_dir_lib.RunDir) -> dict[str, Any]:
   run.writer = _Writer(folder.tensorboard)
   try:
     status, step = train_loop(config, run)
-    result = {'status': status, 'step': step, 'best_step': run.ckpts.progress['best_step'],
-              'best_val_loss': run.ckpts.progress['best_val_loss']}
+    result = {
+        'status': status,
+        'step': step,
+        'best_step': run.ckpts.progress['best_step'],
+        'best_val_loss': run.ckpts.progress['best_val_loss']
+    }
     if status == 'preempted':
       logging.warning('Preempted at step %d; the next run in %s resumes from here.', step,
                       folder.path)
@@ -179,11 +185,13 @@ def prepare_data(config, run: Run) -> str | None:
 
 def load_sources(config, data_dir: str | None) -> dict[str, dict[str, Any]]:
   """Stage 2b: random-access nights, {'train'|'validation'|'test': {dataset: source}}."""
-  return {'train': {n: pipeline.load_source(n, 'train', data_dir)
-                    for n in config.train_datasets},
-          'validation': pipeline.load_eval_sources(config.val_datasets, 'validation',
-                                                   data_dir),
-          'test': pipeline.load_eval_sources(config.test_datasets, 'test', data_dir)}
+  return {
+      'train': {
+          n: pipeline.load_source(n, 'train', data_dir) for n in config.train_datasets
+      },
+      'validation': pipeline.load_eval_sources(config.val_datasets, 'validation', data_dir),
+      'test': pipeline.load_eval_sources(config.test_datasets, 'test', data_dir)
+  }
 
 
 @dataclasses.dataclass
@@ -201,22 +209,34 @@ def make_data(config, run: Run, sources: dict[str, dict[str, Any]]) -> Data:
   mcfg = model_config_from(config)
   train_sources = list(sources['train'].values())
   prep = records_preprocessing(sources)
-  train_spec = pipeline.NightSpec(mcfg.signals, config.train_epochs, mcfg.num_classes,
-                                  causal_normalization=mcfg.causal, preprocessing=prep)
+  train_spec = pipeline.NightSpec(
+      mcfg.signals,
+      config.train_epochs,
+      mcfg.num_classes,
+      causal_normalization=mcfg.causal,
+      preprocessing=prep)
   shard = dict(process_index=jax.process_index(), process_count=jax.process_count())
   local_batch = run.devices.local_batch
   if config.mixture_weights:
     train_ds = pipeline.train_dataset(
-        train_sources[0], train_spec, local_batch, config.seed, config.worker_count,
-        weights=list(config.mixture_weights), extra_sources=train_sources[1:], **shard)
+        train_sources[0],
+        train_spec,
+        local_batch,
+        config.seed,
+        config.worker_count,
+        weights=list(config.mixture_weights),
+        extra_sources=train_sources[1:],
+        **shard)
   else:
-    train_ds = pipeline.train_dataset(pipeline.ConcatSource(train_sources), train_spec,
-                                      local_batch, config.seed, config.worker_count, **shard)
-  logging.info('Training nights: %d from %s; validation: %s',
-               sum(len(s) for s in train_sources), ', '.join(sources['train']),
-               {k: len(v) for k, v in sources['validation'].items()})
-  return Data(iter(train_ds), sources, train_spec,
-              evaluator.eval_spec(mcfg, prep, config.eval_epochs))
+    train_ds = pipeline.train_dataset(
+        pipeline.ConcatSource(train_sources), train_spec, local_batch, config.seed,
+        config.worker_count, **shard)
+  logging.info('Training nights: %d from %s; validation: %s', sum(len(s) for s in train_sources),
+               ', '.join(sources['train']), {
+                   k: len(v) for k, v in sources['validation'].items()
+               })
+  return Data(
+      iter(train_ds), sources, train_spec, evaluator.eval_spec(mcfg, prep, config.eval_epochs))
 
 
 def records_preprocessing(sources: dict[str, dict[str, Any]]) -> prep_lib.Preprocessing:
@@ -245,10 +265,12 @@ def make_model(config, run: Run) -> Model:
   graphdef = model_io.graphdef(mcfg)
   tx = step_lib.make_optimizer(config)
   devices = run.devices
-  state = jax.device_put(step_lib.create_train_state(config, params, tx),
-                         distributed.replicated(devices.mesh))
-  train_step = jax.jit(_guarded(step_lib.make_train_step(graphdef, config, tx, mcfg.signals)),
-                       donate_argnums=(0, 3), compiler_options=wav2sleep.compiler_options(mcfg))
+  state = jax.device_put(
+      step_lib.create_train_state(config, params, tx), distributed.replicated(devices.mesh))
+  train_step = jax.jit(
+      _guarded(step_lib.make_train_step(graphdef, config, tx, mcfg.signals)),
+      donate_argnums=(0, 3),
+      compiler_options=wav2sleep.compiler_options(mcfg))
   return Model(mcfg, state, train_step,
                evaluator.make_eval_step(graphdef, mcfg.num_classes, devices.mesh))
 
@@ -275,9 +297,13 @@ class Checkpoints:
   def save(self, step: int, state, train_iter):
     import grain
     import orbax.checkpoint as ocp
-    self.ckpt.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(train_iter),
-        progress=ocp.args.JsonSave(self.progress)), force=True)
+    self.ckpt.save(
+        step,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state),
+            data=grain.checkpoint.CheckpointSave(train_iter),
+            progress=ocp.args.JsonSave(self.progress)),
+        force=True)
 
   def wait(self):
     self.ckpt.wait_until_finished()
@@ -302,15 +328,16 @@ def restore(config, run: Run) -> Checkpoints:
   folder, model = run.dir, run.model
   options = ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints, create=True)
   ckpt = ocp.CheckpointManager(folder.checkpoints, options=options)
-  best_ckpt = ocp.CheckpointManager(folder.best,
-                                    options=ocp.CheckpointManagerOptions(max_to_keep=1,
-                                                                         create=True))
+  best_ckpt = ocp.CheckpointManager(
+      folder.best, options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True))
   progress = {'best_val_loss': float('inf'), 'best_step': -1, 'bad_evals': 0, 'history': []}
-  restored = checkpoints.restore_newest(ckpt, lambda step: ckpt.restore(
-      step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(_abstract(model.state)),
-          data=grain.checkpoint.CheckpointRestore(run.data.train_iter),
-          progress=ocp.args.JsonRestore())), folder.checkpoints)
+  restored = checkpoints.restore_newest(
+      ckpt, lambda step: ckpt.restore(
+          step,
+          args=ocp.args.Composite(
+              state=ocp.args.StandardRestore(_abstract(model.state)),
+              data=grain.checkpoint.CheckpointRestore(run.data.train_iter),
+              progress=ocp.args.JsonRestore())), folder.checkpoints)
   if restored is not None:
     model.state, progress = restored[1].state, restored[1].progress
     logging.info('Resumed from step %d in %s', int(model.state.step), folder.path)
@@ -344,8 +371,7 @@ def train_loop(config, run: Run) -> tuple[str, int]:
   meter = _Meter(step)
   try:
     while step < config.max_steps:
-      model.state, metrics, first_bad = model.train_step(model.state, next(batches), rng,
-                                                         first_bad)
+      model.state, metrics, first_bad = model.train_step(model.state, next(batches), rng, first_bad)
       step += 1
       finished.dispatched(metrics['loss'])
       log_now = step % config.log_every_steps == 0 or step == 1
@@ -451,25 +477,26 @@ def _validate_and_save(config, run: Run, step: int, train_iter) -> bool:
   if val['loss'] < progress['best_val_loss']:
     import orbax.checkpoint as ocp
     progress.update(best_val_loss=val['loss'], best_step=step, bad_evals=0)
-    ckpts.best_ckpt.save(step, args=ocp.args.StandardSave(_eval_params(model.state, config)),
-                         force=True)
+    ckpts.best_ckpt.save(
+        step, args=ocp.args.StandardSave(_eval_params(model.state, config)), force=True)
   else:
     progress['bad_evals'] += 1
   ckpts.save(step, model.state, train_iter)
   if progress['bad_evals'] < config.patience:
     return False
-  logging.info('Early stopping at step %d: validation loss has not improved for %d '
-               'evaluations (best %.4f at step %d).', step, config.patience,
-               progress['best_val_loss'], progress['best_step'])
+  logging.info(
+      'Early stopping at step %d: validation loss has not improved for %d '
+      'evaluations (best %.4f at step %d).', step, config.patience, progress['best_val_loss'],
+      progress['best_step'])
   return True
 
 
 def _evaluate(config, run: Run, params, split: str, subsets, **kwargs):
   """`evaluator.evaluate_sources` on a split: the path `wav2sleep_jax.evaluate` takes."""
-  return evaluator.evaluate_sources(
-      run.model.eval_step, params, run.data.sources[split], run.data.eval_spec, subsets,
-      run.devices.local_eval_batch, run.devices.to_device, evaluator.max_epochs_of(config),
-      **kwargs)
+  return evaluator.evaluate_sources(run.model.eval_step, params, run.data.sources[split],
+                                    run.data.eval_spec, subsets,
+                                    run.devices.local_eval_batch, run.devices.to_device,
+                                    evaluator.max_epochs_of(config), **kwargs)
 
 
 def final_evaluation(config, run: Run, result: dict[str, Any]) -> dict[str, Any]:
@@ -483,43 +510,51 @@ def final_evaluation(config, run: Run, result: dict[str, Any]) -> dict[str, Any]
   best_ckpt, mcfg = run.ckpts.best_ckpt, run.model.mcfg
   best_params = _eval_params(run.model.state, config)
   if best_ckpt.latest_step() is not None:
-    best_params = best_ckpt.restore(best_ckpt.latest_step(), args=ocp.args.StandardRestore(
-        _abstract(best_params)))
-  model_io.save_model(run.dir.model, mcfg, best_params,  # Collective: all processes.
-                      preprocessing=run.data.train_spec.preprocessing)
+    best_params = best_ckpt.restore(
+        best_ckpt.latest_step(), args=ocp.args.StandardRestore(_abstract(best_params)))
+  model_io.save_model(
+      run.dir.model,
+      mcfg,
+      best_params,  # Collective: all processes.
+      preprocessing=run.data.train_spec.preprocessing)
   subsets = evaluator.select_subsets(config.eval_subsets, (), mcfg.signals)
   raw, coverage = _evaluate(config, run, best_params, 'test', subsets, progress=False)
   table = evaluator.summaries(raw)
-  run.writer.scalars(result['step'],
-                     {f'test/{tables.tag(name)}/{tables.tag(subset)}/kappa': s['kappa']
-                      for name, per_subset in table.items()
-                      for subset, s in per_subset.items() if s['nights']})
-  result.update(test=table, test_coverage=coverage,
-                eval_max_epochs=evaluator.max_epochs_of(config))
+  run.writer.scalars(
+      result['step'], {
+          f'test/{tables.tag(name)}/{tables.tag(subset)}/kappa': s['kappa']
+          for name, per_subset in table.items() for subset, s in per_subset.items() if s['nights']
+      })
+  result.update(test=table, test_coverage=coverage, eval_max_epochs=evaluator.max_epochs_of(config))
   if jax.process_index() == 0:
     run.dir.write_metrics(result)
-    print(tables.summary_tables(table, [evaluator.subset_name(s) for s in subsets], 'test',
-                                coverage))  # Rows: the config's subsets the model takes.
+    print(
+        tables.summary_tables(table, [evaluator.subset_name(s) for s in subsets], 'test',
+                              coverage))  # Rows: the config's subsets the model takes.
   return result
 
 
-def _check_best(best_ckpt, folder: pathlib.Path, progress: dict[str, Any], abstract_params
-                ) -> None:
+def _check_best(best_ckpt, folder: pathlib.Path, progress: dict[str, Any], abstract_params) -> None:
   """Verifies best/ at start: corrupt or not matching `progress` -> moved aside."""
   import orbax.checkpoint as ocp
-  best = checkpoints.restore_newest(best_ckpt, lambda step: best_ckpt.restore(
-      step, args=ocp.args.StandardRestore(abstract_params)), folder, move_if_none=True)
+  best = checkpoints.restore_newest(
+      best_ckpt,
+      lambda step: best_ckpt.restore(step, args=ocp.args.StandardRestore(abstract_params)),
+      folder,
+      move_if_none=True)
   if best is not None and best[0] != progress['best_step']:
-    checkpoints.move_aside(folder, best[0], f'best step {best[0]} does not match the '
-                           f'restored training progress (best step {progress["best_step"]})',
-                           kind='stale')
+    checkpoints.move_aside(
+        folder,
+        best[0], f'best step {best[0]} does not match the '
+        f'restored training progress (best step {progress["best_step"]})',
+        kind='stale')
     checkpoints.sync('stale_best')
     best_ckpt.reload()
     best = None
   if best is None and progress['best_step'] >= 0:
-    logging.warning('The best checkpoint (step %d, validation loss %.4g) is lost; the next '
-                    'validation sets a new best.', progress['best_step'],
-                    progress['best_val_loss'])
+    logging.warning(
+        'The best checkpoint (step %d, validation loss %.4g) is lost; the next '
+        'validation sets a new best.', progress['best_step'], progress['best_val_loss'])
     progress.update(best_val_loss=float('inf'), best_step=-1)
 
 
@@ -529,8 +564,13 @@ def _eval_params(state: step_lib.TrainState, config):
 
 def _validate(config, run: Run) -> dict[str, float]:
   """Pooled validation loss/kappa over all validation datasets (all signals)."""
-  raw, _ = _evaluate(config, run, _eval_params(run.model.state, config), 'validation', [()],
-                     progress=False, scans=run.data.val_scans)
+  raw, _ = _evaluate(
+      config,
+      run,
+      _eval_params(run.model.state, config),
+      'validation', [()],
+      progress=False,
+      scans=run.data.val_scans)
   total = evaluator.pooled(r[()] for r in raw.values())
   return {'loss': total.loss, 'kappa': total.kappa, 'accuracy': total.accuracy}
 

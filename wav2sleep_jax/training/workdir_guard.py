@@ -32,8 +32,9 @@ from wav2sleep_jax.core import run_dir as run_dir_lib
 # the optimiser state, the training data or validation (which picks `best/`).
 RESUMABLE_FIELDS = frozenset({
     'max_steps', 'eval_every_steps', 'log_every_steps', 'patience', 'keep_checkpoints',
-    'worker_count', 'data_dir', 'eval_batch_size', 'eval_subsets', 'test_datasets',
-    'model.remat', 'model.encoder_impl'})
+    'worker_count', 'data_dir', 'eval_batch_size', 'eval_subsets', 'test_datasets', 'model.remat',
+    'model.encoder_impl'
+})
 # Run-config fields added since runs were first stored, with what their absence meant.
 ADDED_FIELDS = {'eval_max_epochs': 0}
 ON_CONFIG_CHANGE = ('refuse', 'accept', 'new_run')
@@ -51,6 +52,7 @@ class ConfigChangedError(ValueError):
 # ----------------------------------------------------------------------------
 # Workdir lock
 # ----------------------------------------------------------------------------
+
 
 def _pid_alive(pid: int) -> bool:
   try:
@@ -100,10 +102,13 @@ class WorkdirLock:
         if fd is None:
           continue  # Released meanwhile: try again.
       os.ftruncate(fd, 0)
-      os.pwrite(fd, json.dumps({
-          'pid': os.getpid(), 'host': socket.gethostname(),
-          'started': datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
-      }).encode(), 0)
+      os.pwrite(
+          fd,
+          json.dumps({
+              'pid': os.getpid(),
+              'host': socket.gethostname(),
+              'started': datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
+          }).encode(), 0)
       os.fsync(fd)
       self._fd = fd
       self._catch_sigterm()
@@ -123,8 +128,9 @@ class WorkdirLock:
         return None
       holder = _read_holder(self.path)
       if holder:
-        dead = (holder.get('host') == socket.gethostname()
-                and isinstance(holder.get('pid'), int) and not _pid_alive(holder['pid']))
+        dead = (
+            holder.get('host') == socket.gethostname() and isinstance(holder.get('pid'), int)
+            and not _pid_alive(holder['pid']))
       else:  # Empty or garbled: a holder that died while writing it?
         dead = time.time() - os.fstat(fd).st_mtime > _UNREADABLE_GRACE_S
     except OSError:
@@ -141,9 +147,11 @@ class WorkdirLock:
   def _catch_sigterm(self) -> None:
     """SIGTERM while locked (outside the training loop) exits via SystemExit."""
     if threading.current_thread() is threading.main_thread():
+
       def handler(signum, frame):
         del frame
         raise SystemExit(128 + signum)
+
       self._previous_sigterm = signal.signal(signal.SIGTERM, handler)
 
   def release(self) -> None:
@@ -170,6 +178,7 @@ class WorkdirLock:
 # Config comparison
 # ----------------------------------------------------------------------------
 
+
 def _flatten(tree: Any, prefix: str = '') -> dict[str, Any]:
   if isinstance(tree, Mapping):
     out = {}
@@ -191,8 +200,8 @@ def _model_defaults() -> dict[str, Any]:
   return _flatten(config_record(model))
 
 
-def config_differences(stored: Mapping[str, Any], new: Mapping[str, Any]
-                       ) -> dict[str, tuple[Any, Any]]:
+def config_differences(stored: Mapping[str, Any], new: Mapping[str,
+                                                               Any]) -> dict[str, tuple[Any, Any]]:
   """{field: (stored, new)} of fields a resume cannot change ('<absent>' if missing)."""
   old_flat, new_flat = _flatten(stored), _flatten(new)
   for key, value in {**_model_defaults(), **ADDED_FIELDS}.items():  # Added since: defaults.
@@ -219,8 +228,10 @@ def read_stored_config(workdir: pathlib.Path) -> dict[str, Any] | None:
   return stored
 
 
-def check_config(config: ml_collections.ConfigDict, workdir: pathlib.Path,
-                 has_run: bool, on_change: str = 'refuse') -> bool:
+def check_config(config: ml_collections.ConfigDict,
+                 workdir: pathlib.Path,
+                 has_run: bool,
+                 on_change: str = 'refuse') -> bool:
   """Compares `config` with WORKDIR/config.json; returns True to start afresh.
 
   Args:
@@ -241,12 +252,13 @@ def check_config(config: ml_collections.ConfigDict, workdir: pathlib.Path,
     return False
   listing = '; '.join(f'{k}: {old!r} -> {new!r}' for k, (old, new) in diff.items())
   if on_change == 'accept':
-    logging.warning('Resuming %s with a changed config (--on_config_change=accept): %s',
-                    workdir, listing)
+    logging.warning('Resuming %s with a changed config (--on_config_change=accept): %s', workdir,
+                    listing)
     return False
   if on_change == 'new_run':
-    logging.warning('Config changed (%s): the previous run is moved aside and a new run '
-                    'starts in %s.', listing, workdir)
+    logging.warning(
+        'Config changed (%s): the previous run is moved aside and a new run '
+        'starts in %s.', listing, workdir)
     return True
   raise ConfigChangedError(
       f'The config differs from the run in {workdir} '
@@ -269,8 +281,7 @@ def move_run_aside(workdir: pathlib.Path) -> pathlib.Path:
 
 
 @contextlib.contextmanager
-def locked(workdir: pathlib.Path, process_index: int, process_count: int
-           ) -> Iterator[None]:
+def locked(workdir: pathlib.Path, process_index: int, process_count: int) -> Iterator[None]:
   """Process 0 holds the workdir lock; all processes learn if it was refused."""
   lock = WorkdirLock(workdir) if process_index == 0 else None
   error = None
