@@ -32,6 +32,7 @@ def _train_cli(argv):
   from tests.training import test_train
   trainer.load_sources = lambda config, data_dir: test_train._sources()
   sys.argv = ['wav2sleep_jax.train', *argv]
+  train.define_flags()
   cli.run(train.main, errors=train.CLI_ERRORS)
 
 

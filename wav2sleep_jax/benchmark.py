@@ -52,54 +52,62 @@ import tempfile
 
 from absl import app
 from absl import flags
+from ml_collections import config_flags
 
 from wav2sleep_jax.core import cli
 from wav2sleep_jax.models import host_heap
-from wav2sleep_jax import train  # Defines --config (a training config file).
 
-_COHORT = flags.DEFINE_string('cohort', 'mesa', 'Cohort layout.')
-_NIGHTS = flags.DEFINE_integer('nights', 12, 'Synthetic nights to generate.')
-_HOURS = flags.DEFINE_float(
-    'hours', None, 'Night length in hours (default: 10 for train/infer/memory, 8 for the '
-    'synthetic nights of data).')
-_BATCH = flags.DEFINE_integer('batch', None, 'Nights per step (default: 2 on CPU, 16 on '
-                              'GPU/TPU).')
-_SIGNALS = flags.DEFINE_list(
-    'signals', None, "Model signals (default: the config's, "
-    'ECG,PPG,ABD,THX for the paper).')
-_DTYPE = flags.DEFINE_enum('dtype', None, ['float32', 'bfloat16'],
-                           "Compute dtype (default: the config's, float32).")
-_ENCODER_IMPL = flags.DEFINE_enum('encoder_impl', None, ['auto', 'loop', 'vmap'],
-                                  "Encoder implementation (default: the config's, auto).")
-_REMAT = flags.DEFINE_bool(
-    'remat', None, "Rematerialise the encoders (default: the "
-    "config's: on for the paper config, off for the demo).")
-_REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed steps (the median is reported).')
-_WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compiling.')
-_BUDGET_GB = flags.DEFINE_float(
-    'budget_gb', None, 'memory: budget per device in GB (1e9 '
-    'bytes; default: device memory, or RAM on CPU).')
-_MAX_BATCH = flags.DEFINE_integer('max_batch', 4096, 'memory: largest batch to try.')
-_MANUAL_DIR = flags.DEFINE_string('manual_dir', None, 'NSRR-layout folder (real data).')
-_DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data dir of a prepared dataset.')
-_DATASET = flags.DEFINE_string('dataset', None, 'Prepared TFDS dataset name to read.')
-_WORKERS = flags.DEFINE_list(
-    'workers', ['0', '1', '2'], 'data: Grain worker counts to '
-    'time the training pipeline with (0 = in-process).')
-_KINDS = flags.DEFINE_list('kinds', ['train', 'infer'], 'compare: step kinds to compare.')
-_BASELINE_HEAP = flags.DEFINE_enum(
-    'baseline_heap', 'system', ['system', 'reusable'],
-    "compare: the PyTorch baseline's heap: glibc defaults (as the reference runs) or the "
-    'reusable-heap settings our commands use (models/host_heap.py).')
-_LENGTHS = flags.DEFINE_enum('lengths', 'varied', ['varied', 'fixed'],
-                             'predict: nights of spread lengths or of one length.')
-_BUCKET_HOURS = flags.DEFINE_float(
-    'bucket_hours',
-    1.0, 'predict: length bucket width in '
-    'hours (0: exact lengths).',
-    lower_bound=0)
-_READ_WORKERS = flags.DEFINE_integer('read_workers', 2, 'predict: reader threads.', lower_bound=0)
-_JSON = flags.DEFINE_string('json', None, 'Write the results to this JSON file.')
+
+def define_flags() -> None:
+  """CLI flags, defined only when run as a program (importing stays side-effect free)."""
+  config_flags.DEFINE_config_file(
+      'config',
+      None, 'Training config file whose model and recipe to time (default: the '
+      "paper's); --config.model.feature_dim=64 etc. override it.",
+      lock_config=True)
+  flags.DEFINE_string('cohort', 'mesa', 'Cohort layout.')
+  flags.DEFINE_integer('nights', 12, 'Synthetic nights to generate.')
+  flags.DEFINE_float(
+      'hours', None, 'Night length in hours (default: 10 for train/infer/memory, 8 for the '
+      'synthetic nights of data).')
+  flags.DEFINE_integer('batch', None, 'Nights per step (default: 2 on CPU, 16 on '
+                       'GPU/TPU).')
+  flags.DEFINE_list('signals', None, "Model signals (default: the config's, "
+                    'ECG,PPG,ABD,THX for the paper).')
+  flags.DEFINE_enum('dtype', None, ['float32', 'bfloat16'],
+                    "Compute dtype (default: the config's, float32).")
+  flags.DEFINE_enum('encoder_impl', None, ['auto', 'loop', 'vmap'],
+                    "Encoder implementation (default: the config's, auto).")
+  flags.DEFINE_bool(
+      'remat', None, "Rematerialise the encoders (default: the "
+      "config's: on for the paper config, off for the demo).")
+  flags.DEFINE_integer('repeats', 5, 'Timed steps (the median is reported).')
+  flags.DEFINE_integer('warmup', 2, 'Untimed steps after compiling.')
+  flags.DEFINE_float(
+      'budget_gb', None, 'memory: budget per device in GB (1e9 '
+      'bytes; default: device memory, or RAM on CPU).')
+  flags.DEFINE_integer('max_batch', 4096, 'memory: largest batch to try.')
+  flags.DEFINE_string('manual_dir', None, 'NSRR-layout folder (real data).')
+  flags.DEFINE_string('data_dir', None, 'TFDS data dir of a prepared dataset.')
+  flags.DEFINE_string('dataset', None, 'Prepared TFDS dataset name to read.')
+  flags.DEFINE_list(
+      'workers', ['0', '1', '2'], 'data: Grain worker counts to '
+      'time the training pipeline with (0 = in-process).')
+  flags.DEFINE_list('kinds', ['train', 'infer'], 'compare: step kinds to compare.')
+  flags.DEFINE_enum(
+      'baseline_heap', 'system', ['system', 'reusable'],
+      "compare: the PyTorch baseline's heap: glibc defaults (as the reference runs) or the "
+      'reusable-heap settings our commands use (models/host_heap.py).')
+  flags.DEFINE_enum('lengths', 'varied', ['varied', 'fixed'],
+                    'predict: nights of spread lengths or of one length.')
+  flags.DEFINE_float(
+      'bucket_hours',
+      1.0, 'predict: length bucket width in '
+      'hours (0: exact lengths).',
+      lower_bound=0)
+  flags.DEFINE_integer('read_workers', 2, 'predict: reader threads.', lower_bound=0)
+  flags.DEFINE_string('json', None, 'Write the results to this JSON file.')
+
 
 # CPU features that decide XLA:CPU / oneDNN kernels (recorded with every number).
 _VECTOR_FLAGS = frozenset({
@@ -155,12 +163,12 @@ def _synthetic_build(tmp: pathlib.Path) -> tuple[str, str, str]:
   """Generate + build synthetic nights; returns (manual_dir, data_dir, dataset)."""
   from wav2sleep_jax.builders import build_runner
   from wav2sleep_jax.builders import synthetic_builder
-  name = f'bench_{_COHORT.value}'
-  hours = 8.0 if _HOURS.value is None else _HOURS.value
+  name = f'bench_{flags.FLAGS.cohort}'
+  hours = 8.0 if flags.FLAGS.hours is None else flags.FLAGS.hours
   config = synthetic_builder.SyntheticConfig(
       name=name,
-      cohort_layout=_COHORT.value,
-      num_nights=_NIGHTS.value,
+      cohort_layout=flags.FLAGS.cohort,
+      num_nights=flags.FLAGS.nights,
       hours=hours,
       seed=0,
       split_sizes=(1.0, 0.0, 0.0),
@@ -174,16 +182,16 @@ def _synthetic_build(tmp: pathlib.Path) -> tuple[str, str, str]:
 def data_benchmark() -> dict[str, object]:
   from wav2sleep_jax.benchmarks import data_bench
   with tempfile.TemporaryDirectory() as tmp:
-    if _MANUAL_DIR.value:
-      manual_dir, data_dir, dataset = _MANUAL_DIR.value, _DATA_DIR.value, _DATASET.value
+    if flags.FLAGS.manual_dir:
+      manual_dir, data_dir, dataset = flags.FLAGS.manual_dir, flags.FLAGS.data_dir, flags.FLAGS.dataset
     else:
       manual_dir, data_dir, dataset = _synthetic_build(pathlib.Path(tmp))
     return data_bench.run_data_benchmark(
         manual_dir,
-        _COHORT.value,
+        flags.FLAGS.cohort,
         data_dir=data_dir,
         dataset=dataset,
-        worker_counts=[int(w) for w in _WORKERS.value])
+        worker_counts=[int(w) for w in flags.FLAGS.workers])
 
 
 def predict_benchmark() -> dict[str, object]:
@@ -197,22 +205,22 @@ def predict_benchmark() -> dict[str, object]:
   config = flags.FLAGS.config or common.base_config()
   mcfg = model_bench.model_config(
       config,
-      signals=_SIGNALS.value,
-      dtype=_DTYPE.value,
-      encoder_impl=_ENCODER_IMPL.value,
+      signals=flags.FLAGS.signals,
+      dtype=flags.FLAGS.dtype,
+      encoder_impl=flags.FLAGS.encoder_impl,
       remat=False)
   model = model_lib.StagingModel(mcfg, model_io.init_params(mcfg, seed=0))
   with tempfile.TemporaryDirectory() as tmp:
     return predict_bench.benchmark(
         model,
         tmp,
-        cohort=_COHORT.value,
-        nights=_NIGHTS.value,
-        hours=8.0 if _HOURS.value is None else _HOURS.value,
-        lengths=_LENGTHS.value,
-        bucket_hours=_BUCKET_HOURS.value,
-        batch_size=_BATCH.value or 8,
-        workers=_READ_WORKERS.value)
+        cohort=flags.FLAGS.cohort,
+        nights=flags.FLAGS.nights,
+        hours=8.0 if flags.FLAGS.hours is None else flags.FLAGS.hours,
+        lengths=flags.FLAGS.lengths,
+        bucket_hours=flags.FLAGS.bucket_hours,
+        batch_size=flags.FLAGS.batch or 8,
+        workers=flags.FLAGS.read_workers)
 
 
 def model_benchmark(kind: str) -> dict[str, object]:
@@ -224,15 +232,16 @@ def model_benchmark(kind: str) -> dict[str, object]:
   config = flags.FLAGS.config or common.base_config()
   mcfg = model_bench.model_config(
       config,
-      signals=_SIGNALS.value,
-      dtype=_DTYPE.value,
-      encoder_impl=_ENCODER_IMPL.value,
-      remat=_REMAT.value)
-  epochs = round((10.0 if _HOURS.value is None else _HOURS.value) * model_bench.EPOCHS_PER_HOUR)
-  batch = _BATCH.value or (2 if jax.default_backend() == 'cpu' else 16)
+      signals=flags.FLAGS.signals,
+      dtype=flags.FLAGS.dtype,
+      encoder_impl=flags.FLAGS.encoder_impl,
+      remat=flags.FLAGS.remat)
+  epochs = round(
+      (10.0 if flags.FLAGS.hours is None else flags.FLAGS.hours) * model_bench.EPOCHS_PER_HOUR)
+  batch = flags.FLAGS.batch or (2 if jax.default_backend() == 'cpu' else 16)
   if kind == 'compare':
     from wav2sleep_jax.benchmarks import compare
-    unknown = set(_KINDS.value) - set(compare.KINDS)
+    unknown = set(flags.FLAGS.kinds) - set(compare.KINDS)
     if unknown:
       raise app.UsageError(f'--kinds: unknown {sorted(unknown)}; choose from {compare.KINDS}')
     result = compare.compare(
@@ -240,18 +249,18 @@ def model_benchmark(kind: str) -> dict[str, object]:
         mcfg,
         batch,
         epochs,
-        _REPEATS.value,
-        _WARMUP.value,
-        kinds=tuple(_KINDS.value),
-        baseline_heap=_BASELINE_HEAP.value)
+        flags.FLAGS.repeats,
+        flags.FLAGS.warmup,
+        kinds=tuple(flags.FLAGS.kinds),
+        baseline_heap=flags.FLAGS.baseline_heap)
   elif kind == 'memory':
     budget = (model_bench.device_info()['memory_limit_bytes'] or model_bench.host_memory_bytes())
-    if _BUDGET_GB.value is not None:
-      budget = _BUDGET_GB.value * 1e9
-    result = model_bench.largest_batch(config, mcfg, epochs, budget, _MAX_BATCH.value)
+    if flags.FLAGS.budget_gb is not None:
+      budget = flags.FLAGS.budget_gb * 1e9
+    result = model_bench.largest_batch(config, mcfg, epochs, budget, flags.FLAGS.max_batch)
   else:
-    result = model_bench.benchmark_step(kind, config, mcfg, batch, epochs, _REPEATS.value,
-                                        _WARMUP.value)
+    result = model_bench.benchmark_step(kind, config, mcfg, batch, epochs, flags.FLAGS.repeats,
+                                        flags.FLAGS.warmup)
   return {'device': model_bench.device_info(), **result}
 
 
@@ -259,14 +268,15 @@ def main(argv):
   kinds = ('train', 'infer', 'compare', 'memory', 'data', 'predict')
   if len(argv) != 2 or argv[1] not in kinds:
     raise app.UsageError(f'usage: python -m wav2sleep_jax.benchmark {{{",".join(kinds)}}} [flags]')
-  bad = [w for w in _WORKERS.value if not w.strip().isdigit()]
+  bad = [w for w in flags.FLAGS.workers if not w.strip().isdigit()]
   if bad:
     raise cli.InputError(f'--workers must be worker counts >= 0, got {bad}.')
-  for flag in (_NIGHTS, _BATCH, _REPEATS, _MAX_BATCH):
-    if flag.value is not None and flag.value < 1:
-      raise cli.InputError(f'--{flag.name} must be >= 1, got {flag.value}.')
-  if _HOURS.value is not None and not _HOURS.value > 0:
-    raise cli.InputError(f'--hours must be > 0, got {_HOURS.value}.')
+  for name in ('nights', 'batch', 'repeats', 'max_batch'):
+    value = flags.FLAGS[name].value
+    if value is not None and value < 1:
+      raise cli.InputError(f'--{name} must be >= 1, got {value}.')
+  if flags.FLAGS.hours is not None and not flags.FLAGS.hours > 0:
+    raise cli.InputError(f'--hours must be > 0, got {flags.FLAGS.hours}.')
   run = {
       'data': data_benchmark,
       'predict': predict_benchmark
@@ -279,12 +289,13 @@ def main(argv):
   print(text)
   if 'table' in result:
     print('\n' + result['table'])
-  if _JSON.value:
-    pathlib.Path(_JSON.value).write_text(text)
+  if flags.FLAGS.json:
+    pathlib.Path(flags.FLAGS.json).write_text(text)
 
 
 def run():
   """Console script `wav2sleep-benchmark`."""
+  define_flags()
   host_heap.reexec_with_reusable_heap()
   cli.run(main, positional=True)
 

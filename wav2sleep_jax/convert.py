@@ -27,7 +27,8 @@ def define_flags() -> None:
 
 def main(argv):
   del argv  # cli.run refuses positional arguments.
-  logging.set_verbosity(logging.WARNING)  # Orbax is chatty at INFO.
+  cli.quiet_orbax()
+  logging.set_verbosity(logging.WARNING)  # Progress bars and results, not INFO logs.
   output, source = flags.FLAGS.output, flags.FLAGS.reference
   hub_model = hub.download(source) if hub.is_hub_uri(source) else None
   cfg, num_params = reference.convert_reference(hub_model.local_dir if hub_model else source,

@@ -35,44 +35,47 @@ from wav2sleep_jax.evaluation import evaluator
 from wav2sleep_jax.evaluation import tables
 from wav2sleep_jax.models import host_heap
 
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of a training run.', required=True)
-_SPLIT = flags.DEFINE_enum('split', 'test', list(evaluator.SPLITS), 'Split to evaluate.')
-_SUBSETS = flags.DEFINE_string(
-    'subsets', '', "Extra signal subsets besides the config's: ';' between subsets, ',' "
-    "between signals, 'all' = all available (e.g. 'ECG;ECG,THX;PPG').")
-_MODEL = flags.DEFINE_string(
-    'model', None, 'Evaluate this model instead of WORKDIR/model: a wav2sleep_jax model folder, '
-    'a reference folder (config.yaml + state_dict.pth) or hf://namespace/name[@revision].')
-_DATASETS = flags.DEFINE_list('datasets', None, 'Datasets (default: those of the config).')
-_DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data dir (default: the run\'s).')
-_BATCH_SIZE = flags.DEFINE_integer(
-    'batch_size', None, 'Nights per global batch (default: eval_batch_size).', lower_bound=1)
-_MAX_EPOCHS = flags.DEFINE_integer(
-    'max_epochs',
-    None, "Cut nights after this many 30-s epochs (0: whole nights; e.g. 1200 = "
-    "the paper's 10 h). Default: the run config's eval_max_epochs, as training evaluated "
-    '(0 for runs without it). Cut scored epochs are counted in the report.',
-    lower_bound=0)
-distributed.define_flags()
+
+def define_flags() -> None:
+  """CLI flags, defined only when run as a program (importing stays side-effect free)."""
+  flags.DEFINE_string('workdir', None, 'Directory of a training run.', required=True)
+  flags.DEFINE_enum('split', 'test', list(evaluator.SPLITS), 'Split to evaluate.')
+  flags.DEFINE_string(
+      'subsets', '', "Extra signal subsets besides the config's: ';' between subsets, ',' "
+      "between signals, 'all' = all available (e.g. 'ECG;ECG,THX;PPG').")
+  flags.DEFINE_string(
+      'model', None, 'Evaluate this model instead of WORKDIR/model: a wav2sleep_jax model folder, '
+      'a reference folder (config.yaml + state_dict.pth) or hf://namespace/name[@revision].')
+  flags.DEFINE_list('datasets', None, 'Datasets (default: those of the config).')
+  flags.DEFINE_string('data_dir', None, 'TFDS data dir (default: the run\'s).')
+  flags.DEFINE_integer(
+      'batch_size', None, 'Nights per global batch (default: eval_batch_size).', lower_bound=1)
+  flags.DEFINE_integer(
+      'max_epochs',
+      None, "Cut nights after this many 30-s epochs (0: whole nights; e.g. 1200 = "
+      "the paper's 10 h). Default: the run config's eval_max_epochs, as training evaluated "
+      '(0 for runs without it). Cut scored epochs are counted in the report.',
+      lower_bound=0)
+  distributed.define_flags()
 
 
 def main(argv):
   del argv  # cli.run refuses positional arguments.
-  logging.get_absl_handler().addFilter(lambda record: 'orbax' not in record.pathname)
+  cli.quiet_orbax()
   distributed.initialize_from_flags()
   out = evaluator.evaluate_workdir(
-      _WORKDIR.value,
-      split=_SPLIT.value,
-      subsets=evaluator.parse_subsets(_SUBSETS.value),
-      datasets=_DATASETS.value,
-      data_dir=_DATA_DIR.value,
-      batch_size=_BATCH_SIZE.value,
-      max_epochs=_MAX_EPOCHS.value,
-      model=_MODEL.value,
-      config=default_config.get_config() if _MODEL.value else None)
+      flags.FLAGS.workdir,
+      split=flags.FLAGS.split,
+      subsets=evaluator.parse_subsets(flags.FLAGS.subsets),
+      datasets=flags.FLAGS.datasets,
+      data_dir=flags.FLAGS.data_dir,
+      batch_size=flags.FLAGS.batch_size,
+      max_epochs=flags.FLAGS.max_epochs,
+      model=flags.FLAGS.model,
+      config=default_config.get_config() if flags.FLAGS.model else None)
   if jax.process_index() == 0:
     print(tables.summary_tables(out['results'], out['subsets'], out['split'], out['datasets']))
-    print(f"\nFull report: {_WORKDIR.value}/eval/{out['split']}/table.md")
+    print(f"\nFull report: {flags.FLAGS.workdir}/eval/{out['split']}/table.md")
   if out['missing_datasets']:
     print(f"Not evaluated (no prepared {out['split']!r} split): "
           f"{', '.join(out['missing_datasets'])}")
@@ -82,6 +85,7 @@ def main(argv):
 
 def run():
   """Console script `wav2sleep-evaluate`."""
+  define_flags()
   host_heap.reexec_with_reusable_heap()
   cli.run(main)
 

@@ -42,7 +42,8 @@ def define_flags() -> None:
 
 def main(argv):
   del argv  # cli.run refuses positional arguments.
-  logging.set_verbosity(logging.WARNING)  # Orbax is chatty at INFO.
+  cli.quiet_orbax()
+  logging.set_verbosity(logging.WARNING)  # Progress bars and results, not INFO logs.
   fl = flags.FLAGS
   try:
     exported = exporting.export_to_file(fl.model, fl.output, fl.signals, fl.epochs, fl.batch_size,

@@ -43,7 +43,8 @@ def main(argv):
     raise app.UsageError(f'unknown action {args[0]!r}; {USAGE}' if args else USAGE)
   if len(args) != 3:
     raise app.UsageError(f'push takes RUN_OR_MODEL and namespace/name; {USAGE}')
-  logging.set_verbosity(logging.WARNING)  # Orbax is chatty at INFO.
+  cli.quiet_orbax()
+  logging.set_verbosity(logging.WARNING)  # Progress bars and results, not INFO logs.
   fl = flags.FLAGS
   _, source, repo_id = args
   commit = publishing.push(

@@ -101,7 +101,8 @@ def define_flags() -> None:
 
 def main(argv):
   del argv  # cli.run refuses positional arguments.
-  logging.set_verbosity(logging.WARNING)  # Orbax is chatty at INFO.
+  cli.quiet_orbax()
+  logging.set_verbosity(logging.WARNING)  # Progress bars and results, not INFO logs.
   fl = flags.FLAGS
   try:
     channel_map = input_files.parse_channel_map(fl.channels or [])

@@ -20,9 +20,12 @@ import numpy as np
 
 from wav2sleep_jax.core import cli
 
-_WORKDIR = flags.DEFINE_string('workdir', 'runs/smoke', 'Where the synthetic nights go.')
-_HOURS = flags.DEFINE_float('hours', 2.0, 'Length of each synthetic night.')
-_MODEL = flags.DEFINE_string('model', None, 'Optional checkpoint (ours or reference).')
+
+def define_flags() -> None:
+  """CLI flags, defined only when run as a program (importing stays side-effect free)."""
+  flags.DEFINE_string('workdir', 'runs/smoke', 'Where the synthetic nights go.')
+  flags.DEFINE_float('hours', 2.0, 'Length of each synthetic night.')
+  flags.DEFINE_string('model', None, 'Optional checkpoint (ours or reference).')
 
 
 def _read_night(edf_path: pathlib.Path):
@@ -38,10 +41,10 @@ def _read_night(edf_path: pathlib.Path):
 
 def main(argv):
   del argv  # cli.run refuses positional arguments.
-  if _HOURS.value * 120 < 1:
-    raise cli.InputError(f'--hours={_HOURS.value:g} is shorter than one 30-s epoch.')
-  if pathlib.Path(_WORKDIR.value).exists() and not pathlib.Path(_WORKDIR.value).is_dir():
-    raise NotADirectoryError(f'--workdir {_WORKDIR.value} is a file, not a folder.')
+  if flags.FLAGS.hours * 120 < 1:
+    raise cli.InputError(f'--hours={flags.FLAGS.hours:g} is shorter than one 30-s epoch.')
+  if pathlib.Path(flags.FLAGS.workdir).exists() and not pathlib.Path(flags.FLAGS.workdir).is_dir():
+    raise NotADirectoryError(f'--workdir {flags.FLAGS.workdir} is a file, not a folder.')
   import jax
   from wav2sleep_jax import synthetic
   from wav2sleep_jax.core import stages
@@ -49,12 +52,12 @@ def main(argv):
   from wav2sleep_jax.models import io as model_io
   from wav2sleep_jax.models.config import ModelConfig
 
-  workdir = pathlib.Path(_WORKDIR.value)
+  workdir = pathlib.Path(flags.FLAGS.workdir)
   print(f'JAX {jax.__version__} on {jax.devices()[0].platform} '
         f'({jax.device_count()} device(s))')
-  if _MODEL.value:
-    model = model_lib.load_model(_MODEL.value)
-    print(f'Model: {_MODEL.value}')
+  if flags.FLAGS.model:
+    model = model_lib.load_model(flags.FLAGS.model)
+    print(f'Model: {flags.FLAGS.model}')
   else:
     cfg = ModelConfig()
     model = model_lib.StagingModel(cfg, model_io.init_params(cfg, seed=0))
@@ -63,7 +66,8 @@ def main(argv):
   nights = []
   for cohort in ('mesa', 'shhs'):
     night = next(
-        synthetic.iter_write_cohort(cohort, 1, str(workdir / cohort), seed=0, hours=_HOURS.value))
+        synthetic.iter_write_cohort(
+            cohort, 1, str(workdir / cohort), seed=0, hours=flags.FLAGS.hours))
     edf = next((workdir / cohort).rglob(f'{night.record_id}.edf'))
     x, read = _read_night(edf)
     rates = ', '.join(f'{n} {read.native_rate_hz[n]:g} Hz' for n in x)
@@ -94,6 +98,7 @@ def main(argv):
 
 def run():
   """Console script `wav2sleep-smoke`."""
+  define_flags()
   cli.run(main, errors=(FileExistsError,))
 
 

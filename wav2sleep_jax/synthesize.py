@@ -18,48 +18,51 @@ from wav2sleep_jax import synthetic
 from wav2sleep_jax.core import cli
 from wav2sleep_jax.core import stages as stages_lib
 
-_COHORT = flags.DEFINE_enum('cohort', None, sorted(synthetic.COHORTS), 'Cohort layout to write.')
-_NIGHTS = flags.DEFINE_integer('nights', 4, 'Number of participants to generate.', lower_bound=1)
-_OUTPUT = flags.DEFINE_string('output', None,
-                              'Root folder (the cohort folder of an NSRR download).')
-_SEED = flags.DEFINE_integer('seed', 0, 'Global seed.')
-_HOURS = flags.DEFINE_float('hours', None, 'Recording length in hours (default: drawn per night).')
-_CONTRAST = flags.DEFINE_float(
-    'stage_contrast', 1.0, 'Strength of stage signatures (1 = realistic; > 1 easier to stage).')
-_VISITS = flags.DEFINE_list('visits', None, 'Visits to write per participant (default: first).')
-flags.mark_flags_as_required(['cohort', 'output'])
+
+def define_flags() -> None:
+  """CLI flags, defined only when run as a program (importing stays side-effect free)."""
+  flags.DEFINE_enum('cohort', None, sorted(synthetic.COHORTS), 'Cohort layout to write.')
+  flags.DEFINE_integer('nights', 4, 'Number of participants to generate.', lower_bound=1)
+  flags.DEFINE_string('output', None, 'Root folder (the cohort folder of an NSRR download).')
+  flags.DEFINE_integer('seed', 0, 'Global seed.')
+  flags.DEFINE_float('hours', None, 'Recording length in hours (default: drawn per night).')
+  flags.DEFINE_float('stage_contrast', 1.0,
+                     'Strength of stage signatures (1 = realistic; > 1 easier to stage).')
+  flags.DEFINE_list('visits', None, 'Visits to write per participant (default: first).')
+  flags.mark_flags_as_required(['cohort', 'output'])
 
 
 def main(argv):
   del argv  # cli.run refuses positional arguments.
-  if os.path.exists(_OUTPUT.value) and not os.path.isdir(_OUTPUT.value):
-    raise NotADirectoryError(f'Output {_OUTPUT.value} is a file, not a folder.')
+  if os.path.exists(flags.FLAGS.output) and not os.path.isdir(flags.FLAGS.output):
+    raise NotADirectoryError(f'Output {flags.FLAGS.output} is a file, not a folder.')
   start = time.time()
-  spec = synthetic.COHORTS[_COHORT.value]
-  visits = _VISITS.value or list(spec.visits[:1])
-  total = _NIGHTS.value * len(visits)
+  spec = synthetic.COHORTS[flags.FLAGS.cohort]
+  visits = flags.FLAGS.visits or list(spec.visits[:1])
+  total = flags.FLAGS.nights * len(visits)
   stages = collections.Counter()
   hours = 0.0
   nights = synthetic.iter_write_cohort(
       spec,
-      _NIGHTS.value,
-      _OUTPUT.value,
-      seed=_SEED.value,
-      hours=_HOURS.value,
+      flags.FLAGS.nights,
+      flags.FLAGS.output,
+      seed=flags.FLAGS.seed,
+      hours=flags.FLAGS.hours,
       visits=visits,
-      stage_contrast=_CONTRAST.value)
+      stage_contrast=flags.FLAGS.stage_contrast)
   for night in tqdm.tqdm(nights, total=total, desc=f'{spec.name} nights', unit='night'):
     stages.update(night.labels.tolist())
     hours += night.duration_s / 3600.0
   scored = sum(v for k, v in stages.items() if k >= 0)
   mix = ' '.join(f'{name} {100.0 * stages[i] / max(scored, 1):.0f}%'
                  for i, name in enumerate(stages_lib.STAGES_5))
-  print(f'Wrote {total} {spec.name} nights ({hours:.1f} h; {mix}) to {_OUTPUT.value} '
+  print(f'Wrote {total} {spec.name} nights ({hours:.1f} h; {mix}) to {flags.FLAGS.output} '
         f'in {time.time() - start:.1f} s.')
 
 
 def run():
   """Console script `wav2sleep-synthesize`."""
+  define_flags()
   cli.run(main, errors=(FileExistsError,))
 
 

@@ -22,15 +22,18 @@ from wav2sleep_jax.training import checkpoints
 from wav2sleep_jax.training import trainer
 from wav2sleep_jax.training import workdir_guard
 
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', None, 'Training configuration file.', lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints and logs.')
-distributed.define_flags()
-_ON_CONFIG_CHANGE = flags.DEFINE_enum(
-    'on_config_change', 'refuse', workdir_guard.ON_CONFIG_CHANGE,
-    'When the config differs from WORKDIR/config.json in fields a resume cannot change '
-    '(model, shapes, data, optimisation): refuse (default), new_run (move the old run to '
-    'WORKDIR/previous/<time>/ and start afresh) or accept (resume anyway).')
+
+def define_flags() -> None:
+  """CLI flags, defined only when run as a program (importing stays side-effect free)."""
+  config_flags.DEFINE_config_file('config', None, 'Training configuration file.', lock_config=True)
+  flags.DEFINE_string('workdir', None, 'Directory for checkpoints and logs.')
+  distributed.define_flags()
+  flags.DEFINE_enum(
+      'on_config_change', 'refuse', workdir_guard.ON_CONFIG_CHANGE,
+      'When the config differs from WORKDIR/config.json in fields a resume cannot change '
+      '(model, shapes, data, optimisation): refuse (default), new_run (move the old run to '
+      'WORKDIR/previous/<time>/ and start afresh) or accept (resume anyway).')
+
 
 # Reported as one line (exit 2) by the command line; anything else keeps its traceback.
 CLI_ERRORS = (workdir_guard.WorkdirLockedError, workdir_guard.ConfigChangedError,
@@ -39,18 +42,19 @@ CLI_ERRORS = (workdir_guard.WorkdirLockedError, workdir_guard.ConfigChangedError
 
 def main(argv):
   # Orbax logs every checkpoint step at INFO; keep the console for training progress.
-  logging.get_absl_handler().addFilter(lambda record: 'orbax' not in record.pathname)
+  cli.quiet_orbax()
   del argv  # cli.run refuses positional arguments.
   distributed.initialize_from_flags()
-  if _WORKDIR.value is None or _CONFIG.value is None:
+  if flags.FLAGS.workdir is None or flags.FLAGS.config is None:
     raise app.UsageError('--config and --workdir are required.')
   result = trainer.train_and_evaluate(
-      _CONFIG.value, _WORKDIR.value, on_config_change=_ON_CONFIG_CHANGE.value)
+      flags.FLAGS.config, flags.FLAGS.workdir, on_config_change=flags.FLAGS.on_config_change)
   logging.info('Done: %s', {k: v for k, v in result.items() if k not in ('test', 'test_coverage')})
 
 
 def run():
   """Console script `wav2sleep-train`."""
+  define_flags()
   host_heap.reexec_with_reusable_heap()
   cli.run(main, errors=CLI_ERRORS)
 

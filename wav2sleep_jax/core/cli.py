@@ -24,6 +24,14 @@ class InputError(ValueError):
   """Bad user input (file, flag value, config): reported as one line, exit 2."""
 
 
+def quiet_orbax() -> None:
+  """Drops Orbax's INFO records (a line per checkpoint step) from the absl log: the one
+  way commands quiet it."""
+  from absl import logging  # pylint: disable=import-outside-toplevel
+
+  logging.get_absl_handler().addFilter(lambda record: 'orbax' not in record.pathname)
+
+
 def fail(message: object) -> NoReturn:
   """Print `error: MESSAGE` (first line only) on stderr and exit with code 2."""
   text = ' '.join(str(message).split('\n')[0].split()) or type(message).__name__
