@@ -12,6 +12,7 @@ from wav2sleep_jax.configs import common
 from wav2sleep_jax.core import signals as signals_lib
 from wav2sleep_jax.core.signals import feature_key
 from wav2sleep_jax.psg import resample
+from tests import model_testutil
 
 
 @functools.lru_cache(maxsize=None)
@@ -43,16 +44,14 @@ def synthetic_nights(cohort: str, count: int, hours: float, seed: int = 0) -> tu
   return tuple(nights)
 
 
+# The tiny model of the training tests (two dilations keep the receptive field short).
+TINY_TRAIN_MODEL = {**model_testutil.TINY, 'sequence_dilations': (1, 2)}
+
+
 def tiny_train_config(**overrides) -> ConfigDict:
   """A fast config: tiny model, 8-epoch windows, in-memory data."""
   c = common.base_config()
-  c.model.update(
-      feature_dim=16,
-      encoder_initial_channels=4,
-      encoder_max_channels=8,
-      mixer_heads=2,
-      mixer_ff_dim=32,
-      sequence_dilations=(1, 2))
+  c.model.update(**TINY_TRAIN_MODEL)
   c.update(
       train_epochs=8,
       eval_epochs=16,

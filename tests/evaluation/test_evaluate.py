@@ -21,6 +21,7 @@ from wav2sleep_jax.evaluation import tables
 from wav2sleep_jax.models import io as model_io
 from wav2sleep_jax.training import demo_data
 from tests.conftest import REPO_ROOT
+from tests import train_testutil
 from tests.train_testutil import synthetic_nights, tiny_train_config
 
 DATASETS = ('synthetic/demo_mesa', 'synthetic/demo_shhs')
@@ -34,13 +35,7 @@ def _config():
   config.unlock()
   for cohort in config.synthetic_cohorts:
     cohort.update(nights=8, hours=0.1, split_sizes=(0.25, 0.25, 0.5))
-  config.model.update(
-      feature_dim=16,
-      encoder_initial_channels=4,
-      encoder_max_channels=8,
-      mixer_heads=2,
-      mixer_ff_dim=32,
-      sequence_dilations=(1, 2))
+  config.model.update(**train_testutil.TINY_TRAIN_MODEL)
   config.update(eval_epochs=12, eval_batch_size=2)
   return config
 

@@ -23,6 +23,7 @@ from wav2sleep_jax.training import step as step_lib
 from wav2sleep_jax.training import trainer
 from wav2sleep_jax.training import workdir_guard
 from tests.conftest import REPO_ROOT
+from tests import train_testutil
 from tests.train_testutil import synthetic_nights, tiny_train_config
 
 SIGNALS = ('ECG', 'THX')
@@ -355,13 +356,7 @@ def test_demo_config_trains_on_a_tiny_synthetic_build(tmp_path):
   config.unlock()
   for i, cohort in enumerate(config.synthetic_cohorts):
     cohort.update(nights=6, hours=0.1, split_sizes=(0.5, 0.25, 0.25))
-  config.model.update(
-      feature_dim=16,
-      encoder_initial_channels=4,
-      encoder_max_channels=8,
-      mixer_heads=2,
-      mixer_ff_dim=32,
-      sequence_dilations=(1, 2))
+  config.model.update(**train_testutil.TINY_TRAIN_MODEL)
   config.update(
       train_epochs=8,
       eval_epochs=12,
